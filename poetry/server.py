@@ -1,0 +1,416 @@
+"""
+The poetry server: the protocol that sends one poem per connection, and the
+factory that holds what connections share (the poem library, the slow-mode
+schedule, the live connections, counters and the access log).
+
+Fast mode writes the poem and closes the connection; a poem larger than
+L{PoetryServerProtocol.STREAM_CHUNK} is streamed by a pull producer so a
+client that does not read never makes the server buffer the whole poem.
+
+Slow mode sends C{chunkSize} bytes every C{delay} seconds.  Instead of one
+C{callLater} per connection per chunk, the factory keeps every slow
+connection in one L{SlowSchedule}: a heap of absolute due times served by a
+single timer, so all connections that are due are written in one reactor call
+and lateness never accumulates (each due time is the previous one plus
+C{delay}, not "now" plus C{delay}).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from poetry.library import PoemFile, PoemLibrary
+
+__all__ = [
+    "Outcome",
+    "PoetryServerFactory",
+    "PoetryServerProtocol",
+    "SlowSchedule",
+    "formatAddress",
+]
+
+
+class Outcome:
+    """How a connection ended, as the access log and the counters name it."""
+
+    COMPLETE = "complete"
+    CLIENT_GONE = "client gone"
+    CUT_AT_SHUTDOWN = "cut at shutdown"
+
+
+def formatAddress(address: IAddress | None) -> str:
+    """
+    C{host:port} for an IPv4 address, C{[host]:port} for IPv6, the path or
+    C{repr} for anything else.
+    """
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is None or port is None:
+        return str(getattr(address, "name", None) or address)
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
+
+
+class PoetryServerProtocol(Protocol):
+    """
+    Sends one poem, then closes the connection.
+
+    What the client sends is discarded: the classic protocol has no requests,
+    and reading (rather than ignoring the socket) keeps a chatty client from
+    filling the kernel's buffers and means a reset is noticed at once.
+
+    @cvar STREAM_CHUNK: poems up to this many bytes are written in one
+        C{write}; larger ones are sent by a pull producer this many bytes at a
+        time.  It bounds what the server holds in user space for a client that
+        does not read: at most one chunk, however large the poem.
+
+    @ivar poem: the L{PoemFile} this connection gets.
+    @ivar sent: how many of its bytes have been handed to the transport.
+    @ivar outcome: how the connection ended (an L{Outcome} value), set once
+        the poem has been written in full or the connection was cut.
+    """
+
+    STREAM_CHUNK = 65536
+
+    factory: PoetryServerFactory
+    poem: PoemFile
+    sent: int = 0
+    started: float = 0.0
+    outcome: str | None = None
+    _due: float = 0.0
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        self.started = factory.clock.seconds()
+        self.poem = factory.library.next()
+        factory.live.add(self)
+        if factory.delay is None:
+            self._sendFast()
+        else:
+            self.sendChunk()
+            if self.sent < len(self.poem.data):
+                factory.schedule.add(self, self.started + factory.delay)
+
+    def _sendFast(self) -> None:
+        data = self.poem.data
+        if len(data) <= self.STREAM_CHUNK:
+            self.transport.write(data)
+            self.sent = len(data)
+            self._finished()
+        else:
+            self.transport.registerProducer(_PoemProducer(self), False)
+
+    def sendChunk(self) -> bool:
+        """
+        Write the next C{chunkSize} bytes of the poem; close the connection
+        after the last one.
+
+        @return: whether more of the poem remains to be sent.
+        """
+        data = self.poem.data
+        end = self.sent + self.factory.chunkSize
+        self.transport.write(data[self.sent : end])
+        self.sent = min(end, len(data))
+        if self.sent >= len(data):
+            self._finished()
+            return False
+        return True
+
+    def _finished(self) -> None:
+        """The whole poem has been handed to the transport: close cleanly."""
+        self.outcome = Outcome.COMPLETE
+        self.transport.loseConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        """Discard whatever the client sends."""
+
+    def cut(self) -> None:
+        """
+        Abort this connection at shutdown: buffered data is dropped and a
+        client that never reads cannot hold the server open.
+        """
+        if self.outcome is None:
+            self.outcome = Outcome.CUT_AT_SHUTDOWN
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.outcome is None:
+            self.outcome = Outcome.CLIENT_GONE
+        self.factory.connectionEnded(self, reason)
+
+
+class _PoemProducer:
+    """
+    A pull producer (L{twisted.internet.interfaces.IPullProducer}) that hands
+    a large poem to the transport one L{PoetryServerProtocol.STREAM_CHUNK} at
+    a time, each chunk only once the transport's buffer has drained.
+    """
+
+    def __init__(self, protocol: PoetryServerProtocol) -> None:
+        self.protocol = protocol
+
+    def resumeProducing(self) -> None:
+        proto = self.protocol
+        data = proto.poem.data
+        end = proto.sent + proto.STREAM_CHUNK
+        transport = proto.transport
+        transport.write(data[proto.sent : end])
+        proto.sent = min(end, len(data))
+        if proto.sent >= len(data):
+            transport.unregisterProducer()
+            proto._finished()
+
+    def stopProducing(self) -> None:
+        """The connection is gone; L{PoetryServerProtocol} logs it."""
+
+
+class SlowSchedule:
+    """
+    The send schedule of every slow-mode connection of one factory.
+
+    Each connection has an absolute due time; a heap keeps the earliest on
+    top and one L{IDelayedCall} waits for it.  When it fires, every
+    connection that is due is sent its next chunk in that one call, and gets
+    its next due time by adding C{delay} to the old one, so a late tick makes
+    that chunk late but not the ones after it.
+
+    @cvar RESOLUTION: at most this fraction of C{delay} (and at most
+        C{MAX_RESOLUTION} seconds) separates two ticks: connections due within
+        one such slot are served together, none of them early.
+    """
+
+    RESOLUTION = 0.02
+    MAX_RESOLUTION = 0.005
+
+    def __init__(self, clock: IReactorTime, delay: float) -> None:
+        self.clock = clock
+        self.delay = delay
+        self.resolution = min(delay * self.RESOLUTION, self.MAX_RESOLUTION)
+        self._heap: list[tuple[float, int, PoetryServerProtocol]] = []
+        self._seq = 0
+        self._call: IDelayedCall | None = None
+        self._callAt = 0.0
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def add(self, protocol: PoetryServerProtocol, due: float) -> None:
+        """Send C{protocol} its next chunk at C{due} (reactor seconds)."""
+        protocol._due = due
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, protocol))
+        if self._call is None or due < self._callAt:
+            self._reschedule()
+
+    def _reschedule(self) -> None:
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+        if not self._heap:
+            return
+        due = self._heap[0][0]
+        # Round up to the slot boundary, so neighbours share the tick.
+        slot = self.resolution
+        if slot > 0:
+            due = (int(due / slot) + 1) * slot if due % slot else due
+        self._callAt = due
+        self._call = self.clock.callLater(max(0.0, due - self.clock.seconds()), self._tick)
+
+    def _tick(self) -> None:
+        self._call = None
+        now = self.clock.seconds()
+        heap = self._heap
+        delay = self.delay
+        while heap and heap[0][0] <= now:
+            due, _, proto = heapq.heappop(heap)
+            if proto.outcome is not None or proto._due != due:
+                continue
+            if proto.sendChunk():
+                proto._due = due + delay
+                self._seq += 1
+                heapq.heappush(heap, (due + delay, self._seq, proto))
+        self._reschedule()
+
+    def discard(self, protocol: PoetryServerProtocol) -> None:
+        """Forget a connection that has gone (its heap entry is skipped)."""
+        protocol._due = -1.0
+        if self._call is not None and len(self._heap) and self._heap[0][2] is protocol:
+            heapq.heappop(self._heap)
+            if not self._heap:
+                self._call.cancel()
+                self._call = None
+
+    def stop(self) -> None:
+        """Cancel the timer; pending connections are no longer served."""
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+        self._heap.clear()
+
+
+class PoetryServerFactory(ServerFactory):
+    """
+    Builds L{PoetryServerProtocol}s and holds what they share.
+
+    @ivar library: where each connection's poem comes from.
+    @ivar delay: seconds between chunks in slow mode; L{None} for fast mode.
+    @ivar chunkSize: bytes per chunk in slow mode.
+    @ivar maxConnections: refuse connections beyond this many live ones
+        (L{None}: no limit).
+    @ivar live: the connections being served now.
+    @ivar served: poems sent in full.
+    @ivar bytesSent: bytes handed to transports, over all connections.
+    @ivar clientsGone: connections the client closed or reset before the
+        poem was sent in full.
+    @ivar cutAtShutdown: connections aborted at shutdown.
+    @ivar refused: connections refused by C{maxConnections}.
+    """
+
+    protocol = PoetryServerProtocol
+    noisy = False
+    log = Logger()
+
+    DEFAULT_CHUNK_SIZE = 10
+
+    def __init__(
+        self,
+        library: PoemLibrary,
+        *,
+        delay: float | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_connections: int | None = None,
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor  # type: ignore[assignment]
+        assert reactor is not None
+        if delay is not None and delay <= 0:
+            raise ValueError(f"delay must be positive, not {delay!r}")
+        if chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, not {chunk_size!r}")
+        self.library = library
+        self.delay = delay
+        self.chunkSize = chunk_size
+        self.maxConnections = max_connections
+        self.clock: IReactorTime = reactor
+        self.schedule = SlowSchedule(reactor, delay or 1.0)
+        self.live: set[PoetryServerProtocol] = set()
+        self.served = 0
+        self.bytesSent = 0
+        self.clientsGone = 0
+        self.cutAtShutdown = 0
+        self.refused = 0
+        self._drained: list[Deferred[None]] = []
+        #: One event per connection, in its own namespace so it can be
+        #: filtered or routed apart from the rest of the log.
+        self.accessLog = Logger(namespace="poetry.access", source=self)
+
+    def buildProtocol(self, addr: IAddress) -> PoetryServerProtocol | None:  # type: ignore[override]
+        if self.maxConnections is not None and len(self.live) >= self.maxConnections:
+            self.refused += 1
+            self.log.info(
+                "Refused {peer}: {live} live connections (--max-connections)",
+                peer=formatAddress(addr),
+                live=len(self.live),
+            )
+            return None
+        p = self.protocol()
+        p.factory = self
+        return p
+
+    def connectionEnded(self, protocol: PoetryServerProtocol, reason: Failure) -> None:
+        """
+        Called by a protocol's C{connectionLost}: update the counters, write
+        the access-log event, and fire L{drain} waiters once none are live.
+        """
+        self.live.discard(protocol)
+        if self.delay is not None:
+            self.schedule.discard(protocol)
+        outcome = protocol.outcome
+        if outcome is Outcome.COMPLETE:
+            self.served += 1
+        elif outcome is Outcome.CLIENT_GONE:
+            self.clientsGone += 1
+        else:
+            self.cutAtShutdown += 1
+        self.bytesSent += protocol.sent
+        # One structured event per connection.  Nothing is formatted here:
+        # observers that write text format it, and only if they want it.
+        self.accessLog.info(
+            "{peer} {poem} {bytes} bytes {seconds:.3f} s {outcome}",
+            peer=_LazyAddress(protocol.transport),
+            poem=protocol.poem.name if hasattr(protocol, "poem") else "-",
+            bytes=protocol.sent,
+            seconds=self.clock.seconds() - protocol.started,
+            outcome=outcome,
+        )
+        if not self.live and self._drained:
+            waiting, self._drained = self._drained, []
+            for d in waiting:
+                d.callback(None)
+
+    def drain(self, grace: float) -> Deferred[None]:
+        """
+        Wait for the live connections to finish, for at most C{grace}
+        seconds; then cut the ones left with C{abortConnection}.
+
+        @return: a L{Deferred} that fires once no connection is live.
+        """
+        if not self.live:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._drained.append(d)
+        timer = self.clock.callLater(grace, self.cutAll)
+
+        def cancelTimer(result: None) -> None:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        d.addBoth(cancelTimer)
+        return d
+
+    def cutAll(self) -> None:
+        """Abort every live connection (see L{PoetryServerProtocol.cut})."""
+        self.schedule.stop()
+        for proto in list(self.live):
+            proto.cut()
+
+    def counts(self) -> dict[str, int]:
+        """The counters, by name, for logs and tests."""
+        return {
+            "live": len(self.live),
+            "served": self.served,
+            "bytesSent": self.bytesSent,
+            "clientsGone": self.clientsGone,
+            "cutAtShutdown": self.cutAtShutdown,
+            "refused": self.refused,
+        }
+
+
+class _LazyAddress:
+    """
+    Formats a transport's peer address only when an observer renders the
+    event: an access log that nobody formats costs no string building.
+    """
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+
+    def __str__(self) -> str:
+        return formatAddress(self._transport.getPeer())
+
+    __format__: Callable[[Any, str], str] = lambda self, spec: format(str(self), spec)  # noqa: E731
