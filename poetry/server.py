@@ -18,7 +18,6 @@ C{delay}, not "now" plus C{delay}).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -82,6 +81,9 @@ class PoetryServerProtocol(Protocol):
     STREAM_CHUNK = 65536
 
     factory: PoetryServerFactory
+    # An ITCPTransport that is also an IConsumer; Twisted's stubs have no
+    # single interface naming both.
+    transport: Any
     poem: PoemFile
     sent: int = 0
     started: float = 0.0
@@ -223,7 +225,9 @@ class SlowSchedule:
         if slot > 0:
             due = (int(due / slot) + 1) * slot if due % slot else due
         self._callAt = due
-        self._call = self.clock.callLater(max(0.0, due - self.clock.seconds()), self._tick)
+        self._call = self.clock.callLater(
+            max(0.0, due - self.clock.seconds()), self._tick
+        )
 
     def _tick(self) -> None:
         self._call = None
@@ -275,7 +279,7 @@ class PoetryServerFactory(ServerFactory):
     @ivar refused: connections refused by C{maxConnections}.
     """
 
-    protocol = PoetryServerProtocol
+    protocol = PoetryServerProtocol  # type: ignore[assignment]
     noisy = False
     log = Logger()
 
@@ -293,7 +297,7 @@ class PoetryServerFactory(ServerFactory):
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
-            reactor = _reactor  # type: ignore[assignment]
+            reactor = _reactor
         assert reactor is not None
         if delay is not None and delay <= 0:
             raise ValueError(f"delay must be positive, not {delay!r}")
@@ -413,4 +417,5 @@ class _LazyAddress:
     def __str__(self) -> str:
         return formatAddress(self._transport.getPeer())
 
-    __format__: Callable[[Any, str], str] = lambda self, spec: format(str(self), spec)  # noqa: E731
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)

@@ -23,7 +23,13 @@ from twisted.python.failure import Failure
 from poetry.library import LibraryError, PoemLibrary
 from poetry.server import PoetryServerFactory, formatAddress
 
-__all__ = ["DEFAULT_PORT", "Options", "PoetryService", "makeService", "normalizeEndpoint"]
+__all__ = [
+    "DEFAULT_PORT",
+    "Options",
+    "PoetryService",
+    "makeService",
+    "normalizeEndpoint",
+]
 
 DEFAULT_PORT = "tcp:10000:interface=127.0.0.1"
 
@@ -60,7 +66,9 @@ def _positive(name: str, value: Any, kind: type = float) -> Any:
             f"--{name} must be a positive {noun}, not {value!r}"
         ) from None
     if not (number > 0 and math.isfinite(number)):
-        raise usage.UsageError(f"--{name} must be a finite positive number, not {value!r}")
+        raise usage.UsageError(
+            f"--{name} must be a finite positive number, not {value!r}"
+        )
     return number
 
 
@@ -77,16 +85,32 @@ class Options(usage.Options):
     )
 
     optFlags = [
-        ["random", "r", "Pick each connection's poem at random (default: round-robin)."],
+        [
+            "random",
+            "r",
+            "Pick each connection's poem at random (default: round-robin).",
+        ],
     ]
     optParameters = [
         ["delay", "d", None, "Slow mode: seconds between chunks (default: fast mode)."],
-        ["chunk-size", "c", None,
-         f"Slow mode: bytes per chunk (default {PoetryServerFactory.DEFAULT_CHUNK_SIZE})."],
-        ["grace", "g", "5",
-         "Seconds to let in-flight poems finish at shutdown before cutting them."],
-        ["max-connections", None, None,
-         "Refuse connections beyond this many live ones (default: no limit)."],
+        [
+            "chunk-size",
+            "c",
+            None,
+            f"Slow mode: bytes per chunk (default {PoetryServerFactory.DEFAULT_CHUNK_SIZE}).",
+        ],
+        [
+            "grace",
+            "g",
+            "5",
+            "Seconds to let in-flight poems finish at shutdown before cutting them.",
+        ],
+        [
+            "max-connections",
+            None,
+            None,
+            "Refuse connections beyond this many live ones (default: no limit).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -133,7 +157,7 @@ class Options(usage.Options):
             p = normalizeEndpoint(given)
             try:
                 # Parsing needs no reactor: the endpoint is only built here.
-                serverFromString(None, p)  # type: ignore[arg-type]
+                serverFromString(None, p)
             except Exception as e:
                 raise usage.UsageError(
                     f"invalid endpoint description {given!r}: {e}"
@@ -192,7 +216,7 @@ class PoetryService(service.Service):
         """
         service.Service.privilegedStartService(self)
         self.ports = []
-        for endpoint, description in zip(self.endpoints, self.descriptions):
+        for endpoint, description in zip(self.endpoints, self.descriptions, strict=True):
             result: list[Any] = []
             endpoint.listen(self.factory).addBoth(result.append)
             outcome = result[0] if result else None
@@ -203,9 +227,7 @@ class PoetryService(service.Service):
                 error = outcome.value
                 reason = getattr(error, "socketError", None) or error
                 strerror = getattr(reason, "strerror", None) or str(reason)
-                raise SystemExit(
-                    f"poetry: cannot listen on {description}: {strerror}"
-                )
+                raise SystemExit(f"poetry: cannot listen on {description}: {strerror}")
             if outcome is None:
                 raise SystemExit(
                     f"poetry: endpoint {description} did not listen at once; "
@@ -232,7 +254,7 @@ class PoetryService(service.Service):
             mode=mode,
         )
 
-    def stopService(self) -> Deferred[None]:  # type: ignore[override]
+    def stopService(self) -> Deferred[None]:
         service.Service.stopService(self)
         ports, self.ports = self.ports, []
         inFlight = len(self.factory.live)
@@ -279,7 +301,7 @@ def makeService(options: Options) -> PoetryService:
         delay=options["delay"],
         chunk_size=options["chunk-size"],
         max_connections=options["max-connections"],
-        reactor=reactor,  # type: ignore[arg-type]
+        reactor=reactor,
     )
     endpoints = [serverFromString(reactor, p) for p in options["ports"]]
     return PoetryService(
