@@ -97,7 +97,8 @@ class Options(usage.Options):
             "chunk-size",
             "c",
             None,
-            f"Slow mode: bytes per chunk (default {PoetryServerFactory.DEFAULT_CHUNK_SIZE}).",
+            "Slow mode: bytes per chunk "
+            f"(default {PoetryServerFactory.DEFAULT_CHUNK_SIZE}).",
         ],
         [
             "grace",
@@ -216,7 +217,9 @@ class PoetryService(service.Service):
         """
         service.Service.privilegedStartService(self)
         self.ports = []
-        for endpoint, description in zip(self.endpoints, self.descriptions, strict=True):
+        for endpoint, description in zip(
+            self.endpoints, self.descriptions, strict=True
+        ):
             result: list[Any] = []
             endpoint.listen(self.factory).addBoth(result.append)
             outcome = result[0] if result else None
