@@ -184,19 +184,11 @@ class SlowSchedule:
     connection that is due is sent its next chunk in that one call, and gets
     its next due time by adding C{delay} to the old one, so a late tick makes
     that chunk late but not the ones after it.
-
-    @cvar RESOLUTION: at most this fraction of C{delay} (and at most
-        C{MAX_RESOLUTION} seconds) separates two ticks: connections due within
-        one such slot are served together, none of them early.
     """
-
-    RESOLUTION = 0.02
-    MAX_RESOLUTION = 0.005
 
     def __init__(self, clock: IReactorTime, delay: float) -> None:
         self.clock = clock
         self.delay = delay
-        self.resolution = min(delay * self.RESOLUTION, self.MAX_RESOLUTION)
         self._heap: list[tuple[float, int, PoetryServerProtocol]] = []
         self._seq = 0
         self._call: IDelayedCall | None = None
@@ -220,10 +212,6 @@ class SlowSchedule:
         if not self._heap:
             return
         due = self._heap[0][0]
-        # Round up to the slot boundary, so neighbours share the tick.
-        slot = self.resolution
-        if slot > 0:
-            due = (int(due / slot) + 1) * slot if due % slot else due
         self._callAt = due
         self._call = self.clock.callLater(
             max(0.0, due - self.clock.seconds()), self._tick

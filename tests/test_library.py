@@ -1,0 +1,106 @@
+"""
+Tests for L{poetry.library}: the bundled poems, loading from files and
+directories, validation errors, and the order poems are handed out.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from poetry.library import LibraryError, PoemFile, PoemLibrary
+
+
+class BundledTests(SynchronousTestCase):
+    """The poems that ship inside the package."""
+
+    def test_bundledPoems(self) -> None:
+        """
+        At least six poems ship with the package, all valid UTF-8, one with
+        non-ASCII text and one over 4 KB, found without any path given (so
+        the server works from any directory).
+        """
+        library = PoemLibrary.bundled()
+        poems = library.poems
+        self.assertGreaterEqual(len(poems), 6)
+        for poem in poems:
+            poem.data.decode("utf-8")
+            self.assertTrue(poem.data)
+        self.assertTrue(any(not p.data.isascii() for p in poems))
+        self.assertTrue(any(len(p.data) > 4096 for p in poems))
+        self.assertEqual(len({p.name for p in poems}), len(poems))
+
+
+class LoadingTests(SynchronousTestCase):
+    """L{PoemLibrary.fromPaths} and L{PoemFile.fromPath}."""
+
+    def setUp(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp())
+        self.addCleanup(shutil.rmtree, self.tmp)
+
+    def test_filesThenDirectories(self) -> None:
+        """
+        Files come first in the order given, then each directory's C{*.txt}
+        files sorted by name; other files are ignored; bytes are kept exactly.
+        """
+        (self.tmp / "z.txt").write_bytes(b"zed\r\n")
+        d = self.tmp / "d"
+        d.mkdir()
+        (d / "b.txt").write_bytes("bé\n".encode())
+        (d / "a.txt").write_bytes(b"a\n")
+        (d / "notes.md").write_bytes(b"skip\n")
+        library = PoemLibrary.fromPaths([self.tmp / "z.txt"], [d])
+        self.assertEqual([p.name for p in library.poems], ["z", "a", "b"])
+        self.assertEqual(library.poems[0].data, b"zed\r\n")
+        self.assertEqual(library.poems[2].data, "bé\n".encode())
+
+    def test_errors(self) -> None:
+        """
+        Missing or empty files, missing directories and directories with no
+        poems raise L{LibraryError} with a one-line message naming the path.
+        """
+        (self.tmp / "empty.txt").write_bytes(b"")
+        (self.tmp / "void").mkdir()
+        for files, dirs in [
+            ([self.tmp / "nope.txt"], []),
+            ([self.tmp / "empty.txt"], []),
+            ([self.tmp], []),
+            ([], [self.tmp / "nodir"]),
+            ([], [self.tmp / "void"]),
+        ]:
+            with self.assertRaises(LibraryError) as cm:
+                PoemLibrary.fromPaths(files, dirs)
+            message = str(cm.exception)
+            self.assertIn(self.tmp.name, message)
+            self.assertNotIn("\n", message)
+
+    def test_emptyLibrary(self) -> None:
+        """A library needs at least one poem."""
+        self.assertRaises(LibraryError, PoemLibrary, [])
+
+
+class OrderTests(SynchronousTestCase):
+    """Which poem the next connection gets."""
+
+    def test_roundRobin(self) -> None:
+        """By default poems are handed out in order, wrapping around."""
+        library = PoemLibrary([PoemFile(n, n.encode()) for n in "xyz"])
+        self.assertEqual([library.next().name for _ in range(7)], list("xyzxyzx"))
+
+    def test_random(self) -> None:
+        """
+        With random=True picks come from the given random source, so they
+        are reproducible with a seeded one and cover the library.
+        """
+        poems = [PoemFile(n, n.encode()) for n in "abcde"]
+        picks = [
+            [PoemLibrary(poems, random=True, rng=random.Random(3)).next().name]
+            for _ in range(2)
+        ]
+        self.assertEqual(picks[0], picks[1])
+        library = PoemLibrary(poems, random=True, rng=random.Random(3))
+        self.assertEqual({library.next().name for _ in range(200)}, set("abcde"))

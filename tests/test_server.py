@@ -1,0 +1,464 @@
+"""
+Tests for L{poetry.server}: what the protocol writes and when, the slow-mode
+schedule, the factory's limits, counters, access log and graceful drain.
+
+Timing and edge cases use L{Clock} and L{StringTransport}; a few tests serve
+real poems over loopback sockets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from poetry.library import PoemFile, PoemLibrary
+from poetry.server import (
+    Outcome,
+    PoetryServerFactory,
+    PoetryServerProtocol,
+    formatAddress,
+)
+
+POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
+
+
+def makeFactory(
+    *poems: PoemFile,
+    clock: Clock | None = None,
+    events: list[dict[str, Any]] | None = None,
+    **kw: Any,
+) -> PoetryServerFactory:
+    """A factory over C{poems} on a L{Clock}, its access log kept in C{events}."""
+    factory = PoetryServerFactory(
+        PoemLibrary(poems or [POEM]), reactor=clock or Clock(), **kw
+    )
+    if events is not None:
+        factory.accessLog = Logger(observer=events.append)
+    return factory
+
+
+def connect(
+    factory: PoetryServerFactory, port: int = 5555
+) -> tuple[Any, StringTransport]:
+    """Build a protocol from C{factory} and connect it to a L{StringTransport}."""
+    proto = factory.buildProtocol(None)  # type: ignore[arg-type]
+    assert proto is not None
+    transport = StringTransport(peerAddress=_Peer("10.1.2.3", port))
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+class _Peer:
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+
+
+def lose(proto: Protocol, exc: type[Exception] = ConnectionDone) -> None:
+    """Deliver connectionLost as the reactor would after a close."""
+    proto.connectionLost(Failure(exc()))
+
+
+class FastModeTests(SynchronousTestCase):
+    """Fast mode: the whole poem at once, then a clean close."""
+
+    def test_writesPoemAndCloses(self) -> None:
+        """
+        A connection is sent the poem's exact bytes and the server closes it
+        cleanly with loseConnection, scheduling nothing.
+        """
+        clock = Clock()
+        _, transport = connect(makeFactory(clock=clock))
+        self.assertEqual(transport.value(), POEM.data)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_roundRobin(self) -> None:
+        """
+        Successive connections get the library's poems in order, wrapping
+        around after the last.
+        """
+        poems = [PoemFile(n, n.encode() * 3) for n in "abc"]
+        factory = makeFactory(*poems)
+        got = [connect(factory)[1].value() for _ in range(7)]
+        self.assertEqual(got, [p.data for p in poems * 3][:7])
+
+    def test_randomPicksFromLibrary(self) -> None:
+        """
+        With random=True every connection still gets one whole poem of the
+        library, and over many picks more than one poem is chosen.
+        """
+        import random
+
+        poems = [PoemFile(n, n.encode() * 3) for n in "abcd"]
+        factory = PoetryServerFactory(
+            PoemLibrary(poems, random=True, rng=random.Random(7)), reactor=Clock()
+        )
+        got = {connect(factory)[1].value() for _ in range(40)}
+        self.assertTrue(got <= {p.data for p in poems})
+        self.assertGreater(len(got), 1)
+
+    def test_largePoemStreamedByProducer(self) -> None:
+        """
+        A poem larger than STREAM_CHUNK is not written at once: a pull
+        producer hands the transport one chunk each time it asks, so the
+        server never holds more than one chunk for a client that does not
+        read, and closes once the last chunk is written.
+        """
+        chunk = PoetryServerProtocol.STREAM_CHUNK
+        big = PoemFile("big", bytes(range(256)) * (chunk * 3 // 256 + 10))
+        proto, transport = connect(makeFactory(big))
+        self.assertEqual(transport.value(), b"")
+        producer = transport.producer
+        self.assertIsNotNone(producer)
+        self.assertFalse(transport.streaming)
+        for n in range(1, 4):
+            producer.resumeProducing()
+            self.assertEqual(len(transport.value()), chunk * n)
+            self.assertFalse(transport.disconnecting)
+        producer.resumeProducing()
+        self.assertEqual(transport.value(), big.data)
+        self.assertIsNone(transport.producer)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(proto.outcome, Outcome.COMPLETE)
+
+    def test_clientDataDiscarded(self) -> None:
+        """
+        Bytes from the client, however many, change nothing the server
+        sends and raise nothing.
+        """
+        proto, transport = connect(makeFactory())
+        for _ in range(1000):
+            proto.dataReceived(b"\x00junk\r\n" * 100)
+        self.assertEqual(transport.value(), POEM.data)
+
+
+class SlowModeTests(SynchronousTestCase):
+    """Slow mode: chunkSize bytes every delay seconds, on the reactor's clock."""
+
+    def test_chunksOnSchedule(self) -> None:
+        """
+        The first chunk goes out on connect and each next one exactly
+        C{delay} seconds later; nothing is sent early; the connection is
+        closed right after the last chunk and no timer is left behind.
+        """
+        clock = Clock()
+        data = b"0123456789abcdefghij"  # 20 bytes = 7 chunks of 3
+        factory = makeFactory(PoemFile("p", data), clock=clock, delay=0.5, chunk_size=3)
+        proto, transport = connect(factory)
+        self.assertEqual(transport.value(), data[:3])
+        for n in range(2, 8):
+            clock.advance(0.499)
+            self.assertEqual(transport.value(), data[: 3 * (n - 1)])
+            clock.advance(0.001)
+            self.assertEqual(transport.value(), data[: 3 * n])
+        self.assertTrue(transport.disconnecting)
+        lose(proto)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertEqual(factory.served, 1)
+
+    def test_latenessDoesNotAccumulate(self) -> None:
+        """
+        A tick that runs late delays only that chunk: the next one is due
+        C{delay} after the previous due time, not after the late tick.
+        """
+        clock = Clock()
+        factory = makeFactory(
+            PoemFile("p", b"x" * 10), clock=clock, delay=1.0, chunk_size=1
+        )
+        _, transport = connect(factory)
+        clock.advance(1.4)  # the tick due at 1.0 runs at 1.4
+        self.assertEqual(len(transport.value()), 2)
+        clock.advance(0.6)  # t = 2.0: the next chunk is due now, not at 2.4
+        self.assertEqual(len(transport.value()), 3)
+
+    def test_manyConnectionsOneTimer(self) -> None:
+        """
+        However many slow connections are open, the factory keeps one
+        pending timer, and each connection follows its own schedule.
+        """
+        clock = Clock()
+        factory = makeFactory(
+            PoemFile("p", b"abcd"), clock=clock, delay=1.0, chunk_size=1
+        )
+        transports = []
+        for i in range(50):
+            transports.append(connect(factory, port=i)[1])
+            clock.advance(0.01)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        # At t=1.0 only the first connection (made at t=0) has had 2 chunks.
+        clock.advance(1.0 - clock.seconds())
+        self.assertEqual([len(t.value()) for t in transports[:2]], [2, 1])
+        clock.pump([0.01] * 400)
+        self.assertTrue(all(t.value() == b"abcd" for t in transports))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_clientGoneStopsSending(self) -> None:
+        """
+        When a slow client disconnects mid-poem nothing more is written for
+        it, it is counted as gone, and no timer is left for it.
+        """
+        clock = Clock()
+        events: list[dict[str, Any]] = []
+        factory = makeFactory(
+            PoemFile("p", b"abcdef"),
+            clock=clock,
+            delay=1.0,
+            chunk_size=2,
+            events=events,
+        )
+        proto, transport = connect(factory)
+        clock.advance(1.0)
+        lose(proto, ConnectionLost)
+        clock.advance(5.0)
+        self.assertEqual(transport.value(), b"abcd")
+        self.assertEqual(clock.getDelayedCalls(), [])
+        self.assertEqual(factory.counts()["clientsGone"], 1)
+        self.assertEqual(factory.counts()["served"], 0)
+        self.assertEqual(events[-1]["outcome"], Outcome.CLIENT_GONE)
+        self.assertEqual(events[-1]["bytes"], 4)
+
+    def test_badSettingsRejected(self) -> None:
+        """A non-positive delay or chunk size is refused at construction."""
+        for kw in [{"delay": 0}, {"delay": -1.0}, {"chunk_size": 0}]:
+            with self.assertRaises(ValueError):
+                PoetryServerFactory(PoemLibrary([POEM]), reactor=Clock(), **kw)
+
+
+class FactoryTests(SynchronousTestCase):
+    """Live connections, limits, counters and the access log."""
+
+    def test_maxConnectionsRefuses(self) -> None:
+        """
+        Beyond max_connections live connections buildProtocol returns None
+        (Twisted then closes the socket at once) and counts the refusal; once
+        one ends a new connection is accepted again.
+        """
+        factory = makeFactory(delay=1.0, max_connections=2)
+        first, _ = connect(factory)
+        connect(factory)
+        self.assertIsNone(factory.buildProtocol(None))  # type: ignore[arg-type]
+        self.assertEqual(factory.refused, 1)
+        lose(first, ConnectionLost)
+        self.assertIsNotNone(factory.buildProtocol(None))  # type: ignore[arg-type]
+        factory.cutAll()
+
+    def test_accessLogEvent(self) -> None:
+        """
+        Each connection logs exactly one structured event when it ends, with
+        the peer (getPeer), poem name, bytes, seconds and outcome; the peer
+        is formatted only when rendered.
+        """
+        clock = Clock()
+        events: list[dict[str, Any]] = []
+        factory = makeFactory(clock=clock, events=events)
+        proto, _ = connect(factory, port=4242)
+        self.assertEqual(events, [])
+        clock.advance(0.25)
+        lose(proto)
+        [event] = events
+        self.assertEqual(str(event["peer"]), "10.1.2.3:4242")
+        self.assertEqual(event["poem"], "short")
+        self.assertEqual(event["bytes"], len(POEM.data))
+        self.assertEqual(event["seconds"], 0.25)
+        self.assertEqual(event["outcome"], Outcome.COMPLETE)
+        self.assertEqual(
+            factory.counts(),
+            {
+                "live": 0,
+                "served": 1,
+                "bytesSent": len(POEM.data),
+                "clientsGone": 0,
+                "cutAtShutdown": 0,
+                "refused": 0,
+            },
+        )
+
+    def test_formatAddress(self) -> None:
+        """IPv6 hosts are bracketed; addresses without a port print as given."""
+        self.assertEqual(formatAddress(_Peer("::1", 80)), "[::1]:80")  # type: ignore[arg-type]
+        self.assertEqual(formatAddress(_Peer("1.2.3.4", 8)), "1.2.3.4:8")  # type: ignore[arg-type]
+        self.assertEqual(formatAddress(None), "None")
+
+
+class DrainTests(SynchronousTestCase):
+    """The graceful part of shutdown: L{PoetryServerFactory.drain}."""
+
+    def test_drainWithNothingLive(self) -> None:
+        """With no live connection drain fires at once and schedules nothing."""
+        clock = Clock()
+        factory = makeFactory(clock=clock)
+        self.assertIsNone(self.successResultOf(factory.drain(5)))
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_inFlightFinishesWithinGrace(self) -> None:
+        """
+        A slow transfer that finishes within the grace period is completed,
+        not cut, drain fires when it ends, and the grace timer is cancelled.
+        """
+        clock = Clock()
+        factory = makeFactory(
+            PoemFile("p", b"abcd"), clock=clock, delay=1.0, chunk_size=1
+        )
+        proto, transport = connect(factory)
+        d = factory.drain(5.0)
+        clock.advance(3.0)
+        self.assertNoResult(d)
+        self.assertEqual(transport.value(), b"abcd")
+        lose(proto)
+        self.successResultOf(d)
+        self.assertEqual(factory.served, 1)
+        self.assertEqual(factory.cutAtShutdown, 0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_cutAfterGrace(self) -> None:
+        """
+        A transfer still running when the grace period ends is aborted
+        (abortConnection, not loseConnection, so a client that does not read
+        cannot keep the server up) and counted as cut at shutdown.
+        """
+        clock = Clock()
+        factory = makeFactory(
+            PoemFile("p", b"x" * 100), clock=clock, delay=1.0, chunk_size=1
+        )
+        proto, transport = connect(factory)
+        d = factory.drain(2.5)
+        clock.advance(2.5)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(proto.outcome, Outcome.CUT_AT_SHUTDOWN)
+        self.assertEqual(transport.value(), b"xxx")
+        self.assertNoResult(d)
+        lose(proto, ConnectionAborted)
+        self.successResultOf(d)
+        self.assertEqual(factory.cutAtShutdown, 1)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class _Collect(Protocol):
+    """Test client: sends C{junk} if any, collects until the connection ends."""
+
+    def __init__(self, junk: bytes = b"") -> None:
+        self.junk = junk
+        self.chunks: list[bytes] = []
+        self.done: Deferred[tuple[bytes, Failure]] = Deferred()
+
+    def connectionMade(self) -> None:
+        if self.junk:
+            self.transport.write(self.junk)  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.done.callback((b"".join(self.chunks), reason))
+
+
+class _CollectFactory(ClientFactory):
+    def __init__(self, junk: bytes = b"") -> None:
+        self.junk = junk
+        self.result: Deferred[tuple[bytes, Failure]] = Deferred()
+
+    def buildProtocol(self, addr: Any) -> _Collect:
+        p = _Collect(self.junk)
+        p.done.chainDeferred(self.result)
+        return p
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        self.result.errback(reason)
+
+
+class LoopbackTests(TestCase):
+    """Real poems over real loopback sockets (127.0.0.1, port 0)."""
+
+    def serve(self, *poems: PoemFile, **kw: Any) -> tuple[PoetryServerFactory, int]:
+        factory = PoetryServerFactory(PoemLibrary(poems), reactor=reactor, **kw)
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        return factory, port.getHost().port
+
+    def fetch(
+        self, portNumber: int, junk: bytes = b""
+    ) -> Deferred[tuple[bytes, Failure]]:
+        f = _CollectFactory(junk)
+        reactor.connectTCP("127.0.0.1", portNumber, f, timeout=5)
+        return f.result
+
+    async def test_bundledPoemsByteIdentical(self) -> None:
+        """
+        Every bundled poem, including the one over 4 KB and the ones with
+        non-ASCII text, arrives byte-identical in fast mode and in slow mode,
+        ended by a clean close.
+        """
+        library = PoemLibrary.bundled()
+        poems = list(library.poems)
+        self.assertTrue(any(len(p.data) > 4096 for p in poems))
+        self.assertTrue(any(not p.data.isascii() for p in poems))
+        for kw in [{}, {"delay": 0.001, "chunk_size": 512}]:
+            _, port = self.serve(*poems, **kw)
+            for poem in poems:
+                data, reason = await self.fetch(port)
+                self.assertEqual(data, poem.data)
+                self.assertTrue(reason.check(ConnectionDone))
+
+    async def test_hugePoemStreamed(self) -> None:
+        """A poem of several megabytes streams through the producer intact."""
+        big = PoemFile("big", bytes(range(251)) * 12000)
+        factory, port = self.serve(big)
+        data, reason = await self.fetch(port)
+        self.assertEqual(data, big.data)
+        self.assertTrue(reason.check(ConnectionDone))
+        self.assertEqual(factory.served, 1)
+
+    async def test_manySlowClientsAtOnce(self) -> None:
+        """
+        A hundred clients of one slow server all get the whole poem, each on
+        its own schedule, concurrently.
+        """
+        poem = PoemFile("p", b"slow and steady\n" * 8)
+        factory, port = self.serve(poem, delay=0.005, chunk_size=16)
+        results = await gatherResults([self.fetch(port) for _ in range(100)])
+        self.assertEqual({data for data, _ in results}, {poem.data})
+        self.assertEqual(factory.served, 100)
+        self.assertEqual(factory.live, set())
+
+    async def test_junkFromClient(self) -> None:
+        """
+        A client that sends a megabyte of junk still gets its poem intact and
+        the server keeps serving others.
+        """
+        factory, port = self.serve(POEM, delay=0.001, chunk_size=4)
+        data, _ = await self.fetch(port, junk=b"\xff\x00GET / HTTP/1.1\r\n" * 60000)
+        self.assertEqual(data, POEM.data)
+        data, _ = await self.fetch(port)
+        self.assertEqual(data, POEM.data)
+        self.assertEqual(factory.served, 2)
+
+    async def test_maxConnectionsOverSockets(self) -> None:
+        """
+        With max_connections=1 and one slow transfer in flight, a second
+        client is closed at once with nothing sent, and counted.
+        """
+        factory, port = self.serve(POEM, delay=0.05, chunk_size=4, max_connections=1)
+        first = self.fetch(port)
+        while not factory.live:
+            await _sleep(0.005)
+        data, _ = await self.fetch(port)
+        self.assertEqual(data, b"")
+        self.assertEqual(factory.refused, 1)
+        data, _ = await first
+        self.assertEqual(data, POEM.data)
+
+
+def _sleep(seconds: float) -> Deferred[None]:
+    from twisted.internet.task import deferLater
+
+    return deferLater(reactor, seconds)  # type: ignore[arg-type]
