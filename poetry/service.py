@@ -20,11 +20,13 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
+from poetry.faults import MODES, Stall, parseFault
 from poetry.library import LibraryError, PoemLibrary
 from poetry.server import PoetryServerFactory, formatAddress
 
 __all__ = [
     "DEFAULT_PORT",
+    "CannotListen",
     "Options",
     "PoetryService",
     "makeService",
@@ -39,6 +41,18 @@ DEFAULT_PORT = "tcp:10000:interface=127.0.0.1"
 DEFAULT_BACKLOG = 1024
 
 _BACKLOG_TYPES = {"tcp", "tcp6", "unix", "ssl"}
+
+
+class CannotListen(SystemExit, Exception):
+    """
+    An endpoint cannot listen (port in use, permission denied, no such
+    interface).  The message is one line.
+
+    It is a L{SystemExit}, so C{twistd -n} and C{twist} print just the
+    message and exit 1, no traceback; and an L{Exception}, so a daemonizing
+    twistd reports it through its status pipe (it only catches
+    C{Exception}) instead of leaving the parent process waiting for ever.
+    """
 
 
 def normalizeEndpoint(description: str) -> str:
@@ -112,6 +126,30 @@ class Options(usage.Options):
             None,
             "Refuse connections beyond this many live ones (default: no limit).",
         ],
+        [
+            "max-per-peer",
+            None,
+            None,
+            "Refuse connections from one IP address beyond this many live ones "
+            "(default: no limit).",
+        ],
+        [
+            "idle-timeout",
+            None,
+            None,
+            "Abort a connection on which no data has moved for this many seconds: "
+            "a client that does not read, or a stalled fault (default: never; "
+            "with --delay it must be longer than the delay).",
+        ],
+        [
+            "fault",
+            None,
+            None,
+            f"Misbehave on purpose, to test clients: {MODES}.  stall sends the "
+            "first --chunk-size bytes then hangs; reset:BYTES sends BYTES bytes "
+            "then resets the connection; silent never sends; endless streams the "
+            "poem forever; refuse closes at once with nothing sent.",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -139,12 +177,21 @@ class Options(usage.Options):
         self["poemDirs"].append(path)
 
     def postOptions(self) -> None:
+        if self["fault"] is not None:
+            try:
+                self["fault"] = parseFault(self["fault"])
+            except ValueError as e:
+                raise usage.UsageError(f"--fault: {e}") from None
         if self["delay"] is not None:
             self["delay"] = _positive("delay", self["delay"])
+            if self["fault"] is not None:
+                raise usage.UsageError("--delay cannot be combined with --fault")
         if self["chunk-size"] is not None:
             self["chunk-size"] = _positive("chunk-size", self["chunk-size"], int)
-            if self["delay"] is None:
-                raise usage.UsageError("--chunk-size needs --delay (slow mode)")
+            if self["delay"] is None and not isinstance(self["fault"], Stall):
+                raise usage.UsageError(
+                    "--chunk-size needs --delay (slow mode) or --fault stall"
+                )
         else:
             self["chunk-size"] = PoetryServerFactory.DEFAULT_CHUNK_SIZE
         self["grace"] = _positive("grace", self["grace"])
@@ -152,6 +199,15 @@ class Options(usage.Options):
             self["max-connections"] = _positive(
                 "max-connections", self["max-connections"], int
             )
+        if self["max-per-peer"] is not None:
+            self["max-per-peer"] = _positive("max-per-peer", self["max-per-peer"], int)
+        if self["idle-timeout"] is not None:
+            self["idle-timeout"] = _positive("idle-timeout", self["idle-timeout"])
+            if self["delay"] is not None and self["idle-timeout"] <= self["delay"]:
+                raise usage.UsageError(
+                    "--idle-timeout must be longer than --delay"
+                    " (slow connections move data only every --delay seconds)"
+                )
 
         ports = []
         for given in self["ports"] or [DEFAULT_PORT]:
@@ -164,6 +220,7 @@ class Options(usage.Options):
                     f"invalid endpoint description {given!r}: {e}"
                 ) from None
             ports.append(p)
+        self["given"] = self["ports"] or [DEFAULT_PORT]
         self["ports"] = ports
 
         try:
@@ -212,8 +269,7 @@ class PoetryService(service.Service):
         Listen on every endpoint (here, before privileges are shed, so that
         ports below 1024 work under C{twistd --uid}).
 
-        @raise SystemExit: with a one-line message, if an endpoint cannot
-            listen (port in use, permission denied, unknown interface).
+        @raise CannotListen: if an endpoint cannot listen.
         """
         service.Service.privilegedStartService(self)
         self.ports = []
@@ -230,9 +286,11 @@ class PoetryService(service.Service):
                 error = outcome.value
                 reason = getattr(error, "socketError", None) or error
                 strerror = getattr(reason, "strerror", None) or str(reason)
-                raise SystemExit(f"poetry: cannot listen on {description}: {strerror}")
+                raise CannotListen(
+                    f"poetry: cannot listen on {description}: {strerror}"
+                )
             if outcome is None:
-                raise SystemExit(
+                raise CannotListen(
                     f"poetry: endpoint {description} did not listen at once; "
                     "only endpoints that listen synchronously are supported"
                 )
@@ -251,6 +309,8 @@ class PoetryService(service.Service):
             if self.factory.delay is None
             else f"slow: {self.factory.chunkSize} bytes every {self.factory.delay} s"
         )
+        if self.factory.fault is not None:
+            mode = f"fault: {self.factory.fault}"
         self.log.info(
             "Serving {count} poems ({mode})",
             count=len(self.factory.library),
@@ -279,12 +339,16 @@ class PoetryService(service.Service):
             self.log.info(
                 "Poetry server stopped: {served} poems served, {finished} finished "
                 "during shutdown, {cut} cut at shutdown, {gone} clients gone, "
-                "{refused} refused, {bytesSent} bytes sent",
+                "{refused} refused, {refusedPerPeer} refused per peer, "
+                "{cutIdle} cut idle, {faults} faults, {bytesSent} bytes sent",
                 served=counts["served"],
                 finished=counts["served"] - servedBefore,
                 cut=counts["cutAtShutdown"] - cutBefore,
                 gone=counts["clientsGone"],
                 refused=counts["refused"],
+                refusedPerPeer=counts["refusedPerPeer"],
+                cutIdle=counts["cutIdle"],
+                faults=counts["faults"],
                 bytesSent=counts["bytesSent"],
             )
 
@@ -304,9 +368,12 @@ def makeService(options: Options) -> PoetryService:
         delay=options["delay"],
         chunk_size=options["chunk-size"],
         max_connections=options["max-connections"],
+        fault=options["fault"],
+        idle_timeout=options["idle-timeout"],
+        max_per_peer=options["max-per-peer"],
         reactor=reactor,
     )
     endpoints = [serverFromString(reactor, p) for p in options["ports"]]
     return PoetryService(
-        factory, endpoints, grace=options["grace"], descriptions=options["ports"]
+        factory, endpoints, grace=options["grace"], descriptions=options["given"]
     )

@@ -27,6 +27,7 @@ from poetry.library import PoemFile, PoemLibrary
 from poetry.server import PoetryServerFactory
 from poetry.service import (
     DEFAULT_BACKLOG,
+    CannotListen,
     Options,
     PoetryService,
     makeService,
@@ -167,9 +168,9 @@ class ServiceTests(TestCase):
 
     def test_portInUse(self) -> None:
         """
-        Starting on a port that is taken raises SystemExit with one line
-        naming the endpoint (twistd prints it and exits 1), and leaves
-        nothing listening.
+        Starting on a port that is taken raises CannotListen (a SystemExit:
+        twistd prints it and exits 1) with one line naming the endpoint, and
+        leaves nothing listening.
         """
         taken = reactor.listenTCP(0, PoetryServerFactory(PoemLibrary.bundled()),
                                   interface="127.0.0.1")  # fmt: skip
@@ -182,8 +183,9 @@ class ServiceTests(TestCase):
             [free, busy],
             descriptions=["tcp:0", f"tcp:{number}"],
         )
-        with self.assertRaises(SystemExit) as cm:
+        with self.assertRaises(CannotListen) as cm:
             service.privilegedStartService()
+        self.assertIsInstance(cm.exception, SystemExit)
         message = str(cm.exception.code)
         self.assertIn(f"cannot listen on tcp:{number}", message)
         self.assertIn("in use", message)
