@@ -4,8 +4,38 @@ twisted-poetry: a Twisted poetry client and server.
 The package holds the poem library (L{poetry.library}), the server
 (L{poetry.server}, run under twistd by L{poetry.service}), and the client
 (L{poetry.client}, driven from the command line by L{poetry.cli}).
+
+The client's public API is importable from here: L{get_poem},
+L{get_poems}, L{Poem}, L{Outcome}, L{Address}, L{parse_address} and the
+errors (L{PoemError} and its subclasses).
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+from poetry.addresses import Address, AddressError, parse_address
+from poetry.client import Outcome, Poem, get_poem, get_poems
+from poetry.errors import (
+    EmptyPoem,
+    PoemConnectionFailed,
+    PoemError,
+    PoemTimeout,
+    PoemTooLarge,
+    PoemTruncated,
+)
+
+__all__ = [
+    "Address",
+    "AddressError",
+    "EmptyPoem",
+    "Outcome",
+    "Poem",
+    "PoemConnectionFailed",
+    "PoemError",
+    "PoemTimeout",
+    "PoemTooLarge",
+    "PoemTruncated",
+    "__version__",
+    "get_poem",
+    "get_poems",
+    "parse_address",
+]

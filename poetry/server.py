@@ -13,28 +13,52 @@ connection in one L{SlowSchedule}: a heap of absolute due times served by a
 single timer, so all connections that are due are written in one reactor call
 and lateness never accumulates (each due time is the previous one plus
 C{delay}, not "now" plus C{delay}).
+
+The lifecycle trace shows how connections interleave on the server: with
+C{traceLifecycle} set, each connection logs C{connectionMade} (namespace
+L{LIFECYCLE_NAMESPACE}) and its access-log event also says why the
+connection was lost and whether cleanly; with C{traceChunks} set, each
+slow-mode chunk is logged too, at debug level.  Every such event carries a
+C{lifecycle} field naming the callback.  When both flags are off (fast mode's
+default) no event is built: one boolean test per connection.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IPullProducer,
+    IReactorTime,
+)
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from poetry.library import PoemFile, PoemLibrary
 
+if TYPE_CHECKING:
+    from poetry.faults import Fault
+
 __all__ = [
+    "LIFECYCLE_NAMESPACE",
+    "GuardedServerProtocol",
     "Outcome",
     "PoetryServerFactory",
     "PoetryServerProtocol",
     "SlowSchedule",
     "formatAddress",
 ]
+
+LIFECYCLE_NAMESPACE = "poetry.server.lifecycle"
+"""The C{twisted.logger} namespace of the server's lifecycle trace events."""
 
 
 class Outcome:
@@ -43,6 +67,10 @@ class Outcome:
     COMPLETE = "complete"
     CLIENT_GONE = "client gone"
     CUT_AT_SHUTDOWN = "cut at shutdown"
+    #: Cut by C{--idle-timeout}: no data moved for that long.
+    CUT_IDLE = "cut idle"
+    #: Ended on purpose by a fault mode (C{reset}, C{refuse}).
+    FAULT = "fault"
 
 
 def formatAddress(address: IAddress | None) -> str:
@@ -88,6 +116,8 @@ class PoetryServerProtocol(Protocol):
     sent: int = 0
     started: float = 0.0
     outcome: str | None = None
+    #: The peer's IP address, counted by the factory's C{maxPerPeer}.
+    peerHost: str | None = None
     _due: float = 0.0
 
     def connectionMade(self) -> None:
@@ -95,6 +125,8 @@ class PoetryServerProtocol(Protocol):
         self.started = factory.clock.seconds()
         self.poem = factory.library.next()
         factory.live.add(self)
+        if factory.traceLifecycle:
+            self._traceMade()
         if factory.delay is None:
             self._sendFast()
         else:
@@ -119,13 +151,33 @@ class PoetryServerProtocol(Protocol):
         @return: whether more of the poem remains to be sent.
         """
         data = self.poem.data
-        end = self.sent + self.factory.chunkSize
-        self.transport.write(data[self.sent : end])
+        factory = self.factory
+        offset = self.sent
+        end = offset + factory.chunkSize
+        self.transport.write(data[offset:end])
         self.sent = min(end, len(data))
+        if factory.traceChunks:
+            factory.lifecycleLog.debug(
+                "{peer} chunk: {bytes} bytes at offset {offset}",
+                lifecycle="chunk",
+                peer=_LazyAddress(self.transport.getPeer()),
+                bytes=self.sent - offset,
+                offset=offset,
+            )
         if self.sent >= len(data):
             self._finished()
             return False
         return True
+
+    def _traceMade(self) -> None:
+        """Log C{connectionMade} to the lifecycle trace."""
+        self.factory.lifecycleLog.info(
+            "{peer} connectionMade: poem {poem} ({size} bytes)",
+            lifecycle="connectionMade",
+            peer=_LazyAddress(self.transport.getPeer()),
+            poem=self.poem.name,
+            size=len(self.poem.data),
+        )
 
     def _finished(self) -> None:
         """The whole poem has been handed to the transport: close cleanly."""
@@ -173,6 +225,103 @@ class _PoemProducer:
 
     def stopProducing(self) -> None:
         """The connection is gone; L{PoetryServerProtocol} logs it."""
+
+
+class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
+    """
+    A L{PoetryServerProtocol} for a factory with a fault mode or an idle
+    timeout.  The factory builds this class only then, so the plain
+    protocol's fast and slow paths stay exactly as lean as they are.
+
+    Idle timeout (L{TimeoutMixin}, timers from the factory's clock): the
+    timer starts when the connection is made and restarts each time the
+    transport reports that its write buffer has drained into the kernel
+    (the C{resumeProducing} of a pull producer).  So it fires when no data
+    has moved for C{idleTimeout} seconds: a client whose socket buffer is
+    full because it does not read, or a C{stall}/C{silent} fault connection.
+    Then the connection is aborted, logged and counted (L{Outcome.CUT_IDLE}).
+    """
+
+    _watching = False
+
+    def callLater(self, period: float, func: Any) -> IDelayedCall:
+        """L{TimeoutMixin}'s timers, through the factory's injected clock."""
+        return self.factory.clock.callLater(period, func)
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        timeout = factory.idleTimeout
+        if timeout is not None:
+            self.setTimeout(timeout)
+        fault = factory.fault
+        if fault is not None:
+            self.started = factory.clock.seconds()
+            self.poem = factory.library.next()
+            factory.live.add(self)
+            fault.start(self)
+            return
+        if timeout is not None and factory.delay is not None:
+            # Slow mode writes on a schedule, not on demand: a pull producer
+            # that writes nothing still tells us each time a chunk drained.
+            self.transport.registerProducer(_DrainWatcher(self), False)
+            self._watching = True
+        PoetryServerProtocol.connectionMade(self)
+
+    def _sendFast(self) -> None:
+        if self.timeOut is not None and len(self.poem.data) > self.STREAM_CHUNK:
+            self.transport.registerProducer(_TimedPoemProducer(self), False)
+        else:
+            PoetryServerProtocol._sendFast(self)
+
+    def _finished(self) -> None:
+        if self._watching:
+            # A registered producer would keep loseConnection from closing.
+            self._watching = False
+            self.transport.unregisterProducer()
+        PoetryServerProtocol._finished(self)
+
+    def timeoutConnection(self) -> None:
+        """No data moved for C{idleTimeout} seconds: abort the connection."""
+        self.outcome = Outcome.CUT_IDLE
+        self.factory.log.info(
+            "Cut {peer}: no data moved for {seconds} s (--idle-timeout)",
+            peer=_LazyAddress(self.transport.getPeer()),
+            seconds=self.timeOut,
+        )
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.setTimeout(None)
+        PoetryServerProtocol.connectionLost(self, reason)
+
+
+@implementer(IPullProducer)
+class _TimedPoemProducer(_PoemProducer):
+    """A L{_PoemProducer} that restarts the idle timer at each drain."""
+
+    protocol: GuardedServerProtocol
+
+    def resumeProducing(self) -> None:
+        self.protocol.resetTimeout()
+        _PoemProducer.resumeProducing(self)
+
+
+@implementer(IPullProducer)
+class _DrainWatcher:
+    """
+    A pull producer that writes nothing: the transport calls
+    C{resumeProducing} each time its buffer has drained, which restarts the
+    protocol's idle timer.
+    """
+
+    def __init__(self, protocol: GuardedServerProtocol) -> None:
+        self.protocol = protocol
+
+    def resumeProducing(self) -> None:
+        self.protocol.resetTimeout()
+
+    def stopProducing(self) -> None:
+        """The connection is gone; the protocol logs it."""
 
 
 class SlowSchedule:
@@ -265,6 +414,26 @@ class PoetryServerFactory(ServerFactory):
         poem was sent in full.
     @ivar cutAtShutdown: connections aborted at shutdown.
     @ivar refused: connections refused by C{maxConnections}.
+    @ivar fault: the L{poetry.faults.Fault} every connection gets instead of
+        its poem (L{None}: serve poems).
+    @ivar idleTimeout: abort a connection on which no data has moved for this
+        many seconds (L{None}: never); see L{GuardedServerProtocol}.
+    @ivar maxPerPeer: refuse connections from one IP address beyond this many
+        live ones (L{None}: no limit).  It keeps one client host from taking
+        every connection the server can hold.
+    @ivar perPeer: live connections by peer IP address, while C{maxPerPeer}
+        is set.
+    @ivar cutIdle: connections aborted by C{idleTimeout}.
+    @ivar refusedPerPeer: connections refused by C{maxPerPeer}.
+    @ivar faults: connections ended on purpose by the fault mode.
+    @ivar traceLifecycle: log each connection's C{connectionMade} to
+        C{lifecycleLog}, and add to its access-log event why it was lost
+        (C{reason}: the exception's class name) and whether cleanly
+        (C{clean}: a L{ConnectionDone}).
+    @ivar traceChunks: log each slow-mode chunk (C{bytes}, C{offset}) to
+        C{lifecycleLog}, at debug level.
+    @ivar lifecycleLog: where lifecycle trace events go (namespace
+        L{LIFECYCLE_NAMESPACE}).
     """
 
     protocol = PoetryServerProtocol  # type: ignore[assignment]
@@ -280,8 +449,20 @@ class PoetryServerFactory(ServerFactory):
         delay: float | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_connections: int | None = None,
+        fault: Fault | None = None,
+        idle_timeout: float | None = None,
+        max_per_peer: int | None = None,
+        trace: bool | None = None,
         reactor: IReactorTime | None = None,
     ) -> None:
+        """
+        @param trace: the lifecycle trace.  L{None} (the default): trace
+            C{connectionMade} and C{connectionLost} in slow mode only, where
+            connections overlap for seconds and their interleaving is the
+            point; fast mode stays as lean as it can be.  C{True}: trace
+            them in any mode, and each slow-mode chunk too.  C{False}: no
+            trace.
+        """
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
@@ -291,6 +472,17 @@ class PoetryServerFactory(ServerFactory):
             raise ValueError(f"delay must be positive, not {delay!r}")
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, not {chunk_size!r}")
+        if idle_timeout is not None:
+            if not idle_timeout > 0:
+                raise ValueError(f"idle_timeout must be positive, not {idle_timeout!r}")
+            if delay is not None and idle_timeout <= delay:
+                # Slow connections move data only every delay seconds.
+                raise ValueError(
+                    f"idle_timeout ({idle_timeout!r}) must be longer than"
+                    f" delay ({delay!r})"
+                )
+        if max_per_peer is not None and max_per_peer < 1:
+            raise ValueError(f"max_per_peer must be at least 1, not {max_per_peer!r}")
         self.library = library
         self.delay = delay
         self.chunkSize = chunk_size
@@ -303,10 +495,22 @@ class PoetryServerFactory(ServerFactory):
         self.clientsGone = 0
         self.cutAtShutdown = 0
         self.refused = 0
+        self.fault = fault
+        self.idleTimeout = idle_timeout
+        self.maxPerPeer = max_per_peer
+        self.perPeer: dict[str | None, int] = {}
+        self.cutIdle = 0
+        self.refusedPerPeer = 0
+        self.faults = 0
+        if fault is not None or idle_timeout is not None:
+            self.protocol = GuardedServerProtocol
         self._drained: list[Deferred[None]] = []
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
         self.accessLog = Logger(namespace="poetry.access", source=self)
+        self.traceLifecycle = delay is not None if trace is None else trace
+        self.traceChunks = bool(trace)
+        self.lifecycleLog = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
 
     def buildProtocol(self, addr: IAddress) -> PoetryServerProtocol | None:  # type: ignore[override]
         if self.maxConnections is not None and len(self.live) >= self.maxConnections:
@@ -317,9 +521,43 @@ class PoetryServerFactory(ServerFactory):
                 live=len(self.live),
             )
             return None
+        if self.maxPerPeer is not None:
+            return self._buildForPeer(addr)
         p = self.protocol()
         p.factory = self
         return p
+
+    def _buildForPeer(self, addr: IAddress) -> PoetryServerProtocol | None:
+        """
+        C{buildProtocol} under C{maxPerPeer}: count live connections by the
+        peer's IP address (C{addr.host}; addresses without one, such as UNIX
+        sockets, are counted together), refuse beyond the limit.
+        """
+        host = getattr(addr, "host", None)
+        live = self.perPeer.get(host, 0)
+        if live >= self.maxPerPeer:  # type: ignore[operator]
+            self.refusedPerPeer += 1
+            self.log.info(
+                "Refused {peer}: {live} live connections from {host} (--max-per-peer)",
+                peer=formatAddress(addr),
+                live=live,
+                host=host,
+            )
+            return None
+        self.perPeer[host] = live + 1
+        p = self.protocol()
+        p.factory = self
+        p.peerHost = host
+        return p
+
+    def _peerGone(self, protocol: PoetryServerProtocol) -> None:
+        """Forget one of C{maxPerPeer}'s live connections."""
+        host = protocol.peerHost
+        left = self.perPeer.get(host, 0) - 1
+        if left > 0:
+            self.perPeer[host] = left
+        else:
+            self.perPeer.pop(host, None)
 
     def connectionEnded(self, protocol: PoetryServerProtocol, reason: Failure) -> None:
         """
@@ -334,18 +572,35 @@ class PoetryServerFactory(ServerFactory):
             self.served += 1
         elif outcome is Outcome.CLIENT_GONE:
             self.clientsGone += 1
-        else:
+        elif outcome is Outcome.CUT_AT_SHUTDOWN:
             self.cutAtShutdown += 1
+        elif outcome is Outcome.CUT_IDLE:
+            self.cutIdle += 1
+        else:
+            self.faults += 1
+        if self.maxPerPeer is not None:
+            self._peerGone(protocol)
         self.bytesSent += protocol.sent
         # One structured event per connection.  Nothing is formatted here:
         # observers that write text format it, and only if they want it.
+        logFormat = "{peer} {poem} {bytes} bytes {seconds:.3f} s {outcome}"
+        trace: dict[str, object] = {}
+        if self.traceLifecycle:
+            # The access event is also the trace's connectionLost line.
+            logFormat += " (connectionLost: {reason}, clean={clean})"
+            trace = {
+                "lifecycle": "connectionLost",
+                "reason": type(reason.value).__name__,
+                "clean": reason.check(ConnectionDone) is not None,
+            }
         self.accessLog.info(
-            "{peer} {poem} {bytes} bytes {seconds:.3f} s {outcome}",
-            peer=_LazyAddress(protocol.transport),
+            logFormat,
+            peer=_LazyAddress(protocol.transport.getPeer()),
             poem=protocol.poem.name if hasattr(protocol, "poem") else "-",
             bytes=protocol.sent,
             seconds=self.clock.seconds() - protocol.started,
             outcome=outcome,
+            **trace,
         )
         if not self.live and self._drained:
             waiting, self._drained = self._drained, []
@@ -388,22 +643,27 @@ class PoetryServerFactory(ServerFactory):
             "clientsGone": self.clientsGone,
             "cutAtShutdown": self.cutAtShutdown,
             "refused": self.refused,
+            "cutIdle": self.cutIdle,
+            "refusedPerPeer": self.refusedPerPeer,
+            "faults": self.faults,
         }
 
 
 class _LazyAddress:
     """
-    Formats a transport's peer address only when an observer renders the
-    event: an access log that nobody formats costs no string building.
+    Formats a peer address only when an observer renders the event: an
+    access log that nobody formats costs no string building.  It keeps the
+    address, not the transport, so buffered log events (Twisted keeps the
+    last few hundred until logging begins) never keep a connection alive.
     """
 
-    __slots__ = ("_transport",)
+    __slots__ = ("_address",)
 
-    def __init__(self, transport: Any) -> None:
-        self._transport = transport
+    def __init__(self, address: IAddress | None) -> None:
+        self._address = address
 
     def __str__(self) -> str:
-        return formatAddress(self._transport.getPeer())
+        return formatAddress(self._address)
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)

@@ -104,6 +104,17 @@ class Options(usage.Options):
             "r",
             "Pick each connection's poem at random (default: round-robin).",
         ],
+        [
+            "trace",
+            "t",
+            "Trace every connection's lifecycle: connectionMade (peer, poem), "
+            "each slow-mode chunk (bytes, offset; debug level) and why the "
+            "connection was lost, clean or not (added to its poetry.access "
+            "line).  Without it only slow mode traces connectionMade and "
+            "connectionLost, so that --delay shows connections interleave while "
+            "fast mode stays lean.  Under twist add --log-level=debug to see "
+            "the chunks; twistd shows every level.",
+        ],
     ]
     optParameters = [
         ["delay", "d", None, "Slow mode: seconds between chunks (default: fast mode)."],
@@ -311,6 +322,10 @@ class PoetryService(service.Service):
         )
         if self.factory.fault is not None:
             mode = f"fault: {self.factory.fault}"
+        if self.factory.traceChunks:
+            mode += "; tracing connections and chunks"
+        elif self.factory.traceLifecycle:
+            mode += "; tracing connections"
         self.log.info(
             "Serving {count} poems ({mode})",
             count=len(self.factory.library),
@@ -371,6 +386,7 @@ def makeService(options: Options) -> PoetryService:
         fault=options["fault"],
         idle_timeout=options["idle-timeout"],
         max_per_peer=options["max-per-peer"],
+        trace=True if options["trace"] else None,
         reactor=reactor,
     )
     endpoints = [serverFromString(reactor, p) for p in options["ports"]]

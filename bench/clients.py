@@ -1,0 +1,184 @@
+"""
+Client drivers for the fan-out and memory scenarios, each run as its own
+process so its CPU time and peak RSS are its own:
+
+  C{python -m bench.clients KIND --port P --count N --concurrency C --expect LEN}
+
+  - C{minimal}: the baseline: a bare L{Protocol} that counts bytes and a
+    L{ClientFactory} per connection, keeping at most C connections open.
+  - C{ours}: C{poetry.client.get_poems} with N copies of the address and the
+    same concurrency.
+
+Prints one JSON object: poems, failures, bytes, wall and CPU seconds of the
+fetch itself (imports and reactor start-up excluded) and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def runMinimal(
+    reactor: Any, port: int, count: int, concurrency: int, expect: int
+) -> Any:
+    """Fetch C{count} poems with bare Twisted; a Deferred of (ok, failed, bytes)."""
+    from twisted.internet.defer import Deferred
+    from twisted.internet.error import ConnectionDone
+    from twisted.internet.protocol import ClientFactory, Protocol
+
+    state = {"ok": 0, "failed": 0, "bytes": 0, "started": 0, "open": 0}
+    finished: Deferred[tuple[int, int, int]] = Deferred()
+
+    class Counter(Protocol):
+        received = 0
+
+        def dataReceived(self, data: bytes) -> None:
+            self.received += len(data)
+
+        def connectionLost(self, reason: Any) -> None:
+            state["bytes"] += self.received
+            if reason.check(ConnectionDone) and self.received == expect:
+                state["ok"] += 1
+            else:
+                state["failed"] += 1
+            done()
+
+    class OneShot(ClientFactory):
+        protocol = Counter
+        noisy = False
+
+        def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+            state["failed"] += 1
+            done()
+
+    def start() -> None:
+        while state["open"] < concurrency and state["started"] < count:
+            state["started"] += 1
+            state["open"] += 1
+            reactor.connectTCP("127.0.0.1", port, OneShot())
+
+    def done() -> None:
+        state["open"] -= 1
+        if state["ok"] + state["failed"] == count:
+            finished.callback((state["ok"], state["failed"], state["bytes"]))
+        else:
+            start()
+
+    start()
+    return finished
+
+
+def runOurs(
+    reactor: Any, port: int, count: int, concurrency: int | None, expect: int
+) -> Any:
+    """Fetch C{count} poems with C{poetry.client.get_poems}."""
+    from poetry.client import get_poems
+
+    addresses = [f"127.0.0.1:{port}"] * count
+    kwargs: dict[str, Any] = {"reactor": reactor}
+    if concurrency:
+        kwargs["concurrency"] = concurrency
+    d = get_poems(addresses, **kwargs)
+
+    def tally(outcomes: Any) -> tuple[int, int, int]:
+        ok = failed = nbytes = 0
+        for outcome in outcomes:
+            text = _poemBytes(outcome)
+            if text is None:
+                failed += 1
+                continue
+            nbytes += len(text)
+            if len(text) == expect:
+                ok += 1
+            else:
+                failed += 1
+        return ok, failed, nbytes
+
+    return d.addCallback(tally)
+
+
+def _poemBytes(outcome: Any) -> bytes | None:
+    """
+    The poem's bytes from one L{poetry.client.Outcome} (its C{poem.data}),
+    or L{None} if that download failed.
+    """
+    poem = getattr(outcome, "poem", None)
+    data = getattr(poem, "data", None)
+    return bytes(data) if isinstance(data, bytes | bytearray) else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.clients")
+    p.add_argument("kind", choices=["minimal", "ours"])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--concurrency", type=int, default=0)
+    p.add_argument("--expect", type=int, required=True)
+    p.add_argument("--profile", default=None, help="write cProfile stats here")
+    args = p.parse_args(argv)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    from twisted.internet import reactor
+    from twisted.internet.task import react
+
+    if args.kind == "ours":
+        # Imported here, before the clock starts: the figure is the fetch.
+        import poetry.client  # noqa: F401
+
+    result: dict[str, Any] = {}
+
+    def job(reactor: Any) -> Any:
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+        cpu0, t0 = _cpu(), time.monotonic()
+        if profiler:
+            profiler.enable()
+        if args.kind == "minimal":
+            d = runMinimal(
+                reactor, args.port, args.count, args.concurrency or 1000, args.expect
+            )
+        else:
+            d = runOurs(reactor, args.port, args.count, args.concurrency, args.expect)
+
+        def record(r: tuple[int, int, int]) -> None:
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+            ok, failed, nbytes = r
+            result.update(
+                poems=ok,
+                failures=failed,
+                bytes=nbytes,
+                wall=time.monotonic() - t0,
+                cpu=_cpu() - cpu0,
+            )
+
+        return d.addCallback(record)
+
+    del reactor
+    try:
+        react(job)
+    except SystemExit as e:
+        if e.code not in (0, None):
+            print(json.dumps({"error": f"exit {e.code}", **result}))
+            raise
+    result["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

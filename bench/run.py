@@ -1,0 +1,1375 @@
+"""
+The benchmark suite: five scenarios, each measuring our server or client
+beside a baseline in the same run, printed as a table and written to
+C{bench/RESULTS.md}.
+
+    python -m bench                 # full run (a few minutes), writes RESULTS.md
+    python -m bench --quick         # seconds; proves the suite works (CI)
+    python -m bench --only fast     # one scenario (fast, slow, fanout,
+                                    # concurrency, memory; comma-separated)
+
+Each figure is the median over repetitions with its min-max range, and every
+comparison is a ratio of runs paired in time (ours and the baseline measured
+one after the other, order rotated each repetition), because these machines
+are shared and noisy.  Targets are printed with PASS or MISS beside them; a
+miss never fails the suite: it exits non-zero only when the suite itself
+broke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    BENCH,
+    LOAD_CPU,
+    ROOT,
+    SERVER_CPU,
+    BenchError,
+    RssSampler,
+    Server,
+    Spread,
+    buildLoadgen,
+    coreBusy,
+    coreTimes,
+    freePort,
+    listenOverflows,
+    pythonTool,
+    raiseFileLimit,
+    ratios,
+    runJson,
+    runMeasured,
+)
+
+NOT_AVAILABLE = "not available"
+SCENARIOS = ("fast", "slow", "fanout", "concurrency", "memory")
+
+
+@dataclass
+class Config:
+    """Sizes and repetitions of one run."""
+
+    quick: bool
+    reps: int
+    fastSeconds: float
+    fastConns: int
+    slowSizes: list[int]
+    slowDelay: float
+    slowChunk: int
+    fanoutCount: int
+    concurrencyUnit: float
+    memPoems: int
+    memIdle: int
+
+    @classmethod
+    def make(cls, quick: bool, reps: int | None) -> Config:
+        if quick:
+            return cls(
+                quick=True,
+                reps=reps or 1,
+                fastSeconds=1.0,
+                fastConns=64,
+                slowSizes=[200],
+                slowDelay=0.25,
+                slowChunk=16,
+                fanoutCount=300,
+                concurrencyUnit=0.01,
+                memPoems=200,
+                memIdle=200,
+            )
+        return cls(
+            quick=False,
+            reps=reps or 3,
+            fastSeconds=5.0,
+            fastConns=64,
+            slowSizes=[10000, 1000],
+            slowDelay=0.5,
+            slowChunk=16,
+            fanoutCount=10000,
+            concurrencyUnit=0.05,
+            memPoems=1000,
+            memIdle=1000,
+        )
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    scenario: str
+    metric: str
+    ours: str
+    baseline: str = ""
+    ratio: str = ""
+    target: str = ""
+    verdict: str = ""
+
+
+@dataclass
+class Context:
+    """What every scenario needs: config, paths, tools, and what exists."""
+
+    cfg: Config
+    workdir: Path
+    loadgen: Path
+    kilobyte: Path
+    slow160: Path
+    oursServer: tuple[bool, str]
+    oursClient: tuple[bool, str]
+    oursCli: tuple[bool, str]
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    details: dict[str, list[str]] = field(default_factory=dict)
+    cache: dict[Any, Any] = field(default_factory=dict)
+
+    def note(self, scenario: str, text: str) -> None:
+        self.notes.setdefault(scenario, []).append(text)
+
+    def detail(self, scenario: str, text: str) -> None:
+        self.details.setdefault(scenario, []).append(text)
+
+
+# --- commands -----------------------------------------------------------------
+
+
+def twistdCommand() -> list[str]:
+    return pythonTool("twistd") or [
+        sys.executable,
+        "-c",
+        "import sys; from twisted.scripts.twistd import run; "
+        "sys.argv[0] = 'twistd'; run()",
+    ]
+
+
+def cliCommand() -> list[str]:
+    return pythonTool("get-poetry") or [sys.executable, "-m", "poetry"]
+
+
+def pythonEnv() -> dict[str, str]:
+    """The environment with this checkout first on PYTHONPATH."""
+    env = dict(os.environ)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if not paths or paths[0] != str(ROOT):
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
+    return env
+
+
+def probe(cmd: Sequence[str], want: bytes, cwd: Path) -> tuple[bool, str]:
+    try:
+        r = subprocess.run(
+            cmd,
+            capture_output=True,
+            timeout=60,
+            cwd=cwd,
+            env=pythonEnv(),
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"{cmd[0]}: {e}"
+    if r.returncode != 0 or want not in r.stdout + r.stderr:
+        last = (r.stderr or r.stdout).decode(errors="replace").strip().splitlines()
+        return False, f"exit {r.returncode}: {last[-1] if last else ''}"[:200]
+    return True, ""
+
+
+def findOurs(
+    workdir: Path,
+) -> tuple[tuple[bool, str], tuple[bool, str], tuple[bool, str]]:
+    """Which of our pieces exist and work: server, client library, CLI."""
+    files = [
+        "poetry/server.py",
+        "poetry/service.py",
+        "twisted_plugins/poetry_plugin.py",
+    ]
+    missing = [f for f in files if not (ROOT / f).exists()]
+    if missing:
+        server = (False, "missing " + ", ".join(missing))
+    else:
+        server = probe(
+            [*twistdCommand(), "-n", "poetry", "--help"], b"--delay", workdir
+        )
+    if not (ROOT / "poetry/client.py").exists():
+        client = (False, "missing poetry/client.py")
+    else:
+        client = probe(
+            [sys.executable, "-c", "from poetry.client import get_poems; print('ok')"],
+            b"ok",
+            workdir,
+        )
+    if not (ROOT / "poetry/cli.py").exists():
+        cli = (False, "missing poetry/cli.py")
+    else:
+        cli = probe([*cliCommand(), "--help"], b"usage", workdir)
+        if not cli[0]:
+            cli = probe([*cliCommand(), "--help"], b"Usage", workdir)
+    return server, client, cli
+
+
+def serverFor(
+    ctx: Context,
+    kind: str,
+    poem: Path,
+    *,
+    delay: float | None = None,
+    chunk: int | None = None,
+    cpu: int | None = 0,
+) -> Server:
+    """A L{Server} (not started) of kind C{ours} or a baseline in bench.servers."""
+    port = freePort()
+    if kind in ("ours", "ours-nolog"):
+        if kind == "ours":
+            logging = ["--logfile", str(ctx.workdir / f"ours-{port}.log")]
+        else:
+            logging = ["--logger", "bench.servers.discardingObserver"]
+        cmd = [
+            *twistdCommand(),
+            "-n",
+            *logging,
+            "--pidfile",
+            str(ctx.workdir / f"ours-{port}.pid"),
+            "poetry",
+            "--port",
+            f"tcp:{port}:interface=127.0.0.1",
+            "--poem",
+            str(poem),
+        ]
+        if delay is not None:
+            cmd += ["--delay", repr(delay), "--chunk-size", str(chunk)]
+    else:
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.servers",
+            kind,
+            "--port",
+            str(port),
+            "--poem",
+            str(poem),
+            "--logfile",
+            str(ctx.workdir / f"{kind}-{port}.log"),
+        ]
+        if delay is not None:
+            cmd += ["--delay", repr(delay), "--chunk-size", str(chunk)]
+    return Server(kind, cmd, port, ctx.workdir, cpu=cpu, env=pythonEnv())
+
+
+def loadgen(ctx: Context, *args: object, timeout: float) -> dict[str, Any]:
+    return runJson([str(ctx.loadgen), *map(str, args)], timeout=timeout, cpu=LOAD_CPU)
+
+
+# --- formatting ---------------------------------------------------------------
+
+
+def fmtRate(s: Spread) -> str:
+    return s.fmt(",.0f")
+
+
+def fmtRatio(s: Spread) -> str:
+    if not s.values:
+        return "n/a"
+    if len(s.values) == 1:
+        return f"{s.median:.2f}x"
+    return f"{s.median:.2f}x [{s.lo:.2f}-{s.hi:.2f}]"
+
+
+def verdict(value: float, op: str, target: float) -> str:
+    if value != value:  # NaN
+        return "n/a"
+    ok = value >= target if op == ">=" else value <= target
+    return "PASS" if ok else "MISS"
+
+
+def spread(
+    runs: Sequence[dict[str, Any]], key: str | Callable[[dict[str, Any]], float]
+) -> Spread:
+    get = key if callable(key) else (lambda r: float(r[key]))
+    return Spread([get(r) for r in runs])
+
+
+def unavailable(scenario: str, metric: str, why: str, baseline: str = "") -> Row:
+    return Row(scenario, metric, NOT_AVAILABLE, baseline, "n/a", "", f"n/a ({why})")
+
+
+# --- scenario 1: fast serve ---------------------------------------------------
+
+
+def fastOnce(ctx: Context, kind: str) -> dict[str, Any]:
+    cfg = ctx.cfg
+    size = ctx.kilobyte.stat().st_size
+    server = serverFor(ctx, kind, ctx.kilobyte)
+    try:
+        server.start()
+        warm = loadgen(
+            ctx,
+            "fast",
+            "--port",
+            server.port,
+            "--expect",
+            size,
+            "--conns",
+            cfg.fastConns,
+            "--total",
+            300,
+            "--timeout",
+            10,
+            timeout=60,
+        )
+        if warm["poems"] == 0:
+            raise BenchError(f"{kind}: warm-up served no poems: {warm}")
+        cpu0 = server.cpuTime()
+        ovf0 = listenOverflows()
+        cores0 = coreTimes()
+        lg = loadgen(
+            ctx,
+            "fast",
+            "--port",
+            server.port,
+            "--expect",
+            size,
+            "--conns",
+            cfg.fastConns,
+            "--duration",
+            cfg.fastSeconds,
+            "--timeout",
+            10,
+            timeout=cfg.fastSeconds + 60,
+        )
+        cores1 = coreTimes()
+        cpu1 = server.cpuTime()
+        ovf1 = listenOverflows()
+        if not server.alive():
+            raise BenchError(f"server {kind} died during the run")
+    finally:
+        server.stop()
+    poems = max(lg["poems"], 1)
+    lg["server_cpu"] = cpu1 - cpu0
+    lg["server_cpu_per_poem_us"] = (cpu1 - cpu0) / poems * 1e6
+    lg["server_cpu_frac"] = (cpu1 - cpu0) / lg["wall"]
+    lg["server_core_busy"] = coreBusy(cores0, cores1, SERVER_CPU)
+    lg["load_core_busy"] = coreBusy(cores0, cores1, LOAD_CPU)
+    lg["overflows"] = ovf1[0] - ovf0[0]
+    lg["drops"] = ovf1[1] - ovf0[1]
+    return lg
+
+
+def scenarioFast(ctx: Context) -> list[Row]:
+    cfg = ctx.cfg
+    sc = "1 fast serve"
+    kinds = ["minimal", "asyncio", "logging"]
+    if ctx.oursServer[0]:
+        # ours-nolog: our server with every log event discarded (twistd
+        # --logger), to show what the access log costs.
+        kinds[:0] = ["ours", "ours-nolog"]
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    for rep in range(cfg.reps):
+        order = kinds[rep % len(kinds) :] + kinds[: rep % len(kinds)]
+        for kind in order:
+            runs[kind].append(fastOnce(ctx, kind))
+    pps = {k: spread(v, "poems_per_s") for k, v in runs.items()}
+    cpp = {k: spread(v, "server_cpu_per_poem_us") for k, v in runs.items()}
+
+    for k, v in runs.items():
+        for i, r in enumerate(v):
+            ctx.detail(
+                sc,
+                f"{k} run {i + 1}: {r['poems_per_s']:,.0f} poems/s, "
+                f"{r['poems']} poems, "
+                f"{r['failures']} failures, latency p50 {r['lat_p50'] * 1e3:.2f} ms "
+                f"p99 {r['lat_p99'] * 1e3:.2f} ms max {r['lat_max'] * 1e3:.1f} ms, "
+                f"{r['stalls']} stalls >= 0.9 s, listen overflows {r['overflows']}, "
+                f"server CPU {r['server_cpu_frac']:.0%} of a core "
+                f"({r['server_cpu_per_poem_us']:.1f} us/poem), "
+                f"load generator CPU {r['cpu_frac']:.0%}; cores busy (incl. kernel "
+                f"softirq): server core {r['server_core_busy']:.0%}, load core "
+                f"{r['load_core_busy']:.0%}",
+            )
+            if r["load_core_busy"] > 0.95 and r["server_core_busy"] < 0.9:
+                ctx.note(
+                    sc,
+                    f"{k} run {i + 1}: load-generator bound (load core "
+                    f"{r['load_core_busy']:.0%} busy, server core "
+                    f"{r['server_core_busy']:.0%})",
+                )
+
+    rows: list[Row] = []
+    targets = {"minimal": 0.85, "asyncio": 1.25, "logging": 1.6}
+    for base, target in targets.items():
+        metric = f"poems/s vs {base}"
+        if "ours" not in runs:
+            rows.append(
+                unavailable(
+                    sc, metric, ctx.oursServer[1], f"{base} {fmtRate(pps[base])}"
+                )
+            )
+            continue
+        r = ratios(pps["ours"].values, pps[base].values)
+        rows.append(
+            Row(
+                sc,
+                metric,
+                fmtRate(pps["ours"]),
+                f"{base} {fmtRate(pps[base])}",
+                fmtRatio(r),
+                f">= {target}x",
+                verdict(r.median, ">=", target),
+            )
+        )
+    for base in ("asyncio", "logging"):
+        r = ratios(pps[base].values, pps["minimal"].values)
+        rows.append(
+            Row(
+                sc,
+                f"(context) {base} poems/s vs minimal",
+                fmtRate(pps[base]),
+                f"minimal {fmtRate(pps['minimal'])}",
+                fmtRatio(r),
+                "ref 0.68x" if base == "asyncio" else "ref 0.54x",
+                "info",
+            )
+        )
+    if "ours" in runs:
+        for k in ("ours", "ours-nolog"):
+            r = ratios(pps[k].values, pps["minimal"].values)
+            rows.append(
+                Row(
+                    sc,
+                    f"(context) {k} poems/s vs minimal",
+                    fmtRate(pps[k]),
+                    f"minimal {fmtRate(pps['minimal'])}",
+                    fmtRatio(r),
+                    "",
+                    "info",
+                )
+            )
+        r = ratios(cpp["ours-nolog"].values, cpp["minimal"].values)
+        rows.append(
+            Row(
+                sc,
+                "(context) ours-nolog server CPU us/poem vs minimal",
+                cpp["ours-nolog"].fmt(".1f"),
+                f"minimal {cpp['minimal'].fmt('.1f')}",
+                fmtRatio(r),
+                "",
+                "info",
+            )
+        )
+        r = ratios(cpp["ours"].values, cpp["minimal"].values)
+        rows.append(
+            Row(
+                sc,
+                "server CPU us/poem vs minimal (lower is better)",
+                cpp["ours"].fmt(".1f"),
+                f"minimal {cpp['minimal'].fmt('.1f')}",
+                fmtRatio(r),
+                "",
+                "info",
+            )
+        )
+        stalls = sum(r["stalls"] for r in runs["ours"])
+        ovf = sum(r["overflows"] for r in runs["ours"])
+        fails = sum(r["failures"] for r in runs["ours"])
+        minStalls = sum(r["stalls"] for r in runs["minimal"])
+        rows.append(
+            Row(
+                sc,
+                "poems stalled >= 0.9 s (SYN retry)",
+                str(stalls),
+                f"minimal {minStalls}",
+                "",
+                "0",
+                "PASS" if stalls == 0 else "MISS",
+            )
+        )
+        rows.append(
+            Row(
+                sc,
+                "kernel listen overflows during our runs",
+                str(ovf),
+                "",
+                "",
+                "0",
+                "PASS" if ovf == 0 else "MISS",
+            )
+        )
+        rows.append(
+            Row(
+                sc,
+                "failures",
+                str(fails),
+                "",
+                "",
+                "0",
+                "PASS" if fails == 0 else "MISS",
+            )
+        )
+    lgcpu = ", ".join(
+        f"{k} {spread(v, 'cpu_frac').median:.0%}" for k, v in runs.items()
+    )
+    srvcpu = ", ".join(
+        f"{k} {spread(v, 'server_cpu_frac').median:.0%}" for k, v in runs.items()
+    )
+    rows.append(Row(sc, "load generator CPU (of its core)", lgcpu, "", "", "", "info"))
+    busy = ", ".join(
+        f"{k} {spread(v, 'server_core_busy').median:.0%}/"
+        f"{spread(v, 'load_core_busy').median:.0%}"
+        for k, v in runs.items()
+    )
+    rows.append(
+        Row(sc, "cores busy incl. softirq: server/load", busy, "", "", "", "info")
+    )
+    rows.append(Row(sc, "server CPU (of its core)", srvcpu, "", "", "", "info"))
+    return rows
+
+
+# --- scenario 2: slow serve at scale ------------------------------------------
+
+
+def slowOnce(ctx: Context, kind: str, clients: int) -> dict[str, Any]:
+    cfg = ctx.cfg
+    size = ctx.slow160.stat().st_size
+    server = serverFor(ctx, kind, ctx.slow160, delay=cfg.slowDelay, chunk=cfg.slowChunk)
+    try:
+        server.start()
+        time.sleep(0.3)
+        rss0, _ = server.mem()
+        cpu0 = server.cpuTime()
+        with RssSampler(server.pid) as sampler:
+            lg = loadgen(
+                ctx,
+                "slow",
+                "--port",
+                server.port,
+                "--expect",
+                size,
+                "--clients",
+                clients,
+                "--chunk",
+                cfg.slowChunk,
+                "--delay",
+                cfg.slowDelay,
+                "--window",
+                256,
+                "--timeout",
+                30,
+                timeout=120,
+            )
+        cpu1 = server.cpuTime()
+        _, hwm = server.mem()
+        if not server.alive():
+            raise BenchError(f"server {kind} died during the slow run")
+    finally:
+        server.stop()
+    lg["server_cpu"] = cpu1 - cpu0
+    lg["chunks_per_cpu_s"] = lg["chunks"] / max(cpu1 - cpu0, 1e-6)
+    lg["rss0_kb"] = rss0
+    lg["peak_kb"] = max(sampler.peak, hwm)
+    lg["growth_per_conn_kb"] = (lg["peak_kb"] - rss0) / clients
+    lg["wall_ideal"] = lg["dur_max"] / lg["ideal"]
+    lg["span_ideal"] = lg["span"] / lg["ideal"]
+    return lg
+
+
+def slowRuns(ctx: Context, clients: int) -> dict[str, list[dict[str, Any]]]:
+    """Ours and the naive baseline at one size, cached for the memory scenario."""
+    key = ("slow", clients)
+    if key in ctx.cache:
+        return ctx.cache[key]
+    kinds = ["naive-slow"]
+    if ctx.oursServer[0]:
+        kinds[:0] = ["ours", "ours-nolog"]
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    for rep in range(ctx.cfg.reps):
+        for kind in kinds[rep % len(kinds) :] + kinds[: rep % len(kinds)]:
+            runs[kind].append(slowOnce(ctx, kind, clients))
+    ctx.cache[key] = runs
+    return runs
+
+
+def scenarioSlow(ctx: Context) -> list[Row]:
+    cfg = ctx.cfg
+    rows: list[Row] = []
+    for clients in cfg.slowSizes:
+        sc = f"2 slow serve, {clients:,} clients"
+        runs = slowRuns(ctx, clients)
+        for k, v in runs.items():
+            for i, r in enumerate(v):
+                ctx.detail(
+                    sc,
+                    f"{k} run {i + 1}: {r['poems']}/{r['clients']} poems, "
+                    f"{r['failures']} failures, ramp {r['ramp']:.2f} s, slowest client "
+                    f"{r['dur_max']:.3f} s (ideal {r['ideal']:.2f} s), span "
+                    f"{r['span']:.2f} s, lateness p50 {r['late_p50'] * 1e3:.1f} ms "
+                    f"p99 {r['late_p99'] * 1e3:.1f} ms "
+                    f"max {r['late_max'] * 1e3:.1f} ms, "
+                    f"server CPU {r['server_cpu']:.2f} s, "
+                    f"{r['chunks_per_cpu_s']:,.0f} chunk-writes/CPU-s, RSS "
+                    f"{r['rss0_kb'] / 1024:.1f} -> {r['peak_kb'] / 1024:.1f} MB, "
+                    f"load generator CPU {r['cpu_frac']:.0%}",
+                )
+        naive = runs["naive-slow"]
+        wallTarget = 1.10 if clients >= 5000 else 1.02
+        if "ours" not in runs:
+            for metric in (
+                "failures",
+                "wall / ideal",
+                "p99 lateness ms",
+                "chunk-writes per server CPU-s",
+                "peak RSS growth KB/conn",
+            ):
+                rows.append(unavailable(sc, metric, ctx.oursServer[1]))
+            continue
+        ours = runs["ours"]
+        fails = sum(r["failures"] for r in ours)
+        rows.append(
+            Row(
+                sc,
+                "failures",
+                str(fails),
+                f"naive {sum(r['failures'] for r in naive)}",
+                "",
+                "0",
+                "PASS" if fails == 0 else "MISS",
+            )
+        )
+        w, wn = spread(ours, "wall_ideal"), spread(naive, "wall_ideal")
+        rows.append(
+            Row(
+                sc,
+                "wall / ideal (slowest client)",
+                fmtRatio(w),
+                f"naive {fmtRatio(wn)}",
+                fmtRatio(ratios(w.values, wn.values)),
+                f"<= {wallTarget}x ideal",
+                verdict(w.median, "<=", wallTarget),
+            )
+        )
+        s, sn = spread(ours, "span_ideal"), spread(naive, "span_ideal")
+        rows.append(
+            Row(
+                sc,
+                "(context) first connect to last EOF / ideal",
+                fmtRatio(s),
+                f"naive {fmtRatio(sn)}",
+                "",
+                "",
+                "info",
+            )
+        )
+        late = spread(ours, lambda r: r["late_p99"] * 1e3)
+        laten = spread(naive, lambda r: r["late_p99"] * 1e3)
+        rows.append(
+            Row(
+                sc,
+                "p99 per-client lateness ms",
+                late.fmt(".1f"),
+                f"naive {laten.fmt('.1f')}",
+                fmtRatio(ratios(late.values, laten.values)),
+                "",
+                "info",
+            )
+        )
+        c, cn = spread(ours, "chunks_per_cpu_s"), spread(naive, "chunks_per_cpu_s")
+        r = ratios(c.values, cn.values)
+        rows.append(
+            Row(
+                sc,
+                "chunk-writes per server CPU-s",
+                fmtRate(c),
+                f"naive {fmtRate(cn)}",
+                fmtRatio(r),
+                ">= 2x naive",
+                verdict(r.median, ">=", 2.0),
+            )
+        )
+        nolog = runs["ours-nolog"]
+        c2 = spread(nolog, "chunks_per_cpu_s")
+        rows.append(
+            Row(
+                sc,
+                "(context) ours-nolog chunk-writes per server CPU-s",
+                fmtRate(c2),
+                f"naive {fmtRate(cn)}",
+                fmtRatio(ratios(c2.values, cn.values)),
+                "",
+                "info",
+            )
+        )
+        w2 = spread(nolog, "wall_ideal")
+        late2 = spread(nolog, lambda r: r["late_p99"] * 1e3)
+        rows.append(
+            Row(
+                sc,
+                "(context) ours-nolog wall / ideal; p99 lateness ms",
+                f"{fmtRatio(w2)}; {late2.fmt('.1f')}",
+                f"naive {fmtRatio(wn)}; {laten.fmt('.1f')}",
+                "",
+                "",
+                "info",
+            )
+        )
+        g, gn = spread(ours, "growth_per_conn_kb"), spread(naive, "growth_per_conn_kb")
+        rows.append(
+            Row(
+                sc,
+                "peak RSS growth KB/conn",
+                g.fmt(".2f"),
+                f"naive {gn.fmt('.2f')}",
+                fmtRatio(ratios(g.values, gn.values)),
+                "<= 5 KB",
+                verdict(g.median, "<=", 5.0),
+            )
+        )
+    return rows
+
+
+# --- scenario 3: client fan-out -----------------------------------------------
+
+
+def clientRun(
+    ctx: Context, kind: str, port: int, count: int, concurrency: int, size: int
+) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.clients",
+        kind,
+        "--port",
+        str(port),
+        "--count",
+        str(count),
+        "--expect",
+        str(size),
+    ]
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    r = runJson(cmd, timeout=300, cpu=LOAD_CPU, env=pythonEnv())
+    if "error" in r:
+        raise BenchError(f"client {kind} failed: {r}")
+    r["cpu_per_poem_us"] = r["cpu"] / max(r["poems"], 1) * 1e6
+    r["poems_per_s"] = r["poems"] / max(r["wall"], 1e-9)
+    return r
+
+
+def scenarioFanout(ctx: Context) -> list[Row]:
+    cfg = ctx.cfg
+    count = cfg.fanoutCount
+    size = ctx.kilobyte.stat().st_size
+    rows: list[Row] = []
+    # (label, concurrency for ours, concurrency for the minimal client)
+    variants = [("all at once (default)", 0, count)]
+    if not cfg.quick:
+        variants.append(("concurrency 100", 100, 100))
+    for label, oursConc, baseConc in variants:
+        sc = f"3 client fan-out, {count:,} poems, {label}"
+        kinds = ["minimal"] + (["ours"] if ctx.oursClient[0] else [])
+        runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+        server = serverFor(ctx, "minimal", ctx.kilobyte)
+        try:
+            server.start()
+            for rep in range(cfg.reps):
+                for kind in kinds if rep % 2 == 0 else kinds[::-1]:
+                    conc = oursConc if kind == "ours" else baseConc
+                    runs[kind].append(
+                        clientRun(ctx, kind, server.port, count, conc, size)
+                    )
+        finally:
+            server.stop()
+        for k, v in runs.items():
+            for i, r in enumerate(v):
+                ctx.detail(
+                    sc,
+                    f"{k} run {i + 1}: {r['poems']} poems, {r['failures']} "
+                    f"failures, {r['wall']:.2f} s, CPU {r['cpu']:.2f} s "
+                    f"({r['cpu_per_poem_us']:.0f} us/poem), peak RSS "
+                    f"{r['maxrss_kb'] / 1024:.1f} MB",
+                )
+        base = runs["minimal"]
+        if "ours" not in runs:
+            rows.append(unavailable(sc, "failures", ctx.oursClient[1]))
+            rows.append(
+                unavailable(
+                    sc,
+                    "client CPU us/poem",
+                    ctx.oursClient[1],
+                    f"minimal {spread(base, 'cpu_per_poem_us').fmt('.0f')}",
+                )
+            )
+            continue
+        ours = runs["ours"]
+        fails = sum(r["failures"] for r in ours)
+        rows.append(
+            Row(
+                sc,
+                "failures",
+                str(fails),
+                f"minimal {sum(r['failures'] for r in base)}",
+                "",
+                "0",
+                "PASS" if fails == 0 else "MISS",
+            )
+        )
+        c, cb = spread(ours, "cpu_per_poem_us"), spread(base, "cpu_per_poem_us")
+        r = ratios(c.values, cb.values)
+        rows.append(
+            Row(
+                sc,
+                "client CPU us/poem",
+                c.fmt(".0f"),
+                f"minimal {cb.fmt('.0f')}",
+                fmtRatio(r),
+                "<= 1.25x",
+                verdict(r.median, "<=", 1.25),
+            )
+        )
+        p, pb = spread(ours, "poems_per_s"), spread(base, "poems_per_s")
+        rows.append(
+            Row(
+                sc,
+                "(context) poems/s",
+                fmtRate(p),
+                f"minimal {fmtRate(pb)}",
+                fmtRatio(ratios(p.values, pb.values)),
+                "",
+                "info",
+            )
+        )
+    return rows
+
+
+# --- scenario 4: concurrency --------------------------------------------------
+
+
+def aloneTimes(
+    ctx: Context,
+    servers: Sequence[Server],
+    delays: Sequence[float],
+    size: int,
+    chunk: int,
+) -> list[float]:
+    """
+    Fetch one poem from each server alone, all at the same time (one load
+    generator process per server): each server's own time.
+    """
+    procs: list[subprocess.Popen[bytes]] = []
+    outs: list[Any] = []
+    try:
+        for s, d in zip(servers, delays, strict=True):
+            f = tempfile.TemporaryFile(dir=ctx.workdir)
+            outs.append(f)
+            cmd = [str(ctx.loadgen), "slow", "--port", str(s.port), "--expect",
+                   str(size), "--clients", "1", "--chunk", str(chunk),
+                   "--delay", str(d), "--timeout", "30"]  # fmt: skip
+            procs.append(subprocess.Popen(cmd, stdout=f, stdin=subprocess.DEVNULL))
+        for p in procs:
+            p.wait(timeout=120)
+        durs = []
+        for f in outs:
+            f.seek(0)
+            data = json.loads(f.read().decode().strip().splitlines()[-1])
+            if data["failures"]:
+                raise BenchError(f"single-client fetch failed: {data}")
+            durs.append(float(data["dur_max"]))
+        return durs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        for f in outs:
+            f.close()
+
+
+def scenarioConcurrency(ctx: Context) -> list[Row]:
+    cfg = ctx.cfg
+    sc = "4 concurrency, 10 slow servers"
+    size = ctx.slow160.stat().st_size
+    chunk = cfg.slowChunk
+    delays = [round(cfg.concurrencyUnit * i, 4) for i in range(1, 11)]
+    kind = "ours" if ctx.oursServer[0] else "naive-slow"
+    if kind != "ours":
+        ctx.note(
+            sc,
+            f"our server is {NOT_AVAILABLE} ({ctx.oursServer[1]}); "
+            "the naive slow baseline servers stand in",
+        )
+    if not ctx.oursCli[0]:
+        return [unavailable(sc, "get-poetry wall / slowest server", ctx.oursCli[1])]
+    servers = [
+        serverFor(ctx, kind, ctx.slow160, delay=d, chunk=chunk, cpu=None)
+        for d in delays
+    ]
+    walls: list[float] = []
+    slowest: list[float] = []
+    sums: list[float] = []
+    try:
+        for s in servers:
+            s.start()
+        for rep in range(cfg.reps):
+            # Each server alone, all at once in separate load generators: the
+            # slowest is the floor, the sum is what one-at-a-time would take.
+            durs = aloneTimes(ctx, servers, delays, size, chunk)
+            slowest.append(max(durs))
+            sums.append(sum(durs))
+            addresses = [f"127.0.0.1:{s.port}" for s in servers]
+            r = runMeasured([*cliCommand(), *addresses], timeout=120)
+            if r.returncode != 0:
+                raise BenchError(
+                    f"get-poetry exited {r.returncode}: "
+                    f"{r.stderr.decode(errors='replace')[-500:]}"
+                )
+            walls.append(r.wall)
+            ctx.detail(
+                sc,
+                f"run {rep + 1}: get-poetry {r.wall:.3f} s (exit "
+                f"{r.returncode}, {len(r.stdout)} bytes out), servers alone "
+                + ", ".join(f"{x:.2f}" for x in durs)
+                + f" s; slowest {max(durs):.3f} s, sum {sum(durs):.2f} s",
+            )
+    finally:
+        for s in servers:
+            s.stop()
+    start = runMeasured([*cliCommand(), "--help"], timeout=60)
+    ctx.detail(
+        sc,
+        f"get-poetry --help (interpreter + import start-up) {start.wall:.3f} s; "
+        f"server delays {delays} s, {size}-byte poem, {chunk}-byte chunks",
+    )
+    w = ratios(walls, slowest)
+    s = ratios(sums, slowest)
+    adjusted = ratios([x - start.wall for x in walls], slowest)
+    return [
+        Row(
+            sc,
+            "get-poetry wall / slowest server alone",
+            Spread(walls).fmt(".2f", " s"),
+            f"slowest {Spread(slowest).fmt('.2f', ' s')}",
+            fmtRatio(w),
+            "<= 1.10",
+            verdict(w.median, "<=", 1.10),
+        ),
+        Row(
+            sc,
+            "(contrast) one at a time: sum / slowest",
+            Spread(sums).fmt(".2f", " s"),
+            f"slowest {Spread(slowest).fmt('.2f', ' s')}",
+            fmtRatio(s),
+            "",
+            "info",
+        ),
+        Row(
+            sc,
+            "(context) wall less --help start-up / slowest",
+            "",
+            "",
+            fmtRatio(adjusted),
+            "",
+            "info",
+        ),
+        Row(
+            sc,
+            "(context) get-poetry --help start-up",
+            f"{start.wall:.2f} s",
+            "",
+            "",
+            "",
+            "info",
+        ),
+    ]
+
+
+# --- scenario 5: memory ---------------------------------------------------------
+
+
+def scenarioMemory(ctx: Context) -> list[Row]:
+    cfg = ctx.cfg
+    rows: list[Row] = []
+    n = cfg.memPoems
+    sc = f"5 memory, get-poetry fetching {n:,} poems"
+    size = ctx.kilobyte.stat().st_size
+    if not ctx.oursCli[0]:
+        rows.append(unavailable(sc, "get-poetry peak RSS MB", ctx.oursCli[1]))
+    else:
+        server = serverFor(ctx, "minimal", ctx.kilobyte)
+        ours: list[float] = []
+        base: list[float] = []
+        try:
+            server.start()
+            for _rep in range(cfg.reps):
+                r = runMeasured(
+                    [*cliCommand(), *[f"127.0.0.1:{server.port}"] * n],
+                    timeout=300,
+                    cpu=LOAD_CPU,
+                    stdout=subprocess.DEVNULL,
+                )
+                if r.returncode != 0:
+                    raise BenchError(
+                        f"get-poetry exited {r.returncode}: "
+                        f"{r.stderr.decode(errors='replace')[-500:]}"
+                    )
+                ours.append(r.maxrss_kb / 1024)
+                b = clientRun(ctx, "minimal", server.port, n, n, size)
+                base.append(b["_proc_maxrss_kb"] / 1024)
+                ctx.detail(
+                    sc,
+                    f"get-poetry {r.wall:.2f} s, peak RSS {ours[-1]:.1f} MB; "
+                    f"minimal client (same {n} at once) peak RSS {base[-1]:.1f} MB",
+                )
+        finally:
+            server.stop()
+        rows.append(
+            Row(
+                sc,
+                "client peak RSS MB",
+                Spread(ours).fmt(".1f"),
+                f"minimal client {Spread(base).fmt('.1f')}",
+                fmtRatio(ratios(ours, base)),
+                "",
+                "info",
+            )
+        )
+    idle = cfg.memIdle
+    sc = f"5 memory, server holding {idle:,} slow connections"
+    runs = slowRuns(ctx, idle)
+    naive = runs["naive-slow"]
+    if "ours" not in runs:
+        rows.append(
+            unavailable(
+                sc,
+                "server peak RSS MB",
+                ctx.oursServer[1],
+                f"naive {spread(naive, lambda r: r['peak_kb'] / 1024).fmt('.1f')}",
+            )
+        )
+        return rows
+    ours_ = runs["ours"]
+    p = spread(ours_, lambda r: r["peak_kb"] / 1024)
+    pn = spread(naive, lambda r: r["peak_kb"] / 1024)
+    rows.append(
+        Row(
+            sc,
+            "server peak RSS MB",
+            p.fmt(".1f"),
+            f"naive {pn.fmt('.1f')}",
+            fmtRatio(ratios(p.values, pn.values)),
+            "",
+            "info",
+        )
+    )
+    g = spread(ours_, "growth_per_conn_kb")
+    gn = spread(naive, "growth_per_conn_kb")
+    rows.append(
+        Row(
+            sc,
+            "server RSS growth KB/conn",
+            g.fmt(".2f"),
+            f"naive {gn.fmt('.2f')}",
+            fmtRatio(ratios(g.values, gn.values)),
+            "<= 5 KB",
+            verdict(g.median, "<=", 5.0),
+        )
+    )
+    return rows
+
+
+# --- report ---------------------------------------------------------------------
+
+
+COLUMNS = (
+    "Scenario",
+    "Metric",
+    "Ours",
+    "Baseline",
+    "Ratio (median [min-max])",
+    "Target",
+    "Verdict",
+)
+
+
+def tableText(rows: Sequence[Row]) -> str:
+    data = [COLUMNS] + [
+        (r.scenario, r.metric, r.ours, r.baseline, r.ratio, r.target, r.verdict)
+        for r in rows
+    ]
+    widths = [min(max(len(row[i]) for row in data), 44) for i in range(len(COLUMNS))]
+    lines = []
+    for j, row in enumerate(data):
+        lines.append(
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        )
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def tableMarkdown(rows: Sequence[Row]) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    out = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        cells = (r.scenario, r.metric, r.ours, r.baseline, r.ratio, r.target, r.verdict)
+        out.append("| " + " | ".join(esc(c) for c in cells) + " |")
+    return "\n".join(out)
+
+
+def machine() -> dict[str, str]:
+    import twisted
+
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cc = shutil.which("cc") or "cc"
+    try:
+        ccv = subprocess.run(
+            [cc, "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        ccv = "unknown"
+    return {
+        "CPU": model,
+        "Cores": f"{os.cpu_count()} "
+        f"(usable by this process: {len(os.sched_getaffinity(0))})",
+        "Kernel": platform.release(),
+        "Python": platform.python_version(),
+        "Twisted": twisted.__version__,
+        "C compiler": ccv,
+        "Date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+METHOD = """
+- Every figure is the median over the repetitions with [min-max]; every ratio
+  is taken per repetition between runs made back to back (order rotated), and
+  the median and range of those ratios are shown. Targets are judged on the
+  median ratio; a miss is reported, never fatal.
+- Servers run pinned to CPU 0 (taskset); the C load generator (bench/loadgen.c,
+  built with `cc -O2` at bench time) and the client under test on CPU 1.
+  Server CPU is the server process's own CPU time (user + system, all threads,
+  /proc/PID/task/*/schedstat in ns, else /proc/PID/stat) over the measured
+  window; RSS is VmRSS sampled every 20 ms (and VmHWM). "Cores busy" is from
+  /proc/stat and includes the kernel's softirq work for loopback TCP.
+- Our server is `twistd -n --logfile FILE poetry --port
+  tcp:PORT:interface=127.0.0.1 --poem FILE [--delay D --chunk-size N]`: its
+  default access logging, written to a file as twistd does when daemonized.
+  The logging baseline writes one `log.msg` line per connection through the
+  same kind of text file observer. Every baseline listens with backlog 1024,
+  as ours does.
+- Fast serve: {cfg.fastConns} connections in flight for {cfg.fastSeconds:g} s
+  after a 300-poem warm-up; a poem counts when the connection closes cleanly
+  after exactly the poem's length. Latency is connect() to EOF; "stalls" are
+  poems slower than 0.9 s (a SYN retry after a listen-queue overflow costs
+  1 s); listen overflows are the kernel's TcpExt ListenOverflows counter.
+- Slow serve: {cfg.slowChunk}-byte chunks every {cfg.slowDelay:g} s of a
+  160-byte poem; clients connect with at most 256 waiting for their first
+  byte, then all stay connected. A client's lateness is the largest, over its
+  chunks, of arrival - (connect start + k x delay); "wall / ideal" is the
+  slowest client's connect-to-EOF time over the ideal 9 x delay.
+  Chunk-writes are counted from what the clients received.
+- Client fan-out: each client is its own process (bench/clients.py) and
+  reports the CPU time of the fetch itself (getrusage; imports excluded); the
+  server is the minimal Twisted baseline.
+- Concurrency: ten slow servers (chunk delay 1..10 units); "slowest" and
+  "sum" come from fetching each server alone, all at the same time, with the
+  load generator; get-poetry's wall time includes interpreter start-up (shown
+  separately).
+"""
+
+
+def writeResults(
+    path: Path,
+    ctx: Context,
+    rows: Sequence[Row],
+    elapsed: float,
+    argv: Sequence[str],
+    errors: Sequence[str],
+) -> None:
+    cfg = ctx.cfg
+    m = machine()
+    out = [
+        "# Benchmark results",
+        "",
+        f"Written by `python -m bench {' '.join(argv)}` "
+        f"({'quick' if cfg.quick else 'full'} mode, {cfg.reps} repetition(s) "
+        f"per figure, {elapsed:.0f} s). Do not edit by hand: rerun the suite.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {k}: {v}" for k, v in m.items()],
+        "",
+        "## Method",
+        "",
+        METHOD.format(cfg=cfg).strip(),
+        "",
+        "## Results",
+        "",
+        tableMarkdown(rows),
+        "",
+    ]
+    if errors:
+        out += ["## Errors", "", *[f"- {e}" for e in errors], ""]
+    if ctx.notes:
+        out += ["## Notes", ""]
+        for sc, notes in ctx.notes.items():
+            out += [f"- {sc}: {n}" for n in notes]
+        out.append("")
+    out += ["## Per-run details", ""]
+    for sc, lines in ctx.details.items():
+        out += [f"### {sc}", "", *[f"- {line}" for line in lines], ""]
+    path.write_text("\n".join(out))
+
+
+# --- main -------------------------------------------------------------------------
+
+
+def findPoem(name: str, size: int, workdir: Path) -> Path:
+    """poems/NAME, or a generated stand-in of SIZE bytes if it is not there yet."""
+    p = ROOT / "poems" / name
+    if p.is_file() and p.stat().st_size > 0:
+        return p
+    line = b"a stand-in line for the benchmark poem, until the real one lands\n"
+    data = (line * (size // len(line) + 1))[: size - 1] + b"\n"
+    q = workdir / name
+    q.write_bytes(data)
+    return q
+
+
+RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
+    "fast": scenarioFast,
+    "slow": scenarioSlow,
+    "fanout": scenarioFanout,
+    "concurrency": scenarioConcurrency,
+    "memory": scenarioMemory,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes, one repetition: proves the suite works",
+    )
+    p.add_argument(
+        "--only", default="", help="comma-separated scenarios: " + ", ".join(SCENARIOS)
+    )
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="repetitions per figure (default 3; quick: 1)",
+    )
+    p.add_argument(
+        "--output",
+        default=None,
+        help="results file (default bench/RESULTS.md; quick mode: "
+        "bench/build/RESULTS-quick.md, so a quick run never "
+        "overwrites the full results)",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the work directory (server logs, binaries)",
+    )
+    args = p.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
+    for s in only:
+        if s not in RUNNERS:
+            p.error(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
+    if args.reps is not None and args.reps < 1:
+        p.error("--reps must be at least 1")
+    cfg = Config.make(args.quick, args.reps)
+    if args.output:
+        output = Path(args.output)
+    elif cfg.quick:
+        output = BENCH / "build" / "RESULTS-quick.md"
+    else:
+        output = BENCH / "RESULTS.md"
+
+    raiseFileLimit()
+    # Every process started from here (twistd, get-poetry, the drivers)
+    # imports this checkout's poetry and bench packages, whatever the venv
+    # holds.
+    os.environ["PYTHONPATH"] = pythonEnv()["PYTHONPATH"]
+    t0 = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="poetry-bench-"))
+    rows: list[Row] = []
+    errors: list[str] = []
+    try:
+        loadgenPath = buildLoadgen(workdir)
+        server, client, cli = findOurs(workdir)
+        ctx = Context(
+            cfg,
+            workdir,
+            loadgenPath,
+            findPoem("kilobyte.txt", 1024, workdir),
+            findPoem("slow-160.txt", 160, workdir),
+            server,
+            client,
+            cli,
+        )
+        for name, (ok, why) in (
+            ("server", server),
+            ("client", client),
+            ("get-poetry", cli),
+        ):
+            state = "available" if ok else f"{NOT_AVAILABLE} ({why})"
+            print(f"our {name}: {state}", flush=True)
+        for name in only:
+            t = time.monotonic()
+            print(f"-- {name} ...", flush=True)
+            try:
+                got = RUNNERS[name](ctx)
+            except (
+                BenchError,
+                OSError,
+                ValueError,
+                KeyError,
+                subprocess.SubprocessError,
+            ) as e:
+                errors.append(f"{name}: {e}")
+                traceback.print_exc()
+                got = [
+                    Row(name, "ERROR", str(e).splitlines()[0][:80], "", "", "", "ERROR")
+                ]
+            rows.extend(got)
+            print(tableText(got), flush=True)
+            print(f"   ({time.monotonic() - t:.1f} s)", flush=True)
+        elapsed = time.monotonic() - t0
+        print()
+        print(tableText(rows))
+        output.parent.mkdir(parents=True, exist_ok=True)
+        writeResults(output, ctx, rows, elapsed, argv, errors)
+        print(f"\nwrote {output} ({elapsed:.0f} s)")
+    finally:
+        if args.keep:
+            print(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if errors:
+        print("\nthe suite broke:\n" + "\n".join(errors), file=sys.stderr)
+        return 1
+    return 0

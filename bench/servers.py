@@ -1,0 +1,154 @@
+"""
+The baseline servers the benchmarks measure ours against, each run as its own
+process: C{python -m bench.servers KIND --port P --poem FILE [options]}.
+
+  - C{minimal}: the least a Twisted poetry server can do: C{connectionMade}
+    writes the poem and calls C{loseConnection}.
+  - C{logging}: C{minimal} plus one C{log.msg} line per connection, written by
+    the same kind of observer twistd installs (a text file observer on a
+    L{LogFile}), so each line is formatted and written at once.
+  - C{asyncio}: an asyncio streams server (C{asyncio.start_server}) doing the
+    same.
+  - C{naive-slow}: a slow server the simple way: one C{callLater} per
+    connection per chunk, each scheduled C{delay} after the previous one ran.
+
+All of them listen on 127.0.0.1 with the same backlog as ours
+(L{BACKLOG}, the project's default), so no baseline loses to a listen-queue
+overflow that ours does not have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+from collections.abc import Callable
+from typing import Any
+
+#: The listen backlog of every baseline: poetry.service.DEFAULT_BACKLOG.
+BACKLOG = 1024
+
+
+def discardingObserver() -> Callable[[dict[str, Any]], None]:
+    """
+    A log observer factory for C{twistd --logger bench.servers.discardingObserver}:
+    every event is dropped.  Running our server with it shows what the access
+    log costs (the suite's "ours, log discarded" context row).
+    """
+
+    def discard(event: dict[str, Any]) -> None:
+        pass
+
+    return discard
+
+
+def _raiseFileLimit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def runTwisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> None:
+    """Run one of the Twisted baselines until killed."""
+    from twisted.internet import reactor
+    from twisted.internet.protocol import Factory, Protocol
+
+    if kind == "minimal":
+
+        class Minimal(Protocol):
+            def connectionMade(self) -> None:
+                self.transport.write(poem)
+                self.transport.loseConnection()
+
+        factory = Factory.forProtocol(Minimal)
+
+    elif kind == "logging":
+        from twisted.logger import globalLogBeginner, textFileLogObserver
+        from twisted.python import log
+        from twisted.python.logfile import LogFile
+
+        logFile = LogFile.fromFullPath(args.logfile)
+        globalLogBeginner.beginLoggingTo(
+            [textFileLogObserver(logFile)], redirectStandardIO=False
+        )
+
+        class Logging(Protocol):
+            def connectionMade(self) -> None:
+                self.transport.write(poem)
+                self.transport.loseConnection()
+                peer = self.transport.getPeer()
+                log.msg(f"sent {len(poem)} bytes to {peer.host}:{peer.port}")
+
+        factory = Factory.forProtocol(Logging)
+
+    elif kind == "naive-slow":
+        delay, size = args.delay, args.chunk_size
+
+        class NaiveSlow(Protocol):
+            sent = 0
+            call = None
+
+            def connectionMade(self) -> None:
+                self.send()
+
+            def send(self) -> None:
+                self.call = None
+                end = self.sent + size
+                self.transport.write(poem[self.sent : end])
+                self.sent = end
+                if self.sent >= len(poem):
+                    self.transport.loseConnection()
+                else:
+                    self.call = reactor.callLater(delay, self.send)
+
+            def connectionLost(self, reason: object) -> None:
+                if self.call is not None and self.call.active():
+                    self.call.cancel()
+
+        factory = Factory.forProtocol(NaiveSlow)
+    else:
+        raise SystemExit(f"unknown server kind {kind!r}")
+
+    factory.noisy = False
+    reactor.listenTCP(port, factory, backlog=BACKLOG, interface="127.0.0.1")
+    reactor.run()
+
+
+def runAsyncio(port: int, poem: bytes) -> None:
+    """Run the asyncio streams baseline until killed."""
+    import asyncio
+
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(poem)
+        writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=BACKLOG)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.servers")
+    p.add_argument("kind", choices=["minimal", "logging", "asyncio", "naive-slow"])
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--poem", required=True)
+    p.add_argument("--logfile", default="baseline.log")
+    p.add_argument("--delay", type=float, default=0.5)
+    p.add_argument("--chunk-size", type=int, default=16)
+    args = p.parse_args(argv)
+    _raiseFileLimit()
+    with open(args.poem, "rb") as f:
+        poem = f.read()
+    if args.kind == "asyncio":
+        runAsyncio(args.port, poem)
+    else:
+        runTwisted(args.kind, args.port, poem, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""
+Server addresses as the client takes them on the command line.
+
+An address is written C{PORT}, C{HOST:PORT} or C{[IPv6]:PORT}; the host
+defaults to C{127.0.0.1}.  L{parse_address} turns the text into an L{Address}
+or raises L{AddressError}, whose one-line message names the bad argument and
+says what is wrong with it, fit to show as a usage error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_HOST", "Address", "AddressError", "parse_address"]
+
+DEFAULT_HOST = "127.0.0.1"
+"""The host used when an address gives only a port."""
+
+_PORT = re.compile(r"[0-9]+")
+# A host name (RFC 1123 labels, leniently: underscores are seen in the wild) or
+# an IPv4 literal.  Anything else, such as spaces, slashes or "@", is a typo.
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}\.?$)"
+    r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?"
+)
+
+
+class AddressError(ValueError):
+    """
+    A server address cannot be parsed.  C{str()} is one line naming the bad
+    argument, for example C{invalid address 'host:': missing port}.
+
+    @ivar text: the argument as given.
+    @ivar problem: what is wrong with it.
+    """
+
+    def __init__(self, text: str, problem: str) -> None:
+        super().__init__(f"invalid address {text!r}: {problem}")
+        self.text = text
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """
+    A TCP server address: a host (name, IPv4 or IPv6 literal without
+    brackets) and a port.
+
+    C{str()} gives C{host:port}, with an IPv6 literal in brackets
+    (C{[::1]:10001}), so the text parses back to the same address.
+    """
+
+    host: str
+    port: int
+
+    @property
+    def is_ipv6(self) -> bool:
+        """Whether the host is an IPv6 literal."""
+        return ":" in self.host
+
+    def __str__(self) -> str:
+        if ":" in self.host:
+            return f"[{self.host}]:{self.port}"
+        return f"{self.host}:{self.port}"
+
+
+def _port(text: str, port: str) -> int:
+    if not port:
+        raise AddressError(text, "missing port")
+    if not _PORT.fullmatch(port):
+        raise AddressError(text, f"port {port!r} is not a number")
+    value = int(port)
+    if not 1 <= value <= 65535:
+        raise AddressError(text, f"port {value} is out of range 1-65535")
+    return value
+
+
+def _isIPv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_address(text: str) -> Address:
+    """
+    Parse C{PORT}, C{HOST:PORT} or C{[IPv6]:PORT} into an L{Address}.
+
+    @raise AddressError: if the text is none of those forms, the port is not
+        a number in 1-65535, the host is empty or not a valid host name or IP
+        literal, or an IPv6 literal is not in brackets.
+    """
+    if not text:
+        raise AddressError(
+            text, "empty address; expected PORT, HOST:PORT or [IPv6]:PORT"
+        )
+    if _PORT.fullmatch(text):
+        return Address(DEFAULT_HOST, _port(text, text))
+    if text.startswith("["):
+        close = text.find("]")
+        if close == -1:
+            raise AddressError(text, "missing ']' after IPv6 address")
+        host, rest = text[1:close], text[close + 1 :]
+        if not host:
+            raise AddressError(text, "empty host")
+        if not rest:
+            raise AddressError(text, "missing port")
+        if not rest.startswith(":"):
+            raise AddressError(text, "expected ':PORT' after ']'")
+        if not _isIPv6(host):
+            raise AddressError(text, f"{host!r} is not an IPv6 address")
+        return Address(host, _port(text, rest[1:]))
+    if ":" not in text:
+        raise AddressError(text, "expected PORT, HOST:PORT or [IPv6]:PORT")
+    host, port = text.rsplit(":", 1)
+    if ":" in host:
+        if _isIPv6(host) or _isIPv6(text):
+            raise AddressError(text, "an IPv6 address needs brackets: [IPv6]:PORT")
+        raise AddressError(text, f"{host!r} is not a valid host name")
+    number = _port(text, port)
+    if not host:
+        raise AddressError(text, "empty host")
+    if not _HOSTNAME.fullmatch(host):
+        raise AddressError(text, f"{host!r} is not a valid host name")
+    return Address(host, number)

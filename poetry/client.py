@@ -1,0 +1,814 @@
+"""
+The poetry client: a protocol and factory that fetch one poem, and a small
+API of plain functions returning Deferreds.
+
+    - L{PoetryProtocol} buffers what the server sends until the server closes
+      the connection; a clean close completes the poem, an unclean one
+      truncates it.
+    - L{PoetryClientFactory} connects one attempt to one result: it owns the
+      L{Deferred}, the timeout, and nothing else once the result has fired.
+    - L{get_poem} fetches one poem; L{get_poems} fetches many at once, with an
+      optional concurrency limit, and reports one L{Outcome} per address.
+
+Using it from your own Twisted program::
+
+    from twisted.internet import task
+    from poetry import get_poem
+
+    async def main(reactor):
+        poem = await get_poem("127.0.0.1", 10001, timeout=5.0, reactor=reactor)
+        print(poem.text)
+
+    task.react(main)
+
+Every lifecycle callback can be observed through a L{TraceRecorder} (the
+C{tracer} argument); with none given the only cost is one C{is not None} test
+per callback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property, partial
+from typing import TYPE_CHECKING, Any, cast
+from typing import Protocol as _Interface
+
+from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore, succeed
+from twisted.internet.error import ConnectionDone, NotConnectingError
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from poetry.addresses import Address, parse_address
+from poetry.errors import (
+    EmptyPoem,
+    PoemConnectionFailed,
+    PoemError,
+    PoemTimeout,
+    PoemTooLarge,
+    PoemTruncated,
+)
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IAddress, IProtocolFactory
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_TIMEOUT",
+    "Outcome",
+    "Poem",
+    "PoetryClientFactory",
+    "PoetryProtocol",
+    "TraceRecorder",
+    "get_poem",
+    "get_poems",
+]
+
+_log = Logger()
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds allowed for connecting plus downloading one poem."""
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+"""The largest poem accepted by default (10 MiB)."""
+
+
+class TraceRecorder(_Interface):
+    """
+    Anything that can record client lifecycle events (L{poetry.trace.Tracer}
+    is one).  C{source} is C{"factory"}, C{"protocol"} or C{"timeout"};
+    C{name} is the callback (C{"doStart"}, C{"dataReceived"}, ...) or the
+    timeout's event (C{"scheduled"}, C{"cancelled"}, C{"fired"}).  Calls
+    arrive in the real order of the callbacks.
+    """
+
+    def record(self, task: int, source: str, name: str, **detail: object) -> None:
+        """Record one event of download number C{task}."""
+
+
+class TCPReactor(_Interface):
+    """
+    What the client needs from a reactor: L{IReactorTCP.connectTCP} and
+    L{IReactorTime}.  The global reactor, L{MemoryReactorClock} and friends
+    all fit.
+    """
+
+    def connectTCP(
+        self,
+        host: str,
+        port: int,
+        factory: IProtocolFactory,
+        timeout: float | None = ...,
+    ) -> Any:
+        """Connect to C{host}:C{port} using C{factory}; return the connector."""
+
+    def callLater(self, delay: float, f: Callable[..., object], /) -> Any:
+        """Call C{f} after C{delay} seconds; return the L{IDelayedCall}."""
+
+    def seconds(self) -> float:
+        """The current time in seconds."""
+
+
+def _addressText(address: IAddress | None) -> str:
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is None or port is None:
+        return str(address)
+    return str(Address(host, port))
+
+
+def _reasonName(reason: Failure) -> str:
+    return type(reason.value).__name__
+
+
+@dataclass(frozen=True, eq=False)
+class Poem:
+    """
+    A complete poem.
+
+    @ivar data: the exact bytes the server sent.
+    @ivar address: the server it was fetched from, as asked for.
+    @ivar peer: the address actually connected to (the resolved IP), if known.
+    @ivar elapsed: seconds from starting to connect to the end of the poem.
+    """
+
+    data: bytes = field(repr=False)
+    address: Address
+    peer: Address | None = None
+    elapsed: float = 0.0
+
+    @cached_property
+    def _decoded(self) -> tuple[str, bool]:
+        try:
+            return self.data.decode("utf-8"), True
+        except UnicodeDecodeError:
+            return self.data.decode("utf-8", "replace"), False
+
+    @property
+    def text(self) -> str:
+        """The poem as text: UTF-8, invalid bytes replaced by U+FFFD."""
+        return self._decoded[0]
+
+    @property
+    def valid_utf8(self) -> bool:
+        """Whether the bytes are valid UTF-8 (so L{text} is exact)."""
+        return self._decoded[1]
+
+    @property
+    def replaced(self) -> bool:
+        """Whether L{text} had to replace invalid bytes."""
+        return not self._decoded[1]
+
+    @property
+    def size(self) -> int:
+        """The poem's length in bytes."""
+        return len(self.data)
+
+
+class PoetryProtocol(Protocol):
+    """
+    Receive one poem: buffer every chunk until the server closes the
+    connection, then hand the whole poem (or the failure) to the factory.
+
+    Chunks are kept in a list and joined once at the end, so receiving is
+    linear in the poem's size whatever the chunk sizes.
+
+    @ivar received: bytes received so far.
+    @ivar maxBytes: this connection's size limit; see L{MAX_BYTES}.
+    @ivar peer: the transport's peer address, once connected.
+    """
+
+    MAX_BYTES = DEFAULT_MAX_BYTES
+    """
+    The largest poem accepted, in bytes.  It protects the client's memory
+    from a faulty or hostile server that never stops sending: past the limit
+    L{poemTooLarge} is called and nothing more is buffered.
+    """
+
+    tracer: TraceRecorder | None = None
+    task = 1
+    onData: Callable[[int], object] | None = None
+
+    def __init__(self) -> None:
+        self.maxBytes = self.MAX_BYTES
+        self.received = 0
+        self.peer: IAddress | None = None
+        self._chunks: list[bytes] | None = []
+
+    def makeConnection(self, transport: Any) -> None:
+        if self.tracer is not None:
+            self.tracer.record(self.task, "protocol", "makeConnection")
+        Protocol.makeConnection(self, transport)
+
+    def connectionMade(self) -> None:
+        transport = cast(Any, self.transport)
+        self.peer = transport.getPeer()
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task,
+                "protocol",
+                "connectionMade",
+                peer=_addressText(self.peer),
+                host=_addressText(transport.getHost()),
+            )
+
+    def dataReceived(self, data: bytes) -> None:
+        chunks = self._chunks
+        if chunks is None:
+            return  # finished (too large, timed out, cancelled): ignore the rest
+        self.received += len(data)
+        if self.tracer is not None:
+            self.tracer.record(self.task, "protocol", "dataReceived", bytes=len(data))
+        if self.received > self.maxBytes:
+            self.poemTooLarge()
+            return
+        chunks.append(data)
+        if self.onData is not None:
+            self.onData(len(data))
+
+    def partial(self) -> bytes:
+        """The bytes buffered so far (empty once the poem is finished)."""
+        return b"".join(self._chunks) if self._chunks else b""
+
+    def poemTooLarge(self) -> None:
+        """
+        Called when the server has sent more than L{maxBytes}.  The default
+        drops the buffer, fails the download with L{PoemTooLarge} and aborts
+        the connection.  Override to handle the limit differently.
+        """
+        self._chunks = None
+        factory = cast("PoetryClientFactory | None", self.factory)
+        if factory is not None:
+            factory.poemFailed(
+                PoemTooLarge(factory.address, self.maxBytes, self.received)
+            )
+        cast(Any, self.transport).abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        clean = isinstance(reason.value, ConnectionDone)
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task,
+                "protocol",
+                "connectionLost",
+                reason=_reasonName(reason),
+                clean=clean,
+            )
+        chunks, self._chunks = self._chunks, None
+        factory = cast("PoetryClientFactory | None", self.factory)
+        if chunks is None or factory is None:
+            return
+        data = b"".join(chunks)
+        if clean:
+            factory.poemFinished(self, data)
+        else:
+            factory.poemTruncated(self, data, reason)
+
+
+class PoetryClientFactory(ClientFactory[PoetryProtocol]):
+    """
+    One download: connects one connection attempt to one result.
+
+    The factory holds the L{Deferred} (L{deferred}) that fires exactly once:
+    with a L{Poem}, or with a L{PoemError} (L{PoemConnectionFailed},
+    L{EmptyPoem}, L{PoemTruncated}, L{PoemTooLarge}, L{PoemTimeout}), or with
+    L{CancelledError} if it is cancelled.  Once it has fired, the factory
+    drops its references to the protocol, the connector and the timeout, so
+    finished downloads leave nothing alive.
+
+    The timeout starts in L{startedConnecting} and covers connecting plus
+    downloading; it is cancelled the moment the result fires.
+
+    @ivar deferred: the result, or L{None} once it has fired.
+    """
+
+    protocol = PoetryProtocol
+    noisy = False  # no "Starting factory" log line per download
+
+    def __init__(
+        self,
+        address: Address,
+        *,
+        clock: TCPReactor,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        maxBytes: int = DEFAULT_MAX_BYTES,
+        tracer: TraceRecorder | None = None,
+        task: int = 1,
+        onData: Callable[[int], object] | None = None,
+    ) -> None:
+        self.address = address
+        self.clock = clock
+        self.timeout = timeout
+        self.maxBytes = maxBytes
+        self.tracer = tracer
+        self.task = task
+        self.onData = onData
+        self.deferred: Deferred[Poem] | None = Deferred(self._cancel)
+        self.started: float | None = None
+        self._connector: Any = None
+        self._protocol: PoetryProtocol | None = None
+        self._timeoutCall: Any = None
+
+    # -- ClientFactory callbacks, in the order Twisted calls them ------------
+
+    def doStart(self) -> None:
+        if self.tracer is not None:
+            self.tracer.record(self.task, "factory", "doStart")
+        super().doStart()
+
+    def startedConnecting(self, connector: Any) -> None:
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task, "factory", "startedConnecting", destination=str(self.address)
+            )
+        if self.deferred is None:
+            return
+        self._connector = connector
+        self.started = self.clock.seconds()
+        if self.timeout is not None:
+            self._timeoutCall = self.clock.callLater(self.timeout, self.timedOut)
+            if self.tracer is not None:
+                self.tracer.record(
+                    self.task, "timeout", "scheduled", seconds=self.timeout
+                )
+
+    def buildProtocol(self, addr: IAddress) -> PoetryProtocol | None:  # type: ignore[override]
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task, "factory", "buildProtocol", address=_addressText(addr)
+            )
+        if self.deferred is None:
+            return None  # already timed out or cancelled: refuse the connection
+        p = self.protocol()
+        p.factory = self
+        p.maxBytes = self.maxBytes
+        p.task = self.task
+        p.tracer = self.tracer
+        p.onData = self.onData
+        self._protocol = p
+        return p
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task,
+                "factory",
+                "clientConnectionFailed",
+                reason=_reasonName(reason),
+            )
+        d = self._take()
+        if d is None:
+            return  # our own stopConnecting() after a timeout or cancel
+        reason.cleanFailure()
+        self._release()
+        d.errback(PoemConnectionFailed(self.address, reason))
+
+    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task,
+                "factory",
+                "clientConnectionLost",
+                reason=_reasonName(reason),
+            )
+        # The protocol's connectionLost has already decided the result.
+
+    def doStop(self) -> None:
+        if self.tracer is not None:
+            self.tracer.record(self.task, "factory", "doStop")
+        super().doStop()
+
+    # -- results from the protocol -------------------------------------------
+
+    def poemFinished(self, protocol: PoetryProtocol, data: bytes) -> None:
+        """The server closed the connection cleanly after sending C{data}."""
+        d = self._take()
+        if d is None:
+            return
+        elapsed = self._elapsed()
+        peer = protocol.peer
+        self._release()
+        if not data:
+            d.errback(EmptyPoem(self.address))
+            return
+        host = getattr(peer, "host", None)
+        port = getattr(peer, "port", None)
+        d.callback(
+            Poem(
+                data,
+                self.address,
+                Address(host, port) if host is not None and port is not None else None,
+                elapsed,
+            )
+        )
+
+    def poemTruncated(
+        self, protocol: PoetryProtocol, data: bytes, reason: Failure
+    ) -> None:
+        """The connection was lost uncleanly after C{data} arrived."""
+        d = self._take()
+        if d is None:
+            return
+        self._release()
+        reason.cleanFailure()
+        d.errback(PoemTruncated(self.address, data, reason))
+
+    def poemFailed(self, error: PoemError) -> None:
+        """
+        The download failed with C{error} while still connected (for example
+        L{PoemTooLarge}); the caller closes the connection.
+        """
+        d = self._take()
+        if d is None:
+            return
+        self._release()
+        d.errback(error)
+
+    # -- the timeout -----------------------------------------------------------
+
+    def timedOut(self) -> None:
+        """
+        The timeout expired: stop connecting or abort the connection, and fail
+        with L{PoemTimeout} carrying the bytes received so far.
+        """
+        self._timeoutCall = None
+        if self.tracer is not None:
+            self.tracer.record(self.task, "timeout", "fired", seconds=self.timeout)
+        d = self._take()
+        if d is None:
+            return
+        partialData = self._protocol.partial() if self._protocol is not None else b""
+        self._stop()
+        self._release()
+        d.errback(PoemTimeout(self.address, cast(float, self.timeout), partialData))
+
+    # -- internals -------------------------------------------------------------
+
+    def _elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return self.clock.seconds() - self.started
+
+    def _take(self) -> Deferred[Poem] | None:
+        """Take the result Deferred (fire-once) and cancel the timeout."""
+        d, self.deferred = self.deferred, None
+        if d is not None:
+            self._cancelTimeout()
+        return d
+
+    def _cancelTimeout(self) -> None:
+        call, self._timeoutCall = self._timeoutCall, None
+        if call is not None and call.active():
+            call.cancel()
+            if self.tracer is not None:
+                self.tracer.record(self.task, "timeout", "cancelled")
+
+    def _stop(self) -> None:
+        """Abort the connection, or stop connecting if not connected yet."""
+        protocol = self._protocol
+        if protocol is not None and protocol.transport is not None:
+            protocol._chunks = None
+            cast(Any, protocol.transport).abortConnection()
+        elif self._connector is not None:
+            try:
+                self._connector.stopConnecting()
+            except NotConnectingError:
+                pass
+
+    def _release(self) -> None:
+        """Drop every reference to this download's objects."""
+        self._protocol = None
+        self._connector = None
+        self.onData = None
+
+    def _cancel(self, d: Deferred[Poem]) -> None:
+        """Canceller of L{deferred}: stop the download; Deferred fails itself."""
+        if self._take() is None:
+            return
+        self._stop()
+        self._release()
+
+
+def _reactor(reactor: object | None) -> TCPReactor:
+    if reactor is None:
+        from twisted.internet import reactor as globalReactor
+
+        reactor = globalReactor
+    return cast(TCPReactor, reactor)
+
+
+def _checkLimits(timeout: float | None, max_bytes: int) -> None:
+    if timeout is not None and not (timeout > 0 and timeout != float("inf")):
+        raise ValueError(
+            f"timeout must be a positive number of seconds, not {timeout!r}"
+        )
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be at least 1, not {max_bytes!r}")
+
+
+def get_poem(
+    host: str,
+    port: int,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reactor: object | None = None,
+    tracer: TraceRecorder | None = None,
+    task: int | None = None,
+    on_data: Callable[[int], object] | None = None,
+) -> Deferred[Poem]:
+    """
+    Fetch one poem from C{host}:C{port}.
+
+    @param host: a host name or an IPv4/IPv6 literal (without brackets).
+    @param timeout: seconds allowed for connecting plus downloading, or
+        L{None} for no limit.
+    @param max_bytes: the largest poem accepted.
+    @param reactor: provides L{IReactorTCP} and L{IReactorTime}; the global
+        reactor if L{None}.
+    @param tracer: records every lifecycle callback, if given.
+    @param task: the download's number in the trace (default 1).
+    @param on_data: called with the size of each chunk as it arrives.
+
+    @return: a L{Deferred} firing with a L{Poem}, or failing with a
+        L{PoemError}.  Cancelling it stops the download and fails it with
+        L{CancelledError}.
+    """
+    _checkLimits(timeout, max_bytes)
+    return _fetch(
+        Address(host, port),
+        _reactor(reactor),
+        timeout,
+        max_bytes,
+        tracer,
+        1 if task is None else task,
+        on_data,
+    )
+
+
+def _fetch(
+    address: Address,
+    clock: TCPReactor,
+    timeout: float | None,
+    maxBytes: int,
+    tracer: TraceRecorder | None,
+    task: int,
+    onData: Callable[[int], object] | None,
+) -> Deferred[Poem]:
+    """L{get_poem} with its arguments already checked."""
+    factory = PoetryClientFactory(
+        address,
+        clock=clock,
+        timeout=timeout,
+        maxBytes=maxBytes,
+        tracer=tracer,
+        task=task,
+        onData=onData,
+    )
+    d = factory.deferred
+    assert d is not None
+    # Our own timeout covers connecting, so the connector's is switched off
+    # (otherwise it would fail as "connection timed out" instead).
+    clock.connectTCP(
+        address.host,
+        address.port,
+        factory,
+        timeout=None if timeout is not None else 30,
+    )
+    return d
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Outcome:
+    """
+    How one download of L{get_poems} ended: with a L{poem}, or an L{error}.
+
+    @ivar index: the address's position in the input (0-based).
+    @ivar address: the server.
+    @ivar poem: the poem, if it arrived.
+    @ivar error: why not: a L{PoemError}, L{CancelledError}, or (a bug) any
+        other exception.
+    @ivar elapsed: seconds from starting the download to its end (0 if it
+        never started).
+    """
+
+    index: int
+    address: Address
+    poem: Poem | None = None
+    error: BaseException | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether the poem arrived."""
+        return self.poem is not None
+
+    @property
+    def task(self) -> int:
+        """The 1-based task number (as in the trace and the summary)."""
+        return self.index + 1
+
+    @property
+    def received(self) -> int:
+        """Bytes received: the poem's size, or as many as the error knows of."""
+        if self.poem is not None:
+            return len(self.poem.data)
+        return int(getattr(self.error, "received", 0))
+
+
+_FD_RESERVE = 32
+"""File descriptors left free for everything that is not a download."""
+
+
+def _openFileCount() -> int:
+    for fdDir in ("/proc/self/fd", "/dev/fd"):
+        try:
+            return len(os.listdir(fdDir))
+        except OSError:
+            continue
+    return 0
+
+
+def _connectionBudget(wanted: int) -> int | None:
+    """
+    How many downloads may run at once without running out of file
+    descriptors (EMFILE): raise the soft C{RLIMIT_NOFILE} towards the hard
+    limit if C{wanted} connections need it, then leave a margin.  L{None}
+    means no limit is known.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover (Windows)
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    inUse = _openFileCount()
+    # Enough that the budget below (7/8 of what is free) covers every one.
+    need = inUse + _FD_RESERVE + -(-wanted * 8 // 7)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    # An aborted connection's socket closes one reactor turn after its
+    # result fires, so keep an eighth of the budget spare for those.
+    budget = soft - inUse - _FD_RESERVE
+    return max(1, budget - budget // 8)
+
+
+def _toAddress(address: Address | str | tuple[str, int]) -> Address:
+    if isinstance(address, Address):
+        return address
+    if isinstance(address, str):
+        return parse_address(address)
+    host, port = address
+    return Address(host, port)
+
+
+def get_poems(
+    addresses: Iterable[Address | str | tuple[str, int]],
+    *,
+    concurrency: int | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reactor: object | None = None,
+    tracer: TraceRecorder | None = None,
+    on_data: Callable[[int, int], object] | None = None,
+    on_outcome: Callable[[Outcome], object] | None = None,
+) -> Deferred[list[Outcome]]:
+    """
+    Fetch a poem from each address, many at once.
+
+    @param addresses: L{Address}es, C{(host, port)} pairs, or address text
+        (C{"10001"}, C{"host:10001"}, C{"[::1]:10001"}).
+    @param concurrency: at most this many downloads in flight (L{None}: all
+        at once).  Either way it is capped below the process's file
+        descriptor limit, after raising the soft limit towards the hard one.
+    @param timeout: per download; see L{get_poem}.
+    @param max_bytes: per download; see L{get_poem}.
+    @param reactor: see L{get_poem}.
+    @param tracer: records every download's callbacks; task numbers are the
+        1-based positions in C{addresses}.
+    @param on_data: called as C{on_data(index, nbytes)} for each chunk.
+    @param on_outcome: called with each L{Outcome} as soon as that download
+        ends (in completion order).
+
+    @return: a L{Deferred} firing, once every download has ended, with one
+        L{Outcome} per address in input order.  It never fails: one failure
+        never stops the others.  Cancelling it stops every download still
+        queued or running; it then fires with all the outcomes, the
+        unfinished ones failed with L{CancelledError}.
+
+    @raise AddressError: (synchronously) if an address text is invalid.
+    @raise ValueError: (synchronously) for a bad limit.
+    """
+    _checkLimits(timeout, max_bytes)
+    if concurrency is not None and concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
+    targets = [_toAddress(a) for a in addresses]
+    if not targets:
+        return succeed([])
+    clock = _reactor(reactor)
+    limit = min(concurrency or len(targets), len(targets))
+    budget = _connectionBudget(limit)
+    if _isSelectReactor(clock):
+        budget = min(budget or 1024, 1024 - _openFileCount() - _FD_RESERVE)
+    if budget is not None:
+        limit = max(1, min(limit, budget))
+
+    semaphore = DeferredSemaphore(limit)
+    outcomes: list[Outcome | None] = [None] * len(targets)
+    running: dict[int, Deferred[Poem]] = {}
+    remaining = len(targets)
+    cancelled = False
+
+    def cancelAll(result: Deferred[list[Outcome]]) -> None:
+        nonlocal cancelled
+        cancelled = True
+        # Fail the queued ones first, without waking them one by one.
+        waiting = list(semaphore.waiting)
+        del semaphore.waiting[:]
+        for w in waiting:
+            w.errback(CancelledError())
+        for d in list(running.values()):
+            d.cancel()
+
+    done: Deferred[list[Outcome]] = Deferred(cancelAll)
+
+    startedAt: list[float | None] = [None] * len(targets)
+
+    # Each download is: acquire a slot, start, and on its end finish (record
+    # the outcome) then release the slot.  Nothing returns a Deferred from a
+    # callback, so no Deferred chaining on the per-poem path.
+    def start(_: object, index: int) -> None:
+        if cancelled:
+            semaphore.release()
+            finish(Failure(CancelledError()), index)
+            return
+        address = targets[index]
+        startedAt[index] = clock.seconds()
+        try:
+            d = _fetch(
+                address,
+                clock,
+                timeout,
+                max_bytes,
+                tracer,
+                index + 1,
+                None if on_data is None else partial(on_data, index),
+            )
+        except Exception:
+            semaphore.release()
+            finish(Failure(), index)
+            return
+        running[index] = d
+        d.addBoth(ended, index)
+
+    def ended(result: object, index: int) -> None:
+        del running[index]
+        finish(result, index)
+        semaphore.release()
+
+    def finish(result: object, index: int) -> None:
+        nonlocal remaining
+        started = startedAt[index]
+        elapsed = 0.0 if started is None else clock.seconds() - started
+        if isinstance(result, Failure):
+            outcome = Outcome(
+                index, targets[index], error=result.value, elapsed=elapsed
+            )
+        else:
+            poem = cast(Poem, result)
+            outcome = Outcome(index, targets[index], poem=poem, elapsed=elapsed)
+        outcomes[index] = outcome
+        if on_outcome is not None:
+            try:
+                on_outcome(outcome)
+            except Exception:
+                _log.failure(
+                    "on_outcome callback failed for {address}",
+                    address=str(outcome.address),
+                )
+        remaining -= 1
+        if remaining == 0:
+            done.callback(cast(list[Outcome], outcomes))
+
+    for index in range(len(targets)):
+        semaphore.acquire().addCallbacks(
+            start, finish, callbackArgs=(index,), errbackArgs=(index,)
+        )
+    return done
+
+
+def _isSelectReactor(reactor: object) -> bool:
+    """Whether C{reactor} is limited to FD_SETSIZE (1024) descriptors."""
+    selectreactor = sys.modules.get("twisted.internet.selectreactor")
+    if selectreactor is None:
+        return False
+    return isinstance(reactor, selectreactor.SelectReactor)

@@ -1,0 +1,616 @@
+"""
+Tests for L{poetry.cli}, the C{get-poetry} command: usage errors, output
+order, the summary, C{--json}, C{--output-dir}, C{-v}/C{-q}, progress, Ctrl-C
+and exit statuses.
+
+Most run the command in-process on a L{MemoryReactorClock}, playing the
+servers' part by hand; a few run C{python -m poetry} as a real process
+against the project's server.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, utils
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+import poetry
+from poetry import cli
+from poetry.library import PoemFile, PoemLibrary
+from poetry.server import PoetryServerFactory
+
+FIRST = b"First poem: the kettle sings\nof sockets, ports and other things.\n"
+SECOND = "Second poem, ünïcödé:\nthe bytes come home.\n".encode()
+
+CHECKOUT = str(Path(poetry.__file__).resolve().parent.parent)
+
+
+def tempDir(case: SynchronousTestCase) -> Path:
+    """A fresh directory, outside the checkout, removed after the test."""
+    path = tempfile.mkdtemp(prefix="get-poetry-test-")
+    case.addCleanup(shutil.rmtree, path, True)
+    return Path(path)
+
+
+class Harness:
+    """One in-process get-poetry run on a fake reactor."""
+
+    def __init__(self, case: SynchronousTestCase, *argv: str, **kw: Any) -> None:
+        self.reactor = MemoryReactorClock()
+        self.stdout = io.BytesIO()
+        self.stderr = io.StringIO()
+        self.result: list[int] = []
+        cli.run(
+            argv, reactor=self.reactor, stdout=self.stdout, stderr=self.stderr, **kw
+        ).addCallback(self.result.append)
+        self.case = case
+
+    def factory(self, task: int) -> Any:
+        """The client factory of task C{task} (1-based)."""
+        return self.reactor.tcpClients[task - 1][2]
+
+    def connect(self, task: int) -> Any:
+        """Connect task C{task}; return its protocol."""
+        factory = self.factory(task)
+        port = self.reactor.tcpClients[task - 1][1]
+        peer = IPv4Address("TCP", "127.0.0.1", port)
+        proto = factory.buildProtocol(peer)
+        proto.makeConnection(StringTransport(peerAddress=peer))
+        return proto
+
+    def serve(self, task: int, data: bytes, chunk: int = 1000) -> None:
+        """Task C{task}'s server sends C{data} and closes cleanly."""
+        proto = self.connect(task)
+        for i in range(0, len(data), chunk):
+            proto.dataReceived(data[i : i + chunk])
+        proto.connectionLost(Failure(ConnectionDone()))
+
+    def refuse(self, task: int) -> None:
+        """Task C{task}'s connection is refused."""
+        self.factory(task).clientConnectionFailed(
+            None, Failure(ConnectionRefusedError())
+        )
+
+    @property
+    def status(self) -> int:
+        """The exit status (the run must have ended)."""
+        self.case.assertEqual(len(self.result), 1, "the run has not ended")
+        return self.result[0]
+
+    @property
+    def out(self) -> bytes:
+        return self.stdout.getvalue()
+
+    @property
+    def errLines(self) -> list[str]:
+        return self.stderr.getvalue().splitlines()
+
+
+class UsageErrorTests(SynchronousTestCase):
+    """Bad input: one line naming the argument, status 2, nothing started."""
+
+    def assertUsage(self, argv: list[str], *fragments: str) -> None:
+        """C{argv} is a usage error whose one line contains C{fragments}."""
+        h = Harness(self, *argv)
+        self.assertEqual(h.status, 2)
+        lines = h.errLines
+        self.assertEqual(len(lines), 1, lines)
+        self.assertTrue(lines[0].startswith("get-poetry: error: "), lines[0])
+        for fragment in fragments:
+            self.assertIn(fragment, lines[0])
+        self.assertNotIn("Traceback", lines[0])
+        self.assertEqual(h.out, b"")
+        self.assertEqual(h.reactor.tcpClients, [])
+
+    def test_badAddresses(self) -> None:
+        """Every malformed address is named with what is wrong with it."""
+        cases = {
+            "abc": "expected PORT, HOST:PORT or [IPv6]:PORT",
+            "host:": "missing port",
+            ":99999": "out of range",
+            "0": "port 0 is out of range",
+            "65536": "port 65536 is out of range",
+            ":80": "empty host",
+            "": "empty address",
+            "::1:80": "needs brackets",
+        }
+        for text, problem in cases.items():
+            self.assertUsage(
+                ["10001", text],
+                "argument ADDRESS",
+                f"invalid address {text!r}",
+                problem,
+            )
+
+    def test_missingAddresses(self) -> None:
+        """No address at all is a usage error naming ADDRESS."""
+        self.assertUsage([], "required: ADDRESS")
+        self.assertUsage(["--timeout", "5"], "required: ADDRESS")
+
+    def test_badTimeout(self) -> None:
+        """Negative, zero, non-numeric and infinite timeouts are refused."""
+        for value in ("-1", "0", "abc", "nan", "inf"):
+            self.assertUsage(["--timeout", value, "10001"], "argument --timeout", value)
+
+    def test_badCounts(self) -> None:
+        """--max-bytes and --concurrency must be whole numbers >= 1."""
+        for option in ("--max-bytes", "--concurrency"):
+            for value in ("0", "-5", "1.5", "many"):
+                self.assertUsage(
+                    [option, value, "10001"], f"argument {option}", repr(value)
+                )
+
+    def test_verboseAndQuiet(self) -> None:
+        """-v and -q together are a usage error."""
+        self.assertUsage(["-v", "-q", "10001"], "-q/--quiet", "-v/--verbose")
+
+    def test_unknownOption(self) -> None:
+        """An unknown option is named."""
+        self.assertUsage(["--bogus", "10001"], "--bogus")
+
+    def test_outputDirIsAFile(self) -> None:
+        """--output-dir naming a file is a usage error."""
+        path = tempDir(self) / "file"
+        path.write_text("not a directory")
+        self.assertUsage(["--output-dir", str(path), "10001"], "argument --output-dir")
+
+    def test_help(self) -> None:
+        """--help prints usage on stdout and exits 0."""
+        out = io.StringIO()
+        self.patch(sys, "stdout", out)
+        with self.assertRaises(SystemExit) as caught:
+            cli.parse_args(["--help"])
+        self.assertEqual(caught.exception.code, 0)
+        self.assertIn("--output-dir DIR", out.getvalue())
+        self.assertIn("ADDRESS", out.getvalue())
+
+
+class OutputTests(SynchronousTestCase):
+    """Poems on stdout in command-line order, summary on stderr."""
+
+    def test_commandLineOrder(self) -> None:
+        """
+        Poems come out in command-line order, each under a header naming its
+        source, however the downloads finish.
+        """
+        h = Harness(self, "10001", "127.0.0.1:10002")
+        h.reactor.advance(0.5)
+        h.serve(2, SECOND)
+        self.assertEqual(h.out, b"")  # waits for poem 1
+        h.reactor.advance(1)
+        h.serve(1, FIRST, chunk=1)
+        self.assertEqual(h.status, 0)
+        self.assertEqual(
+            h.out,
+            b"==> 127.0.0.1:10001 (task 1) <==\n"
+            + FIRST
+            + b"\n==> 127.0.0.1:10002 (task 2) <==\n"
+            + SECOND
+            + b"\n",
+        )
+        self.assertEqual(
+            h.errLines,
+            [
+                f"Task 1: ok, {len(FIRST)} bytes in 1.50 s from 127.0.0.1:10001",
+                f"Task 2: ok, {len(SECOND)} bytes in 0.50 s from 127.0.0.1:10002",
+                "Got 2 of 2 poems in 1.50 seconds",
+            ],
+        )
+        self.assertEqual(h.reactor.getDelayedCalls(), [])
+
+    def test_streamsInOrder(self) -> None:
+        """A poem is written as soon as every poem before it has arrived."""
+        h = Harness(self, "10001", "10002")
+        h.serve(1, FIRST)
+        self.assertIn(FIRST, h.out)
+        self.assertEqual(h.result, [])
+
+    def test_missingNewline(self) -> None:
+        """A poem without a final newline gets one, so headers stay apart."""
+        h = Harness(self, "10001", "10002")
+        h.serve(1, b"no newline")
+        h.serve(2, b"two")
+        self.assertIn(b"no newline\n\n==> ", h.out)
+
+    def test_failureExitsOne(self) -> None:
+        """A failed download: status 1, the reason in the summary."""
+        h = Harness(self, "10001", "10002")
+        h.refuse(2)
+        h.serve(1, FIRST)
+        self.assertEqual(h.status, 1)
+        self.assertIn(FIRST, h.out)
+        self.assertNotIn(b"10002", h.out)
+        self.assertEqual(
+            h.errLines[1:],
+            [
+                "Task 2: failed, 127.0.0.1:10002: connection refused"
+                " (0 bytes in 0.00 s)",
+                "Got 1 of 2 poems in 0.00 seconds",
+            ],
+        )
+
+    def test_invalidUTF8Noted(self) -> None:
+        """Raw bytes go to stdout unchanged; the summary notes bad UTF-8."""
+        h = Harness(self, "10001")
+        h.serve(1, b"\xff\xfe bad\n")
+        self.assertIn(b"\xff\xfe bad\n", h.out)
+        self.assertIn("(invalid UTF-8 replaced)", h.errLines[0])
+
+    def test_options(self) -> None:
+        """--timeout, --concurrency and --max-bytes reach the downloads."""
+        h = Harness(
+            self, "--timeout", "2", "--concurrency", "1", "--max-bytes", "5",
+            "10001", "10002",
+        )  # fmt: skip
+        self.assertEqual(len(h.reactor.tcpClients), 1)
+        h.serve(1, b"123456")
+        self.assertEqual(len(h.reactor.tcpClients), 2)
+        h.reactor.advance(2)
+        self.assertEqual(h.status, 1)
+        self.assertIn("limit", h.errLines[0])
+        self.assertIn("timed out after 2.0 s", h.errLines[1])
+
+    def test_verbose(self) -> None:
+        """-v reports every chunk as it arrives, and each task's end."""
+        h = Harness(self, "-v", "10001")
+        proto = h.connect(1)
+        proto.dataReceived(b"0123456789")
+        self.assertEqual(
+            h.errLines, ["Task 1: got 10 bytes of poetry from 127.0.0.1:10001"]
+        )
+        proto.dataReceived(b"abc")
+        proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(
+            h.errLines[1:3],
+            [
+                "Task 1: got 3 bytes of poetry from 127.0.0.1:10001",
+                "Task 1: ok, 13 bytes in 0.00 s from 127.0.0.1:10001",
+            ],
+        )
+
+    def test_quiet(self) -> None:
+        """-q: poems still on stdout; only failures on stderr."""
+        h = Harness(self, "-q", "10001", "10002")
+        h.serve(1, FIRST)
+        h.refuse(2)
+        self.assertEqual(h.status, 1)
+        self.assertIn(FIRST, h.out)
+        self.assertEqual(len(h.errLines), 1)
+        self.assertTrue(h.errLines[0].startswith("Task 2: failed"))
+
+    def test_brokenPipe(self) -> None:
+        """A closed stdout (piped into head) does not crash the run."""
+
+        class Closed(io.BytesIO):
+            def write(self, data: Any) -> int:
+                raise BrokenPipeError()
+
+        reactor = MemoryReactorClock()
+        result: list[int] = []
+        cli.run(
+            ["10001"], reactor=reactor, stdout=Closed(), stderr=io.StringIO()
+        ).addCallback(result.append)
+        proto = reactor.tcpClients[0][2].buildProtocol(None)
+        proto.makeConnection(StringTransport())
+        proto.dataReceived(FIRST)
+        proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(result, [0])
+
+
+class JSONTests(SynchronousTestCase):
+    """--json: the documented summary on stdout, instead of poems."""
+
+    def test_schema(self) -> None:
+        """Every documented key, with the documented types and values."""
+        h = Harness(self, "--json", "10001", "[::1]:10002")
+        h.reactor.advance(0.25)
+        h.serve(1, FIRST)
+        h.refuse(2)
+        self.assertEqual(h.status, 1)
+        summary = json.loads(h.out)
+        self.assertEqual(
+            set(summary),
+            {"version", "ok", "interrupted", "received", "total", "elapsed", "tasks"},
+        )
+        self.assertEqual(summary["version"], cli.JSON_VERSION)
+        self.assertEqual(
+            (summary["ok"], summary["interrupted"], summary["received"]),
+            (False, False, 1),
+        )
+        self.assertEqual((summary["total"], summary["elapsed"]), (2, 0.25))
+        ok, failed = summary["tasks"]
+        self.assertEqual(
+            ok,
+            {
+                "task": 1,
+                "address": "127.0.0.1:10001",
+                "host": "127.0.0.1",
+                "port": 10001,
+                "status": "ok",
+                "bytes": len(FIRST),
+                "elapsed": 0.25,
+                "peer": "127.0.0.1:10001",
+                "valid_utf8": True,
+                "file": None,
+                "error": None,
+            },
+        )
+        self.assertEqual(set(failed), set(ok))
+        self.assertEqual(
+            (failed["address"], failed["host"], failed["status"], failed["bytes"]),
+            ("[::1]:10002", "::1", "failed", 0),
+        )
+        self.assertEqual(
+            failed["error"],
+            {
+                "type": "PoemConnectionFailed",
+                "message": "[::1]:10002: connection refused",
+            },
+        )
+        self.assertIsNone(failed["valid_utf8"])
+
+    def test_allOk(self) -> None:
+        """All poems arrived: ok is true, status 0."""
+        h = Harness(self, "--json", "-q", "10001")
+        h.serve(1, FIRST)
+        self.assertEqual(h.status, 0)
+        self.assertTrue(json.loads(h.out)["ok"])
+        self.assertEqual(h.errLines, [])
+
+
+class OutputDirTests(SynchronousTestCase):
+    """--output-dir: one file per poem, written at once, never overwritten."""
+
+    def test_files(self) -> None:
+        """
+        Each poem is written the moment it arrives, named after its task
+        and source; an existing file is never overwritten; nothing on stdout.
+        """
+        directory = tempDir(self)
+        (directory / "1-127.0.0.1-10001.txt").write_bytes(b"from an earlier run")
+        h = Harness(self, "--output-dir", str(directory), "10001", "10001", "[::1]:7")
+        h.serve(2, SECOND)
+        self.assertEqual((directory / "2-127.0.0.1-10001.txt").read_bytes(), SECOND)
+        h.serve(1, FIRST)
+        h.serve(3, b"six\n")
+        self.assertEqual(h.status, 0)
+        self.assertEqual(
+            (directory / "1-127.0.0.1-10001.txt").read_bytes(), b"from an earlier run"
+        )
+        self.assertEqual((directory / "1-127.0.0.1-10001-2.txt").read_bytes(), FIRST)
+        self.assertEqual((directory / "3-1-7.txt").read_bytes(), b"six\n")
+        self.assertEqual(len(list(directory.iterdir())), 4)
+        self.assertEqual(h.out, b"")
+        self.assertTrue(h.errLines[0].endswith("1-127.0.0.1-10001-2.txt"))
+
+    def test_createsDirectory(self) -> None:
+        """A missing directory is created."""
+        directory = tempDir(self) / "new" / "dir"
+        h = Harness(self, "--output-dir", str(directory), "10001")
+        h.serve(1, FIRST)
+        self.assertEqual(h.status, 0)
+        self.assertEqual(
+            [p.name for p in directory.iterdir()], ["1-127.0.0.1-10001.txt"]
+        )
+
+    def test_zeroPadded(self) -> None:
+        """With ten or more tasks, names are zero-padded to sort in order."""
+        directory = tempDir(self) / "out"
+        h = Harness(self, "--output-dir", str(directory), *["10001"] * 10)
+        h.serve(3, FIRST)
+        self.assertTrue((directory / "03-127.0.0.1-10001.txt").exists())
+
+
+class InterruptTests(SynchronousTestCase):
+    """Ctrl-C: stop at once, keep what arrived, partial summary, status 130."""
+
+    def test_interrupt(self) -> None:
+        """Arrived poems are printed; the rest are cancelled; status 130."""
+        reactor = MemoryReactorClock()
+        stdout, stderr = io.BytesIO(), io.StringIO()
+        options = cli.parse_args(["10001", "10002", "10003"])
+        run = cli.Run(options, reactor=reactor, stdout=stdout, stderr=stderr)
+        result: list[int] = []
+        run.start().addCallback(result.append)
+        factories = [c[2] for c in reactor.tcpClients]
+        proto = factories[1].buildProtocol(None)
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        proto.dataReceived(SECOND)
+        proto.connectionLost(Failure(ConnectionDone()))
+        proto3 = factories[2].buildProtocol(None)
+        transport3 = StringTransport()
+        proto3.makeConnection(transport3)
+        proto3.dataReceived(b"part")
+        reactor.advance(3)
+        run.interrupt()
+        self.assertEqual(result, [130])
+        self.assertIn(SECOND, stdout.getvalue())
+        self.assertTrue(transport3.disconnected)
+        self.assertTrue(reactor.connectors[0].stoppedConnecting)
+        lines = stderr.getvalue().splitlines()
+        self.assertTrue(lines[0].startswith("Task 1: cancelled"))
+        self.assertTrue(lines[1].startswith("Task 2: ok"))
+        self.assertTrue(lines[2].startswith("Task 3: cancelled"))
+        self.assertEqual(lines[3], "Got 1 of 3 poems in 3.00 seconds (interrupted)")
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        run.interrupt()  # a second time is harmless
+        self.assertEqual(result, [130])
+
+    def test_interruptJSON(self) -> None:
+        """The JSON summary of an interrupted run says so."""
+        reactor = MemoryReactorClock()
+        stdout = io.BytesIO()
+        run = cli.Run(
+            cli.parse_args(["--json", "10001"]),
+            reactor=reactor,
+            stdout=stdout,
+            stderr=io.StringIO(),
+        )
+        result: list[int] = []
+        run.start().addCallback(result.append)
+        run.interrupt()
+        self.assertEqual(result, [130])
+        summary = json.loads(stdout.getvalue())
+        self.assertTrue(summary["interrupted"])
+        self.assertEqual(summary["tasks"][0]["status"], "cancelled")
+        self.assertEqual(summary["tasks"][0]["error"]["type"], "CancelledError")
+
+
+class ProgressTests(SynchronousTestCase):
+    """The live progress bar: only on a terminal, and it leaves no timer."""
+
+    def test_notATerminal(self) -> None:
+        """With stderr not a terminal there is no progress output."""
+        h = Harness(self, "10001")
+        calls = h.reactor.getDelayedCalls()
+        self.assertEqual(len(calls), 1)  # the timeout, and no redraw timer
+        h.serve(1, FIRST)
+        self.assertFalse(any("\x1b" in line for line in h.errLines))
+
+    def test_progressBar(self) -> None:
+        """
+        Forced on, rich draws the bar on stderr while downloads run, and its
+        refresh timer is stopped at the end.
+        """
+        h = Harness(self, "10001", "10002", progress=True)
+        self.assertEqual(len(h.reactor.getDelayedCalls()), 3)  # 2 timeouts + redraw
+        h.serve(1, FIRST)
+        h.reactor.advance(0.1)
+        self.assertIn("1/2", h.stderr.getvalue())
+        h.serve(2, SECOND)
+        self.assertEqual(h.status, 0)
+        self.assertEqual(h.reactor.getDelayedCalls(), [])
+        self.assertIn("Got 2 of 2 poems", h.stderr.getvalue())
+        self.assertIn(FIRST, h.out)
+
+
+# -- a real process against a real server ---------------------------------------
+
+
+def serve(case: TestCase, poem: bytes, delay: float | None = None) -> int:
+    """Serve C{poem} on 127.0.0.1 for the test; return the port."""
+    from twisted.internet import reactor
+
+    factory = PoetryServerFactory(
+        PoemLibrary([PoemFile("p", poem)]), delay=delay, chunk_size=8, reactor=reactor
+    )
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    case.addCleanup(factory.drain, 5.0)
+    case.addCleanup(port.stopListening)
+    return port.getHost().port
+
+
+def childEnv() -> dict[str, str]:
+    """The environment for C{python -m poetry}: this checkout importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (CHECKOUT, env.get("PYTHONPATH")) if p
+    )
+    return env
+
+
+def getPoetry(*argv: str) -> Deferred[tuple[bytes, bytes, int]]:
+    """Run C{python -m poetry ARGV}; fire with (stdout, stderr, status)."""
+    return utils.getProcessOutputAndValue(
+        sys.executable, ["-m", "poetry", *argv], env=childEnv(), path=CHECKOUT
+    )
+
+
+class _InterruptWhenData(ProcessProtocol):
+    """Send SIGINT once the child reports poetry arriving; collect output."""
+
+    def __init__(self) -> None:
+        self.out = b""
+        self.err = b""
+        self.ended: Deferred[int] = Deferred()
+        self.sent = False
+
+    def outReceived(self, data: bytes) -> None:
+        self.out += data
+
+    def errReceived(self, data: bytes) -> None:
+        self.err += data
+        if not self.sent and b"bytes of poetry" in self.err:
+            self.sent = True
+            self.transport.signalProcess("INT")
+
+    def processEnded(self, reason: Failure) -> None:
+        self.ended.callback(reason.value.exitCode)
+
+
+class ProcessTests(TestCase):
+    """C{python -m poetry} as a real process: exit statuses end to end."""
+
+    async def test_success(self) -> None:
+        """Every poem arrived: the poems on stdout, status 0."""
+        port = serve(self, FIRST)
+        out, err, status = await getPoetry(str(port), f"127.0.0.1:{port}")
+        self.assertEqual(status, 0, err)
+        self.assertEqual(out.count(FIRST), 2)
+        self.assertIn(b"Got 2 of 2 poems in ", err)
+
+    async def test_failure(self) -> None:
+        """A refused connection: status 1, the reason on stderr."""
+        from twisted.internet import reactor
+        from twisted.internet.protocol import ServerFactory
+
+        listening = reactor.listenTCP(0, ServerFactory(), interface="127.0.0.1")
+        closed = listening.getHost().port
+        await defer.maybeDeferred(listening.stopListening)
+        _, err, status = await getPoetry(str(closed))
+        self.assertEqual(status, 1)
+        self.assertIn(f"127.0.0.1:{closed}: connection refused".encode(), err)
+
+    async def test_usage(self) -> None:
+        """A usage error: status 2, one line, no traceback."""
+        out, err, status = await getPoetry("--timeout", "-1", "10001")
+        self.assertEqual(status, 2)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn(b"argument --timeout", err)
+        self.assertNotIn(b"Traceback", err)
+        self.assertEqual(out, b"")
+
+    async def test_controlC(self) -> None:
+        """Ctrl-C mid-download: partial summary at once and status 130."""
+        from twisted.internet import reactor
+
+        port = serve(self, b"a slow, slow poem\n" * 200, delay=0.02)
+        proto = _InterruptWhenData()
+        reactor.spawnProcess(
+            proto,
+            sys.executable,
+            [sys.executable, "-m", "poetry", "-v", "--timeout", "60", str(port)],
+            env=childEnv(),
+            path=CHECKOUT,
+        )
+        status = await proto.ended
+        self.assertEqual(status, 130, proto.err)
+        self.assertIn(b"Task 1: cancelled", proto.err)
+        self.assertIn(b"Got 0 of 1 poems", proto.err)
+        self.assertIn(b"(interrupted)", proto.err)
+        self.assertNotIn(b"Traceback", proto.err)
+
+    async def test_richImportedLazily(self) -> None:
+        """Importing the CLI does not import rich (only a live bar does)."""
+        out = await utils.getProcessOutput(
+            sys.executable,
+            ["-c", "import sys, poetry.cli; print('rich' in sys.modules)"],
+            env=childEnv(),
+            path=CHECKOUT,
+        )
+        self.assertEqual(out.strip(), b"False")

@@ -1,0 +1,1146 @@
+"""
+Tests for L{poetry.client}: L{PoetryProtocol}, L{PoetryClientFactory},
+L{get_poem} and L{get_poems}.
+
+Timing and edge cases run on a L{MemoryReactorClock} with the protocol
+connected to a L{StringTransport} and fed one byte at a time; a few tests
+fetch real poems over loopback sockets from the project's own server (or a
+small misbehaving server defined here).
+"""
+
+from __future__ import annotations
+
+import gc
+import resource
+import weakref
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet import defer, task
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import CancelledError, Deferred, gatherResults
+from twisted.internet.error import (
+    ConnectionAborted,
+    ConnectionDone,
+    ConnectionLost,
+    ConnectionRefusedError,
+    DNSLookupError,
+    UserError,
+)
+from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from poetry import client
+from poetry.addresses import Address, AddressError
+from poetry.client import (
+    DEFAULT_MAX_BYTES,
+    Outcome,
+    Poem,
+    PoetryClientFactory,
+    PoetryProtocol,
+    get_poem,
+    get_poems,
+)
+from poetry.errors import (
+    EmptyPoem,
+    PoemConnectionFailed,
+    PoemTimeout,
+    PoemTooLarge,
+    PoemTruncated,
+)
+from poetry.library import PoemFile, PoemLibrary
+from poetry.server import PoetryServerFactory
+
+POEM = (
+    b"The socket waits, a patient ear,\n"
+    b"for bytes that drift in, line by line;\n"
+    b"the reactor turns, and all is clear:\n"
+    b"one close, and every verse is mine.\n"
+)
+NON_ASCII = "Über die Brücke, ñandú y café,\nein Gedicht, 一首诗, ποίημα.\n".encode()
+INVALID_UTF8 = b"caf\xe9 au lait\n\xff\xfe not UTF-8\n"
+
+SERVER = IPv4Address("TCP", "127.0.0.1", 10001)
+CLIENT = IPv4Address("TCP", "127.0.0.1", 54321)
+
+
+class Recorder:
+    """A L{client.TraceRecorder} keeping every event, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[int, str, str, dict[str, object]]] = []
+        self.stopped: dict[int, Deferred[None]] = {}
+
+    def record(self, task: int, source: str, name: str, **detail: object) -> None:
+        self.events.append((task, source, name, detail))
+        if name == "doStop":
+            self.whenStopped(task).callback(None)
+
+    def whenStopped(self, task: int = 1) -> Deferred[None]:
+        """A Deferred firing when task C{task}'s factory has stopped."""
+        if task not in self.stopped:
+            self.stopped[task] = Deferred()
+        return self.stopped[task]
+
+    def names(self, task: int = 1) -> list[str]:
+        """C{source.name} of task C{task}'s events, repeated dataReceived merged."""
+        out: list[str] = []
+        for t, source, name, _ in self.events:
+            label = f"{source}.{name}"
+            if t == task and not (
+                label == "protocol.dataReceived" and out[-1:] == [label]
+            ):
+                out.append(label)
+        return out
+
+
+# -- fake-reactor helpers -----------------------------------------------------
+
+
+def start(
+    reactor: MemoryReactorClock | None = None, port: int = 10001, **kw: Any
+) -> tuple[Deferred[Poem], PoetryClientFactory, Any, MemoryReactorClock]:
+    """Start L{get_poem} on a fake reactor; return its pieces."""
+    reactor = reactor or MemoryReactorClock()
+    d = get_poem("127.0.0.1", port, reactor=reactor, **kw)
+    factory = reactor.tcpClients[-1][2]
+    return d, factory, reactor.connectors[-1], reactor
+
+
+def connect(factory: PoetryClientFactory) -> tuple[PoetryProtocol, StringTransport]:
+    """Connect C{factory}'s protocol to a L{StringTransport}."""
+    proto = factory.buildProtocol(SERVER)
+    assert proto is not None
+    transport = StringTransport(peerAddress=SERVER, hostAddress=CLIENT)
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+def feed(proto: Protocol, data: bytes, size: int = 1) -> None:
+    """Deliver C{data} to C{proto} in C{size}-byte chunks."""
+    for i in range(0, len(data), size):
+        proto.dataReceived(data[i : i + size])
+
+
+def close(proto: Protocol, reason: Exception | None = None) -> None:
+    """End C{proto}'s connection, cleanly unless a C{reason} is given."""
+    proto.connectionLost(Failure(reason or ConnectionDone()))
+
+
+def serveFake(factory: PoetryClientFactory, data: bytes, size: int = 1) -> None:
+    """Connect, send C{data} in C{size}-byte chunks, close cleanly."""
+    proto, _ = connect(factory)
+    feed(proto, data, size)
+    close(proto)
+
+
+class PoemTests(SynchronousTestCase):
+    """L{Poem} keeps the bytes and decodes them leniently."""
+
+    def test_text(self) -> None:
+        """Valid UTF-8 decodes exactly and is flagged valid."""
+        poem = Poem(NON_ASCII, Address("h", 1))
+        self.assertEqual(poem.text, NON_ASCII.decode("utf-8"))
+        self.assertTrue(poem.valid_utf8)
+        self.assertFalse(poem.replaced)
+        self.assertEqual(poem.size, len(NON_ASCII))
+
+    def test_invalidUTF8(self) -> None:
+        """Invalid bytes become U+FFFD in the text, the bytes stay exact."""
+        poem = Poem(INVALID_UTF8, Address("h", 1))
+        self.assertEqual(poem.data, INVALID_UTF8)
+        self.assertIn("\ufffd", poem.text)
+        self.assertTrue(poem.text.startswith("caf\ufffd au lait"))
+        self.assertFalse(poem.valid_utf8)
+        self.assertTrue(poem.replaced)
+
+    def test_reprLeavesOutTheBytes(self) -> None:
+        """The repr names the server, not the (maybe huge) poem."""
+        r = repr(Poem(b"x" * 10000, Address("h", 1)))
+        self.assertIn("Address(host='h', port=1)", r)
+        self.assertNotIn("xxxx", r)
+
+
+class ProtocolTests(SynchronousTestCase):
+    """L{PoetryProtocol} reassembles the poem and judges how it ended."""
+
+    def test_oneByteAtATime(self) -> None:
+        """A poem fed one byte at a time arrives byte-identical."""
+        d, factory, _, reactor = start()
+        serveFake(factory, POEM, 1)
+        poem = self.successResultOf(d)
+        self.assertEqual(poem.data, POEM)
+        self.assertEqual(poem.address, Address("127.0.0.1", 10001))
+        self.assertEqual(poem.peer, Address("127.0.0.1", 10001))
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        data=st.binary(min_size=1, max_size=3000),
+        sizes=st.lists(st.integers(min_value=1, max_value=700), min_size=1),
+    )
+    def test_anyChunking(self, data: bytes, sizes: list[int]) -> None:
+        """However the bytes are split into chunks, the poem is the same."""
+        d, factory, _, reactor = start()
+        proto, _ = connect(factory)
+        pos, i = 0, 0
+        while pos < len(data):
+            size = sizes[i % len(sizes)]
+            proto.dataReceived(data[pos : pos + size])
+            pos += size
+            i += 1
+        close(proto)
+        self.assertEqual(self.successResultOf(d).data, data)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_nonAscii(self) -> None:
+        """Multi-byte characters split across chunks decode correctly."""
+        d, factory, _, _ = start()
+        serveFake(factory, NON_ASCII, 1)
+        poem = self.successResultOf(d)
+        self.assertEqual(poem.text, NON_ASCII.decode())
+        self.assertTrue(poem.valid_utf8)
+
+    def test_elapsed(self) -> None:
+        """Elapsed time runs from starting to connect to the end of the poem."""
+        d, factory, _, reactor = start()
+        reactor.advance(2)
+        proto, _ = connect(factory)
+        feed(proto, POEM[:10])
+        reactor.advance(1.5)
+        feed(proto, POEM[10:])
+        close(proto)
+        self.assertEqual(self.successResultOf(d).elapsed, 3.5)
+
+    def test_empty(self) -> None:
+        """A clean close with no bytes is L{EmptyPoem}, not a success."""
+        d, factory, _, reactor = start()
+        proto, _ = connect(factory)
+        close(proto)
+        self.failureResultOf(d, EmptyPoem)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_truncated(self) -> None:
+        """An unclean close fails with L{PoemTruncated} and the bytes so far."""
+        d, factory, _, reactor = start()
+        proto, _ = connect(factory)
+        feed(proto, POEM[:25])
+        close(proto, ConnectionLost())
+        error = self.failureResultOf(d, PoemTruncated).value
+        self.assertEqual(error.partial, POEM[:25])
+        self.assertEqual(error.received, 25)
+        self.assertIsInstance(error.reason.value, ConnectionLost)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_protocolWithoutFactory(self) -> None:
+        """The protocol alone buffers and ends without error."""
+        proto = PoetryProtocol()
+        self.assertEqual(proto.maxBytes, PoetryProtocol.MAX_BYTES)
+        self.assertEqual(PoetryProtocol.MAX_BYTES, DEFAULT_MAX_BYTES)
+        proto.makeConnection(StringTransport())
+        feed(proto, POEM[:5])
+        self.assertEqual(proto.partial(), POEM[:5])
+        close(proto)
+        self.assertEqual(proto.partial(), b"")
+
+
+class MaxBytesTests(SynchronousTestCase):
+    """A server sending more than C{max_bytes} is cut off."""
+
+    def test_exactlyTheLimit(self) -> None:
+        """A poem of exactly C{max_bytes} is accepted."""
+        d, factory, _, _ = start(max_bytes=len(POEM))
+        serveFake(factory, POEM)
+        self.assertEqual(self.successResultOf(d).data, POEM)
+
+    def test_overTheLimit(self) -> None:
+        """
+        One byte over: the connection is aborted, the download fails with
+        L{PoemTooLarge}, and nothing more is buffered.
+        """
+        d, factory, _, reactor = start(max_bytes=10)
+        proto, transport = connect(factory)
+        feed(proto, POEM[:10])
+        self.assertNoResult(d)
+        feed(proto, POEM[10:11])
+        error = self.failureResultOf(d, PoemTooLarge).value
+        self.assertEqual((error.limit, error.received), (10, 11))
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(proto.partial(), b"")
+        feed(proto, POEM[11:])  # ignored, and no second result
+        self.assertEqual(proto.received, 11)
+        close(proto, ConnectionAborted())
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_bigChunkCutBeforeBuffering(self) -> None:
+        """A chunk that crosses the limit is not kept."""
+        d, factory, _, _ = start(max_bytes=100)
+        proto, _ = connect(factory)
+        proto.dataReceived(b"x" * 50)
+        proto.dataReceived(b"y" * 5000)
+        self.assertEqual(self.failureResultOf(d, PoemTooLarge).value.received, 5050)
+        self.assertIsNone(proto._chunks)
+
+    def test_hookOverridable(self) -> None:
+        """L{PoetryProtocol.poemTooLarge} is a hook a subclass can replace."""
+        calls = []
+
+        class Lenient(PoetryProtocol):
+            def poemTooLarge(self) -> None:
+                calls.append(self.received)
+
+        factory = PoetryClientFactory(
+            Address("127.0.0.1", 1), clock=MemoryReactorClock(), maxBytes=3
+        )
+        factory.protocol = Lenient
+        proto, transport = connect(factory)
+        feed(proto, b"abcd")
+        self.assertEqual(calls, [4])
+        self.assertFalse(transport.disconnected)
+
+
+class FailureTests(SynchronousTestCase):
+    """Connection failures become L{PoemConnectionFailed}."""
+
+    def test_refused(self) -> None:
+        """A refused connection names host:port and keeps the failure."""
+        d, factory, connector, reactor = start(port=1)
+        reason = Failure(ConnectionRefusedError())
+        factory.clientConnectionFailed(connector, reason)
+        error = self.failureResultOf(d, PoemConnectionFailed).value
+        self.assertEqual(str(error), "127.0.0.1:1: connection refused")
+        self.assertIs(error.reason, reason)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_unresolvable(self) -> None:
+        """A DNSLookupError reads "cannot resolve HOST"."""
+        reactor = MemoryReactorClock()
+        d = get_poem("nosuchhost.invalid", 10001, reactor=reactor)
+        host, _, factory, _, _ = reactor.tcpClients[0]
+        self.assertEqual(host, "nosuchhost.invalid")
+        factory.clientConnectionFailed(
+            reactor.connectors[0], Failure(DNSLookupError("nosuchhost.invalid"))
+        )
+        error = self.failureResultOf(d, PoemConnectionFailed).value
+        self.assertEqual(str(error), "cannot resolve nosuchhost.invalid")
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_badLimits(self) -> None:
+        """A non-positive timeout or max_bytes is a ValueError at once."""
+        reactor = MemoryReactorClock()
+        for kw in ({"timeout": 0}, {"timeout": -1}, {"max_bytes": 0}):
+            with self.assertRaises(ValueError):
+                get_poem("127.0.0.1", 1, reactor=reactor, **kw)
+        self.assertEqual(reactor.tcpClients, [])
+
+    def test_ipv6Literal(self) -> None:
+        """An IPv6 literal host is passed to connectTCP as it is."""
+        reactor = MemoryReactorClock()
+        d = get_poem("::1", 10001, reactor=reactor)
+        self.assertEqual(reactor.tcpClients[0][:2], ("::1", 10001))
+        factory = reactor.tcpClients[0][2]
+        proto = factory.buildProtocol(IPv6Address("TCP", "::1", 10001))
+        proto.makeConnection(
+            StringTransport(peerAddress=IPv6Address("TCP", "::1", 10001))
+        )
+        feed(proto, POEM, 64)
+        close(proto)
+        poem = self.successResultOf(d)
+        self.assertEqual(str(poem.address), "[::1]:10001")
+        self.assertEqual(poem.peer, Address("::1", 10001))
+
+
+class TimeoutTests(SynchronousTestCase):
+    """The timeout covers connecting plus downloading and never outlives it."""
+
+    def test_connectorHasNoTimeoutOfItsOwn(self) -> None:
+        """connectTCP's own timeout is off: ours covers connecting."""
+        _, _, _, reactor = start(timeout=5)
+        self.assertIsNone(reactor.tcpClients[0][3])
+
+    def test_whileConnecting(self) -> None:
+        """
+        Expiry while connecting stops connecting and fails with
+        L{PoemTimeout} after exactly the timeout.
+        """
+        d, _, connector, reactor = start(timeout=5.0)
+        self.assertEqual(len(reactor.getDelayedCalls()), 1)
+        reactor.advance(4.999)
+        self.assertNoResult(d)
+        reactor.advance(0.001)
+        error = self.failureResultOf(d, PoemTimeout).value
+        self.assertEqual((error.seconds, error.received), (5.0, 0))
+        self.assertTrue(connector.stoppedConnecting)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_whileReading(self) -> None:
+        """
+        Expiry while a server stalls aborts the connection; the error carries
+        the bytes received so far; later bytes and the close are ignored.
+        """
+        d, factory, connector, reactor = start(timeout=5.0)
+        proto, transport = connect(factory)
+        feed(proto, POEM[:7])
+        reactor.advance(5)
+        error = self.failureResultOf(d, PoemTimeout).value
+        self.assertEqual(error.partial, POEM[:7])
+        self.assertEqual(
+            str(error), "127.0.0.1:10001: timed out after 5.0 s with 7 bytes received"
+        )
+        self.assertTrue(transport.disconnected)
+        self.assertFalse(connector.stoppedConnecting)
+        feed(proto, POEM[7:])
+        close(proto, ConnectionAborted())
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_coversConnectPlusDownload(self) -> None:
+        """Time spent connecting counts against the same timeout."""
+        d, factory, _, reactor = start(timeout=5.0)
+        reactor.advance(3)
+        proto, _ = connect(factory)
+        feed(proto, POEM[:3])
+        reactor.advance(1.9)
+        self.assertNoResult(d)
+        reactor.advance(0.1)
+        self.failureResultOf(d, PoemTimeout)
+
+    def test_cancelledAfterSuccess(self) -> None:
+        """A poem that arrives in time leaves no DelayedCall behind."""
+        d, factory, _, reactor = start(timeout=5.0)
+        serveFake(factory, POEM)
+        self.successResultOf(d)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        reactor.advance(10)  # nothing fires later
+
+    def test_cancelledAfterFailure(self) -> None:
+        """Every failure also cancels the timeout."""
+        for end in (ConnectionLost(), ConnectionDone()):
+            d, factory, _, reactor = start(timeout=5.0)
+            proto, _ = connect(factory)
+            close(proto, end)
+            self.assertIsNotNone(self.failureResultOf(d))
+            self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_noTimeout(self) -> None:
+        """C{timeout=None}: no DelayedCall; the connector's default applies."""
+        d, factory, _, reactor = start(timeout=None)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        self.assertEqual(reactor.tcpClients[0][3], 30)
+        serveFake(factory, POEM)
+        self.assertEqual(self.successResultOf(d).data, POEM)
+
+    def test_lateConnectAfterTimeoutRefused(self) -> None:
+        """A connection completing after the timeout gets no protocol."""
+        d, factory, _, reactor = start(timeout=1.0)
+        reactor.advance(1)
+        self.failureResultOf(d, PoemTimeout)
+        self.assertIsNone(factory.buildProtocol(SERVER))
+        # and our own stopConnecting's clientConnectionFailed is ignored
+        factory.clientConnectionFailed(None, Failure(UserError()))
+
+
+class CancelTests(SynchronousTestCase):
+    """Cancelling the Deferred stops the download."""
+
+    def test_whileConnecting(self) -> None:
+        """Cancel before connecting: stopConnecting and CancelledError."""
+        d, _, connector, reactor = start()
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.assertTrue(connector.stoppedConnecting)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_whileReading(self) -> None:
+        """Cancel mid-poem: the transport is aborted; the close is ignored."""
+        d, factory, _, reactor = start()
+        proto, transport = connect(factory)
+        feed(proto, POEM[:9])
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.assertTrue(transport.disconnected)
+        close(proto, ConnectionAborted())
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_afterResultIsHarmless(self) -> None:
+        """Cancelling a finished download changes nothing."""
+        d, factory, _, _ = start()
+        serveFake(factory, POEM)
+        d.cancel()
+        self.assertEqual(self.successResultOf(d).data, POEM)
+
+
+class FactoryTests(SynchronousTestCase):
+    """The factory connects one attempt to one result, then lets go."""
+
+    def test_dropsReferences(self) -> None:
+        """After the result fires the factory holds no protocol or connector."""
+        d, factory, _, _ = start()
+        serveFake(factory, POEM)
+        self.successResultOf(d)
+        self.assertIsNone(factory.deferred)
+        self.assertIsNone(factory._protocol)
+        self.assertIsNone(factory._connector)
+        self.assertIsNone(factory._timeoutCall)
+
+    def test_firesOnce(self) -> None:
+        """A failure after the result (late connectionFailed) is ignored."""
+        d, factory, connector, _ = start()
+        serveFake(factory, POEM)
+        factory.clientConnectionFailed(connector, Failure(ConnectionRefusedError()))
+        factory.clientConnectionLost(connector, Failure(ConnectionLost()))
+        self.assertEqual(self.successResultOf(d).data, POEM)
+
+    def test_notNoisy(self) -> None:
+        """No "Starting factory" log line for every download."""
+        self.assertFalse(PoetryClientFactory.noisy)
+
+    def test_fromCoroutine(self) -> None:
+        """get_poem can be awaited from async def code."""
+        reactor = MemoryReactorClock()
+
+        async def fetch() -> str:
+            poem = await get_poem("127.0.0.1", 10001, reactor=reactor)
+            return poem.text.upper()
+
+        d = Deferred.fromCoroutine(fetch())
+        serveFake(reactor.tcpClients[0][2], POEM, 8)
+        self.assertEqual(self.successResultOf(d), POEM.decode().upper())
+
+
+class TraceHookTests(SynchronousTestCase):
+    """A tracer is given each callback with its details."""
+
+    def test_details(self) -> None:
+        """Chunk sizes, peer/host labels and clean flags are recorded."""
+        tracer = Recorder()
+        d, factory, _, _ = start(tracer=tracer, task=7, timeout=5)
+        proto, _ = connect(factory)
+        feed(proto, POEM[:6], 3)
+        close(proto)
+        self.successResultOf(d)
+        got = [(s, n, detail) for t, s, n, detail in tracer.events if t == 7]
+        self.assertEqual(
+            got,
+            [
+                ("factory", "startedConnecting", {"destination": "127.0.0.1:10001"}),
+                ("timeout", "scheduled", {"seconds": 5}),
+                ("factory", "buildProtocol", {"address": "127.0.0.1:10001"}),
+                ("protocol", "makeConnection", {}),
+                (
+                    "protocol",
+                    "connectionMade",
+                    {"peer": "127.0.0.1:10001", "host": "127.0.0.1:54321"},
+                ),
+                ("protocol", "dataReceived", {"bytes": 3}),
+                ("protocol", "dataReceived", {"bytes": 3}),
+                (
+                    "protocol",
+                    "connectionLost",
+                    {"reason": "ConnectionDone", "clean": True},
+                ),
+                ("timeout", "cancelled", {}),
+            ],
+        )
+
+    def test_timeoutFired(self) -> None:
+        """A timeout's firing is recorded, then the unclean close."""
+        tracer = Recorder()
+        d, factory, _, reactor = start(tracer=tracer, timeout=2)
+        proto, _ = connect(factory)
+        reactor.advance(2)
+        close(proto, ConnectionAborted())
+        self.failureResultOf(d, PoemTimeout)
+        self.assertEqual(
+            tracer.events[-2:],
+            [
+                (1, "timeout", "fired", {"seconds": 2}),
+                (
+                    1,
+                    "protocol",
+                    "connectionLost",
+                    {"reason": "ConnectionAborted", "clean": False},
+                ),
+            ],
+        )
+
+
+def completeAll(reactor: MemoryReactorClock, done: set[int], data: bytes = POEM) -> int:
+    """Serve every connection attempt not served yet; return how many."""
+    n = 0
+    for i, (_, _, factory, _, _) in enumerate(reactor.tcpClients):
+        if i not in done:
+            done.add(i)
+            serveFake(factory, data, len(data))
+            n += 1
+    return n
+
+
+class GetPoemsTests(SynchronousTestCase):
+    """L{get_poems} runs many downloads and reports each in input order."""
+
+    def test_inputOrder(self) -> None:
+        """
+        Outcomes come back in input order whatever order downloads end in;
+        C{on_outcome} sees them as they end.
+        """
+        reactor = MemoryReactorClock()
+        seen: list[int] = []
+        d = get_poems(
+            ["10001", "10002", "10003"],
+            reactor=reactor,
+            on_outcome=lambda o: seen.append(o.index),
+        )
+        factories = [c[2] for c in reactor.tcpClients]
+        for i in (2, 0, 1):
+            serveFake(factories[i], b"poem %d\n" % i)
+        outcomes = self.successResultOf(d)
+        self.assertEqual(
+            [o.poem.data for o in outcomes if o.poem],
+            [b"poem 0\n", b"poem 1\n", b"poem 2\n"],
+        )
+        self.assertEqual([o.task for o in outcomes], [1, 2, 3])
+        self.assertEqual([o.address.port for o in outcomes], [10001, 10002, 10003])
+        self.assertEqual(seen, [2, 0, 1])
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_failureDoesNotStopOthers(self) -> None:
+        """One refused connection; the others still arrive."""
+        reactor = MemoryReactorClock()
+        d = get_poems([("127.0.0.1", 1), Address("127.0.0.1", 2)], reactor=reactor)
+        (_, _, f1, _, _), (_, _, f2, _, _) = reactor.tcpClients
+        f1.clientConnectionFailed(None, Failure(ConnectionRefusedError()))
+        self.assertNoResult(d)
+        serveFake(f2, POEM)
+        first, second = self.successResultOf(d)
+        self.assertFalse(first.ok)
+        self.assertIsInstance(first.error, PoemConnectionFailed)
+        self.assertIsNone(first.poem)
+        self.assertTrue(second.ok)
+        self.assertEqual(second.received, len(POEM))
+
+    def test_concurrency(self) -> None:
+        """
+        With C{concurrency=2} only two connect at once, and a queued
+        download's timeout does not start until it does.
+        """
+        reactor = MemoryReactorClock()
+        d = get_poems(["1", "2", "3", "4", "5"], concurrency=2, reactor=reactor)
+        self.assertEqual(len(reactor.tcpClients), 2)
+        self.assertEqual(len(reactor.getDelayedCalls()), 2)
+        serveFake(reactor.tcpClients[1][2], POEM)
+        self.assertEqual([c[1] for c in reactor.tcpClients], [1, 2, 3])
+        done = {1}
+        while completeAll(reactor, done):
+            pass
+        self.assertEqual(len(self.successResultOf(d)), 5)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_timeoutPerDownload(self) -> None:
+        """Each download has its own timeout, started when it starts."""
+        reactor = MemoryReactorClock()
+        d = get_poems(["1", "2"], concurrency=1, timeout=3, reactor=reactor)
+        reactor.advance(3)
+        self.assertEqual(len(reactor.tcpClients), 2)
+        reactor.advance(2)
+        serveFake(reactor.tcpClients[1][2], POEM)
+        first, second = self.successResultOf(d)
+        self.assertIsInstance(first.error, PoemTimeout)
+        self.assertEqual((first.elapsed, second.elapsed), (3, 2))
+
+    def test_onData(self) -> None:
+        """C{on_data} is told each chunk's size and which download it is."""
+        reactor = MemoryReactorClock()
+        chunks: list[tuple[int, int]] = []
+        get_poems(
+            ["1", "2"], reactor=reactor, on_data=lambda i, n: chunks.append((i, n))
+        )
+        serveFake(reactor.tcpClients[1][2], b"abcde", 2)
+        self.assertEqual(chunks, [(1, 2), (1, 2), (1, 1)])
+
+    def test_cancel(self) -> None:
+        """
+        Cancelling stops running downloads, never starts queued ones, and
+        fires with every outcome: the unfinished ones L{CancelledError}.
+        """
+        reactor = MemoryReactorClock()
+        d = get_poems(["1", "2", "3", "4"], concurrency=2, reactor=reactor)
+        serveFake(reactor.tcpClients[0][2], POEM)
+        _, transport = connect(reactor.tcpClients[1][2])
+        d.cancel()
+        outcomes = self.successResultOf(d)
+        self.assertTrue(outcomes[0].ok)
+        for o in outcomes[1:]:
+            self.assertIsInstance(o.error, CancelledError)
+        self.assertTrue(transport.disconnected)
+        self.assertTrue(reactor.connectors[2].stoppedConnecting)
+        self.assertEqual(len(reactor.tcpClients), 3)  # the 4th never started
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_empty(self) -> None:
+        """No addresses: an empty list at once."""
+        self.assertEqual(
+            self.successResultOf(get_poems([], reactor=MemoryReactorClock())), []
+        )
+
+    def test_badArguments(self) -> None:
+        """Bad address text or concurrency fail before anything starts."""
+        reactor = MemoryReactorClock()
+        with self.assertRaises(AddressError):
+            get_poems(["10001", "abc"], reactor=reactor)
+        with self.assertRaises(ValueError):
+            get_poems(["10001"], concurrency=0, reactor=reactor)
+        self.assertEqual(reactor.tcpClients, [])
+
+    def test_brokenOnOutcomeIsLogged(self) -> None:
+        """A failing C{on_outcome} is logged and does not stop the run."""
+        reactor = MemoryReactorClock()
+
+        def broken(outcome: Outcome) -> None:
+            raise RuntimeError("oops")
+
+        d = get_poems(["1", "2"], reactor=reactor, on_outcome=broken)
+        completeAll(reactor, set())
+        self.assertEqual(len(self.successResultOf(d)), 2)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
+
+    def test_tasksNumberTheTrace(self) -> None:
+        """Each download's trace events carry its 1-based task number."""
+        reactor = MemoryReactorClock()
+        tracer = Recorder()
+        get_poems(["1", "2"], reactor=reactor, tracer=tracer)
+        self.assertEqual(
+            [(t, n) for t, _, n, _ in tracer.events if n == "startedConnecting"],
+            [(1, "startedConnecting"), (2, "startedConnecting")],
+        )
+
+    def test_tenThousand(self) -> None:
+        """
+        10,000 addresses complete when the descriptor budget allows only 100
+        at once: never more than 100 are in flight.
+        """
+        self.patch(client, "_connectionBudget", lambda wanted: 100)
+        reactor = MemoryReactorClock()
+        d = get_poems([str(1 + i % 60000) for i in range(10000)], reactor=reactor)
+        done: set[int] = set()
+        rounds = 0
+        while rounds < 200:
+            self.assertLessEqual(len(reactor.tcpClients) - len(done), 100)
+            if not completeAll(reactor, done, b"x"):
+                break
+            rounds += 1
+        outcomes = self.successResultOf(d)
+        self.assertEqual(len(outcomes), 10000)
+        self.assertTrue(all(o.ok for o in outcomes))
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_cancelTenThousandQueued(self) -> None:
+        """Cancelling with thousands queued ends them all at once."""
+        self.patch(client, "_connectionBudget", lambda wanted: 10)
+        reactor = MemoryReactorClock()
+        d = get_poems(["1"] * 10000, reactor=reactor)
+        d.cancel()
+        outcomes = self.successResultOf(d)
+        self.assertTrue(all(isinstance(o.error, CancelledError) for o in outcomes))
+        self.assertEqual(len(reactor.tcpClients), 10)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+
+class DescriptorBudgetTests(SynchronousTestCase):
+    """The soft RLIMIT_NOFILE is raised, and concurrency kept below it."""
+
+    def fakeLimits(self, soft: int, hard: int) -> list[tuple[int, int]]:
+        """Pretend the limits are C{soft}/C{hard}; return the setrlimit calls."""
+        limits = [soft, hard]
+        calls: list[tuple[int, int]] = []
+
+        def setrlimit(which: int, value: tuple[int, int]) -> None:
+            self.assertEqual(which, resource.RLIMIT_NOFILE)
+            if value[0] > limits[1]:
+                raise ValueError("not allowed")
+            calls.append(value)
+            limits[0] = value[0]
+
+        self.patch(resource, "getrlimit", lambda which: tuple(limits))
+        self.patch(resource, "setrlimit", setrlimit)
+        self.patch(client, "_openFileCount", lambda: 10)
+        return calls
+
+    def test_raisesSoftLimit(self) -> None:
+        """A soft limit too low for the downloads is raised as needed."""
+        calls = self.fakeLimits(256, 100000)
+        budget = client._connectionBudget(10000)
+        self.assertEqual(len(calls), 1)
+        soft = calls[0][0]
+        self.assertGreater(soft, 10000)
+        self.assertEqual(calls[0][1], 100000)
+        assert budget is not None
+        self.assertGreaterEqual(budget, 10000)
+        self.assertLess(budget, soft)
+
+    def test_cappedByHardLimit(self) -> None:
+        """When the hard limit is too low, the budget stays below it."""
+        calls = self.fakeLimits(256, 1024)
+        budget = client._connectionBudget(10000)
+        self.assertEqual(calls, [(1024, 1024)])
+        assert budget is not None
+        self.assertLess(budget, 1024 - 10)
+        self.assertGreater(budget, 500)
+
+    def test_enoughAlready(self) -> None:
+        """A high enough soft limit is left alone."""
+        calls = self.fakeLimits(100000, 100000)
+        client._connectionBudget(100)
+        self.assertEqual(calls, [])
+
+    def test_getPoemsUsesBudget(self) -> None:
+        """get_poems caps concurrency at the budget."""
+        self.fakeLimits(100, 100)
+        reactor = MemoryReactorClock()
+        get_poems(["1"] * 500, reactor=reactor)
+        running = len(reactor.tcpClients)
+        self.assertLess(running, 100 - 10)
+        self.assertGreater(running, 0)
+
+
+# -- real sockets ---------------------------------------------------------------
+
+
+def serve(
+    case: TestCase,
+    *poems: bytes,
+    delay: float | None = None,
+    chunk_size: int = 16,
+    interface: str = "127.0.0.1",
+) -> tuple[Address, PoetryServerFactory]:
+    """Run the project's server on a free port for the length of the test."""
+    from twisted.internet import reactor
+
+    factory = PoetryServerFactory(
+        PoemLibrary([PoemFile(f"p{i}", p) for i, p in enumerate(poems or (POEM,))]),
+        delay=delay,
+        chunk_size=chunk_size,
+        reactor=reactor,
+    )
+    port = reactor.listenTCP(0, factory, interface=interface)
+    case.addCleanup(factory.drain, 5.0)
+    case.addCleanup(port.stopListening)
+    return Address(interface, port.getHost().port), factory
+
+
+class _ScriptedServer(Protocol):
+    """A test server connection that runs the factory's script, then waits."""
+
+    def connectionMade(self) -> None:
+        self.lost: Deferred[None] = Deferred()
+        self.factory.connections.append(self)
+        self.factory.script(self)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost.callback(None)
+
+
+class _ScriptedFactory(ServerFactory):
+    protocol = _ScriptedServer
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.connections: list[_ScriptedServer] = []
+
+
+def serveScripted(case: TestCase, script: Any) -> tuple[Address, _ScriptedFactory]:
+    """
+    Serve with C{script(serverProtocol)} run on each connection; at cleanup,
+    wait for every server connection to be gone.
+    """
+    from twisted.internet import reactor
+
+    factory = _ScriptedFactory(script)
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+
+    def waitForConnections() -> Deferred[Any]:
+        for c in factory.connections:
+            if not c.lost.called:
+                c.transport.abortConnection()
+        return gatherResults([c.lost for c in factory.connections])
+
+    case.addCleanup(waitForConnections)
+    case.addCleanup(port.stopListening)
+    return Address("127.0.0.1", port.getHost().port), factory
+
+
+def closedPort(case: TestCase) -> Deferred[int]:
+    """A port on 127.0.0.1 nothing listens on (just closed)."""
+    from twisted.internet import reactor
+
+    port = reactor.listenTCP(0, ServerFactory(), interface="127.0.0.1")
+    number = port.getHost().port
+    return defer.maybeDeferred(port.stopListening).addCallback(lambda _: number)
+
+
+class RealServerTests(TestCase):
+    """Poems fetched over loopback sockets from the project's server."""
+
+    async def test_onePoem(self) -> None:
+        """One poem arrives byte-identical, with its peer address."""
+        address, _ = serve(self, POEM)
+        poem = await get_poem(address.host, address.port, timeout=10)
+        self.assertEqual(poem.data, POEM)
+        self.assertEqual(poem.peer, address)
+        self.assertTrue(poem.valid_utf8)
+        self.assertGreaterEqual(poem.elapsed, 0)
+
+    async def test_largePoem(self) -> None:
+        """A poem over 4 KB (here ~40 KB) arrives whole."""
+        big = b"".join(b"line %05d of a long, long poem\n" % i for i in range(1300))
+        self.assertGreater(len(big), 4096)
+        address, _ = serve(self, big)
+        poem = await get_poem(address.host, address.port, timeout=10)
+        self.assertEqual(poem.data, big)
+
+    async def test_nonAsciiAndInvalid(self) -> None:
+        """Non-ASCII text decodes; invalid UTF-8 is kept raw and flagged."""
+        a, _ = serve(self, NON_ASCII)
+        b, _ = serve(self, INVALID_UTF8)
+        outcomes = await get_poems([a, b], timeout=10)
+        good, bad = (o.poem for o in outcomes)
+        assert good is not None and bad is not None
+        self.assertEqual(good.text, NON_ASCII.decode())
+        self.assertTrue(good.valid_utf8)
+        self.assertEqual(bad.data, INVALID_UTF8)
+        self.assertTrue(bad.replaced)
+        self.assertIn("\ufffd", bad.text)
+
+    async def test_manyServersAtOnce(self) -> None:
+        """
+        Three slow servers are downloaded from concurrently: all three are
+        connected before any poem ends, and outcomes keep input order.
+        """
+        poems = [b"first slow poem, in pieces\n", b"second\n" * 4, b"third one\n" * 3]
+        addresses = [serve(self, p, delay=0.01, chunk_size=4)[0] for p in poems]
+        tracer = Recorder()
+        outcomes = await get_poems(addresses, timeout=30, tracer=tracer)
+        self.assertEqual([o.poem.data for o in outcomes if o.poem], poems)
+        order = [(t, n) for t, _, n, _ in tracer.events]
+        firstEnd = order.index(next(e for e in order if e[1] == "connectionLost"))
+        made = {t for t, n in order[:firstEnd] if n == "connectionMade"}
+        self.assertEqual(made, {1, 2, 3})
+
+    async def test_ipv6(self) -> None:
+        """A server on ::1 is reached with an IPv6 literal."""
+        try:
+            address, _ = serve(self, POEM, interface="::1")
+        except Exception as e:  # no IPv6 on this machine
+            self.skipTest(f"no IPv6 loopback: {e}")
+        poem = await get_poem("::1", address.port, timeout=10)
+        self.assertEqual(poem.data, POEM)
+        self.assertEqual(str(poem.peer), f"[::1]:{address.port}")
+
+    async def test_refused(self) -> None:
+        """A closed port gives PoemConnectionFailed: connection refused."""
+        port = await closedPort(self)
+        with self.assertRaises(PoemConnectionFailed) as caught:
+            await get_poem("127.0.0.1", port, timeout=10)
+        self.assertEqual(str(caught.exception), f"127.0.0.1:{port}: connection refused")
+
+    async def test_stalledServerTimesOut(self) -> None:
+        """
+        A server that sends a little and stalls: PoemTimeout, and the client
+        aborts the connection (the server sees it go).
+        """
+        address, factory = serveScripted(self, lambda p: p.transport.write(b"partial"))
+        with self.assertRaises(PoemTimeout) as caught:
+            await get_poem(address.host, address.port, timeout=0.5)
+        self.assertTrue(b"partial".startswith(caught.exception.partial))
+        await factory.connections[0].lost
+
+    async def test_truncated(self) -> None:
+        """A server that aborts mid-poem gives PoemTruncated, not a poem."""
+
+        def script(p: _ScriptedServer) -> None:
+            p.transport.write(b"half a po")
+
+        address, factory = serveScripted(self, script)
+
+        def onData(nbytes: int) -> None:
+            factory.connections[0].transport.abortConnection()
+
+        with self.assertRaises(PoemTruncated) as caught:
+            await get_poem(address.host, address.port, timeout=10, on_data=onData)
+        self.assertEqual(caught.exception.partial, b"half a po")
+
+    async def test_maxBytes(self) -> None:
+        """A server sending more than max_bytes is cut off: PoemTooLarge."""
+        big = b"x" * 200_000
+        address, _ = serve(self, big)
+        with self.assertRaises(PoemTooLarge) as caught:
+            await get_poem(address.host, address.port, timeout=10, max_bytes=1000)
+        error = caught.exception
+        self.assertEqual(error.limit, 1000)
+        self.assertGreater(error.received, 1000)
+        self.assertLess(error.received, len(big))
+
+    async def test_cancel(self) -> None:
+        """Cancelling mid-poem aborts the connection: the server sees it go."""
+        address, factory = serve(self, b"a slow poem " * 50, delay=0.01, chunk_size=4)
+        box: list[Deferred[Poem]] = []
+        d = get_poem(address.host, address.port, timeout=30,
+                     on_data=lambda n: box[0].cancel())  # fmt: skip
+        box.append(d)
+        with self.assertRaises(CancelledError):
+            await d
+        await factory.drain(5.0)
+        self.assertEqual(factory.live, set())
+
+
+class RealTraceOrderTests(TestCase):
+    """The order of trace events is the real order of Twisted's callbacks."""
+
+    async def test_success(self) -> None:
+        """A successful download, callback by callback."""
+        address, _ = serve(self, POEM)
+        tracer = Recorder()
+        await get_poem(address.host, address.port, timeout=10, tracer=tracer)
+        await tracer.whenStopped()
+        self.assertEqual(
+            tracer.names(),
+            [
+                "factory.doStart",
+                "factory.startedConnecting",
+                "timeout.scheduled",
+                "factory.buildProtocol",
+                "protocol.makeConnection",
+                "protocol.connectionMade",
+                "protocol.dataReceived",
+                "protocol.connectionLost",
+                "timeout.cancelled",
+                "factory.clientConnectionLost",
+                "factory.doStop",
+            ],
+        )
+        lost = [d for _, _, n, d in tracer.events if n == "connectionLost"]
+        self.assertEqual(lost, [{"reason": "ConnectionDone", "clean": True}])
+
+    async def test_refused(self) -> None:
+        """Refused: no buildProtocol; clientConnectionFailed then doStop."""
+        port = await closedPort(self)
+        tracer = Recorder()
+        with self.assertRaises(PoemConnectionFailed):
+            await get_poem("127.0.0.1", port, timeout=10, tracer=tracer)
+        await tracer.whenStopped()
+        self.assertEqual(
+            tracer.names(),
+            [
+                "factory.doStart",
+                "factory.startedConnecting",
+                "timeout.scheduled",
+                "factory.clientConnectionFailed",
+                "timeout.cancelled",
+                "factory.doStop",
+            ],
+        )
+
+    async def test_timeout(self) -> None:
+        """A stalled server: the timeout fires, then the aborted close."""
+        address, _ = serveScripted(self, lambda p: None)
+        tracer = Recorder()
+        with self.assertRaises(PoemTimeout):
+            await get_poem(address.host, address.port, timeout=0.3, tracer=tracer)
+        await tracer.whenStopped()
+        self.assertEqual(
+            tracer.names()[-5:],
+            [
+                "protocol.connectionMade",
+                "timeout.fired",
+                "protocol.connectionLost",
+                "factory.clientConnectionLost",
+                "factory.doStop",
+            ],
+        )
+        lost = [d for _, _, n, d in tracer.events if n == "connectionLost"]
+        self.assertEqual(lost, [{"reason": "ConnectionAborted", "clean": False}])
+
+    async def test_truncated(self) -> None:
+        """A reset mid-poem: an unclean connectionLost, then the factory's."""
+        address, factory = serveScripted(self, lambda p: p.transport.write(b"abc"))
+        tracer = Recorder()
+
+        def onData(nbytes: int) -> None:
+            factory.connections[0].transport.abortConnection()
+
+        with self.assertRaises(PoemTruncated):
+            await get_poem(address.host, address.port, timeout=10, tracer=tracer,
+                           on_data=onData)  # fmt: skip
+        await tracer.whenStopped()
+        self.assertEqual(
+            tracer.names()[-6:],
+            [
+                "protocol.connectionMade",
+                "protocol.dataReceived",
+                "protocol.connectionLost",
+                "timeout.cancelled",
+                "factory.clientConnectionLost",
+                "factory.doStop",
+            ],
+        )
+        lost = [d for _, _, n, d in tracer.events if n == "connectionLost"]
+        self.assertEqual(lost, [{"reason": "ConnectionLost", "clean": False}])
+
+
+class LeakTests(TestCase):
+    """Thousands of downloads leave nothing behind."""
+
+    async def test_noFactoryOrProtocolSurvives(self) -> None:
+        """
+        After 1,000 real downloads (some refused), no factory or protocol
+        instance is still alive.
+        """
+        from twisted.internet import reactor
+
+        refs: list[weakref.ref[object]] = []
+
+        class Tracked(PoetryClientFactory):
+            def __init__(self, *a: Any, **kw: Any) -> None:
+                super().__init__(*a, **kw)
+                refs.append(weakref.ref(self))
+
+            def buildProtocol(self, addr: Any) -> PoetryProtocol | None:
+                p = super().buildProtocol(addr)
+                refs.append(weakref.ref(p))
+                return p
+
+        self.patch(client, "PoetryClientFactory", Tracked)
+        address, _ = serve(self, POEM)
+        refused = await closedPort(self)
+        targets = [address] * 990 + [Address("127.0.0.1", refused)] * 10
+        outcomes = await get_poems(targets, concurrency=50, timeout=30)
+        self.assertEqual(sum(o.ok for o in outcomes), 990)
+        # Let the last connection's callbacks unwind off the stack.
+        await task.deferLater(reactor, 0, lambda: None)
+        gc.collect()
+        self.assertEqual(len(refs), 1000 + 990)
+        alive = [r() for r in refs if r() is not None]
+        self.assertEqual(alive, [])
+
+    async def test_budgetHoldsOnRealSockets(self) -> None:
+        """
+        With a budget of 20 descriptors' worth of downloads, 300 real
+        downloads never have more than 20 connections open at once.
+        """
+        self.patch(client, "_connectionBudget", lambda wanted: 20)
+        address, _ = serve(self, POEM)
+        live = [0, 0]
+
+        class Counter:
+            def record(self, task: int, source: str, name: str, **kw: object) -> None:
+                if name == "connectionMade":
+                    live[0] += 1
+                    live[1] = max(live)
+                elif source == "protocol" and name == "connectionLost":
+                    live[0] -= 1
+
+        outcomes = await get_poems([address] * 300, timeout=30, tracer=Counter())
+        self.assertTrue(all(o.ok for o in outcomes))
+        self.assertLessEqual(live[1], 20)

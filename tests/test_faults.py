@@ -1,0 +1,900 @@
+"""
+Tests for L{poetry.faults} and the server's resource limits: every fault
+mode's behaviour on the wire, C{--idle-timeout}, C{--max-per-peer}, their
+options, and what the project's own client (L{poetry.client.get_poem})
+reports against each fault.
+
+Behaviour and timing are proved on a L{MemoryReactorClock} with
+L{StringTransport}s (a server fault connection wired to a client download by
+L{_Wire}); a few tests repeat the essentials over real loopback sockets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.error import (
+    ConnectionAborted,
+    ConnectionDone,
+    ConnectionLost,
+)
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.internet.task import deferLater
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.usage import UsageError
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from poetry.client import Poem, get_poem
+from poetry.errors import EmptyPoem, PoemTimeout, PoemTooLarge, PoemTruncated
+from poetry.faults import (
+    CHUNK,
+    Endless,
+    Fault,
+    Refuse,
+    Reset,
+    Silent,
+    Stall,
+    parseFault,
+)
+from poetry.library import PoemFile, PoemLibrary
+from poetry.server import (
+    GuardedServerProtocol,
+    Outcome,
+    PoetryServerFactory,
+    PoetryServerProtocol,
+)
+from poetry.service import Options, makeService
+
+POEM = PoemFile(
+    "lab",
+    (
+        b"A server that hangs is a lesson in waiting,\n"
+        b"a server that resets is a lesson in doubt;\n"
+        b"the one that talks forever teaches limits,\n"
+        b"and the silent one, what timeouts are about.\n"
+        b"But the one that closes with nothing to say\n"
+        b"must never be taken for a poem anyway.\n"
+    ),
+)
+
+SERVER_ADDRESS = IPv4Address("TCP", "127.0.0.1", 10000)
+CLIENT_ADDRESS = IPv4Address("TCP", "127.0.0.1", 40000)
+
+
+def makeFactory(
+    fault: str | Fault | None = None,
+    *poems: PoemFile,
+    clock: Any = None,
+    **kw: Any,
+) -> PoetryServerFactory:
+    """A factory over C{poems} (default L{POEM}) with C{fault}, on a clock."""
+    if isinstance(fault, str):
+        fault = parseFault(fault)
+    return PoetryServerFactory(
+        PoemLibrary(poems or [POEM]),
+        fault=fault,
+        reactor=clock if clock is not None else MemoryReactorClock(),
+        **kw,
+    )
+
+
+def connect(
+    factory: PoetryServerFactory, peer: Any = CLIENT_ADDRESS
+) -> tuple[Any, StringTransport]:
+    """Build a protocol from C{factory} and connect it to a L{StringTransport}."""
+    proto = factory.buildProtocol(peer)
+    assert proto is not None
+    transport = StringTransport(hostAddress=SERVER_ADDRESS, peerAddress=peer)
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+def lose(proto: Protocol, exc: type[Exception] = ConnectionDone) -> None:
+    """Deliver connectionLost as the reactor would after a close."""
+    proto.connectionLost(Failure(exc()))
+
+
+def parse(*argv: str) -> Options:
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+class ParseFaultTests(SynchronousTestCase):
+    """L{parseFault}: the C{--fault} values it takes and the ones it refuses."""
+
+    def test_everyMode(self) -> None:
+        """
+        Each mode name gives its strategy; reset takes a byte count (0 too);
+        case and surrounding blanks do not matter; str() gives the spec back.
+        """
+        self.assertEqual(parseFault("stall"), Stall())
+        self.assertEqual(parseFault("silent"), Silent())
+        self.assertEqual(parseFault("endless"), Endless())
+        self.assertEqual(parseFault("refuse"), Refuse())
+        self.assertEqual(parseFault(" RESET:100 "), Reset(100))
+        self.assertEqual(parseFault("reset:0").nbytes, 0)  # type: ignore[attr-defined]
+        for spec in ["stall", "silent", "endless", "refuse", "reset:7"]:
+            self.assertEqual(str(parseFault(spec)), spec)
+
+    def test_badModes(self) -> None:
+        """
+        Unknown modes, a reset without a count, or a count that is not a
+        whole number >= 0 raise ValueError with one line quoting the value.
+        """
+        cases = {
+            "bogus": "unknown fault mode",
+            "": "unknown fault mode",
+            "stall:3": "unknown fault mode",
+            "reset": "needs a byte count",
+            "reset:": "BYTES must be a whole number",
+            "reset:abc": "BYTES must be a whole number",
+            "reset:-1": "BYTES must be a whole number",
+            "reset:1.5": "BYTES must be a whole number",
+            "reset:²": "BYTES must be a whole number",
+        }
+        for text, expected in cases.items():
+            with self.assertRaises(ValueError, msg=text) as cm:
+                parseFault(text)
+            message = str(cm.exception)
+            self.assertIn(expected, message)
+            self.assertIn(repr(text), message)
+            self.assertNotIn("\n", message)
+        self.assertRaises(ValueError, Reset, -1)
+
+
+class FaultBehaviourTests(SynchronousTestCase):
+    """What each fault mode writes, and when it closes, on a StringTransport."""
+
+    def test_plainProtocolWithoutFaultOrIdle(self) -> None:
+        """
+        A factory with no fault and no idle timeout builds the plain
+        PoetryServerProtocol, so the benchmarked fast and slow paths run
+        unchanged; with either, it builds the guarded subclass.
+        """
+        self.assertIs(type(connect(makeFactory())[0]), PoetryServerProtocol)
+        self.assertIs(type(connect(makeFactory("stall"))[0]), GuardedServerProtocol)
+        guarded = connect(makeFactory(idle_timeout=5.0))[0]
+        self.assertIs(type(guarded), GuardedServerProtocol)
+
+    def test_stallSendsFirstChunkOnly(self) -> None:
+        """
+        stall writes the first chunk-size bytes (default 10), then nothing,
+        ever; the connection stays open and live and nothing is scheduled.
+        """
+        clock = MemoryReactorClock()
+        factory = makeFactory("stall", clock=clock)
+        proto, transport = connect(factory)
+        self.assertEqual(transport.value(), POEM.data[:10])
+        self.assertEqual(PoetryServerFactory.DEFAULT_CHUNK_SIZE, 10)
+        clock.advance(3600)
+        self.assertEqual(transport.value(), POEM.data[:10])
+        self.assertFalse(transport.disconnecting)
+        self.assertIsNone(transport.producer)
+        self.assertEqual(factory.live, {proto})
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_stallHonoursChunkSize(self) -> None:
+        """With chunk_size=3, stall sends exactly three bytes."""
+        _, transport = connect(makeFactory("stall", chunk_size=3))
+        self.assertEqual(transport.value(), POEM.data[:3])
+
+    def test_silentSendsNothing(self) -> None:
+        """silent writes nothing and does not close."""
+        clock = MemoryReactorClock()
+        factory = makeFactory("silent", clock=clock)
+        proto, transport = connect(factory)
+        clock.advance(3600)
+        self.assertEqual(transport.value(), b"")
+        self.assertFalse(transport.disconnecting)
+        self.assertEqual(factory.live, {proto})
+
+    def test_refuseClosesCleanlyWithNothing(self) -> None:
+        """
+        refuse closes at once with loseConnection (a FIN, not an abort),
+        zero bytes written; the connection is counted as a fault.
+        """
+        factory = makeFactory("refuse")
+        proto, transport = connect(factory)
+        self.assertEqual(transport.value(), b"")
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)  # not aborted
+        lose(proto)
+        self.assertEqual(factory.counts()["faults"], 1)
+        self.assertEqual(factory.counts()["served"], 0)
+
+    def test_resetSendsBytesThenAborts(self) -> None:
+        """
+        reset:N writes exactly N bytes of poem text (the poem repeated when
+        it is shorter), one CHUNK per drain of the transport, and aborts the
+        connection only on the drain after the last byte.
+        """
+        nbytes = 2 * CHUNK + 123
+        factory = makeFactory(f"reset:{nbytes}")
+        proto, transport = connect(factory)
+        producer = transport.producer
+        self.assertIsNotNone(producer)
+        self.assertFalse(transport.streaming)
+        self.assertEqual(transport.value(), b"")  # waits for the transport
+        for n in [CHUNK, 2 * CHUNK, nbytes]:
+            producer.resumeProducing()
+            self.assertEqual(len(transport.value()), n)
+            self.assertFalse(transport.disconnected)
+        producer.resumeProducing()
+        self.assertTrue(transport.disconnected)  # abortConnection: a reset
+        self.assertIsNone(transport.producer)
+        copies = nbytes // len(POEM.data) + 1
+        self.assertEqual(transport.value(), (POEM.data * copies)[:nbytes])
+        lose(proto, ConnectionAborted)
+        self.assertEqual(proto.outcome, Outcome.FAULT)
+        self.assertEqual(factory.counts()["faults"], 1)
+        self.assertEqual(factory.counts()["bytesSent"], nbytes)
+
+    def test_resetZeroAbortsAtOnce(self) -> None:
+        """reset:0 aborts as soon as it is asked for data, with nothing sent."""
+        _, transport = connect(makeFactory("reset:0"))
+        transport.producer.resumeProducing()
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(transport.value(), b"")
+
+    def test_endlessWritesOnlyWhenAsked(self) -> None:
+        """
+        endless is a pull producer: it writes one block of whole copies of
+        the poem each time the transport asks, never on its own, so a client
+        that does not read costs one block however long it stays.
+        """
+        clock = MemoryReactorClock()
+        factory = makeFactory("endless", clock=clock)
+        proto, transport = connect(factory)
+        producer = transport.producer
+        self.assertFalse(transport.streaming)
+        self.assertEqual(transport.value(), b"")
+        clock.advance(3600)
+        self.assertEqual(transport.value(), b"")
+        for _ in range(5):
+            producer.resumeProducing()
+        data = transport.value()
+        block = len(POEM.data) * (CHUNK // len(POEM.data))
+        self.assertEqual(len(data), 5 * block)
+        self.assertLessEqual(block, CHUNK)
+        self.assertEqual(data, POEM.data * (5 * block // len(POEM.data)))
+        self.assertEqual(proto.sent, 5 * block)
+        self.assertFalse(transport.disconnecting)
+
+    def test_faultsCutAtShutdown(self) -> None:
+        """
+        stall, silent and endless connections never end by themselves:
+        drain(grace) waits the grace period, then aborts every one of them,
+        counts them as cut at shutdown, and leaves no timer behind.
+        """
+        for spec in ["stall", "silent", "endless"]:
+            clock = MemoryReactorClock()
+            factory = makeFactory(spec, clock=clock)
+            conns = [connect(factory) for _ in range(3)]
+            d = factory.drain(2.0)
+            clock.advance(1.9)
+            self.assertFalse(any(t.disconnected for _, t in conns), spec)
+            clock.advance(0.1)
+            self.assertTrue(all(t.disconnected for _, t in conns), spec)
+            for proto, _ in conns:
+                lose(proto, ConnectionAborted)
+            self.successResultOf(d)
+            self.assertEqual(factory.cutAtShutdown, 3, spec)
+            self.assertEqual(factory.live, set())
+            self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_badFactorySettings(self) -> None:
+        """
+        The factory refuses an idle timeout that is not positive or not
+        longer than the slow-mode delay, and a per-peer limit below one.
+        """
+        lib = PoemLibrary([POEM])
+        for kw in [
+            {"idle_timeout": 0},
+            {"idle_timeout": -1.0},
+            {"idle_timeout": 1.0, "delay": 1.0},
+            {"max_per_peer": 0},
+        ]:
+            self.assertRaises(
+                ValueError, PoetryServerFactory, lib, reactor=MemoryReactorClock(), **kw
+            )
+
+
+class IdleTimeoutTests(SynchronousTestCase):
+    """--idle-timeout: connections on which no data moves are cut."""
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.events: list[dict[str, Any]] = []
+
+    def factory(self, *poems: PoemFile, **kw: Any) -> PoetryServerFactory:
+        factory = makeFactory(kw.pop("fault", None), *poems, clock=self.clock, **kw)
+        factory.log = Logger(observer=self.events.append)
+        return factory
+
+    def assertCutIdle(
+        self, factory: PoetryServerFactory, proto: Any, transport: StringTransport
+    ) -> None:
+        self.assertTrue(transport.disconnected)  # abortConnection
+        self.assertEqual(proto.outcome, Outcome.CUT_IDLE)
+        lose(proto, ConnectionAborted)
+        self.assertEqual(factory.counts()["cutIdle"], 1)
+        self.assertEqual(factory.live, set())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        [event] = [e for e in self.events if "idle" in e["log_format"]]
+        self.assertEqual(event["seconds"], factory.idleTimeout)
+        self.assertEqual(str(event["peer"]), "127.0.0.1:40000")
+
+    def test_stallCut(self) -> None:
+        """
+        A stall connection is aborted once idle-timeout seconds pass with
+        nothing moving, logged and counted as cut idle.
+        """
+        factory = self.factory(fault=Stall(), idle_timeout=5.0)
+        proto, transport = connect(factory)
+        self.clock.advance(4.99)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(0.01)
+        self.assertCutIdle(factory, proto, transport)
+
+    def test_silentCut(self) -> None:
+        """A silent connection is cut after idle-timeout seconds too."""
+        factory = self.factory(fault=Silent(), idle_timeout=2.0)
+        proto, transport = connect(factory)
+        self.clock.advance(2.0)
+        self.assertCutIdle(factory, proto, transport)
+
+    def test_nonReaderOfLargePoemCut(self) -> None:
+        """
+        For a large poem, every drain of the transport (the producer being
+        asked for more) restarts the timer: a client that keeps reading is
+        never cut; once it stops, it is cut idle-timeout seconds after the
+        last drain.
+        """
+        big = PoemFile("big", b"x" * (PoetryServerProtocol.STREAM_CHUNK * 10))
+        factory = self.factory(big, idle_timeout=5.0)
+        proto, transport = connect(factory)
+        producer = transport.producer
+        for _ in range(4):
+            self.clock.advance(4.0)
+            producer.resumeProducing()
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(4.99)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(0.01)
+        self.assertCutIdle(factory, proto, transport)
+        self.assertEqual(proto.sent, 4 * PoetryServerProtocol.STREAM_CHUNK)
+
+    def test_readerOfLargePoemCompletes(self) -> None:
+        """
+        A client that drains each chunk within the timeout gets the whole
+        poem, the connection closes cleanly and the timer is cancelled.
+        """
+        big = PoemFile("big", b"y" * (PoetryServerProtocol.STREAM_CHUNK * 3 + 5))
+        factory = self.factory(big, idle_timeout=5.0)
+        proto, transport = connect(factory)
+        while transport.producer is not None:
+            self.clock.advance(1.0)
+            transport.producer.resumeProducing()
+        self.assertEqual(transport.value(), big.data)
+        self.assertTrue(transport.disconnecting)
+        lose(proto)
+        self.assertEqual(proto.outcome, Outcome.COMPLETE)
+        self.assertEqual(factory.counts()["cutIdle"], 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_unflushedSmallPoemCut(self) -> None:
+        """
+        A small poem is written at once and the connection asked to close;
+        if the close never completes (the client's buffers are full and it
+        does not read) the connection is aborted after idle-timeout seconds.
+        """
+        factory = self.factory(idle_timeout=3.0)
+        proto, transport = connect(factory)
+        self.assertTrue(transport.disconnecting)
+        self.clock.advance(3.0)
+        self.assertCutIdle(factory, proto, transport)
+
+    def test_slowModeDrainsKeepItAlive(self) -> None:
+        """
+        In slow mode a pull producer that writes nothing learns of each
+        drain: a client whose chunks drain is never cut; the watcher is
+        unregistered before the close (or loseConnection would never
+        complete).
+        """
+        factory = self.factory(delay=1.0, chunk_size=50, idle_timeout=1.5)
+        proto, transport = connect(factory)
+        self.assertIsNotNone(transport.producer)
+        self.assertFalse(transport.streaming)
+        while not transport.disconnecting:
+            self.clock.advance(1.0)
+            if transport.producer is not None:
+                transport.producer.resumeProducing()  # the chunk drained
+        self.assertEqual(transport.value(), POEM.data)
+        self.assertIsNone(transport.producer)
+        lose(proto)
+        self.assertEqual(proto.outcome, Outcome.COMPLETE)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_slowModeNonReaderCut(self) -> None:
+        """
+        In slow mode, when chunks stop draining, the connection is cut
+        idle-timeout seconds after the last drain.
+        """
+        factory = self.factory(delay=1.0, chunk_size=5, idle_timeout=2.5)
+        proto, transport = connect(factory)
+        self.clock.advance(1.0)
+        transport.producer.resumeProducing()  # one drain at t=1, then none
+        self.clock.advance(2.49)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(0.01)
+        self.assertCutIdle(factory, proto, transport)
+
+    def test_timerCancelledWhenClientLeaves(self) -> None:
+        """A client that goes away leaves no idle timer behind."""
+        factory = self.factory(fault=Stall(), idle_timeout=5.0)
+        proto, _ = connect(factory)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        lose(proto, ConnectionLost)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(factory.counts()["clientsGone"], 1)
+
+
+class MaxPerPeerTests(SynchronousTestCase):
+    """--max-per-peer: live connections are counted by peer IP address."""
+
+    def test_limitPerAddress(self) -> None:
+        """
+        With max_per_peer=2, a third live connection from one IPv4 or IPv6
+        address is refused (buildProtocol returns None) and counted, while
+        other addresses are still served; once one ends, the address may
+        connect again, and nothing is left in the table at the end.
+        """
+        factory = makeFactory("silent", max_per_peer=2)
+        a = [IPv4Address("TCP", "10.0.0.1", p) for p in range(3)]
+        b = IPv4Address("TCP", "10.0.0.2", 1)
+        c = [IPv6Address("TCP", "::1", p) for p in range(3)]
+        first, _ = connect(factory, a[0])
+        connect(factory, a[1])
+        self.assertIsNone(factory.buildProtocol(a[2]))
+        connect(factory, b)
+        connect(factory, c[0])
+        connect(factory, c[1])
+        self.assertIsNone(factory.buildProtocol(c[2]))
+        self.assertEqual(factory.counts()["refusedPerPeer"], 2)
+        self.assertEqual(factory.perPeer, {"10.0.0.1": 2, "10.0.0.2": 1, "::1": 2})
+        lose(first, ConnectionLost)
+        self.assertIsNotNone(factory.buildProtocol(a[2]))
+        for proto in list(factory.live):
+            lose(proto, ConnectionLost)
+        # The one built above was never connected: it is still counted.
+        self.assertEqual(factory.perPeer, {"10.0.0.1": 1})
+
+    def test_refusalOnlyWhenSet(self) -> None:
+        """Without max_per_peer nothing is tracked and nothing refused."""
+        factory = makeFactory("silent")
+        for p in range(50):
+            connect(factory, IPv4Address("TCP", "10.0.0.1", p))
+        self.assertEqual(factory.perPeer, {})
+        self.assertEqual(len(factory.live), 50)
+
+
+class FaultOptionTests(SynchronousTestCase):
+    """The --fault, --idle-timeout and --max-per-peer options."""
+
+    def test_goodOptions(self) -> None:
+        """
+        Each option is parsed into what makeService hands the factory; stall
+        takes --chunk-size without --delay.
+        """
+        options = parse(
+            "--fault", "stall", "--chunk-size", "4", "--idle-timeout", "2.5",
+            "--max-per-peer", "3", "--port", "tcp:0:interface=127.0.0.1",
+        )  # fmt: skip
+        self.assertEqual(options["fault"], Stall())
+        self.assertEqual(options["chunk-size"], 4)
+        self.assertEqual(options["idle-timeout"], 2.5)
+        self.assertEqual(options["max-per-peer"], 3)
+        factory = makeService(options).factory
+        self.assertEqual(factory.fault, Stall())
+        self.assertEqual(factory.chunkSize, 4)
+        self.assertEqual(factory.idleTimeout, 2.5)
+        self.assertEqual(factory.maxPerPeer, 3)
+        self.assertEqual(parse("--fault", "reset:100")["fault"], Reset(100))
+        self.assertEqual(parse("--delay", "1", "--idle-timeout", "2")["delay"], 1.0)
+        self.assertIsNone(parse()["fault"])
+
+    def test_badOptions(self) -> None:
+        """
+        Every bad value is a one-line usage error naming the option (twistd
+        prints it and exits non-zero before listening).
+        """
+        cases: list[tuple[list[str], str]] = [
+            (["--fault", "bogus"], "--fault: unknown fault mode 'bogus'"),
+            (["--fault", "reset:abc"], "--fault: fault mode 'reset:abc'"),
+            (["--fault", "reset:-1"], "BYTES must be a whole number"),
+            (["--fault", "reset"], "needs a byte count"),
+            (["--fault", "stall", "--delay", "1"], "cannot be combined"),
+            (["--fault", "reset:5", "--chunk-size", "4"], "--chunk-size needs"),
+            (["--idle-timeout", "0"], "--idle-timeout"),
+            (["--idle-timeout", "soon"], "--idle-timeout"),
+            (["--delay", "2", "--idle-timeout", "1"], "longer than --delay"),
+            (["--max-per-peer", "0"], "--max-per-peer"),
+            (["--max-per-peer", "1.5"], "--max-per-peer"),
+        ]
+        for argv, expected in cases:
+            with self.assertRaises(UsageError, msg=argv) as cm:
+                parse(*argv)
+            self.assertIn(expected, str(cm.exception), argv)
+            self.assertNotIn("\n", str(cm.exception))
+
+
+class _Wire:
+    """
+    One server connection (of C{serverFactory}) joined to one client
+    download (L{get_poem} on a L{MemoryReactorClock}) by two
+    L{StringTransport}s.  L{pump} moves bytes server-to-client, asks the
+    server's pull producer for more as a draining socket would, and ends
+    both sides as TCP would: the server's loseConnection is a clean close
+    (ConnectionDone) for the client, its abortConnection a reset
+    (ConnectionLost), and the client's abort a lost connection for the
+    server.
+
+    @ivar endedAt: the clock's time when the client's result fired.
+    """
+
+    def __init__(
+        self,
+        serverFactory: PoetryServerFactory,
+        clock: MemoryReactorClock,
+        *,
+        timeout: float,
+        maxBytes: int = 1_000_000,
+    ) -> None:
+        self.clock = clock
+        self.result: list[Any] = []
+        self.endedAt: float | None = None
+        d = get_poem(
+            "127.0.0.1", 10000, timeout=timeout, max_bytes=maxBytes, reactor=clock
+        )
+        d.addBoth(self._ended)
+        clientFactory = clock.tcpClients[0][2]
+        self.client = clientFactory.buildProtocol(SERVER_ADDRESS)
+        self.clientTransport = StringTransport(
+            hostAddress=CLIENT_ADDRESS, peerAddress=SERVER_ADDRESS
+        )
+        self.client.makeConnection(self.clientTransport)
+        self.server, self.serverTransport = connect(serverFactory)
+        self.lost = False
+        self.pump()
+
+    def _ended(self, result: Any) -> None:
+        self.endedAt = self.clock.seconds()
+        self.result.append(result)
+
+    def pump(self) -> None:
+        st, ct = self.serverTransport, self.clientTransport
+        for _ in range(1000):
+            if self.lost:
+                return
+            data = st.value()
+            if data:
+                st.clear()
+                self.client.dataReceived(data)
+            if ct.disconnected:  # the client aborted
+                self._lose(ConnectionLost, ConnectionAborted)
+            elif st.disconnected:  # the server aborted: a reset
+                self._lose(ConnectionAborted, ConnectionLost)
+            elif st.disconnecting:
+                self._lose(ConnectionDone, ConnectionDone)
+            elif st.producer is not None and not st.streaming:
+                st.producer.resumeProducing()  # everything drained: more?
+            else:
+                return
+
+    def _lose(self, server: type[Exception], client: type[Exception]) -> None:
+        self.lost = True
+        self.server.connectionLost(Failure(server()))
+        self.client.connectionLost(Failure(client()))
+
+
+class ClientAgainstFaultsOnClockTests(SynchronousTestCase):
+    """
+    The project's client against every fault mode, on one clock: the exact
+    error type, and when (in reactor seconds) the download ends.
+    """
+
+    TIMEOUT = 5.0
+
+    def wire(self, fault: str, **kw: Any) -> _Wire:
+        self.clock = MemoryReactorClock()
+        self.factory = makeFactory(fault, clock=self.clock, **kw)
+        return _Wire(self.factory, self.clock, timeout=self.TIMEOUT, maxBytes=20_000)
+
+    def error(self, wire: _Wire, kind: type[Exception]) -> Any:
+        [result] = wire.result
+        self.assertIsInstance(result, Failure)
+        self.assertIs(type(result.value), kind, result)
+        return result.value
+
+    def assertClean(self) -> None:
+        """Both sides ended: nothing live, no timer pending on the clock."""
+        self.assertEqual(self.factory.live, set())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stall(self) -> None:
+        """
+        stall: the client has the first chunk, then nothing, and fails with
+        PoemTimeout exactly at its timeout, with those bytes as partial.
+        """
+        wire = self.wire("stall")
+        self.clock.advance(self.TIMEOUT - 0.001)
+        self.assertEqual(wire.result, [])
+        self.clock.advance(0.001)
+        error = self.error(wire, PoemTimeout)
+        self.assertEqual(wire.endedAt, self.TIMEOUT)
+        self.assertEqual(error.partial, POEM.data[:10])
+        wire.pump()
+        self.assertClean()
+
+    def test_silent(self) -> None:
+        """silent: PoemTimeout at exactly the timeout, nothing received."""
+        wire = self.wire("silent")
+        self.clock.advance(self.TIMEOUT)
+        error = self.error(wire, PoemTimeout)
+        self.assertEqual(wire.endedAt, self.TIMEOUT)
+        self.assertEqual(error.partial, b"")
+        wire.pump()
+        self.assertClean()
+
+    def test_reset(self) -> None:
+        """
+        reset:100: the client gets the 100 bytes, then the reset, and fails
+        with PoemTruncated at once (no time passes) keeping those bytes.
+        """
+        wire = self.wire("reset:100")
+        error = self.error(wire, PoemTruncated)
+        self.assertEqual(wire.endedAt, 0)
+        self.assertEqual(error.partial, POEM.data[:100])
+        self.assertEqual(self.factory.counts()["faults"], 1)
+        self.assertClean()
+
+    def test_endless(self) -> None:
+        """
+        endless: the client aborts as soon as its max_bytes is passed and
+        fails with PoemTooLarge at once; it has read at most one chunk
+        beyond the limit and buffers none of the excess.
+        """
+        wire = self.wire("endless")
+        error = self.error(wire, PoemTooLarge)
+        self.assertEqual(wire.endedAt, 0)
+        self.assertEqual(error.limit, 20_000)
+        self.assertGreater(error.received, 20_000)
+        self.assertLessEqual(error.received, 20_000 + CHUNK)
+        self.assertEqual(wire.client.partial(), b"")
+        self.assertEqual(self.factory.counts()["clientsGone"], 1)
+        self.assertClean()
+
+    def test_refuse(self) -> None:
+        """
+        refuse: a clean close with zero bytes is reported as EmptyPoem, not
+        as a poem, at once.
+        """
+        wire = self.wire("refuse")
+        self.error(wire, EmptyPoem)
+        self.assertEqual(wire.endedAt, 0)
+        self.assertClean()
+
+    def test_stallWithServerIdleTimeout(self) -> None:
+        """
+        With a server idle timeout shorter than the client's timeout, a
+        stall ends at the idle timeout instead, as a truncated poem.
+        """
+        wire = self.wire("stall", idle_timeout=2.0)
+        self.clock.advance(2.0)
+        wire.pump()
+        error = self.error(wire, PoemTruncated)
+        self.assertEqual(wire.endedAt, 2.0)
+        self.assertEqual(error.partial, POEM.data[:10])
+        self.assertEqual(self.factory.counts()["cutIdle"], 1)
+        self.assertClean()
+
+
+class _NonReader(Protocol):
+    """A client that connects and never reads: its socket buffers fill up."""
+
+    reason: Failure | None = None
+
+    def __init__(self) -> None:
+        self.lost: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.pauseProducing()  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        """Discarded: only reached once reading is resumed."""
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.reason = reason
+        self.lost.callback(None)
+
+
+class OverSocketsTests(TestCase):
+    """
+    Every fault mode against the project's client over real loopback
+    sockets, and the server limits against real connections.  Timeouts are
+    small so the tests end quickly; no elapsed time is asserted.
+    """
+
+    TIMEOUT = 0.5
+    timeout = 30  # trial's limit per test: these end in well under a second
+
+    def serve(self, fault: str | None, *poems: PoemFile, **kw: Any) -> int:
+        self.factory = makeFactory(fault, *poems, clock=reactor, **kw)
+        port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        # Cleanups run last-added first: stop listening, then let the
+        # server's side of every connection end (cutting any left after 2 s).
+        self.addCleanup(self.factory.drain, 2.0)
+        self.addCleanup(port.stopListening)
+        return port.getHost().port  # type: ignore[no-any-return]
+
+    def fetch(self, port: int, **kw: Any) -> Deferred[Poem]:
+        kw.setdefault("timeout", self.TIMEOUT)
+        return get_poem("127.0.0.1", port, reactor=reactor, **kw)
+
+    async def test_stall(self) -> None:
+        """stall -> PoemTimeout carrying the first 10 bytes."""
+        port = self.serve("stall")
+        error = await self.assertFailure(self.fetch(port), PoemTimeout)
+        self.assertEqual(error.partial, POEM.data[:10])
+        self.assertEqual(
+            str(error),
+            f"127.0.0.1:{port}: timed out after 0.5 s with 10 bytes received",
+        )
+
+    async def test_silent(self) -> None:
+        """silent -> PoemTimeout with nothing received."""
+        port = self.serve("silent")
+        error = await self.assertFailure(self.fetch(port), PoemTimeout)
+        self.assertEqual(error.partial, b"")
+
+    async def test_reset(self) -> None:
+        """
+        reset:100 -> PoemTruncated carrying exactly the 100 bytes sent before
+        the TCP reset (ConnectionLost, not a clean ConnectionDone).
+        """
+        port = self.serve("reset:100")
+        error = await self.assertFailure(self.fetch(port), PoemTruncated)
+        self.assertEqual(error.partial, POEM.data[:100])
+        self.assertTrue(error.reason.check(ConnectionLost))
+        self.assertEqual(
+            str(error),
+            f"127.0.0.1:{port}: poem truncated after 100 bytes (ConnectionLost)",
+        )
+
+    async def test_resetBeforeAnything(self) -> None:
+        """reset:0 -> PoemTruncated with 0 bytes (a reset, not an empty poem)."""
+        port = self.serve("reset:0")
+        error = await self.assertFailure(self.fetch(port), PoemTruncated)
+        self.assertEqual(error.partial, b"")
+
+    async def test_endless(self) -> None:
+        """
+        endless -> PoemTooLarge once max_bytes is passed, having received
+        at most one read (64 KiB) more than the limit.
+        """
+        port = self.serve("endless")
+        error = await self.assertFailure(
+            self.fetch(port, max_bytes=100_000), PoemTooLarge
+        )
+        self.assertEqual(error.limit, 100_000)
+        self.assertLessEqual(error.received, 100_000 + 65536)
+        self.assertEqual(
+            str(error),
+            f"127.0.0.1:{port}: poem larger than the 100000 bytes limit"
+            f" ({error.received} bytes received)",
+        )
+
+    async def test_refuse(self) -> None:
+        """refuse -> EmptyPoem: a clean close with nothing is not a poem."""
+        port = self.serve("refuse")
+        error = await self.assertFailure(self.fetch(port), EmptyPoem)
+        self.assertEqual(str(error), f"127.0.0.1:{port}: server sent an empty poem")
+
+    async def test_allFaultsAtOnce(self) -> None:
+        """
+        One server per mode, all fetched at once by the client: every
+        download ends, each with its own error type, and every server ends
+        with nothing live.
+        """
+        expected = {
+            "stall": PoemTimeout,
+            "silent": PoemTimeout,
+            "reset:50": PoemTruncated,
+            "endless": PoemTooLarge,
+            "refuse": EmptyPoem,
+        }
+        factories = []
+        results = []
+        for spec in expected:
+            port = self.serve(spec)
+            factories.append(self.factory)
+            results.append(self.fetch(port, max_bytes=50_000))
+        outcomes = await gatherResults(
+            [d.addCallbacks(lambda p: p, lambda f: f.value) for d in results]
+        )
+        self.assertEqual([type(o) for o in outcomes], list(expected.values()))
+
+    async def test_idleTimeoutCutsNonReader(self) -> None:
+        """
+        A client that never reads a 16 MB poem stalls the server's writes;
+        with --idle-timeout 0.2 the server aborts it and counts it as cut
+        idle; when the client reads again it finds a reset (an unclean
+        close), not a clean end.
+        """
+        big = PoemFile("big", b"z" * (16 * 1024 * 1024))
+        port = self.serve(None, big, idle_timeout=0.2)
+        client = _NonReader()
+        reactor.connectTCP("127.0.0.1", port, _OneProtocol(client))
+        await waitFor(lambda: self.factory.cutIdle == 1)
+        self.assertEqual(self.factory.live, set())
+        client.transport.resumeProducing()  # type: ignore[union-attr]
+        await client.lost
+        assert client.reason is not None
+        self.assertTrue(client.reason.check(ConnectionLost))
+        self.assertEqual(self.factory.counts()["cutIdle"], 1)
+        self.assertLess(self.factory.bytesSent, len(big.data))
+
+    async def test_idleTimeoutSparesReader(self) -> None:
+        """
+        With --idle-timeout 0.2, a client that reads gets the whole 4 MB
+        poem; nothing is cut.
+        """
+        big = PoemFile("big", bytes(range(256)) * (16 * 1024))
+        port = self.serve(None, big, idle_timeout=0.2)
+        poem = await self.fetch(port, timeout=30)
+        self.assertEqual(poem.data, big.data)
+        self.assertEqual(self.factory.counts()["cutIdle"], 0)
+
+    async def test_maxPerPeer(self) -> None:
+        """
+        With --max-per-peer 2 and two slow transfers from 127.0.0.1 in
+        flight, a third download from it is closed at once (the client
+        reports EmptyPoem) and counted; the two in flight complete.
+        """
+        port = self.serve(None, delay=0.02, chunk_size=8, max_per_peer=2)
+        first = [self.fetch(port, timeout=30) for _ in range(2)]
+        await waitFor(lambda: len(self.factory.live) == 2)
+        await self.assertFailure(self.fetch(port), EmptyPoem)
+        self.assertEqual(self.factory.counts()["refusedPerPeer"], 1)
+        poems = await gatherResults(first)
+        self.assertEqual([p.data for p in poems], [POEM.data] * 2)
+        self.assertEqual(self.factory.perPeer, {})
+
+
+class _OneProtocol(ClientFactory):
+    """A client factory for one given protocol instance."""
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.one = protocol
+
+    def buildProtocol(self, addr: Any) -> Protocol:
+        self.one.factory = self
+        return self.one
+
+
+async def waitFor(condition: Any, tries: int = 2000) -> None:
+    """
+    Let the reactor run (5 ms at a time, a bounded number of times) until
+    C{condition()} is true; fail if it never is.
+    """
+    for _ in range(tries):
+        if condition():
+            return
+        await deferLater(reactor, 0.005)  # type: ignore[arg-type]
+    raise AssertionError(f"condition never became true: {condition}")
