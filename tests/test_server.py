@@ -16,7 +16,7 @@ from twisted.internet.error import ConnectionAborted, ConnectionDone, Connection
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import Logger
+from twisted.logger import Logger, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -42,7 +42,7 @@ def makeFactory(
         PoemLibrary(poems or [POEM]), reactor=clock or Clock(), **kw
     )
     if events is not None:
-        factory.accessLog = Logger(observer=events.append)
+        factory.accessLog.log = Logger(observer=events.append)
     return factory
 
 
@@ -254,9 +254,9 @@ class FactoryTests(SynchronousTestCase):
 
     def test_accessLogEvent(self) -> None:
         """
-        Each connection logs exactly one structured event when it ends, with
-        the peer (getPeer), poem name, bytes, seconds and outcome; the peer
-        is formatted only when rendered.
+        Each connection makes one structured access record when it ends,
+        with the peer (getPeer), poem name, bytes, seconds and outcome; a
+        quiet server emits it at once, rendered as one line.
         """
         clock = Clock()
         events: list[dict[str, Any]] = []
@@ -266,17 +266,69 @@ class FactoryTests(SynchronousTestCase):
         clock.advance(0.25)
         lose(proto)
         [event] = events
-        self.assertEqual(str(event["peer"]), "10.1.2.3:4242")
-        self.assertEqual(event["poem"], "short")
-        self.assertEqual(event["bytes"], len(POEM.data))
-        self.assertEqual(event["seconds"], 0.25)
-        self.assertEqual(event["outcome"], Outcome.COMPLETE)
+        [record] = event["records"]
+        self.assertEqual(formatAddress(record["peer"]), "10.1.2.3:4242")
+        self.assertEqual(record["poem"], "short")
+        self.assertEqual(record["bytes"], len(POEM.data))
+        self.assertEqual(record["seconds"], 0.25)
+        self.assertEqual(record["outcome"], Outcome.COMPLETE)
+        self.assertEqual(
+            formatEvent(event),
+            f"10.1.2.3:4242 short {len(POEM.data)} bytes 0.250 s complete",
+        )
         counts = factory.counts()
         self.assertEqual(
             {k: counts[k] for k in ("live", "served", "bytesSent", "clientsGone")},
             {"live": 0, "served": 1, "bytesSent": len(POEM.data), "clientsGone": 0},
         )
         self.assertEqual(counts["cutAtShutdown"] + counts["refused"], 0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_accessLogBatches(self) -> None:
+        """
+        While connections overlap, their records wait and go out as one
+        event, one line per connection, when none is live any more; no timer
+        is used for it.
+        """
+        clock = Clock()
+        events: list[dict[str, Any]] = []
+        factory = makeFactory(clock=clock, events=events)
+        protos = [connect(factory, port=n)[0] for n in range(1, 6)]
+        for proto in protos[:-1]:
+            lose(proto)
+        self.assertEqual(events, [])
+        self.assertEqual(clock.getDelayedCalls(), [])
+        lose(protos[-1])
+        [event] = events
+        self.assertEqual(event["count"], 5)
+        lines = formatEvent(event).split("\n")
+        self.assertEqual([line.split()[0] for line in lines],
+                         [f"10.1.2.3:{n}" for n in range(1, 6)])  # fmt: skip
+        self.assertTrue(all(line.endswith(" complete") for line in lines))
+
+    def test_accessLogBatchLimits(self) -> None:
+        """
+        On a server that never goes idle, a batch is emitted when it reaches
+        MAX_BATCH records, or when a record arrives MAX_AGE seconds after the
+        batch's first; flush() (at shutdown) emits the rest.
+        """
+        clock = Clock()
+        events: list[dict[str, Any]] = []
+        factory = makeFactory(clock=clock, events=events)
+        factory.accessLog.MAX_BATCH = 3
+        keepBusy = connect(factory)[0]
+        for _ in range(4):
+            lose(connect(factory)[0])
+        self.assertEqual([e["count"] for e in events], [3])
+        clock.advance(factory.accessLog.MAX_AGE)
+        lose(connect(factory)[0])
+        self.assertEqual([e["count"] for e in events], [3, 2])
+        lose(connect(factory)[0])
+        factory.doStart()
+        factory.doStop()
+        self.assertEqual([e["count"] for e in events], [3, 2, 1])
+        lose(keepBusy)
+        self.assertEqual([e["count"] for e in events], [3, 2, 1, 1])
 
     def test_formatAddress(self) -> None:
         """IPv6 hosts are bracketed; addresses without a port print as given."""
