@@ -29,23 +29,42 @@ def _cpu() -> float:
 
 
 def runMinimal(
-    reactor: Any, port: int, count: int, concurrency: int, expect: int
+    reactor: Any,
+    port: int,
+    count: int,
+    concurrency: int,
+    expect: int,
+    timeout: float = 30.0,
 ) -> Any:
-    """Fetch C{count} poems with bare Twisted; a Deferred of (ok, failed, bytes)."""
+    """
+    Fetch C{count} poems with bare Twisted; a Deferred of (ok, failed, bytes).
+
+    The one addition to a bare client is a watchdog (one timer for the whole
+    run, not one per connection): if no poem has finished for C{timeout}
+    seconds, the connections still open are aborted and counted as failed.
+    A connection whose handshake completed on our side while the server's
+    listen queue was full can otherwise wait for data forever.
+    """
     from twisted.internet.defer import Deferred
     from twisted.internet.error import ConnectionDone
     from twisted.internet.protocol import ClientFactory, Protocol
 
     state = {"ok": 0, "failed": 0, "bytes": 0, "started": 0, "open": 0}
     finished: Deferred[tuple[int, int, int]] = Deferred()
+    live: set[Protocol] = set()
+    progress = [reactor.seconds()]
 
     class Counter(Protocol):
         received = 0
+
+        def connectionMade(self) -> None:
+            live.add(self)
 
         def dataReceived(self, data: bytes) -> None:
             self.received += len(data)
 
         def connectionLost(self, reason: Any) -> None:
+            live.discard(self)
             state["bytes"] += self.received
             if reason.check(ConnectionDone) and self.received == expect:
                 state["ok"] += 1
@@ -65,15 +84,26 @@ def runMinimal(
         while state["open"] < concurrency and state["started"] < count:
             state["started"] += 1
             state["open"] += 1
-            reactor.connectTCP("127.0.0.1", port, OneShot())
+            reactor.connectTCP("127.0.0.1", port, OneShot(), timeout=timeout)
 
     def done() -> None:
         state["open"] -= 1
+        progress[0] = reactor.seconds()
         if state["ok"] + state["failed"] == count:
+            if watchdog.active():
+                watchdog.cancel()
             finished.callback((state["ok"], state["failed"], state["bytes"]))
         else:
             start()
 
+    def watch() -> None:
+        nonlocal watchdog
+        if reactor.seconds() - progress[0] > timeout:
+            for proto in list(live):
+                proto.transport.abortConnection()
+        watchdog = reactor.callLater(1.0, watch)
+
+    watchdog = reactor.callLater(1.0, watch)
     start()
     return finished
 

@@ -1224,6 +1224,19 @@ def writeResults(
         tableMarkdown(rows),
         "",
     ]
+    judged = [r for r in rows if r.verdict in ("PASS", "MISS")]
+    missed = [r for r in judged if r.verdict == "MISS"]
+    out += [
+        f"Targets met: {len(judged) - len(missed)} of {len(judged)}.",
+        "",
+        *[
+            f"- MISS: {r.scenario}: {r.metric}: {r.ours}"
+            + (f" (ratio {r.ratio})" if r.ratio else "")
+            + f", target {r.target}"
+            for r in missed
+        ],
+        "",
+    ]
     if errors:
         out += ["## Errors", "", *[f"- {e}" for e in errors], ""]
     if ctx.notes:
@@ -1361,6 +1374,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elapsed = time.monotonic() - t0
         print()
         print(tableText(rows))
+        missed = [r for r in rows if r.verdict == "MISS"]
+        judged = [r for r in rows if r.verdict in ("PASS", "MISS")]
+        print(f"\ntargets met: {len(judged) - len(missed)} of {len(judged)}")
+        for r in missed:
+            print(f"  MISS {r.scenario}: {r.metric} (target {r.target})")
         output.parent.mkdir(parents=True, exist_ok=True)
         writeResults(output, ctx, rows, elapsed, argv, errors)
         print(f"\nwrote {output} ({elapsed:.0f} s)")

@@ -23,8 +23,30 @@ Output
     (C{Task 3: got 10 bytes of poetry from 127.0.0.1:10001}) and for each
     task's end.  C{-q/--quiet}: no progress and no summary; only failed tasks
     are reported on stderr.
-  - When stderr is a terminal (and neither C{-v} nor C{-q} is given), a live
-    progress bar (poems done, bytes received) drawn by C{rich}.
+  - When stderr is a terminal (and neither C{-v}, C{-q} nor C{--trace} is
+    given), a live progress bar (poems done, bytes received) drawn by
+    C{rich}.
+
+Seeing the reactor at work (L{poetry.trace})
+============================================
+  - C{--trace}: every factory, protocol and timeout callback of every task,
+    one line each on stderr the moment it runs (so in the real order of the
+    calls), emitted as C{twisted.logger} events and written by
+    L{poetry.trace.traceObserver}::
+
+        +0.000s task 1 factory.startedConnecting destination=127.0.0.1:10001
+
+  - C{--timeline}: once the downloads end, a chart on stderr with one row
+    per task and time running left to right (before the summary).
+  - C{--timeline-svg FILE}: the same chart written to FILE as an SVG
+    picture.  The file's directory is checked before anything starts (a
+    usage error); if the file still cannot be written at the end, that is
+    one error line and exit status 1, after the poems have been printed or
+    saved.
+
+With none of them the client is given no tracer at all, so tracing costs
+nothing when off; with only the timeline options the events are recorded
+but not logged.
 
 Exit status: 0 when every poem arrived, 1 when any failed (or could not be
 saved), 2 for a usage error, 130 when interrupted by Ctrl-C (which stops at
@@ -82,6 +104,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.logger import Logger, LogPublisher
 
 from poetry import __version__
 from poetry.addresses import Address, AddressError, parse_address
@@ -91,6 +114,15 @@ from poetry.client import (
     Outcome,
     TraceRecorder,
     get_poems,
+)
+from poetry.errors import PoemTimeout
+from poetry.trace import (
+    TRACE_NAMESPACE,
+    TaskRow,
+    Tracer,
+    render_timeline_svg,
+    render_timeline_text,
+    traceObserver,
 )
 
 __all__ = [
@@ -193,6 +225,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true",
         help="print a JSON summary on stdout instead of the poems",
     )  # fmt: skip
+    parser.add_argument(
+        "--trace", action="store_true",
+        help="log every factory, protocol and timeout callback on stderr as "
+        "it happens (turns off the progress bar)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeline", action="store_true",
+        help="when the downloads end, draw a chart of the tasks over time "
+        "on stderr",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeline-svg", metavar="FILE", type=Path, default=None,
+        help="when the downloads end, write that chart to FILE as an SVG "
+        "picture",
+    )  # fmt: skip
     chatter = parser.add_mutually_exclusive_group()
     chatter.add_argument(
         "-v", "--verbose", action="store_true",
@@ -230,7 +277,28 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             raise UsageError(
                 f"argument --output-dir: {str(outputDir)!r} is not writable"
             )
+    if options.timeline_svg is not None:
+        _checkWritableFile("--timeline-svg", options.timeline_svg)
     return options
+
+
+def _checkWritableFile(option: str, path: Path) -> None:
+    """
+    Check, before anything starts, that C{path} can be created or
+    overwritten: it is not a directory, and its directory exists and is
+    writable.
+
+    @raise UsageError: naming C{option} and what is wrong.
+    """
+    if path.is_dir():
+        raise UsageError(f"argument {option}: {str(path)!r} is a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"argument {option}: directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        raise UsageError(f"argument {option}: {str(path)!r} is not writable")
 
 
 def _safeName(text: str) -> str:
@@ -259,10 +327,22 @@ class Run:
     @ivar finishers: callables given the list of L{Outcome}s once the
         downloads end, before the summary is written.
     @ivar outcomes: the outcomes, once the downloads have ended.
+    @ivar tracer: the L{Tracer} of C{--trace}, C{--timeline} and
+        C{--timeline-svg}, or L{None} when none of them is given.
     """
 
     REFRESH_INTERVAL = 0.1
     """Seconds between redraws of the live progress bar."""
+
+    FACTORY_STOP_GRACE = 1.0
+    """
+    With a tracer, the longest the end of a run waits, in seconds, for
+    Twisted to stop the last client factories.  A download's result fires
+    before its factory's C{clientConnectionLost} and C{doStop} (at once after
+    a clean close, one reactor turn later after an abort), and waiting for
+    them keeps their trace lines above the timeline and the summary.  The
+    limit protects the run from hanging on a connector that never reports.
+    """
 
     def __init__(
         self,
@@ -278,6 +358,7 @@ class Run:
         @param stderr: where progress and the summary go.
         @param progress: draw a live progress bar; by default only when
             C{stderr} is a terminal and neither verbose nor quiet is set.
+            Never with C{--trace}: its lines would interleave with the bar.
         """
         self.options = options
         self.reactor = reactor
@@ -286,9 +367,10 @@ class Run:
         self.addresses: list[Address] = list(options.addresses)
         if progress is None:
             progress = _isatty(stderr) and not options.verbose and not options.quiet
-        self.showProgress = progress
+        self.showProgress = progress and not options.trace
         self.recorders: list[TraceRecorder] = []
         self.finishers: list[Callable[[list[Outcome]], object]] = []
+        self.tracer: Tracer | None = None
         self.outcomes: list[Outcome] | None = None
         self.interrupted = False
         self.started = 0.0
@@ -303,8 +385,40 @@ class Run:
         self._downloads: Deferred[list[Outcome]] | None = None
         self._progress: Any = None
         self._refresh: Any = None
+        self._outputErrors: list[str] = []
+        self._factories: _FactoryWatch | None = None
         # With a live bar on the same terminal, poems wait for the end.
-        self._streamPoems = not (progress and _isatty(stdout))
+        self._streamPoems = not (self.showProgress and _isatty(stdout))
+        self._setUpTracing()
+
+    def _setUpTracing(self) -> None:
+        """
+        Hook C{--trace}, C{--timeline} and C{--timeline-svg} into this run:
+        one L{Tracer} recording every callback (and, for C{--trace},
+        logging each one to stderr at once), and finishers drawing the
+        timeline from its events.  With none of them, nothing at all.
+        """
+        options = self.options
+        timeline = options.timeline or options.timeline_svg is not None
+        if not (options.trace or timeline):
+            return
+        log = None
+        if options.trace:
+            # A publisher of its own: trace lines reach this run's stderr
+            # whatever the global log observers are, and a broken stderr
+            # cannot raise into the client's callbacks.
+            log = Logger(
+                namespace=TRACE_NAMESPACE,
+                observer=LogPublisher(traceObserver(self.stderr)),
+            )
+        self.tracer = Tracer(clock=self.reactor, log=log, emit=options.trace)
+        self.recorders.append(self.tracer)
+        self._factories = _FactoryWatch()
+        self.recorders.append(self._factories)
+        if options.timeline:
+            self.finishers.append(self._drawTimeline)
+        if options.timeline_svg is not None:
+            self.finishers.append(self._writeTimelineSVG)
 
     # -- running -----------------------------------------------------------
 
@@ -325,6 +439,8 @@ class Run:
             on_data=self._onData if wantData else None,
             on_outcome=self._onOutcome,
         )
+        if self._factories is not None:
+            self._downloads.addCallback(self._whenFactoriesStopped)
         return self._downloads.addCallback(self._finish)
 
     def interrupt(self) -> None:
@@ -397,6 +513,17 @@ class Run:
 
     # -- the end -------------------------------------------------------------
 
+    def _whenFactoriesStopped(self, outcomes: list[Outcome]) -> Deferred[list[Outcome]]:
+        """
+        C{outcomes}, once every started factory has stopped (or after
+        L{FACTORY_STOP_GRACE} seconds, or at Ctrl-C).
+        """
+        assert self._factories is not None
+        stopped = self._factories.whenStopped()
+        if not stopped.called:
+            stopped.addTimeout(self.FACTORY_STOP_GRACE, self.reactor)
+        return stopped.addBoth(lambda _: outcomes)
+
     def _finish(self, outcomes: list[Outcome]) -> int:
         self.outcomes = outcomes
         self.elapsed = self.reactor.seconds() - self.started
@@ -417,13 +544,50 @@ class Run:
         return self.exitStatus()
 
     def exitStatus(self) -> int:
-        """0 all poems arrived (and saved), 1 otherwise, 130 if interrupted."""
+        """
+        0 all poems arrived (and saved, and the timeline SVG written), 1
+        otherwise, 130 if interrupted.
+        """
         if self.interrupted:
             return EXIT_INTERRUPTED
         assert self.outcomes is not None
-        if self._saveErrors or not all(o.ok for o in self.outcomes):
+        if (
+            self._saveErrors
+            or self._outputErrors
+            or not all(o.ok for o in self.outcomes)
+        ):
             return EXIT_FAILED
         return EXIT_OK
+
+    # -- the timeline --------------------------------------------------------
+
+    def _timelineRows(self, outcomes: list[Outcome]) -> list[TaskRow]:
+        assert self.tracer is not None
+        return self.tracer.timeline({o.task: _timelineOutcome(o) for o in outcomes})
+
+    def _drawTimeline(self, outcomes: list[Outcome]) -> None:
+        """C{--timeline}: the chart on stderr."""
+        chart = render_timeline_text(self._timelineRows(outcomes), stream=self.stderr)
+        try:
+            self.stderr.write(chart)
+            self.stderr.flush()
+        except BrokenPipeError:
+            pass
+
+    def _writeTimelineSVG(self, outcomes: list[Outcome]) -> None:
+        """
+        C{--timeline-svg FILE}: the chart as an SVG file.  A failure to write
+        it is one error line and exit status 1; everything else carries on.
+        """
+        path: Path = self.options.timeline_svg
+        svg = render_timeline_svg(self._timelineRows(outcomes))
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(svg)
+        except OSError as e:
+            message = f"cannot write timeline SVG {str(path)!r}: {e.strerror or e}"
+            self._outputErrors.append(message)
+            self._err(f"{PROG}: error: {message}")
 
     def _summaryLine(self, outcome: Outcome) -> str:
         index = outcome.index
@@ -561,11 +725,59 @@ class Run:
             progress.stop()
 
 
+def _timelineOutcome(outcome: Outcome) -> str:
+    """
+    How C{outcome} is drawn on a timeline: C{"ok"}, C{"timeout"} for a
+    L{PoemTimeout}, C{"unfinished"} when cancelled (Ctrl-C), else
+    C{"failed"}.
+    """
+    if outcome.ok:
+        return "ok"
+    if isinstance(outcome.error, PoemTimeout):
+        return "timeout"
+    if isinstance(outcome.error, CancelledError):
+        return "unfinished"
+    return "failed"
+
+
 def _isatty(stream: object) -> bool:
     try:
         return bool(stream.isatty())  # type: ignore[attr-defined]
     except (AttributeError, ValueError, OSError):
         return False
+
+
+class _FactoryWatch:
+    """
+    A L{TraceRecorder} counting the client factories started
+    (C{factory.doStart}) and not yet stopped (C{factory.doStop}).
+
+    @ivar live: how many are started and not stopped.
+    """
+
+    def __init__(self) -> None:
+        self.live = 0
+        self._waiting: list[Deferred[None]] = []
+
+    def record(self, task: int, source: str, name: str, **detail: object) -> None:
+        if source != "factory":
+            return
+        if name == "doStart":
+            self.live += 1
+        elif name == "doStop":
+            self.live -= 1
+            if self.live <= 0:
+                waiting, self._waiting = self._waiting, []
+                for d in waiting:
+                    d.callback(None)
+
+    def whenStopped(self) -> Deferred[None]:
+        """A L{Deferred} firing once no factory is live (at once if none)."""
+        if self.live <= 0:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._waiting.append(d)
+        return d
 
 
 class _FanOut:

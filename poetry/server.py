@@ -258,6 +258,8 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
             self.started = factory.clock.seconds()
             self.poem = factory.library.next()
             factory.live.add(self)
+            if factory.traceLifecycle:
+                self._traceMade()
             fault.start(self)
             return
         if timeout is not None and factory.delay is not None:

@@ -278,9 +278,14 @@ def traceObserver(stream: IO[Any]) -> ILogObserver:
     A log observer writing trace events, and nothing else, to C{stream}: one
     line each, flushed at once, in the format of L{format_trace_line}.
     Trace events are the ones a L{Tracer} emits, whatever its logger's
-    namespace.  For C{--trace}::
+    namespace.  For example::
 
-        globalLogBeginner.beginLoggingTo([traceObserver(sys.stderr), ...])
+        globalLogBeginner.beginLoggingTo(
+            [traceObserver(sys.stderr), ...], redirectStandardIO=False
+        )
+
+    (without C{redirectStandardIO=False}, whatever else the program writes
+    to C{sys.stderr} becomes log events, which this observer drops).
     """
     return FileLogObserver(stream, _formatTraceLogEvent)
 
@@ -681,8 +686,8 @@ def render_timeline_svg(
     Draw C{rows} as a standalone SVG document: one C{<g class="task">} per
     task (its label, a dashed line while connecting, a bar while connected,
     a tick per C{dataReceived}, an end mark coloured and shaped by outcome),
-    a time axis in seconds, and a legend for ok, failed and timeout.  Write
-    it to a file as UTF-8.
+    a time axis in seconds, and a legend (ok, failed, timeout, connecting,
+    connected, bytes arrived).  Write it to a file as UTF-8.
 
     @param width: the picture's width in pixels.
     @param title: the heading above the chart.
@@ -782,6 +787,12 @@ def render_timeline_svg(
     )
     out.append(f'<text x="{lx + 30}" y="{legendY + 4}">connecting</text>')
     lx += 110
+    out.append(
+        f'<rect x="{lx}" y="{_n(legendY - barHeight / 2)}" width="24"'
+        f' height="{barHeight}" fill="#424242" fill-opacity="0.25"/>'
+    )
+    out.append(f'<text x="{lx + 30}" y="{legendY + 4}">connected</text>')
+    lx += 105
     out.append(
         f'<rect x="{lx}" y="{_n(legendY - barHeight / 2)}" width="2"'
         f' height="{barHeight}"'

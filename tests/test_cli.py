@@ -13,16 +13,22 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from twisted.internet import defer, utils
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
-from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.error import (
+    ConnectionAborted,
+    ConnectionDone,
+    ConnectionRefusedError,
+)
 from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
@@ -32,9 +38,12 @@ import poetry
 from poetry import cli
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import PoetryServerFactory
+from tests.test_client import ConnectingReactor
 
 FIRST = b"First poem: the kettle sings\nof sockets, ports and other things.\n"
 SECOND = "Second poem, ünïcödé:\nthe bytes come home.\n".encode()
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 CHECKOUT = str(Path(poetry.__file__).resolve().parent.parent)
 
@@ -614,3 +623,365 @@ class ProcessTests(TestCase):
             path=CHECKOUT,
         )
         self.assertEqual(out.strip(), b"False")
+
+
+# -- --trace, --timeline and --timeline-svg ------------------------------------
+
+
+class TracedHarness(Harness):
+    """
+    One in-process get-poetry run whose connections go through Twisted's
+    own connector (L{ConnectingReactor}), so every factory callback,
+    C{doStart} and C{doStop} included, happens as on a real reactor.
+    """
+
+    def __init__(self, case: SynchronousTestCase, *argv: str, **kw: Any) -> None:
+        self.case = case
+        self.reactor = ConnectingReactor()
+        self.stdout = io.BytesIO()
+        self.stderr = io.StringIO()
+        self.result: list[int] = []
+        self.run = cli.Run(
+            cli.parse_args(argv),
+            reactor=self.reactor,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            **kw,
+        )
+        self.run.start().addCallback(self.result.append)
+
+    def connect(self, task: int) -> Any:
+        """The server accepts task C{task}'s connection; return its protocol."""
+        return self.reactor.pending(task - 1).accept()
+
+    def serve(self, task: int, data: bytes, chunk: int = 1000) -> None:
+        """Task C{task}'s server sends C{data} and closes cleanly."""
+        proto = self.connect(task)
+        for i in range(0, len(data), chunk):
+            proto.dataReceived(data[i : i + chunk])
+        self.close(task)
+
+    def close(self, task: int, reason: Exception | None = None) -> None:
+        """Task C{task}'s connection ends, cleanly unless C{reason} is given."""
+        self.reactor.pending(task - 1).connectionLost(
+            Failure(reason or ConnectionDone())
+        )
+
+    def refuse(self, task: int) -> None:
+        """Task C{task}'s connection is refused."""
+        self.reactor.pending(task - 1).failIfNotConnected(ConnectionRefusedError())
+
+
+def timelineRows(lines: list[str]) -> list[str]:
+    """The task rows of the text timeline in C{lines}."""
+    return [line for line in lines if re.match(r"task \d+ ", line)]
+
+
+class TraceTimelineTests(SynchronousTestCase):
+    """
+    C{--trace} logs every callback on stderr as it happens; C{--timeline}
+    and C{--timeline-svg} draw the tasks once the downloads end; with none
+    of them the client is given no tracer at all.
+    """
+
+    def test_traceLinesInOrder(self) -> None:
+        """
+        Each callback of each task is one line on stderr, written the
+        moment it happens, with the time since start: the real order of
+        the calls, interleaved across tasks, before the summary.
+        """
+        h = TracedHarness(self, "--trace", "10001", "10002")
+        h.reactor.advance(0.25)
+        h.connect(2)
+        self.assertEqual(len(h.errLines), 9)  # written at once, not at the end
+        h.refuse(1)
+        h.reactor.advance(0.25)
+        proto = h.reactor.pending(1).protocol
+        proto.dataReceived(FIRST)
+        h.close(2)
+        self.assertEqual(h.status, 1)
+        self.assertIn(FIRST, h.out)
+        self.assertEqual(
+            h.errLines[:20],
+            [
+                "+0.000s task 1 factory.doStart",
+                "+0.000s task 1 factory.startedConnecting destination=127.0.0.1:10001",
+                "+0.000s task 1 timeout.scheduled seconds=30",
+                "+0.000s task 2 factory.doStart",
+                "+0.000s task 2 factory.startedConnecting destination=127.0.0.1:10002",
+                "+0.000s task 2 timeout.scheduled seconds=30",
+                "+0.250s task 2 factory.buildProtocol address=127.0.0.1:10002",
+                "+0.250s task 2 protocol.makeConnection",
+                "+0.250s task 2 protocol.connectionMade"
+                " peer=127.0.0.1:10002 host=127.0.0.1:54321",
+                "+0.250s task 1 factory.clientConnectionFailed"
+                " reason=ConnectionRefusedError",
+                "+0.250s task 1 timeout.cancelled",
+                "+0.250s task 1 factory.doStop",
+                f"+0.500s task 2 protocol.dataReceived bytes={len(FIRST)}",
+                "+0.500s task 2 protocol.connectionLost"
+                " reason=ConnectionDone clean=True",
+                "+0.500s task 2 timeout.cancelled",
+                "+0.500s task 2 factory.clientConnectionLost reason=ConnectionDone",
+                "+0.500s task 2 factory.doStop",
+                "Task 1: failed, 127.0.0.1:10001: connection refused"
+                " (0 bytes in 0.25 s)",
+                f"Task 2: ok, {len(FIRST)} bytes in 0.50 s from 127.0.0.1:10002",
+                "Got 1 of 2 poems in 0.50 seconds",
+            ],
+        )
+        self.assertEqual(len(h.errLines), 20)
+        self.assertEqual(h.reactor.getDelayedCalls(), [])
+
+    def test_traceWaitsForTheLastFactory(self) -> None:
+        """
+        A timed-out download's result fires before Twisted has lost its
+        aborted connection; the run waits for that factory's doStop, so its
+        trace lines come before the summary.
+        """
+        h = TracedHarness(self, "--trace", "--timeout", "2", "10001")
+        h.connect(1)
+        transport = h.reactor.pending(0)
+        transport.abortConnection = lambda: None  # type: ignore[method-assign]
+        h.reactor.advance(2)
+        self.assertEqual(h.result, [])
+        self.assertEqual(h.errLines[-1], "+2.000s task 1 timeout.fired seconds=2")
+        h.reactor.advance(0.5)
+        h.close(1, ConnectionAborted())
+        self.assertEqual(h.status, 1)
+        self.assertEqual(
+            h.errLines[-5:],
+            [
+                "+2.500s task 1 protocol.connectionLost"
+                " reason=ConnectionAborted clean=False",
+                "+2.500s task 1 factory.clientConnectionLost reason=ConnectionAborted",
+                "+2.500s task 1 factory.doStop",
+                "Task 1: failed, 127.0.0.1:10001: timed out after 2.0 s"
+                " with 0 bytes received (0 bytes in 2.00 s)",
+                "Got 0 of 1 poems in 2.50 seconds",
+            ],
+        )
+        self.assertEqual(h.reactor.getDelayedCalls(), [])
+
+    def test_traceWaitIsBounded(self) -> None:
+        """
+        If Twisted never reports a factory stopped, the run ends anyway
+        after L{cli.Run.FACTORY_STOP_GRACE} seconds, leaving no timer.
+        """
+        h = TracedHarness(self, "--trace", "--timeout", "2", "10001")
+        h.connect(1)
+        h.reactor.pending(0).abortConnection = lambda: None  # type: ignore[method-assign]
+        h.reactor.advance(2)
+        h.reactor.advance(cli.Run.FACTORY_STOP_GRACE - 0.001)
+        self.assertEqual(h.result, [])
+        h.reactor.advance(0.001)
+        self.assertEqual(h.status, 1)
+        self.assertEqual(h.errLines[-1], "Got 0 of 1 poems in 3.00 seconds")
+        self.assertEqual(h.reactor.getDelayedCalls(), [])
+
+    def test_noTracerWhenOff(self) -> None:
+        """
+        Without the flags the client is given no tracer (tracing costs
+        nothing); with only the timeline flags the tracer records without
+        logging a line.
+        """
+        given: list[object] = []
+        realGetPoems = cli.get_poems
+
+        def spy(*args: Any, **kw: Any) -> Any:
+            given.append(kw["tracer"])
+            return realGetPoems(*args, **kw)
+
+        self.patch(cli, "get_poems", spy)
+        plain = TracedHarness(self, "10001")
+        plain.serve(1, FIRST)
+        self.assertEqual(plain.status, 0)
+        self.assertIsNone(plain.run.tracer)
+        self.assertEqual(plain.run.recorders, [])
+
+        svg = tempDir(self) / "t.svg"
+        drawn = TracedHarness(self, "--timeline", "--timeline-svg", str(svg), "10001")
+        drawn.serve(1, FIRST)
+        self.assertEqual(drawn.status, 0)
+        tracer = drawn.run.tracer
+        assert tracer is not None
+        self.assertFalse(tracer.emit)
+        self.assertEqual(len(tracer.events), 11)
+        self.assertFalse(any(line.startswith("+") for line in drawn.errLines))
+        self.assertEqual(given[0], None)
+        self.assertIsNotNone(given[1])
+
+    def test_traceTurnsOffProgress(self) -> None:
+        """
+        With --trace the live progress bar is not drawn, even where it would
+        be: no redraw timer, no terminal escapes among the trace lines.
+        """
+        h = Harness(self, "--trace", "10001", progress=True)
+        self.assertEqual(len(h.reactor.getDelayedCalls()), 1)  # the timeout only
+        h.serve(1, FIRST)
+        self.assertEqual(h.status, 0)
+        self.assertNotIn("\x1b", h.stderr.getvalue())
+        self.assertIn("task 1 protocol.connectionMade", h.stderr.getvalue())
+
+    def test_timelineOneRowPerTask(self) -> None:
+        """
+        --timeline draws, after the downloads and before the summary, one
+        row per task in task order, each with its address, end mark and
+        outcome (ok, failed, timeout), then the time axis and a legend.
+        """
+        h = TracedHarness(self, "--timeline", "--timeout", "2", "1", "2", "3")
+        h.reactor.advance(0.1)
+        h.refuse(2)
+        p1, p3 = h.connect(1), h.connect(3)
+        h.reactor.advance(0.4)
+        p1.dataReceived(FIRST)
+        p3.dataReceived(b"part")
+        h.reactor.advance(0.5)
+        h.close(1)
+        h.reactor.advance(1)
+        self.assertEqual(h.status, 1)
+        lines = h.errLines
+        starts = [i for i, line in enumerate(lines) if line.startswith("timeline: ")]
+        self.assertEqual(len(starts), 1)
+        self.assertTrue(lines[starts[0]].startswith("timeline: 3 tasks in 2.000s"))
+        rows = timelineRows(lines)
+        self.assertEqual(len(rows), 3)
+        self.assertEqual(rows, lines[starts[0] + 1 : starts[0] + 4])
+        ends = [re.search(r"\| (\w+) +(\d+) B$", row) for row in rows]
+        self.assertEqual(
+            [(m.group(1), int(m.group(2))) for m in ends if m],
+            [("ok", len(FIRST)), ("failed", 0), ("timeout", 4)],
+        )
+        for row, task, mark in zip(rows, "123", "*XT", strict=True):
+            self.assertTrue(row.startswith(f"task {task} 127.0.0.1:{task} "), row)
+            self.assertIn(mark, row)  # stderr is not UTF-8: plain characters
+        self.assertTrue(any(line.startswith("legend: ") for line in lines))
+        summary = [i for i, line in enumerate(lines) if line.startswith("Task ")]
+        self.assertEqual(len(summary), 3)
+        self.assertGreater(min(summary), starts[0] + 3)
+        self.assertIn(FIRST, h.out)
+        self.assertEqual(h.reactor.getDelayedCalls(), [])
+
+    def test_timelineInterrupted(self) -> None:
+        """A task cancelled by Ctrl-C is drawn as unfinished."""
+        h = TracedHarness(self, "--timeline", "10001")
+        h.connect(1).dataReceived(b"four")
+        h.run.interrupt()
+        h.reactor.advance(0)
+        self.assertEqual(h.status, 130)
+        [row] = timelineRows(h.errLines)
+        self.assertTrue(row.endswith("| unfinished 4 B"), row)
+
+    def test_timelineSVG(self) -> None:
+        """
+        --timeline-svg writes a standalone SVG file that parses as XML, with
+        one group per task carrying its number and outcome, and its address
+        as the label; nothing is drawn on stderr.
+        """
+        path = tempDir(self) / "timeline.svg"
+        h = TracedHarness(
+            self, "--timeline-svg", str(path), "--timeout", "2", "10001", "10002"
+        )
+        h.connect(2)
+        h.reactor.advance(1)
+        h.serve(1, FIRST)
+        h.reactor.advance(1)
+        self.assertEqual(h.status, 1)
+        root = ElementTree.parse(path).getroot()
+        self.assertEqual(root.tag, f"{SVG}svg")
+        groups = root.findall(f"{SVG}g[@class='task']")
+        self.assertEqual([g.get("data-task") for g in groups], ["1", "2"])
+        self.assertEqual([g.get("data-outcome") for g in groups], ["ok", "timeout"])
+        labels = [g.find(f"{SVG}text").text for g in groups]  # type: ignore[union-attr]
+        self.assertEqual(labels, ["task 1  127.0.0.1:10001", "task 2  127.0.0.1:10002"])
+        self.assertFalse(any(line.startswith("timeline") for line in h.errLines))
+        self.assertIn(FIRST, h.out)
+
+    def test_timelineSVGUnwritable(self) -> None:
+        """
+        If the SVG file cannot be written when the downloads end, that is
+        one error line and status 1, and nothing is lost: the poem is still
+        printed and the summary written.
+        """
+        directory = tempDir(self) / "gone"
+        directory.mkdir()
+        path = directory / "timeline.svg"
+        h = TracedHarness(self, "--timeline-svg", str(path), "10001")
+        directory.rmdir()  # checked up front, gone by the end
+        h.serve(1, FIRST)
+        self.assertEqual(h.status, 1)
+        self.assertIn(FIRST, h.out)
+        errors = [line for line in h.errLines if "error" in line]
+        self.assertEqual(
+            errors,
+            [
+                f"get-poetry: error: cannot write timeline SVG {str(path)!r}:"
+                " No such file or directory"
+            ],
+        )
+        self.assertEqual(h.errLines[-1], "Got 1 of 1 poems in 0.00 seconds")
+        self.assertNotIn("Traceback", h.stderr.getvalue())
+        self.assertFalse(path.exists())
+
+    def test_timelineSVGUsageErrors(self) -> None:
+        """
+        An SVG path that cannot be written is a usage error before anything
+        starts: its directory missing, or the path a directory.
+        """
+        base = tempDir(self)
+        for path, fragment in [
+            (base / "missing" / "t.svg", "does not exist"),
+            (base, "is a directory"),
+        ]:
+            h = Harness(self, "--timeline-svg", str(path), "10001")
+            self.assertEqual(h.status, 2)
+            [line] = h.errLines
+            self.assertTrue(
+                line.startswith("get-poetry: error: argument --timeline-svg")
+            )
+            self.assertIn(fragment, line)
+            self.assertEqual(h.reactor.tcpClients, [])
+
+
+class TraceProcessTests(TestCase):
+    """C{python -m poetry --trace --timeline} as a real process."""
+
+    async def test_traceAndTimeline(self) -> None:
+        """
+        Against a real server: the trace lines of the one task in the real
+        order of Twisted's callbacks, the factory's doStop included, then the
+        timeline's row, then the summary.
+        """
+        port = serve(self, FIRST)
+        out, err, status = await getPoetry("--trace", "--timeline", str(port))
+        self.assertEqual(status, 0, err)
+        self.assertEqual(out.count(FIRST), 1)
+        lines = err.decode().splitlines()
+        trace = [line for line in lines if line.startswith("+")]
+        names: list[str] = []
+        for line in trace:
+            self.assertRegex(line, r"^\+\d+\.\d{3}s task 1 \w+\.\w+")
+            name = line.split()[3]
+            if not (name == "protocol.dataReceived" and names[-1:] == [name]):
+                names.append(name)
+        self.assertEqual(
+            names,
+            [
+                "factory.doStart",
+                "factory.startedConnecting",
+                "timeout.scheduled",
+                "factory.buildProtocol",
+                "protocol.makeConnection",
+                "protocol.connectionMade",
+                "protocol.dataReceived",
+                "protocol.connectionLost",
+                "timeout.cancelled",
+                "factory.clientConnectionLost",
+                "factory.doStop",
+            ],
+        )
+        self.assertEqual(lines[: len(trace)], trace)
+        self.assertTrue(lines[len(trace)].startswith("timeline: 1 task in "))
+        [row] = timelineRows(lines)
+        self.assertTrue(row.startswith(f"task 1 127.0.0.1:{port} "), row)
+        self.assertEqual(lines[-1][:16], "Got 1 of 1 poems")

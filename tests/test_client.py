@@ -13,12 +13,13 @@ from __future__ import annotations
 import gc
 import resource
 import weakref
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.base import BaseConnector
 from twisted.internet.defer import CancelledError, Deferred, gatherResults
 from twisted.internet.error import (
     ConnectionAborted,
@@ -1144,3 +1145,354 @@ class LeakTests(TestCase):
         outcomes = await get_poems([address] * 300, timeout=30, tracer=Counter())
         self.assertTrue(all(o.ok for o in outcomes))
         self.assertLessEqual(live[1], 20)
+
+
+# -- the trace order, with Twisted's own connector on a fake reactor -----------
+
+
+class FakeClientTransport(StringTransport):
+    """
+    A client connection in memory that behaves like L{twisted.internet.tcp}'s
+    C{Client}: it reports to its connector as the real one does (C{connected}
+    via the connector's C{buildProtocol}, failure via C{connectionFailed},
+    loss via C{connectionLost} after the protocol's), and
+    L{abortConnection} loses the connection one reactor turn later.
+
+    @ivar over: the attempt failed or the connection was lost.
+    @ivar aborted: L{abortConnection} was called.
+    """
+
+    def __init__(self, connector: FakeConnector) -> None:
+        super().__init__(peerAddress=connector.getDestination(), hostAddress=CLIENT)
+        self.connector = connector
+        self.protocol: Protocol | None = None
+        self.connected = False
+        self.over = False
+        self.aborted = False
+
+    def failIfNotConnected(self, err: Exception) -> None:
+        """Fail the attempt, unless connected or already over (as tcp does)."""
+        if self.connected or self.over:
+            return
+        self.over = True
+        self.connector.connectionFailed(Failure(err))
+
+    def accept(self) -> Protocol:
+        """The server accepts: build the protocol and connect it."""
+        self.connected = True
+        protocol = self.connector.buildProtocol(self.getPeer())
+        assert protocol is not None
+        self.protocol = protocol
+        protocol.makeConnection(self)
+        return protocol
+
+    def abortConnection(self) -> None:
+        """As tcp does: the connection is lost on the next reactor turn."""
+        self.aborted = True
+        self.connector.reactor.callLater(
+            0, self.connectionLost, Failure(ConnectionAborted())
+        )
+
+    def connectionLost(self, reason: Failure) -> None:
+        """The protocol's connectionLost, then the connector's."""
+        if self.over:
+            return
+        self.over = True
+        assert self.protocol is not None
+        self.protocol.connectionLost(reason)
+        self.connector.connectionLost(reason)
+
+
+class FakeConnector(BaseConnector):
+    """
+    Twisted's own connector state machine (L{BaseConnector}: C{doStart},
+    C{startedConnecting}, C{clientConnectionFailed}/C{clientConnectionLost},
+    C{doStop}), connecting over a L{FakeClientTransport}.
+    """
+
+    transport: FakeClientTransport  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        timeout: float | None,
+        reactor: MemoryReactorClock,
+    ) -> None:
+        super().__init__(factory, timeout, reactor)  # type: ignore[arg-type]
+        self.destination = IPv4Address("TCP", host, port)
+
+    def _makeTransport(self) -> FakeClientTransport:  # type: ignore[override]
+        return FakeClientTransport(self)
+
+    def getDestination(self) -> IPv4Address:
+        return self.destination
+
+
+class ConnectingReactor(MemoryReactorClock):
+    """
+    A L{MemoryReactorClock} whose C{connectTCP} really starts a connector
+    (L{FakeConnector}), so every factory callback runs as on a real reactor.
+    """
+
+    def connectTCP(  # type: ignore[override]
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        timeout: float | None = 30,
+        bindAddress: object = None,
+    ) -> FakeConnector:
+        self.tcpClients.append((host, port, factory, timeout, bindAddress))
+        connector = FakeConnector(host, port, factory, timeout, self)
+        self.connectors.append(connector)  # type: ignore[arg-type]
+        connector.connect()
+        return connector
+
+    def pending(self, index: int = -1) -> FakeClientTransport:
+        """The transport of connection attempt C{index}."""
+        return cast(FakeConnector, self.connectors[index]).transport
+
+
+class FakeReactorTraceOrderTests(SynchronousTestCase):
+    """
+    The exact order of trace events from the real client code, with every
+    factory callback made by Twisted's own connector (L{BaseConnector}) and
+    time on a fake clock.  C{result} marks when the download's Deferred
+    fired: inside the protocol's C{connectionLost} or the timeout, before
+    Twisted tells the factory.
+    """
+
+    def fetch(
+        self, **kw: Any
+    ) -> tuple[Deferred[Poem], Recorder, ConnectingReactor, FakeClientTransport]:
+        """Start one traced download; mark the result in the trace."""
+        reactor = ConnectingReactor()
+        tracer = Recorder()
+        d = get_poem("127.0.0.1", 10001, reactor=reactor, tracer=tracer, **kw)
+
+        def fired(result: object) -> object:
+            tracer.record(1, "result", "fired")
+            return result
+
+        d.addBoth(fired)
+        return d, tracer, reactor, reactor.pending()
+
+    def pairs(self, tracer: Recorder) -> list[tuple[str, str]]:
+        return [(source, name) for _, source, name, _ in tracer.events]
+
+    def test_success(self) -> None:
+        """
+        A poem in two chunks and a clean close: the factory starts and
+        connects, the protocol is built and connected, the chunks arrive,
+        the clean connectionLost fires the result and cancels the timeout,
+        and only then are the factory's connection lost and stop called.
+        """
+        d, tracer, reactor, transport = self.fetch(timeout=5)
+        proto = transport.accept()
+        feed(proto, POEM, len(POEM) // 2 + 1)
+        transport.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.successResultOf(d).data, POEM)
+        self.assertEqual(
+            self.pairs(tracer),
+            [
+                ("factory", "doStart"),
+                ("factory", "startedConnecting"),
+                ("timeout", "scheduled"),
+                ("factory", "buildProtocol"),
+                ("protocol", "makeConnection"),
+                ("protocol", "connectionMade"),
+                ("protocol", "dataReceived"),
+                ("protocol", "dataReceived"),
+                ("protocol", "connectionLost"),
+                ("timeout", "cancelled"),
+                ("result", "fired"),
+                ("factory", "clientConnectionLost"),
+                ("factory", "doStop"),
+            ],
+        )
+        details = {name: detail for _, _, name, detail in tracer.events}
+        self.assertEqual(
+            details["connectionMade"],
+            {"peer": "127.0.0.1:10001", "host": "127.0.0.1:54321"},
+        )
+        self.assertEqual(
+            details["connectionLost"], {"reason": "ConnectionDone", "clean": True}
+        )
+        self.assertEqual(details["clientConnectionLost"], {"reason": "ConnectionDone"})
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_refused(self) -> None:
+        """
+        A refused connection: no buildProtocol and no protocol at all;
+        clientConnectionFailed fires the result, then doStop.
+        """
+        d, tracer, reactor, transport = self.fetch(timeout=5)
+        reactor.advance(0.5)
+        transport.failIfNotConnected(ConnectionRefusedError())
+        self.failureResultOf(d, PoemConnectionFailed)
+        self.assertEqual(
+            self.pairs(tracer),
+            [
+                ("factory", "doStart"),
+                ("factory", "startedConnecting"),
+                ("timeout", "scheduled"),
+                ("factory", "clientConnectionFailed"),
+                ("timeout", "cancelled"),
+                ("result", "fired"),
+                ("factory", "doStop"),
+            ],
+        )
+        failed = [d for _, _, n, d in tracer.events if n == "clientConnectionFailed"]
+        self.assertEqual(failed, [{"reason": "ConnectionRefusedError"}])
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_timeout(self) -> None:
+        """
+        A server that stalls after a few bytes: the timeout fires and fails
+        the download at once (with the partial poem) and aborts the
+        connection, whose unclean connectionLost, clientConnectionLost and
+        doStop come after the result (a reactor turn later: the transport's
+        abortConnection schedules them with callLater(0), as tcp does).
+        """
+        d, tracer, reactor, transport = self.fetch(timeout=2)
+        proto = transport.accept()
+        feed(proto, POEM[:4], 4)
+        reactor.advance(1.999)
+        self.assertNoResult(d)
+        # Clock.advance also runs the abort's callLater(0) before returning.
+        reactor.advance(0.001)
+        self.assertEqual(self.failureResultOf(d, PoemTimeout).value.partial, POEM[:4])
+        self.assertTrue(transport.aborted)
+        self.assertEqual(
+            self.pairs(tracer),
+            [
+                ("factory", "doStart"),
+                ("factory", "startedConnecting"),
+                ("timeout", "scheduled"),
+                ("factory", "buildProtocol"),
+                ("protocol", "makeConnection"),
+                ("protocol", "connectionMade"),
+                ("protocol", "dataReceived"),
+                ("timeout", "fired"),
+                ("result", "fired"),
+                ("protocol", "connectionLost"),
+                ("factory", "clientConnectionLost"),
+                ("factory", "doStop"),
+            ],
+        )
+        lost = [d for _, s, n, d in tracer.events if n == "connectionLost"]
+        self.assertEqual(lost, [{"reason": "ConnectionAborted", "clean": False}])
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_timeoutWhileConnecting(self) -> None:
+        """
+        A connection attempt that never completes: the timeout fires, the
+        factory stops connecting (Twisted reports it as a failed connection,
+        which no longer decides anything), doStop, then the result.
+        """
+        d, tracer, reactor, _ = self.fetch(timeout=2)
+        reactor.advance(2)
+        self.failureResultOf(d, PoemTimeout)
+        self.assertEqual(
+            self.pairs(tracer),
+            [
+                ("factory", "doStart"),
+                ("factory", "startedConnecting"),
+                ("timeout", "scheduled"),
+                ("timeout", "fired"),
+                ("factory", "clientConnectionFailed"),
+                ("factory", "doStop"),
+                ("result", "fired"),
+            ],
+        )
+        failed = [d for _, _, n, d in tracer.events if n == "clientConnectionFailed"]
+        self.assertEqual(failed, [{"reason": "UserError"}])
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_truncated(self) -> None:
+        """
+        A connection lost uncleanly mid-poem: the unclean connectionLost
+        fails the download with the partial poem and cancels the timeout,
+        then clientConnectionLost and doStop.
+        """
+        d, tracer, reactor, transport = self.fetch(timeout=5)
+        proto = transport.accept()
+        feed(proto, POEM[:3], 1)
+        transport.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(self.failureResultOf(d, PoemTruncated).value.partial, POEM[:3])
+        self.assertEqual(
+            self.pairs(tracer),
+            [
+                ("factory", "doStart"),
+                ("factory", "startedConnecting"),
+                ("timeout", "scheduled"),
+                ("factory", "buildProtocol"),
+                ("protocol", "makeConnection"),
+                ("protocol", "connectionMade"),
+                ("protocol", "dataReceived"),
+                ("protocol", "dataReceived"),
+                ("protocol", "dataReceived"),
+                ("protocol", "connectionLost"),
+                ("timeout", "cancelled"),
+                ("result", "fired"),
+                ("factory", "clientConnectionLost"),
+                ("factory", "doStop"),
+            ],
+        )
+        lost = [d for _, s, n, d in tracer.events if n == "connectionLost"]
+        self.assertEqual(lost, [{"reason": "ConnectionLost", "clean": False}])
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_interleavedTasks(self) -> None:
+        """
+        With L{get_poems}, each event carries its task number, and events
+        of concurrent downloads interleave in the order they happen, timed
+        by the reactor's clock (as L{Tracer} records them).
+        """
+        from poetry.trace import Tracer
+
+        reactor = ConnectingReactor()
+        tracer = Tracer(clock=reactor, emit=False)
+        d = get_poems(["10001", "10002"], timeout=5, reactor=reactor, tracer=tracer)
+        first, second = reactor.pending(0), reactor.pending(1)
+        reactor.advance(0.25)
+        p2 = second.accept()
+        p1 = first.accept()
+        reactor.advance(0.25)
+        p1.dataReceived(b"ab")
+        p2.dataReceived(b"c")
+        reactor.advance(0.5)
+        second.connectionLost(Failure(ConnectionDone()))
+        first.connectionLost(Failure(ConnectionLost()))
+        outcomes = self.successResultOf(d)
+        self.assertEqual([o.ok for o in outcomes], [False, True])
+        self.assertEqual(
+            [(e.time, e.task, e.source, e.name) for e in tracer.events],
+            [
+                (0.0, 1, "factory", "doStart"),
+                (0.0, 1, "factory", "startedConnecting"),
+                (0.0, 1, "timeout", "scheduled"),
+                (0.0, 2, "factory", "doStart"),
+                (0.0, 2, "factory", "startedConnecting"),
+                (0.0, 2, "timeout", "scheduled"),
+                (0.25, 2, "factory", "buildProtocol"),
+                (0.25, 2, "protocol", "makeConnection"),
+                (0.25, 2, "protocol", "connectionMade"),
+                (0.25, 1, "factory", "buildProtocol"),
+                (0.25, 1, "protocol", "makeConnection"),
+                (0.25, 1, "protocol", "connectionMade"),
+                (0.5, 1, "protocol", "dataReceived"),
+                (0.5, 2, "protocol", "dataReceived"),
+                (1.0, 2, "protocol", "connectionLost"),
+                (1.0, 2, "timeout", "cancelled"),
+                (1.0, 2, "factory", "clientConnectionLost"),
+                (1.0, 2, "factory", "doStop"),
+                (1.0, 1, "protocol", "connectionLost"),
+                (1.0, 1, "timeout", "cancelled"),
+                (1.0, 1, "factory", "clientConnectionLost"),
+                (1.0, 1, "factory", "doStop"),
+            ],
+        )
+        self.assertEqual(reactor.getDelayedCalls(), [])

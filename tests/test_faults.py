@@ -11,6 +11,7 @@ L{_Wire}); a few tests repeat the essentials over real loopback sockets.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from twisted.internet import reactor
@@ -830,6 +831,44 @@ class OverSocketsTests(TestCase):
         )
         self.assertEqual([type(o) for o in outcomes], list(expected.values()))
 
+    async def test_clientResetMidPoem(self) -> None:
+        """
+        A client that resets its connection after the first chunk of a slow
+        poem: the server stops sending to it, logs and counts it as a client
+        gone, and serves the next client the whole poem.
+        """
+        port = self.serve(None, delay=0.01, chunk_size=8)
+        client = _Resetter()
+        reactor.connectTCP("127.0.0.1", port, _OneProtocol(client))
+        await client.lost
+        await waitFor(lambda: not self.factory.live)
+        self.assertEqual(self.factory.counts()["clientsGone"], 1)
+        poem = await self.fetch(port, timeout=30)
+        self.assertEqual(poem.data, POEM.data)
+        self.assertEqual(self.factory.served, 1)
+
+    async def test_listenerClosedDuringConnect(self) -> None:
+        """
+        A server whose listening socket closes while a connection waits in
+        its accept queue (connected by the kernel, never accepted): the
+        kernel resets it, and the client fails with PoemTruncated after
+        0 bytes instead of waiting for its timeout.
+        """
+        listener = socket.socket()
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        events: list[str] = []
+        d = get_poem(
+            "127.0.0.1", listener.getsockname()[1], timeout=30, reactor=reactor,
+            tracer=_Names(events),
+        )  # fmt: skip
+        await waitFor(lambda: "connectionMade" in events)
+        listener.close()
+        error = await self.assertFailure(d, PoemTruncated)
+        self.assertEqual(error.partial, b"")
+        self.assertTrue(error.reason.check(ConnectionLost))
+
     async def test_idleTimeoutCutsNonReader(self) -> None:
         """
         A client that never reads a 16 MB poem stalls the server's writes;
@@ -875,6 +914,29 @@ class OverSocketsTests(TestCase):
         poems = await gatherResults(first)
         self.assertEqual([p.data for p in poems], [POEM.data] * 2)
         self.assertEqual(self.factory.perPeer, {})
+
+
+class _Resetter(Protocol):
+    """A client that aborts (resets) its connection on its first data."""
+
+    def __init__(self) -> None:
+        self.lost: Deferred[None] = Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost.callback(None)
+
+
+class _Names:
+    """A client tracer that keeps the names of the callbacks it is told of."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+
+    def record(self, task: int, source: str, name: str, **detail: object) -> None:
+        self.names.append(name)
 
 
 class _OneProtocol(ClientFactory):

@@ -13,8 +13,10 @@ import gc
 import os
 import re
 import resource
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from io import BytesIO
 from pathlib import Path
@@ -446,8 +448,9 @@ class ProcessTests(TestCase):
 
     def poemFiles(self, *poems: PoemFile) -> list[str]:
         args = []
-        root = Path(self.mktemp())
-        root.mkdir()
+        # Not self.mktemp(): under pytest that would write into the checkout.
+        root = Path(tempfile.mkdtemp(prefix="poetry-stress-"))
+        self.addCleanup(shutil.rmtree, root, ignore_errors=True)
         for poem in poems:
             path = root / f"{poem.name}.txt"
             path.write_bytes(poem.data)
