@@ -26,8 +26,10 @@ default) no event is built: one boolean test per connection.
 from __future__ import annotations
 
 import heapq
+import socket
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet import tcp
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
@@ -108,6 +110,23 @@ class PoetryServerProtocol(Protocol):
 
     STREAM_CHUNK = 65536
 
+    WRITE_THROUGH = True
+    """
+    Slow mode only: while nothing is queued in the transport, hand each
+    chunk straight to the kernel with C{send()} on the transport's socket
+    (L{ISystemHandle.getHandle}) instead of C{transport.write}.  A chunk
+    written through the transport costs a reactor round trip -- register
+    for writability, wake up, C{send()}, unregister: three system calls and
+    much Python -- which is most of a slow server's CPU time.  The first
+    time the kernel does not take a whole chunk (the client is not reading)
+    or C{send()} fails, the connection goes back to C{transport.write} for
+    good, so ordering, back-pressure and error reporting stay the
+    transport's.  Only plain TCP and UNIX transports qualify: never TLS, and
+    never a transport that is not a socket.
+    """
+
+    _socket: socket.socket | None = None
+
     factory: PoetryServerFactory
     # An ITCPTransport that is also an IConsumer; Twisted's stubs have no
     # single interface naming both.
@@ -130,6 +149,7 @@ class PoetryServerProtocol(Protocol):
         if factory.delay is None:
             self._sendFast()
         else:
+            self._socket = _directSocket(self.transport) if self.WRITE_THROUGH else None
             self.sendChunk()
             if self.sent < len(self.poem.data):
                 factory.schedule.add(self, self.started + factory.delay)
@@ -154,7 +174,19 @@ class PoetryServerProtocol(Protocol):
         factory = self.factory
         offset = self.sent
         end = offset + factory.chunkSize
-        self.transport.write(data[offset:end])
+        chunk = data[offset:end]
+        sock = self._socket
+        if sock is not None:
+            # Write-through: see WRITE_THROUGH.
+            try:
+                n = sock.send(chunk)
+            except OSError:  # EAGAIN, or an error the transport will report
+                n = 0
+            if n != len(chunk):
+                self._socket = None
+                self.transport.write(chunk[n:])
+        else:
+            self.transport.write(chunk)
         self.sent = min(end, len(data))
         if factory.traceChunks:
             factory.lifecycleLog.debug(
@@ -202,6 +234,17 @@ class PoetryServerProtocol(Protocol):
         self.factory.connectionEnded(self, reason)
 
 
+def _directSocket(transport: Any) -> socket.socket | None:
+    """
+    The socket under C{transport} if chunks may be written straight to it
+    (see L{PoetryServerProtocol.WRITE_THROUGH}), else L{None}.
+    """
+    if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", False):
+        return None
+    handle = transport.getHandle()
+    return handle if isinstance(handle, socket.socket) else None
+
+
 class _PoemProducer:
     """
     A pull producer (L{twisted.internet.interfaces.IPullProducer}) that hands
@@ -243,6 +286,9 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
     """
 
     _watching = False
+    # The idle timer learns that data moved from the transport's buffer
+    # draining, so every write must go through the transport.
+    WRITE_THROUGH = False
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """L{TimeoutMixin}'s timers, through the factory's injected clock."""

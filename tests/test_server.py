@@ -234,6 +234,87 @@ class SlowModeTests(SynchronousTestCase):
                 PoetryServerFactory(PoemLibrary([POEM]), reactor=Clock(), **kw)
 
 
+class _FakeSocket:
+    """Takes at most C{room} bytes per send, or raises C{error}."""
+
+    def __init__(self, room: int = 1 << 20, error: OSError | None = None) -> None:
+        self.room = room
+        self.error = error
+        self.sent: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        if self.error is not None:
+            raise self.error
+        taken = data[: self.room]
+        self.sent.append(taken)
+        return len(taken)
+
+
+class WriteThroughTests(SynchronousTestCase):
+    """
+    Slow mode's write-through: chunks go straight to the socket until the
+    kernel does not take one whole, then through the transport for good.
+    """
+
+    def slow(self, sock: _FakeSocket) -> tuple[Any, StringTransport, Clock]:
+        clock = Clock()
+        factory = makeFactory(
+            PoemFile("p", b"abcdefghij"), clock=clock, delay=1.0, chunk_size=3
+        )
+        proto, transport = connect(factory)  # first chunk via the transport
+        proto._socket = sock
+        return proto, transport, clock
+
+    def test_wholeChunksBypassTransport(self) -> None:
+        """
+        While the socket takes each chunk whole, nothing is queued in the
+        transport, and the poem still ends with a clean close.
+        """
+        sock = _FakeSocket()
+        proto, transport, clock = self.slow(sock)
+        clock.pump([1.0] * 3)
+        self.assertEqual(transport.value(), b"abc")
+        self.assertEqual(sock.sent, [b"def", b"ghi", b"j"])
+        self.assertIs(proto._socket, sock)
+        self.assertTrue(transport.disconnecting)
+
+    def test_partialSendFallsBack(self) -> None:
+        """
+        When the kernel takes part of a chunk, the rest and every later
+        chunk go through the transport, in order.
+        """
+        sock = _FakeSocket(room=2)
+        proto, transport, clock = self.slow(sock)
+        clock.pump([1.0] * 3)
+        self.assertEqual(sock.sent, [b"de"])
+        self.assertEqual(transport.value(), b"abcfghij")
+        self.assertIsNone(proto._socket)
+
+    def test_errorFallsBack(self) -> None:
+        """
+        A send error (EAGAIN, a reset) hands the chunk to the transport,
+        which reports any real error through connectionLost as usual.
+        """
+        import errno
+
+        sock = _FakeSocket(error=OSError(errno.ECONNRESET, "reset"))
+        proto, transport, clock = self.slow(sock)
+        clock.advance(1.0)
+        self.assertEqual(transport.value(), b"abcdef")
+        self.assertIsNone(proto._socket)
+
+    def test_onlyPlainSockets(self) -> None:
+        """
+        Write-through is used only on a transport that is a real TCP
+        connection without TLS; a StringTransport gets plain writes.
+        """
+        from poetry.server import _directSocket
+
+        self.assertIsNone(_directSocket(StringTransport()))
+        proto, _ = connect(makeFactory(delay=1.0))
+        self.assertIsNone(proto._socket)
+
+
 class FactoryTests(SynchronousTestCase):
     """Live connections, limits, counters and the access log."""
 
@@ -468,11 +549,16 @@ class LoopbackTests(TestCase):
     async def test_manySlowClientsAtOnce(self) -> None:
         """
         A hundred clients of one slow server all get the whole poem, each on
-        its own schedule, concurrently.
+        its own schedule, concurrently; on real TCP connections the chunks
+        are written through to the sockets.
         """
         poem = PoemFile("p", b"slow and steady\n" * 8)
         factory, port = self.serve(poem, delay=0.005, chunk_size=16)
-        results = await gatherResults([self.fetch(port) for _ in range(100)])
+        results = gatherResults([self.fetch(port) for _ in range(100)])
+        while not factory.live:
+            await _sleep(0.001)
+        self.assertTrue(all(p._socket is not None for p in factory.live))
+        results = await results
         self.assertEqual({data for data, _ in results}, {poem.data})
         self.assertEqual(factory.served, 100)
         self.assertEqual(factory.live, set())
