@@ -39,7 +39,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -189,12 +189,16 @@ class PoetryServerProtocol(Protocol):
             self.transport.write(chunk)
         self.sent = min(end, len(data))
         if factory.traceChunks:
-            factory.lifecycleLog.debug(
+            factory.events.emit(
+                factory.lifecycleLog,
+                LogLevel.debug,
                 "{peer} chunk: {bytes} bytes at offset {offset}",
-                lifecycle="chunk",
-                peer=_LazyAddress(self.transport.getPeer()),
-                bytes=self.sent - offset,
-                offset=offset,
+                {
+                    "lifecycle": "chunk",
+                    "peer": _LazyAddress(self.transport.getPeer()),
+                    "bytes": self.sent - offset,
+                    "offset": offset,
+                },
             )
         if self.sent >= len(data):
             self._finished()
@@ -203,12 +207,17 @@ class PoetryServerProtocol(Protocol):
 
     def _traceMade(self) -> None:
         """Log C{connectionMade} to the lifecycle trace."""
-        self.factory.lifecycleLog.info(
+        factory = self.factory
+        factory.events.emit(
+            factory.lifecycleLog,
+            LogLevel.info,
             "{peer} connectionMade: poem {poem} ({size} bytes)",
-            lifecycle="connectionMade",
-            peer=_LazyAddress(self.transport.getPeer()),
-            poem=self.poem.name,
-            size=len(self.poem.data),
+            {
+                "lifecycle": "connectionMade",
+                "peer": _LazyAddress(self.transport.getPeer()),
+                "poem": self.poem.name,
+                "size": len(self.poem.data),
+            },
         )
 
     def _finished(self) -> None:
@@ -553,9 +562,12 @@ class PoetryServerFactory(ServerFactory):
         if fault is not None or idle_timeout is not None:
             self.protocol = GuardedServerProtocol
         self._drained: list[Deferred[None]] = []
-        #: One record per connection, in its own namespace so it can be
+        #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
-        self.accessLog = AccessLog(Logger(namespace="poetry.access", source=self))
+        self.accessLog = Logger(namespace="poetry.access", source=self)
+        #: Per-connection events (access log, lifecycle trace) go out
+        #: through this, in batches when the server is busy.
+        self.events = BatchingLog(reactor)
         self.traceLifecycle = delay is not None if trace is None else trace
         self.traceChunks = bool(trace)
         self.lifecycleLog = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
@@ -629,36 +641,31 @@ class PoetryServerFactory(ServerFactory):
         if self.maxPerPeer is not None:
             self._peerGone(protocol)
         self.bytesSent += protocol.sent
-        now = self.clock.seconds()
         record: dict[str, Any] = {
-            "peer": protocol.transport.getPeer(),
+            "peer": _LazyAddress(protocol.transport.getPeer()),
             "poem": protocol.poem.name if hasattr(protocol, "poem") else "-",
             "bytes": protocol.sent,
-            "seconds": now - protocol.started,
+            "seconds": self.clock.seconds() - protocol.started,
             "outcome": outcome,
         }
+        logFormat = ACCESS_FORMAT
         if self.traceLifecycle:
-            # The access event is also the trace's connectionLost line, so
-            # it goes out now, in order with the other lifecycle events.
+            # The access event is also the trace's connectionLost line.
+            logFormat += " (connectionLost: {reason}, clean={clean})"
+            record["lifecycle"] = "connectionLost"
             record["reason"] = type(reason.value).__name__
             record["clean"] = reason.check(ConnectionDone) is not None
-            self.accessLog.flush()
-            self.accessLog.log.info(
-                ACCESS_FORMAT + " (connectionLost: {reason}, clean={clean})",
-                lifecycle="connectionLost",
-                records=[record],
-                **{**record, "peer": _LazyAddress(record["peer"])},
-            )
-        else:
-            self.accessLog.add(record, now=now, idle=not self.live)
+        self.events.emit(self.accessLog, LogLevel.info, logFormat, record)
+        if not self.live:
+            self.events.flush()
         if not self.live and self._drained:
             waiting, self._drained = self._drained, []
             for d in waiting:
                 d.callback(None)
 
     def doStop(self) -> None:
-        """The last port has stopped listening: write out the access log."""
-        self.accessLog.flush()
+        """The last port has stopped listening: write out waiting events."""
+        self.events.flush()
         super().doStop()
 
     def drain(self, grace: float) -> Deferred[None]:
@@ -706,77 +713,109 @@ class PoetryServerFactory(ServerFactory):
 ACCESS_FORMAT = "{peer} {poem} {bytes} bytes {seconds:.3f} s {outcome}"
 
 
-class AccessLog:
+class BatchingLog:
     """
-    The access log: one record per connection, emitted to twisted.logger in
-    batches.
+    Writes per-connection log events -- the access log, the lifecycle trace
+    -- one by one while the server is quiet, and in batches when it is busy.
 
-    A text log observer (twistd's) costs tens of microseconds per event --
-    formatting the timestamp and the message, then one write and flush --
-    which is more than serving a small poem takes.  So records are collected
-    and emitted as one event holding many, each rendered as its own line.
-    No timer is involved, so nothing is left pending: a batch is emitted as
-    soon as no connection is live (a quiet server logs each connection the
-    moment it ends), when it holds L{MAX_BATCH} records, when its oldest
-    record is L{MAX_AGE} seconds old as another arrives, and on L{flush}
-    (the factory flushes when it stops).
+    A text log observer (twistd's) costs tens of microseconds per event:
+    formatting the timestamp and the message, then a write and a flush.
+    That is more than serving a small poem or sending a slow chunk takes,
+    so at thousands of connections a second one event per connection would
+    cost the server most of its throughput.
 
-    Each event has C{count} and C{records}: a list of dicts with C{peer}
-    (an L{IAddress}), C{poem}, C{bytes}, C{seconds} and C{outcome}.
+    So: while no event is waiting and fewer than L{BURST} have been written
+    in the current second, each event is emitted at once, as is.  Past
+    that, events wait and go out together: each run of consecutive events
+    for the same logger and level becomes one event (order is kept), whose
+    text has one line per original event.  Waiting events go out when
+    L{MAX_BATCH} are waiting, L{MAX_AGE} seconds after the first of them
+    (one timer, only while events wait), or on L{flush} (the factory
+    flushes whenever no connection is live, and when it stops).
 
-    @cvar MAX_BATCH: the most records one event holds; bounds both the
-        memory held and the size of one write.
-    @cvar MAX_AGE: how long, in seconds, a record may wait for its batch
-        while the server stays busy.
+    A batch event has C{count} and C{records}, a list of the original
+    events' fields; a single event has its fields at the top level.
+
+    @cvar BURST: events per second written one by one.
+    @cvar MAX_BATCH: the most events one batch holds; it bounds the memory
+        held and the size of one write.
+    @cvar MAX_AGE: the longest, in seconds, an event waits.
     """
 
+    BURST = 200
     MAX_BATCH = 512
-    MAX_AGE = 1.0
+    MAX_AGE = 0.5
 
-    def __init__(self, log: Logger) -> None:
-        self.log = log
-        self._records: list[dict[str, Any]] = []
-        self._oldest = 0.0
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        self._waiting: list[tuple[Logger, LogLevel, str, dict[str, Any]]] = []
+        self._window = float("-inf")
+        self._written = 0
+        self._timer: IDelayedCall | None = None
 
-    def add(self, record: dict[str, Any], *, now: float, idle: bool) -> None:
-        """
-        Add one connection's record, at time C{now}.  C{idle} says no
-        connection is live any more, so nothing else is about to join this
-        batch.
-        """
-        records = self._records
-        if not records:
-            self._oldest = now
-        records.append(record)
-        if idle or len(records) >= self.MAX_BATCH or now - self._oldest >= self.MAX_AGE:
+    def emit(
+        self, log: Logger, level: LogLevel, logFormat: str, fields: dict[str, Any]
+    ) -> None:
+        """Log C{logFormat} with C{fields} to C{log}, now or in a batch."""
+        waiting = self._waiting
+        if not waiting:
+            now = self.clock.seconds()
+            if now - self._window >= 1.0:
+                self._window = now
+                self._written = 0
+            if self._written < self.BURST:
+                self._written += 1
+                log.emit(level, logFormat, **fields)
+                return
+            self._timer = self.clock.callLater(self.MAX_AGE, self.flush)
+        waiting.append((log, level, logFormat, fields))
+        if len(waiting) >= self.MAX_BATCH:
             self.flush()
 
     def flush(self) -> None:
-        """Emit the records collected so far, if any."""
-        records = self._records
-        if records:
-            self._records = []
-            self.log.info(
-                "{lines}",
-                count=len(records),
-                records=records,
-                lines=_AccessLines(records),
-            )
+        """Emit every waiting event now."""
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+        waiting, self._waiting = self._waiting, []
+        start = 0
+        while start < len(waiting):
+            log, level = waiting[start][0], waiting[start][1]
+            end = start + 1
+            while (
+                end < len(waiting)
+                and waiting[end][0] is log
+                and waiting[end][1] is level
+            ):
+                end += 1
+            run = waiting[start:end]
+            if len(run) == 1:
+                log.emit(level, run[0][2], **run[0][3])
+            else:
+                log.emit(
+                    level,
+                    "{lines}",
+                    count=len(run),
+                    records=[fields for _, _, _, fields in run],
+                    lines=_Lines(run),
+                )
+            start = end
 
 
-class _AccessLines:
-    """The text of a batch of access records, built only if rendered."""
+ACCESS_FORMAT = "{peer} {poem} {bytes} bytes {seconds:.3f} s {outcome}"
 
-    __slots__ = ("_records",)
 
-    def __init__(self, records: list[dict[str, Any]]) -> None:
-        self._records = records
+class _Lines:
+    """The text of a batch of events, built only if an observer renders it."""
+
+    __slots__ = ("_run",)
+
+    def __init__(self, run: list[tuple[Logger, LogLevel, str, dict[str, Any]]]) -> None:
+        self._run = run
 
     def __str__(self) -> str:
-        return "\n".join(
-            ACCESS_FORMAT.format_map({**r, "peer": formatAddress(r["peer"])})
-            for r in self._records
-        )
+        return "\n".join(fmt.format_map(fields) for _, _, fmt, fields in self._run)
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)

@@ -350,7 +350,7 @@ class PoetryService(service.Service):
         d.addCallback(lambda _: self.factory.drain(self.grace))
 
         def report(_: object) -> None:
-            self.factory.accessLog.flush()
+            self.factory.events.flush()
             counts = self.factory.counts()
             self.log.info(
                 "Poetry server stopped: {served} poems served, {finished} finished "

@@ -659,7 +659,7 @@ class ServerLifecycleTraceTests(SynchronousTestCase):
         )
         observer = cast(ILogObserver, self.events.append)
         factory.lifecycleLog = Logger(namespace=LIFECYCLE_NAMESPACE, observer=observer)
-        factory.accessLog.log = Logger(namespace="poetry.access", observer=observer)
+        factory.accessLog = Logger(namespace="poetry.access", observer=observer)
         return factory
 
     def connect(
