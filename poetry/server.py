@@ -641,11 +641,12 @@ class PoetryServerFactory(ServerFactory):
         if self.maxPerPeer is not None:
             self._peerGone(protocol)
         self.bytesSent += protocol.sent
+        now = self.clock.seconds()
         record: dict[str, Any] = {
             "peer": _LazyAddress(protocol.transport.getPeer()),
             "poem": protocol.poem.name if hasattr(protocol, "poem") else "-",
             "bytes": protocol.sent,
-            "seconds": self.clock.seconds() - protocol.started,
+            "seconds": now - protocol.started,
             "outcome": outcome,
         }
         logFormat = ACCESS_FORMAT
@@ -655,7 +656,7 @@ class PoetryServerFactory(ServerFactory):
             record["lifecycle"] = "connectionLost"
             record["reason"] = type(reason.value).__name__
             record["clean"] = reason.check(ConnectionDone) is not None
-        self.events.emit(self.accessLog, LogLevel.info, logFormat, record)
+        self.events.emit(self.accessLog, LogLevel.info, logFormat, record, now=now)
         if not self.live:
             self.events.flush()
         if not self.live and self._drained:
@@ -754,12 +755,22 @@ class BatchingLog:
         self._timer: IDelayedCall | None = None
 
     def emit(
-        self, log: Logger, level: LogLevel, logFormat: str, fields: dict[str, Any]
+        self,
+        log: Logger,
+        level: LogLevel,
+        logFormat: str,
+        fields: dict[str, Any],
+        *,
+        now: float | None = None,
     ) -> None:
-        """Log C{logFormat} with C{fields} to C{log}, now or in a batch."""
+        """
+        Log C{logFormat} with C{fields} to C{log}, now or in a batch.
+        C{now}, if given, is the clock's current time (saves reading it).
+        """
         waiting = self._waiting
         if not waiting:
-            now = self.clock.seconds()
+            if now is None:
+                now = self.clock.seconds()
             if now - self._window >= 1.0:
                 self._window = now
                 self._written = 0
