@@ -164,6 +164,14 @@ def procCpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def procUserSys(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, from /proc/PID/stat (ticks)."""
+    with open(f"/proc/{pid}/stat") as f:
+        data = f.read()
+    fields = data[data.rindex(")") + 2 :].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
 def procMem(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of a process in KB."""
     rss = hwm = 0
