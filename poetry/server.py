@@ -126,6 +126,8 @@ class PoetryServerProtocol(Protocol):
     """
 
     _socket: socket.socket | None = None
+    #: The client's address, as the factory was given it in buildProtocol.
+    peer: IAddress | None = None
 
     factory: PoetryServerFactory
     # An ITCPTransport that is also an IConsumer; Twisted's stubs have no
@@ -585,6 +587,7 @@ class PoetryServerFactory(ServerFactory):
             return self._buildForPeer(addr)
         p = self.protocol()
         p.factory = self
+        p.peer = addr
         return p
 
     def _buildForPeer(self, addr: IAddress) -> PoetryServerProtocol | None:
@@ -608,6 +611,7 @@ class PoetryServerFactory(ServerFactory):
         p = self.protocol()
         p.factory = self
         p.peerHost = host
+        p.peer = addr
         return p
 
     def _peerGone(self, protocol: PoetryServerProtocol) -> None:
@@ -643,7 +647,7 @@ class PoetryServerFactory(ServerFactory):
         self.bytesSent += protocol.sent
         now = self.clock.seconds()
         record: dict[str, Any] = {
-            "peer": _LazyAddress(protocol.transport.getPeer()),
+            "peer": _LazyAddress(protocol.peer or protocol.transport.getPeer()),
             "poem": protocol.poem.name if hasattr(protocol, "poem") else "-",
             "bytes": protocol.sent,
             "seconds": now - protocol.started,
@@ -826,10 +830,19 @@ class _Lines:
         self._run = run
 
     def __str__(self) -> str:
-        return "\n".join(fmt.format_map(fields) for _, _, fmt, fields in self._run)
+        return "\n".join(
+            _accessLine(fields) if fmt is ACCESS_FORMAT else fmt.format_map(fields)
+            for _, _, fmt, fields in self._run
+        )
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+def _accessLine(r: dict[str, Any]) -> str:
+    """L{ACCESS_FORMAT} for one record, without the general formatter's cost."""
+    peer, poem, size, seconds = r["peer"], r["poem"], r["bytes"], r["seconds"]
+    return f"{peer} {poem} {size} bytes {seconds:.3f} s {r['outcome']}"
 
 
 class _LazyAddress:
