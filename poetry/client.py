@@ -32,11 +32,11 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 from typing import Protocol as _Interface
 
-from twisted.internet.defer import CancelledError, Deferred, DeferredSemaphore, succeed
+from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.error import ConnectionDone, NotConnectingError
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.logger import Logger
@@ -124,7 +124,7 @@ def _reasonName(reason: Failure) -> str:
     return type(reason.value).__name__
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, slots=True, weakref_slot=True, eq=False)
 class Poem:
     """
     A complete poem.
@@ -139,13 +139,22 @@ class Poem:
     address: Address
     peer: Address | None = None
     elapsed: float = 0.0
+    # The decoded text and whether it was valid UTF-8, filled in on first
+    # use (a slot, not functools.cached_property, which needs a __dict__).
+    _decodedCache: tuple[str, bool] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
-    @cached_property
+    @property
     def _decoded(self) -> tuple[str, bool]:
-        try:
-            return self.data.decode("utf-8"), True
-        except UnicodeDecodeError:
-            return self.data.decode("utf-8", "replace"), False
+        decoded = self._decodedCache
+        if decoded is None:
+            try:
+                decoded = self.data.decode("utf-8"), True
+            except UnicodeDecodeError:
+                decoded = self.data.decode("utf-8", "replace"), False
+            object.__setattr__(self, "_decodedCache", decoded)
+        return decoded
 
     @property
     def text(self) -> str:
@@ -662,11 +671,20 @@ def _connectionBudget(wanted: int) -> int | None:
     return max(1, budget - budget // 8)
 
 
-def _toAddress(address: Address | str | tuple[str, int]) -> Address:
+def _toAddress(
+    address: Address | str | tuple[str, int], parsed: dict[str, Address]
+) -> Address:
+    """
+    C{address} as an L{Address}; address text is parsed once per distinct
+    string, remembered in C{parsed}.
+    """
     if isinstance(address, Address):
         return address
     if isinstance(address, str):
-        return parse_address(address)
+        result = parsed.get(address)
+        if result is None:
+            result = parsed[address] = parse_address(address)
+        return result
     host, port = address
     return Address(host, port)
 
@@ -711,51 +729,51 @@ def get_poems(
     _checkLimits(timeout, max_bytes)
     if concurrency is not None and concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
-    targets = [_toAddress(a) for a in addresses]
+    parsed: dict[str, Address] = {}
+    targets = [_toAddress(a, parsed) for a in addresses]
     if not targets:
         return succeed([])
     clock = _reactor(reactor)
-    limit = min(concurrency or len(targets), len(targets))
+    count = len(targets)
+    limit = min(concurrency or count, count)
     budget = _connectionBudget(limit)
     if _isSelectReactor(clock):
         budget = min(budget or 1024, 1024 - _openFileCount() - _FD_RESERVE)
     if budget is not None:
         limit = max(1, min(limit, budget))
 
-    semaphore = DeferredSemaphore(limit)
-    outcomes: list[Outcome | None] = [None] * len(targets)
+    # Downloads start in input order.  There are C{limit} slots: each starts
+    # a download, and when that download ends its slot starts the next one
+    # not yet started (C{nextIndex}).  With C{limit >= count} every download
+    # starts at once and no slot is ever handed on.
+    outcomes: list[Outcome | None] = [None] * count
+    startedAt: list[float | None] = [None] * count
     running: dict[int, Deferred[Poem]] = {}
-    remaining = len(targets)
+    remaining = count
+    nextIndex = 0
     cancelled = False
 
     def cancelAll(result: Deferred[list[Outcome]]) -> None:
-        nonlocal cancelled
+        nonlocal cancelled, nextIndex
         cancelled = True
-        # Fail the queued ones first, without waking them one by one.
-        waiting = list(semaphore.waiting)
-        del semaphore.waiting[:]
-        for w in waiting:
-            w.errback(CancelledError())
+        # Fail the queued ones first: they never start.
+        queued = range(nextIndex, count)
+        nextIndex = count
+        for index in queued:
+            ended(Failure(CancelledError()), index)
         for d in list(running.values()):
             d.cancel()
 
     done: Deferred[list[Outcome]] = Deferred(cancelAll)
 
-    startedAt: list[float | None] = [None] * len(targets)
-
-    # Each download is: acquire a slot, start, and on its end finish (record
-    # the outcome) then release the slot.  Nothing returns a Deferred from a
-    # callback, so no Deferred chaining on the per-poem path.
-    def start(_: object, index: int) -> None:
-        if cancelled:
-            semaphore.release()
-            finish(Failure(CancelledError()), index)
-            return
-        address = targets[index]
+    def startNext() -> None:
+        nonlocal nextIndex
+        index = nextIndex
+        nextIndex += 1
         startedAt[index] = clock.seconds()
         try:
             d = _fetch(
-                address,
+                targets[index],
                 clock,
                 timeout,
                 max_bytes,
@@ -764,19 +782,16 @@ def get_poems(
                 None if on_data is None else partial(on_data, index),
             )
         except Exception:
-            semaphore.release()
-            finish(Failure(), index)
+            ended(Failure(), index)
             return
         running[index] = d
         d.addBoth(ended, index)
 
+    # The one callback per download: record the outcome, then hand the slot
+    # on.  It returns None, so the result Deferred holds nothing afterwards.
     def ended(result: object, index: int) -> None:
-        del running[index]
-        finish(result, index)
-        semaphore.release()
-
-    def finish(result: object, index: int) -> None:
         nonlocal remaining
+        running.pop(index, None)
         started = startedAt[index]
         elapsed = 0.0 if started is None else clock.seconds() - started
         if isinstance(result, Failure):
@@ -798,11 +813,13 @@ def get_poems(
         remaining -= 1
         if remaining == 0:
             done.callback(cast(list[Outcome], outcomes))
+        elif not cancelled and nextIndex < count:
+            startNext()
 
-    for index in range(len(targets)):
-        semaphore.acquire().addCallbacks(
-            start, finish, callbackArgs=(index,), errbackArgs=(index,)
-        )
+    for _ in range(limit):
+        if nextIndex >= count:
+            break  # synchronous failures already started the rest
+        startNext()
     return done
 
 

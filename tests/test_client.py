@@ -164,6 +164,21 @@ class PoemTests(SynchronousTestCase):
         self.assertIn("Address(host='h', port=1)", r)
         self.assertNotIn("xxxx", r)
 
+    def test_slotsAndDecodedOnce(self) -> None:
+        """
+        A L{Poem} has slots (no per-instance C{__dict__}) yet stays weakly
+        referenceable, and its text is decoded once, on first use, and kept
+        out of the repr and of equality (which stays identity).
+        """
+        poem = Poem(INVALID_UTF8, Address("h", 1))
+        self.assertFalse(hasattr(poem, "__dict__"))
+        self.assertIs(weakref.ref(poem)(), poem)
+        text = poem.text
+        self.assertIs(poem.text, text)
+        self.assertFalse(poem.valid_utf8)
+        self.assertNotIn("caf", repr(poem))
+        self.assertNotEqual(poem, Poem(INVALID_UTF8, Address("h", 1)))
+
 
 class ProtocolTests(SynchronousTestCase):
     """L{PoetryProtocol} reassembles the poem and judges how it ended."""
@@ -678,6 +693,61 @@ class GetPoemsTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)
         self.assertTrue(reactor.connectors[2].stoppedConnecting)
         self.assertEqual(len(reactor.tcpClients), 3)  # the 4th never started
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_sameTextParsedOnce(self) -> None:
+        """
+        Each distinct address text is parsed once however often it repeats,
+        and every download still gets its own outcome with that address.
+        """
+        calls: list[str] = []
+        parse = client.parse_address
+
+        def counting(text: str) -> Address:
+            calls.append(text)
+            return parse(text)
+
+        self.patch(client, "parse_address", counting)
+        reactor = MemoryReactorClock()
+        d = get_poems(["10001"] * 5 + ["h:2"] * 3, reactor=reactor)
+        self.assertEqual(sorted(calls), ["10001", "h:2"])
+        self.assertEqual(
+            [(c[0], c[1]) for c in reactor.tcpClients],
+            [("127.0.0.1", 10001)] * 5 + [("h", 2)] * 3,
+        )
+        completeAll(reactor, set())
+        outcomes = self.successResultOf(d)
+        self.assertEqual([o.task for o in outcomes], list(range(1, 9)))
+        self.assertEqual(
+            [o.address for o in outcomes],
+            [Address("127.0.0.1", 10001)] * 5 + [Address("h", 2)] * 3,
+        )
+
+    def test_startFailsSynchronously(self) -> None:
+        """
+        A download that fails as it starts (C{connectTCP} raising) becomes
+        that download's outcome, hands its slot to the next address, and
+        never lets more than C{concurrency} run at once.
+        """
+
+        class Refusing(MemoryReactorClock):
+            def connectTCP(  # type: ignore[override]
+                self, host: str, port: int, factory: Any, timeout: float = 30
+            ) -> Any:
+                if port == 1:
+                    raise RuntimeError("no")
+                return super().connectTCP(host, port, factory, timeout)
+
+        reactor = Refusing()
+        d = get_poems(["1", "2", "3", "4"], concurrency=2, reactor=reactor)
+        self.assertEqual([c[1] for c in reactor.tcpClients], [2, 3])
+        done: set[int] = set()
+        while completeAll(reactor, done):
+            pass
+        self.assertEqual([c[1] for c in reactor.tcpClients], [2, 3, 4])
+        outcomes = self.successResultOf(d)
+        self.assertIsInstance(outcomes[0].error, RuntimeError)
+        self.assertEqual([o.ok for o in outcomes], [False, True, True, True])
         self.assertEqual(reactor.getDelayedCalls(), [])
 
     def test_empty(self) -> None:
