@@ -13,7 +13,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_HOST", "Address", "AddressError", "parse_address"]
+__all__ = ["DEFAULT_HOST", "Address", "AddressError", "formatAddress", "parse_address"]
 
 DEFAULT_HOST = "127.0.0.1"
 """The host used when an address gives only a port."""
@@ -65,6 +65,19 @@ class Address:
         if ":" in self.host:
             return f"[{self.host}]:{self.port}"
         return f"{self.host}:{self.port}"
+
+
+def formatAddress(address: object) -> str:
+    """
+    How logs and traces show a Twisted address object (an L{IAddress}):
+    C{host:port} for IPv4, C{[host]:port} for IPv6 (as L{Address} does), the
+    path of a UNIX address, or C{str()} of anything else.
+    """
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is None or port is None:
+        return str(getattr(address, "name", None) or address)
+    return str(Address(host, port))
 
 
 def _port(text: str, port: str) -> int:

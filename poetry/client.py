@@ -42,7 +42,7 @@ from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from poetry.addresses import Address, parse_address
+from poetry.addresses import Address, formatAddress, parse_address
 from poetry.errors import (
     EmptyPoem,
     PoemConnectionFailed,
@@ -110,14 +110,6 @@ class TCPReactor(_Interface):
 
     def seconds(self) -> float:
         """The current time in seconds."""
-
-
-def _addressText(address: IAddress | None) -> str:
-    host = getattr(address, "host", None)
-    port = getattr(address, "port", None)
-    if host is None or port is None:
-        return str(address)
-    return str(Address(host, port))
 
 
 def _reasonName(reason: Failure) -> str:
@@ -220,8 +212,8 @@ class PoetryProtocol(Protocol):
                 self.task,
                 "protocol",
                 "connectionMade",
-                peer=_addressText(self.peer),
-                host=_addressText(transport.getHost()),
+                peer=formatAddress(self.peer),
+                host=formatAddress(transport.getHost()),
             )
 
     def dataReceived(self, data: bytes) -> None:
@@ -347,7 +339,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     def buildProtocol(self, addr: IAddress) -> PoetryProtocol | None:  # type: ignore[override]
         if self.tracer is not None:
             self.tracer.record(
-                self.task, "factory", "buildProtocol", address=_addressText(addr)
+                self.task, "factory", "buildProtocol", address=formatAddress(addr)
             )
         if self.deferred is None:
             return None  # already timed out or cancelled: refuse the connection

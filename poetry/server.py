@@ -44,6 +44,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from poetry.addresses import formatAddress
 from poetry.library import PoemFile, PoemLibrary
 
 if TYPE_CHECKING:
@@ -73,20 +74,6 @@ class Outcome:
     CUT_IDLE = "cut idle"
     #: Ended on purpose by a fault mode (C{reset}, C{refuse}).
     FAULT = "fault"
-
-
-def formatAddress(address: IAddress | None) -> str:
-    """
-    C{host:port} for an IPv4 address, C{[host]:port} for IPv6, the path or
-    C{repr} for anything else.
-    """
-    host = getattr(address, "host", None)
-    port = getattr(address, "port", None)
-    if host is None or port is None:
-        return str(getattr(address, "name", None) or address)
-    if ":" in host:
-        return f"[{host}]:{port}"
-    return f"{host}:{port}"
 
 
 class PoetryServerProtocol(Protocol):
