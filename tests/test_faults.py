@@ -23,7 +23,6 @@ from twisted.internet.error import (
     ConnectionLost,
 )
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
-from twisted.internet.task import deferLater
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -49,7 +48,8 @@ from poetry.server import (
     PoetryServerFactory,
     PoetryServerProtocol,
 )
-from poetry.service import Options, makeService
+from poetry.service import makeService
+from tests.helpers import lose, parse, waitFor
 
 POEM = PoemFile(
     "lab",
@@ -93,17 +93,6 @@ def connect(
     transport = StringTransport(hostAddress=SERVER_ADDRESS, peerAddress=peer)
     proto.makeConnection(transport)
     return proto, transport
-
-
-def lose(proto: Protocol, exc: type[Exception] = ConnectionDone) -> None:
-    """Deliver connectionLost as the reactor would after a close."""
-    proto.connectionLost(Failure(exc()))
-
-
-def parse(*argv: str) -> Options:
-    options = Options()
-    options.parseOptions(list(argv))
-    return options
 
 
 class ParseFaultTests(SynchronousTestCase):
@@ -948,15 +937,3 @@ class _OneProtocol(ClientFactory):
     def buildProtocol(self, addr: Any) -> Protocol:
         self.one.factory = self
         return self.one
-
-
-async def waitFor(condition: Any, tries: int = 2000) -> None:
-    """
-    Let the reactor run (5 ms at a time, a bounded number of times) until
-    C{condition()} is true; fail if it never is.
-    """
-    for _ in range(tries):
-        if condition():
-            return
-        await deferLater(reactor, 0.005)  # type: ignore[arg-type]
-    raise AssertionError(f"condition never became true: {condition}")

@@ -13,11 +13,9 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
-from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import Logger, formatEvent
-from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from poetry.library import PoemFile, PoemLibrary
@@ -27,6 +25,7 @@ from poetry.server import (
     PoetryServerProtocol,
     formatAddress,
 )
+from tests.helpers import fetch, lose
 
 POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
 
@@ -61,11 +60,6 @@ class _Peer:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
-
-
-def lose(proto: Protocol, exc: type[Exception] = ConnectionDone) -> None:
-    """Deliver connectionLost as the reactor would after a close."""
-    proto.connectionLost(Failure(exc()))
 
 
 class FastModeTests(SynchronousTestCase):
@@ -478,39 +472,6 @@ class DrainTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
 
 
-class _Collect(Protocol):
-    """Test client: sends C{junk} if any, collects until the connection ends."""
-
-    def __init__(self, junk: bytes = b"") -> None:
-        self.junk = junk
-        self.chunks: list[bytes] = []
-        self.done: Deferred[tuple[bytes, Failure]] = Deferred()
-
-    def connectionMade(self) -> None:
-        if self.junk:
-            self.transport.write(self.junk)  # type: ignore[union-attr]
-
-    def dataReceived(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.done.callback((b"".join(self.chunks), reason))
-
-
-class _CollectFactory(ClientFactory):
-    def __init__(self, junk: bytes = b"") -> None:
-        self.junk = junk
-        self.result: Deferred[tuple[bytes, Failure]] = Deferred()
-
-    def buildProtocol(self, addr: Any) -> _Collect:
-        p = _Collect(self.junk)
-        p.done.chainDeferred(self.result)
-        return p
-
-    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
-        self.result.errback(reason)
-
-
 class LoopbackTests(TestCase):
     """Real poems over real loopback sockets (127.0.0.1, port 0)."""
 
@@ -519,13 +480,6 @@ class LoopbackTests(TestCase):
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         return factory, port.getHost().port
-
-    def fetch(
-        self, portNumber: int, junk: bytes = b""
-    ) -> Deferred[tuple[bytes, Failure]]:
-        f = _CollectFactory(junk)
-        reactor.connectTCP("127.0.0.1", portNumber, f, timeout=5)
-        return f.result
 
     async def test_bundledPoemsByteIdentical(self) -> None:
         """
@@ -540,7 +494,7 @@ class LoopbackTests(TestCase):
         for kw in [{}, {"delay": 0.001, "chunk_size": 512}]:
             _, port = self.serve(*poems, **kw)
             for poem in poems:
-                data, reason = await self.fetch(port)
+                data, reason = await fetch(port)
                 self.assertEqual(data, poem.data)
                 self.assertTrue(reason.check(ConnectionDone))
 
@@ -548,7 +502,7 @@ class LoopbackTests(TestCase):
         """A poem of several megabytes streams through the producer intact."""
         big = PoemFile("big", bytes(range(251)) * 12000)
         factory, port = self.serve(big)
-        data, reason = await self.fetch(port)
+        data, reason = await fetch(port)
         self.assertEqual(data, big.data)
         self.assertTrue(reason.check(ConnectionDone))
         self.assertEqual(factory.served, 1)
@@ -561,7 +515,7 @@ class LoopbackTests(TestCase):
         """
         poem = PoemFile("p", b"slow and steady\n" * 8)
         factory, port = self.serve(poem, delay=0.005, chunk_size=16)
-        results = gatherResults([self.fetch(port) for _ in range(100)])
+        results = gatherResults([fetch(port) for _ in range(100)])
         while not factory.live:
             await _sleep(0.001)
         self.assertTrue(all(p._socket is not None for p in factory.live))
@@ -576,9 +530,9 @@ class LoopbackTests(TestCase):
         the server keeps serving others.
         """
         factory, port = self.serve(POEM, delay=0.001, chunk_size=4)
-        data, _ = await self.fetch(port, junk=b"\xff\x00GET / HTTP/1.1\r\n" * 60000)
+        data, _ = await fetch(port, junk=b"\xff\x00GET / HTTP/1.1\r\n" * 60000)
         self.assertEqual(data, POEM.data)
-        data, _ = await self.fetch(port)
+        data, _ = await fetch(port)
         self.assertEqual(data, POEM.data)
         self.assertEqual(factory.served, 2)
 
@@ -588,10 +542,10 @@ class LoopbackTests(TestCase):
         client is closed at once with nothing sent, and counted.
         """
         factory, port = self.serve(POEM, delay=0.05, chunk_size=4, max_connections=1)
-        first = self.fetch(port)
+        first = fetch(port)
         while not factory.live:
             await _sleep(0.005)
-        data, _ = await self.fetch(port)
+        data, _ = await fetch(port)
         self.assertEqual(data, b"")
         self.assertEqual(factory.refused, 1)
         data, _ = await first

@@ -13,13 +13,9 @@ from typing import Any
 
 from twisted.application.service import IServiceMaker
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone
-from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
-from twisted.internet.task import deferLater
 from twisted.plugin import getPlugins
-from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -33,12 +29,7 @@ from poetry.service import (
     makeService,
     normalizeEndpoint,
 )
-
-
-def parse(*argv: str) -> Options:
-    options = Options()
-    options.parseOptions(list(argv))
-    return options
+from tests.helpers import fetch, parse, waitFor
 
 
 class OptionsTests(SynchronousTestCase):
@@ -202,7 +193,7 @@ class ServiceTests(TestCase):
         service.startService()
         port = service.ports[0].getHost().port
         result = fetch(port)
-        await waitFor(lambda: bool(service.factory.live))
+        await waitFor(lambda: bool(service.factory.live), tries=1000)
         stopped = service.stopService()
         self.assertFalse(stopped.called)
         data, reason = await result
@@ -222,7 +213,7 @@ class ServiceTests(TestCase):
         service.startService()
         port = service.ports[0].getHost().port
         result = fetch(port)
-        await waitFor(lambda: bool(service.factory.live))
+        await waitFor(lambda: bool(service.factory.live), tries=1000)
         await service.stopService()
         data, reason = await result
         self.assertEqual(data, b"a ")
@@ -244,34 +235,6 @@ class PluginTests(SynchronousTestCase):
         maker = makers["poetry"]
         self.assertIsInstance(maker.options(), Options)
         self.assertIs(maker.makeService, makeService)
-
-
-class _Collect(Protocol):
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.done: Deferred[tuple[bytes, Failure]] = Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.done.callback((b"".join(self.chunks), reason))
-
-
-def fetch(port: int) -> Deferred[tuple[bytes, Failure]]:
-    """Read one poem from 127.0.0.1:C{port}: its bytes and how it ended."""
-    proto = _Collect()
-    reactor.connectTCP("127.0.0.1", port, ClientFactory.forProtocol(lambda: proto))
-    return proto.done
-
-
-async def waitFor(condition: Any, limit: int = 1000) -> None:
-    """Let the reactor run until C{condition()} holds (bounded)."""
-    for _ in range(limit):
-        if condition():
-            return
-        await deferLater(reactor, 0.005)  # type: ignore[arg-type]
-    raise AssertionError("condition never held")
 
 
 def _rmtree(path: Path) -> None:

@@ -27,7 +27,6 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.error import ProcessDone
 from twisted.internet.protocol import ClientFactory, ProcessProtocol, Protocol
-from twisted.internet.task import deferLater
 from twisted.internet.testing import StringTransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -39,6 +38,7 @@ from poetry.errors import PoemTruncated
 from poetry.faults import CHUNK, Endless
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import PoetryServerFactory, PoetryServerProtocol
+from tests.helpers import waitFor
 
 POEM = PoemFile(
     "stress",
@@ -74,18 +74,6 @@ def countInstances(kind: type) -> int:
     """How many live objects of C{kind} (or a subclass) there are, after a GC."""
     gc.collect()
     return sum(1 for o in gc.get_objects() if isinstance(o, kind))
-
-
-async def waitFor(condition: Any, tries: int = 2000) -> None:
-    """
-    Let the reactor run (5 ms at a time, a bounded number of times) until
-    C{condition()} is true; fail if it never is.
-    """
-    for _ in range(tries):
-        if condition():
-            return
-        await deferLater(reactor, 0.005)  # type: ignore[arg-type]
-    raise AssertionError(f"condition never became true: {condition}")
 
 
 class _BarrierProtocol(PoetryServerProtocol):

@@ -1,0 +1,92 @@
+"""
+Helpers shared by several test modules: parsing C{twistd poetry} options,
+ending a protocol's connection by hand, a bounded wait on the real reactor,
+and a minimal client that collects whatever a server sends over a real
+loopback socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
+
+from poetry.service import Options
+
+
+def parse(*argv: str) -> Options:
+    """C{twistd poetry} options parsed from C{argv}."""
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+def lose(proto: Protocol, exc: type[Exception] = ConnectionDone) -> None:
+    """Deliver connectionLost as the reactor would after a close."""
+    proto.connectionLost(Failure(exc()))
+
+
+async def waitFor(condition: Callable[[], object], tries: int = 2000) -> None:
+    """
+    Let the reactor run (5 ms at a time, a bounded number of times) until
+    C{condition()} is true; fail if it never is.
+    """
+    for _ in range(tries):
+        if condition():
+            return
+        await deferLater(reactor, 0.005)
+    raise AssertionError(f"condition never became true: {condition}")
+
+
+class Collect(Protocol):
+    """Test client: sends C{junk} if any, collects until the connection ends."""
+
+    def __init__(self, junk: bytes = b"") -> None:
+        self.junk = junk
+        self.chunks: list[bytes] = []
+        self.done: Deferred[tuple[bytes, Failure]] = Deferred()
+
+    def connectionMade(self) -> None:
+        if self.junk:
+            self.transport.write(self.junk)  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.done.callback((b"".join(self.chunks), reason))
+
+
+class CollectFactory(ClientFactory):
+    """
+    Builds one L{Collect}; C{result} fires with what it collected and how the
+    connection ended, or fails if the connection cannot be made.
+    """
+
+    def __init__(self, junk: bytes = b"") -> None:
+        self.junk = junk
+        self.result: Deferred[tuple[bytes, Failure]] = Deferred()
+
+    def buildProtocol(self, addr: Any) -> Collect:
+        p = Collect(self.junk)
+        p.done.chainDeferred(self.result)
+        return p
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        self.result.errback(reason)
+
+
+def fetch(portNumber: int, junk: bytes = b"") -> Deferred[tuple[bytes, Failure]]:
+    """
+    Read one poem from 127.0.0.1:C{portNumber} (sending C{junk} first, if
+    any): fire with its bytes and the reason the connection ended.
+    """
+    f = CollectFactory(junk)
+    reactor.connectTCP("127.0.0.1", portNumber, f, timeout=5)
+    return f.result
