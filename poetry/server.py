@@ -389,9 +389,6 @@ class SlowSchedule:
         self._call: IDelayedCall | None = None
         self._callAt = 0.0
 
-    def __len__(self) -> int:
-        return len(self._heap)
-
     def add(self, protocol: PoetryServerProtocol, due: float) -> None:
         """Send C{protocol} its next chunk at C{due} (reactor seconds)."""
         protocol._due = due
