@@ -14,6 +14,7 @@ one-line message fit for a summary, for example::
 from __future__ import annotations
 
 import errno
+from types import ModuleType
 
 from twisted.internet import error as _error
 from twisted.python.failure import Failure
@@ -29,6 +30,15 @@ __all__ = [
     "PoemTooLarge",
     "PoemTruncated",
 ]
+
+
+# Imported now, not when a message needs it: out of descriptors (EMFILE),
+# importing an extension module fails, since it has to open its file.
+resource: ModuleType | None
+try:
+    import resource
+except ImportError:  # pragma: no cover (Windows)
+    resource = None
 
 
 def _bytes(n: int) -> str:
@@ -131,9 +141,7 @@ class EmptyPoem(PoemError):
 
 def _descriptorLimit() -> str:
     """The soft RLIMIT_NOFILE as text, for a message (read, never changed)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover (Windows)
+    if resource is None:  # pragma: no cover (Windows)
         return "unknown"
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)

@@ -214,13 +214,13 @@ class _Collect(ProcessProtocol):
         self.ended.callback(None)
 
 
-#: The child of L{DescriptorLimitTests}: lowers its own RLIMIT_NOFILE (soft
-#: and hard, as C{ulimit -n} does), fetches from the silent server, and
-#: prints how the downloads ended, by error class.
+#: The child of L{DescriptorLimitTests}, run under C{sh -c "ulimit -n N"}
+#: (the test's child sets the limit, soft and hard; the library never
+#: does): fetches from the silent server and prints how the downloads ended,
+#: by error class, and their distinct messages.
 _LOW_LIMIT_CHILD = """
-import json, resource, sys
-port, count, concurrency, limit = map(int, sys.argv[1:5])
-resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+import json, sys
+port, count, concurrency = map(int, sys.argv[1:4])
 from twisted.internet.task import react
 from poetry.client import get_poems
 
@@ -238,8 +238,8 @@ def main(reactor):
         for o in outcomes:
             name = type(o.error).__name__ if o.error is not None else "ok"
             kinds[name] = kinds.get(name, 0) + 1
-        examples = sorted({str(o.error) for o in outcomes if o.error})[:3]
-        print(json.dumps({"kinds": kinds, "examples": examples}))
+        messages = sorted({str(o.error) for o in outcomes if o.error})
+        print(json.dumps({"kinds": kinds, "messages": messages}))
 
     return d.addCallback(report)
 
@@ -249,20 +249,16 @@ react(main)
 
 class DescriptorLimitTests(TestCase):
     """
-    A child process with a low descriptor limit (set by the child itself,
-    not by the library) fetching from a silent server.
+    A child process with a low descriptor limit (set by the test's child
+    shell, C{ulimit -n}, not by the library) fetching from a silent server.
     """
 
     timeout = 60
 
-    async def test_everyAddressTriedUnderLowLimit(self) -> None:
-        """
-        RLIMIT_NOFILE 128, 300 addresses of a silent server, concurrency 80,
-        timeout 0.5 s: every download times out (every address was tried),
-        none fails with EMFILE, though each timed-out socket closes only a
-        reactor turn after its timeout (80 closing plus 80 new would not
-        fit under 128).
-        """
+    async def fetchUnderLimit(
+        self, limit: int, count: int, concurrency: int
+    ) -> dict[str, Any]:
+        """Run L{_LOW_LIMIT_CHILD}; return what it printed."""
         import json
 
         factory = ServerFactory.forProtocol(_Silent)
@@ -271,8 +267,9 @@ class DescriptorLimitTests(TestCase):
         self.addCleanup(port.stopListening)
         child = _Collect()
         argv = [
+            "/bin/sh", "-c", f'ulimit -n {limit} && exec "$0" "$@"',
             sys.executable, "-c", _LOW_LIMIT_CHILD,
-            str(port.getHost().port), "300", "80", "128",
+            str(port.getHost().port), str(count), str(concurrency),
         ]  # fmt: skip
         env = dict(os.environ, PYTHONPATH=_checkoutRoot())
         transport = reactor.spawnProcess(child, argv[0], argv, env=env)
@@ -288,8 +285,37 @@ class DescriptorLimitTests(TestCase):
         self.addCleanup(reap)
         await child.ended.addTimeout(50, reactor)
         self.assertTrue(child.out, child.err.decode("utf-8", "replace"))
-        result = json.loads(child.out)
-        self.assertEqual(result["kinds"], {"PoemTimeout": 300}, result["examples"])
+        result: dict[str, Any] = json.loads(child.out)
+        return result
+
+    async def test_everyAddressTriedUnderLowLimit(self) -> None:
+        """
+        RLIMIT_NOFILE 128, 300 addresses of a silent server, concurrency 80,
+        timeout 0.5 s: every download times out (every address was tried),
+        none fails with EMFILE, though each timed-out socket closes only a
+        reactor turn after its timeout (80 closing plus 80 new would not
+        fit under 128).
+        """
+        result = await self.fetchUnderLimit(128, 300, 80)
+        self.assertEqual(result["kinds"], {"PoemTimeout": 300}, result["messages"])
+
+    async def test_emfileNamesTheLimit(self) -> None:
+        """
+        RLIMIT_NOFILE 64 and concurrency 100 (the caller's mistake): the
+        downloads that find no descriptor fail with PoemConnectionFailed
+        naming the limit, 64; the others time out as usual.
+        """
+        result = await self.fetchUnderLimit(64, 100, 100)
+        kinds = result["kinds"]
+        self.assertEqual(set(kinds), {"PoemTimeout", "PoemConnectionFailed"}, kinds)
+        self.assertEqual(sum(kinds.values()), 100)
+        failed = [m for m in result["messages"] if "timed out" not in m]
+        self.assertEqual(len(failed), 1, failed)
+        self.assertIn(
+            "cannot open a socket: too many open files (this process's file"
+            " descriptor limit, RLIMIT_NOFILE, is 64:",
+            failed[0],
+        )
 
 
 class LeakTests(TestCase):
