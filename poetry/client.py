@@ -904,7 +904,8 @@ def get_poems(
     # seen (in either order): 2 while neither has, 0 once both have.
     toSee = bytearray(count)
     running: dict[int, Deferred[Poem]] = {}
-    state = {"inFlight": 0, "remaining": count}
+    inFlight = 0
+    remaining = count
     cancelled = False
     filling = False
 
@@ -927,18 +928,18 @@ def get_poems(
         # Start downloads while both limits allow.  Re-entrant calls (a
         # download failing synchronously as it starts frees its slot at
         # once) return at once: this loop picks the freed slot up.
-        nonlocal filling
+        nonlocal filling, inFlight
         if filling:
             return
         filling = True
         try:
-            while ready and state["inFlight"] < limit and not cancelled:
+            while ready and inFlight < limit and not cancelled:
                 _, queue = heapq.heappop(ready)
                 index = queue.pending.popleft()
                 queue.running += 1
                 if queue.pending and queue.running < cap:
                     heapq.heappush(ready, (queue.pending[0], queue))
-                state["inFlight"] += 1
+                inFlight += 1
                 start(index)
         finally:
             filling = False
@@ -967,12 +968,13 @@ def get_poems(
     def seen(index: int) -> None:
         # One of a download's two ends (result, socket closed) was seen;
         # after both, its slot goes to the next download.
+        nonlocal inFlight
         toSee[index] -= 1
         if toSee[index]:
             return
         queue = queueOf[index]
         queue.running -= 1
-        state["inFlight"] -= 1
+        inFlight -= 1
         if queue.pending and queue.running == cap - 1:
             heapq.heappush(ready, (queue.pending[0], queue))  # was at its cap
         fill()
@@ -980,6 +982,7 @@ def get_poems(
     # The one callback per download: record the outcome.  It returns None,
     # so the result Deferred holds nothing afterwards.
     def ended(result: object, index: int) -> None:
+        nonlocal remaining
         running.pop(index, None)
         started = startedAt[index]
         elapsed = 0.0 if started is None else clock.seconds() - started
@@ -999,8 +1002,8 @@ def get_poems(
                     "on_outcome callback failed for {address}",
                     address=str(outcome.address),
                 )
-        state["remaining"] -= 1
-        if state["remaining"] == 0:
+        remaining -= 1
+        if remaining == 0:
             done.callback(cast(list[Outcome], outcomes))
         elif started is not None:
             seen(index)
