@@ -6,8 +6,10 @@ process so its CPU time and peak RSS are its own:
 
   - C{minimal}: the baseline: a bare L{Protocol} that counts bytes and a
     L{ClientFactory} per connection, keeping at most C connections open.
-  - C{ours}: C{poetry.client.get_poems} with N copies of the address and the
-    same concurrency.
+  - C{ours}: C{poetry.client.get_poems} with N copies of the address: its
+    default options unless C{--concurrency C} and/or C{--per-server S} are
+    given (C{--all-at-once}: no limits at all, C{concurrency=None,
+    per_server=None}).
 
 Prints one JSON object: poems, failures, bytes, wall and CPU seconds of the
 fetch itself (imports and reactor start-up excluded) and peak RSS.
@@ -109,15 +111,29 @@ def runMinimal(
 
 
 def runOurs(
-    reactor: Any, port: int, count: int, concurrency: int | None, expect: int
+    reactor: Any,
+    port: int,
+    count: int,
+    concurrency: int | None,
+    expect: int,
+    perServer: int | None = None,
+    allAtOnce: bool = False,
 ) -> Any:
-    """Fetch C{count} poems with C{poetry.client.get_poems}."""
+    """
+    Fetch C{count} poems with C{poetry.client.get_poems}: its defaults,
+    except C{concurrency}/C{perServer} when given (non-zero), or no limits
+    at all with C{allAtOnce}.
+    """
     from poetry.client import get_poems
 
     addresses = [f"127.0.0.1:{port}"] * count
     kwargs: dict[str, Any] = {"reactor": reactor}
+    if allAtOnce:
+        kwargs.update(concurrency=None, per_server=None)
     if concurrency:
         kwargs["concurrency"] = concurrency
+    if perServer:
+        kwargs["per_server"] = perServer
     d = get_poems(addresses, **kwargs)
 
     def tally(outcomes: Any) -> tuple[int, int, int]:
@@ -153,6 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--concurrency", type=int, default=0)
+    p.add_argument("--per-server", type=int, default=0)
+    p.add_argument("--all-at-once", action="store_true")
     p.add_argument("--expect", type=int, required=True)
     p.add_argument("--profile", default=None, help="write cProfile stats here")
     args = p.parse_args(argv)
@@ -182,7 +200,15 @@ def main(argv: list[str] | None = None) -> None:
                 reactor, args.port, args.count, args.concurrency or 1000, args.expect
             )
         else:
-            d = runOurs(reactor, args.port, args.count, args.concurrency, args.expect)
+            d = runOurs(
+                reactor,
+                args.port,
+                args.count,
+                args.concurrency,
+                args.expect,
+                args.per_server,
+                args.all_at_once,
+            )
 
         def record(r: tuple[int, int, int]) -> None:
             if profiler:

@@ -784,7 +784,13 @@ def scenarioSlow(ctx: Context) -> list[Row]:
 
 
 def clientRun(
-    ctx: Context, kind: str, port: int, count: int, concurrency: int, size: int
+    ctx: Context,
+    kind: str,
+    port: int,
+    count: int,
+    concurrency: int,
+    size: int,
+    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
     cmd = [
         sys.executable,
@@ -800,6 +806,7 @@ def clientRun(
     ]
     if concurrency:
         cmd += ["--concurrency", str(concurrency)]
+    cmd += list(extra)
     r = runJson(cmd, timeout=300, cpu=LOAD_CPU, env=pythonEnv())
     if "error" in r:
         raise BenchError(f"client {kind} failed: {r}")
@@ -813,11 +820,26 @@ def scenarioFanout(ctx: Context) -> list[Row]:
     count = cfg.fanoutCount
     size = ctx.kilobyte.stat().st_size
     rows: list[Row] = []
-    # (label, concurrency for ours, concurrency for the minimal client)
-    variants = [("all at once (default)", 0, count)]
+    # get_poems' defaults: at most 20 per server (and 100 in all), so the
+    # minimal client keeps the same number in flight.
+    try:
+        from poetry.client import DEFAULT_CONCURRENCY, DEFAULT_PER_SERVER
+    except ImportError:  # our client not there: the documented values
+        DEFAULT_CONCURRENCY, DEFAULT_PER_SERVER = 100, 20
+    inFlight = min(DEFAULT_PER_SERVER, DEFAULT_CONCURRENCY)
+    # (label, concurrency and options for ours, concurrency for the minimal
+    # client, whether failures are judged)
+    variants: list[tuple[str, int, list[str], int, bool]] = [
+        (f"default options ({inFlight} in flight)", 0, [], inFlight, True)
+    ]
     if not cfg.quick:
-        variants.append(("concurrency 100", 100, 100))
-    for label, oursConc, baseConc in variants:
+        variants.append(
+            ("concurrency 100, per-server 100", 100, ["--per-server", "100"], 100, True)
+        )
+        # The old default, for context: thousands of connections at once
+        # overflow the server's listen queue on a busy machine.
+        variants.append(("all at once (no limits)", 0, ["--all-at-once"], count, False))
+    for label, oursConc, oursExtra, baseConc, judged in variants:
         sc = f"3 client fan-out, {count:,} poems, {label}"
         kinds = ["minimal"] + (["ours"] if ctx.oursClient[0] else [])
         runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
@@ -827,8 +849,9 @@ def scenarioFanout(ctx: Context) -> list[Row]:
             for rep in range(cfg.reps):
                 for kind in kinds if rep % 2 == 0 else kinds[::-1]:
                     conc = oursConc if kind == "ours" else baseConc
+                    extra = oursExtra if kind == "ours" else []
                     runs[kind].append(
-                        clientRun(ctx, kind, server.port, count, conc, size)
+                        clientRun(ctx, kind, server.port, count, conc, size, extra)
                     )
         finally:
             server.stop()
@@ -870,8 +893,8 @@ def scenarioFanout(ctx: Context) -> list[Row]:
                 str(fails),
                 f"minimal {sum(r['failures'] for r in base)}",
                 "",
-                "0",
-                "PASS" if fails == 0 else "MISS",
+                "0" if judged else "",
+                ("PASS" if fails == 0 else "MISS") if judged else "info",
             )
         )
         c, cb = spread(ours, "cpu_per_poem_us"), spread(base, "cpu_per_poem_us")

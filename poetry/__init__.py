@@ -16,6 +16,7 @@ from poetry.addresses import Address, AddressError, parse_address
 from poetry.client import Outcome, Poem, get_poem, get_poems
 from poetry.errors import (
     EmptyPoem,
+    PoemCallbackError,
     PoemConnectionFailed,
     PoemError,
     PoemTimeout,
@@ -29,6 +30,7 @@ __all__ = [
     "EmptyPoem",
     "Outcome",
     "Poem",
+    "PoemCallbackError",
     "PoemConnectionFailed",
     "PoemError",
     "PoemTimeout",

@@ -13,7 +13,14 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_HOST", "Address", "AddressError", "formatAddress", "parse_address"]
+__all__ = [
+    "DEFAULT_HOST",
+    "Address",
+    "AddressError",
+    "check_address",
+    "formatAddress",
+    "parse_address",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 """The host used when an address gives only a port."""
@@ -140,3 +147,49 @@ def parse_address(text: str) -> Address:
     if not _HOSTNAME.fullmatch(host):
         raise AddressError(text, f"{host!r} is not a valid host name")
     return Address(host, number)
+
+
+def _hostProblem(host: str) -> str | None:
+    """What is wrong with C{host} as a host to connect to, or L{None}."""
+    if not host:
+        return "empty host"
+    if _HOSTNAME.fullmatch(host) or _isIPv6(host):
+        return None
+    if host.startswith("[") and host.endswith("]") and _isIPv6(host[1:-1]):
+        return f"{host!r}: an IPv6 address is given without brackets here"
+    if "\x00" in host:
+        return f"{host!r} contains a NUL character"
+    if any(c.isspace() for c in host):
+        return f"{host!r} contains white space"
+    if len(host.rstrip(".")) > 253:
+        return f"host name longer than 253 characters ({len(host)})"
+    for label in host.rstrip(".").split("."):
+        if len(label) > 63:
+            return f"host name label longer than 63 characters ({len(label)})"
+    return f"{host!r} is not a valid host name or IP address"
+
+
+def check_address(host: object, port: object) -> Address:
+    """
+    Check a host and port given separately (as to L{poetry.get_poem}) and
+    return them as an L{Address}.
+
+    The host is a host name (labels of letters, digits, C{-} and C{_}, at
+    most 63 characters each, 253 in all), an IPv4 literal or an IPv6 literal
+    without brackets; the port an C{int} in 1-65535.
+
+    @raise TypeError: if the host is not a C{str} or the port not an C{int}.
+    @raise AddressError: (a L{ValueError}) if either is out of range or
+        malformed.
+    """
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a str, not {type(host).__name__}")
+    if not isinstance(port, int) or isinstance(port, bool):
+        raise TypeError(f"port must be an int, not {type(port).__name__}")
+    text = str(Address(host, port))
+    problem = _hostProblem(host)
+    if problem is not None:
+        raise AddressError(text, problem)
+    if not 1 <= port <= 65535:
+        raise AddressError(text, f"port {port} is out of range 1-65535")
+    return Address(host, port)

@@ -4,8 +4,9 @@ The C{get-poetry} command: options, output, summary and exit status.
     get-poetry [options] ADDRESS...
 
 ADDRESS is C{PORT}, C{HOST:PORT} or C{[IPv6]:PORT} (host 127.0.0.1 by
-default).  Every poem is fetched at once (or at most C{--concurrency} at a
-time) by L{poetry.client.get_poems}.
+default).  Poems are fetched many at once by L{poetry.client.get_poems}: at
+most C{--concurrency} (default 100) in all, C{--per-server} (default 20) from
+any one server.
 
 Output
 ======
@@ -109,7 +110,9 @@ from twisted.logger import Logger, LogPublisher
 from poetry import __version__
 from poetry.addresses import Address, AddressError, parse_address
 from poetry.client import (
+    DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
+    DEFAULT_PER_SERVER,
     DEFAULT_TIMEOUT,
     Outcome,
     TraceRecorder,
@@ -214,8 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest poem accepted, in bytes (default %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--concurrency", metavar="N", type=_positiveInt, default=None,
-        help="at most N downloads at once (default: all)",
+        "--concurrency", metavar="N", type=_positiveInt,
+        default=DEFAULT_CONCURRENCY,
+        help="at most N downloads at once in all (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--per-server", metavar="N", type=_positiveInt,
+        default=DEFAULT_PER_SERVER,
+        help="at most N downloads at once from any one server "
+        "(default %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--output-dir", metavar="DIR", type=Path, default=None,
@@ -432,6 +442,7 @@ class Run:
         self._downloads = get_poems(
             self.addresses,
             concurrency=options.concurrency,
+            per_server=options.per_server,
             timeout=options.timeout,
             max_bytes=options.max_bytes,
             reactor=self.reactor,

@@ -7,8 +7,16 @@ API of plain functions returning Deferreds.
       truncates it.
     - L{PoetryClientFactory} connects one attempt to one result: it owns the
       L{Deferred}, the timeout, and nothing else once the result has fired.
-    - L{get_poem} fetches one poem; L{get_poems} fetches many at once, with an
-      optional concurrency limit, and reports one L{Outcome} per address.
+    - L{get_poem} fetches one poem; L{get_poems} fetches many at once, at
+      most L{DEFAULT_CONCURRENCY} in all and L{DEFAULT_PER_SERVER} from any
+      one server unless told otherwise, and reports one L{Outcome} per
+      address.
+
+The library never changes process-wide state: it does not raise the file
+descriptor limit (RLIMIT_NOFILE).  A caller whose concurrency needs more
+descriptors than the process may open sees the downloads that could not get
+one fail with L{PoemConnectionFailed} naming the limit (EMFILE); a program
+raises the limit in its entry point (C{get-poetry}'s C{main} does).
 
 Using it from your own Twisted program::
 
@@ -28,8 +36,12 @@ per callback.
 
 from __future__ import annotations
 
+import heapq
+import math
+import operator
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,9 +54,10 @@ from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from poetry.addresses import Address, formatAddress, parse_address
+from poetry.addresses import Address, check_address, formatAddress, parse_address
 from poetry.errors import (
     EmptyPoem,
+    PoemCallbackError,
     PoemConnectionFailed,
     PoemError,
     PoemTimeout,
@@ -56,7 +69,9 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress, IProtocolFactory
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_PER_SERVER",
     "DEFAULT_TIMEOUT",
     "Outcome",
     "Poem",
@@ -74,6 +89,24 @@ DEFAULT_TIMEOUT = 30.0
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 """The largest poem accepted by default (10 MiB)."""
+
+DEFAULT_CONCURRENCY = 100
+"""
+How many downloads L{get_poems} runs at once by default, in all.  It keeps
+a run well inside the usual 1,024 file descriptors of a process (one per
+connection) and is the order of C{curl --parallel}'s default (50).
+"""
+
+DEFAULT_PER_SERVER = 20
+"""
+How many downloads L{get_poems} runs at once to any one server (one
+L{Address}) by default.  All at once, thousands of connections to one
+server overflow its listen queue (Twisted's default backlog is 50; the
+kernel then drops SYNs, and each retry costs the client one, three, seven
+seconds), so downloads fail by timeout that never needed to: 20 stays below
+any such backlog and, against a local server, fetches as fast as 100 (see
+bench/RESULTS.md).  Browsers use 6 per host for HTTP/1.1.
+"""
 
 
 class TraceRecorder(_Interface):
@@ -228,7 +261,31 @@ class PoetryProtocol(Protocol):
             return
         chunks.append(data)
         if self.onData is not None:
-            self.onData(len(data))
+            try:
+                self.onData(len(data))
+            except Exception:
+                self.callbackFailed(Failure())
+
+    def callbackFailed(self, reason: Failure) -> None:
+        """
+        The caller's C{on_data} callback raised: a bug in the caller, not a
+        fault of the server.  Log it, fail the download with
+        L{PoemCallbackError} carrying the exception, and abort the
+        connection.
+        """
+        self._chunks = None
+        factory = cast("PoetryClientFactory | None", self.factory)
+        address = factory.address if factory is not None else None
+        _log.failure(
+            "on_data callback failed for {address}",
+            reason,
+            address=str(address),
+        )
+        if factory is not None:
+            factory.poemFailed(
+                PoemCallbackError(factory.address, "on_data", reason, self.received)
+            )
+        cast(Any, self.transport).abortConnection()
 
     def partial(self) -> bytes:
         """The bytes buffered so far (empty once the poem is finished)."""
@@ -260,13 +317,16 @@ class PoetryProtocol(Protocol):
             )
         chunks, self._chunks = self._chunks, None
         factory = cast("PoetryClientFactory | None", self.factory)
-        if chunks is None or factory is None:
+        if factory is None:
             return
-        data = b"".join(chunks)
-        if clean:
-            factory.poemFinished(self, data)
-        else:
-            factory.poemTruncated(self, data, reason)
+        if chunks is not None:
+            data = b"".join(chunks)
+            if clean:
+                factory.poemFinished(self, data)
+            else:
+                factory.poemTruncated(self, data, reason)
+        # The socket is closed now (Twisted closes it before telling us).
+        factory.connectionClosed()
 
 
 class PoetryClientFactory(ClientFactory[PoetryProtocol]):
@@ -282,6 +342,14 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
 
     The timeout starts in L{startedConnecting} and covers connecting plus
     downloading; it is cancelled the moment the result fires.
+
+    The result can fire before the connection's socket is closed (a timeout
+    or a cancel aborts the connection, and Twisted closes it a reactor turn
+    later).  C{onClosed}, if given, is called once the attempt's socket
+    really is closed: after the protocol's C{connectionLost}, or in
+    L{clientConnectionFailed} if it never connected.  L{get_poems} hands a
+    download's slot on only then, so it never has more sockets open than
+    its concurrency.
 
     @ivar deferred: the result, or L{None} once it has fired.
     """
@@ -299,6 +367,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         tracer: TraceRecorder | None = None,
         task: int = 1,
         onData: Callable[[int], object] | None = None,
+        onClosed: Callable[[], object] | None = None,
     ) -> None:
         self.address = address
         self.clock = clock
@@ -307,6 +376,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         self.tracer = tracer
         self.task = task
         self.onData = onData
+        self.onClosed = onClosed
         self.deferred: Deferred[Poem] | None = Deferred(self._cancel)
         self.started: float | None = None
         self._connector: Any = None
@@ -361,11 +431,13 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
                 reason=_reasonName(reason),
             )
         d = self._take()
-        if d is None:
-            return  # our own stopConnecting() after a timeout or cancel
-        reason.cleanFailure()
-        self._release()
-        d.errback(PoemConnectionFailed(self.address, reason))
+        if d is not None:
+            reason.cleanFailure()
+            self._release()
+            d.errback(PoemConnectionFailed(self.address, reason))
+        # else: our own stopConnecting() after a timeout or cancel.
+        # Either way the attempt's socket (if it had one) is closed now.
+        self.connectionClosed()
 
     def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
         if self.tracer is not None:
@@ -381,6 +453,15 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         if self.tracer is not None:
             self.tracer.record(self.task, "factory", "doStop")
         super().doStop()
+
+    def connectionClosed(self) -> None:
+        """
+        This attempt's socket is closed: call C{onClosed}, once.  Called by
+        the protocol's C{connectionLost} and by L{clientConnectionFailed}.
+        """
+        onClosed, self.onClosed = self.onClosed, None
+        if onClosed is not None:
+            onClosed()
 
     # -- results from the protocol -------------------------------------------
 
@@ -501,13 +582,41 @@ def _reactor(reactor: object | None) -> TCPReactor:
     return cast(TCPReactor, reactor)
 
 
-def _checkLimits(timeout: float | None, max_bytes: int) -> None:
-    if timeout is not None and not (timeout > 0 and timeout != float("inf")):
-        raise ValueError(
-            f"timeout must be a positive number of seconds, not {timeout!r}"
+def _checkTimeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(
+            f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
         )
-    if max_bytes < 1:
-        raise ValueError(f"max_bytes must be at least 1, not {max_bytes!r}")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(
+            f"timeout must be a positive, finite number of seconds (or None"
+            f" for no limit), not {timeout!r}"
+        )
+    return timeout
+
+
+def _checkCount(name: str, value: object, *, noneAllowed: bool) -> int | None:
+    """C{value} as a whole number >= 1 (or None if allowed)."""
+    if value is None and noneAllowed:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not bool")
+    try:
+        number = operator.index(cast(Any, value))
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a whole number (an int), not {value!r}"
+        ) from None
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1, not {number!r}")
+    return number
+
+
+def _checkLimits(timeout: object, max_bytes: object) -> None:
+    _checkTimeout(timeout)
+    _checkCount("max_bytes", max_bytes, noneAllowed=False)
 
 
 def get_poem(
@@ -524,23 +633,40 @@ def get_poem(
     """
     Fetch one poem from C{host}:C{port}.
 
-    @param host: a host name or an IPv4/IPv6 literal (without brackets).
-    @param timeout: seconds allowed for connecting plus downloading, or
-        L{None} for no limit.
-    @param max_bytes: the largest poem accepted.
+    Every argument is checked before anything starts: a bad one raises
+    L{TypeError} or L{ValueError} at once, never a Deferred that does not
+    fire.
+
+    @param host: a host name (labels of at most 63 characters, 253 in all)
+        or an IPv4/IPv6 literal (without brackets).
+    @param port: an C{int} in 1-65535.
+    @param timeout: seconds (positive, finite) allowed for connecting plus
+        downloading, or L{None} for no limit at all: then neither the
+        library nor Twisted's connector ends the download; only the
+        operating system gives up connecting (on Linux after about two
+        minutes of unanswered SYNs), and a server that accepts and never
+        closes is waited for forever.
+    @param max_bytes: the largest poem accepted (an C{int} >= 1).
     @param reactor: provides L{IReactorTCP} and L{IReactorTime}; the global
         reactor if L{None}.
     @param tracer: records every lifecycle callback, if given.
     @param task: the download's number in the trace (default 1).
-    @param on_data: called with the size of each chunk as it arrives.
+    @param on_data: called with the size of each chunk as it arrives.  If it
+        raises, the download is stopped and fails with L{PoemCallbackError}
+        carrying the exception (which is also logged).
 
     @return: a L{Deferred} firing with a L{Poem}, or failing with a
         L{PoemError}.  Cancelling it stops the download and fails it with
         L{CancelledError}.
+
+    @raise TypeError: (synchronously) for an argument of the wrong type.
+    @raise ValueError: (synchronously) for a bad value (L{AddressError}
+        for the host or port).
     """
     _checkLimits(timeout, max_bytes)
+    address = check_address(host, port)
     return _fetch(
-        Address(host, port),
+        address,
         _reactor(reactor),
         timeout,
         max_bytes,
@@ -558,6 +684,7 @@ def _fetch(
     tracer: TraceRecorder | None,
     task: int,
     onData: Callable[[int], object] | None,
+    onClosed: Callable[[], object] | None = None,
 ) -> Deferred[Poem]:
     """L{get_poem} with its arguments already checked."""
     factory = PoetryClientFactory(
@@ -568,17 +695,14 @@ def _fetch(
         tracer=tracer,
         task=task,
         onData=onData,
+        onClosed=onClosed,
     )
     d = factory.deferred
     assert d is not None
     # Our own timeout covers connecting, so the connector's is switched off
-    # (otherwise it would fail as "connection timed out" instead).
-    clock.connectTCP(
-        address.host,
-        address.port,
-        factory,
-        timeout=None if timeout is not None else 30,
-    )
+    # (otherwise it would fail as "connection timed out" instead); with no
+    # timeout at all there is none either.
+    clock.connectTCP(address.host, address.port, factory, timeout=None)
     return d
 
 
@@ -633,58 +757,58 @@ def _openFileCount() -> int:
     return 0
 
 
-def _connectionBudget(wanted: int) -> int | None:
+def _toAddress(address: object, parsed: dict[object, Address]) -> Address:
     """
-    How many downloads may run at once without running out of file
-    descriptors (EMFILE): raise the soft C{RLIMIT_NOFILE} towards the hard
-    limit if C{wanted} connections need it, then leave a margin.  L{None}
-    means no limit is known.
+    C{address} as a checked L{Address}; each distinct value (text, pair or
+    L{Address}) is parsed or checked once, remembered in C{parsed}.
+
+    @raise TypeError: if C{address} is none of the accepted kinds.
+    @raise AddressError: if it is malformed.
     """
     try:
-        import resource
-    except ImportError:  # pragma: no cover (Windows)
-        return None
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    inUse = _openFileCount()
-    # Enough that the budget below (7/8 of what is free) covers every one.
-    need = inUse + _FD_RESERVE + -(-wanted * 8 // 7)
-    if soft != resource.RLIM_INFINITY and soft < need:
-        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError):
-            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY:
-        return None
-    # An aborted connection's socket closes one reactor turn after its
-    # result fires, so keep an eighth of the budget spare for those.
-    budget = soft - inUse - _FD_RESERVE
-    return max(1, budget - budget // 8)
-
-
-def _toAddress(
-    address: Address | str | tuple[str, int], parsed: dict[str, Address]
-) -> Address:
-    """
-    C{address} as an L{Address}; address text is parsed once per distinct
-    string, remembered in C{parsed}.
-    """
-    if isinstance(address, Address):
-        return address
-    if isinstance(address, str):
         result = parsed.get(address)
-        if result is None:
-            result = parsed[address] = parse_address(address)
+    except TypeError:  # unhashable: a list, say
+        result = None
+    if result is not None:
         return result
-    host, port = address
-    return Address(host, port)
+    if isinstance(address, Address):
+        result = check_address(address.host, address.port)
+    elif isinstance(address, str):
+        result = parse_address(address)
+    elif isinstance(address, tuple) and len(address) == 2:
+        result = check_address(*address)
+    else:
+        raise TypeError(
+            "each address must be an Address, a (host, port) tuple or address"
+            f" text such as '10001' or 'host:10001', not {address!r}"
+        )
+    parsed[address] = result
+    return result
+
+
+class _ServerQueue:
+    """
+    The downloads of one server (one L{Address}) in L{get_poems}: the
+    indices not started yet, in input order, and how many hold a slot.
+    """
+
+    __slots__ = ("pending", "running")
+
+    def __init__(self) -> None:
+        self.pending: deque[int] = deque()
+        self.running = 0
+
+    def __lt__(self, other: _ServerQueue) -> bool:  # pragma: no cover
+        # Heap entries are (head index, queue) and head indices are unique,
+        # so queues are never compared; defined for the type checker.
+        return id(self) < id(other)
 
 
 def get_poems(
     addresses: Iterable[Address | str | tuple[str, int]],
     *,
-    concurrency: int | None = None,
+    concurrency: int | None = DEFAULT_CONCURRENCY,
+    per_server: int | None = DEFAULT_PER_SERVER,
     timeout: float | None = DEFAULT_TIMEOUT,
     max_bytes: int = DEFAULT_MAX_BYTES,
     reactor: object | None = None,
@@ -695,19 +819,40 @@ def get_poems(
     """
     Fetch a poem from each address, many at once.
 
-    @param addresses: L{Address}es, C{(host, port)} pairs, or address text
-        (C{"10001"}, C{"host:10001"}, C{"[::1]:10001"}).
-    @param concurrency: at most this many downloads in flight (L{None}: all
-        at once).  Either way it is capped below the process's file
-        descriptor limit, after raising the soft limit towards the hard one.
-    @param timeout: per download; see L{get_poem}.
+    Downloads start in input order, as long as both limits allow: at most
+    C{concurrency} in all and C{per_server} to any one server.  A download
+    holds its slot until its connection is really closed (not merely until
+    its result is known: an aborted socket closes a reactor turn after a
+    timeout), so at most C{concurrency} sockets are ever open.
+
+    The library never raises the process's file descriptor limit.  If
+    C{concurrency} (plus what the process already has open) exceeds it, the
+    downloads that find no descriptor fail with L{PoemConnectionFailed}
+    (C{cannot open a socket: too many open files (... RLIMIT_NOFILE, is
+    N ...)}); the others are unaffected.  Raise the limit in your program's
+    entry point, or lower C{concurrency}.  Under the C{select()} reactor
+    (at most 1,024 descriptors whatever the limit) the concurrency is
+    capped below that.
+
+    @param addresses: a list (any iterable but a string) of L{Address}es,
+        C{(host, port)} pairs, or address text (C{"10001"},
+        C{"host:10001"}, C{"[::1]:10001"}).
+    @param concurrency: at most this many downloads in flight in all (an
+        C{int} >= 1), default L{DEFAULT_CONCURRENCY}; L{None}: no total
+        limit.
+    @param per_server: at most this many in flight to any one server (an
+        C{int} >= 1), default L{DEFAULT_PER_SERVER}; L{None}: no limit per
+        server.  Raise it for a server known to take more (a slow server
+        serving many clients at once, say).
+    @param timeout: per download, once it starts; see L{get_poem}.
     @param max_bytes: per download; see L{get_poem}.
     @param reactor: see L{get_poem}.
     @param tracer: records every download's callbacks; task numbers are the
         1-based positions in C{addresses}.
-    @param on_data: called as C{on_data(index, nbytes)} for each chunk.
+    @param on_data: called as C{on_data(index, nbytes)} for each chunk; if
+        it raises, that download fails with L{PoemCallbackError}.
     @param on_outcome: called with each L{Outcome} as soon as that download
-        ends (in completion order).
+        ends (in completion order); if it raises, the error is logged.
 
     @return: a L{Deferred} firing, once every download has ended, with one
         L{Outcome} per address in input order.  It never fails: one failure
@@ -715,42 +860,63 @@ def get_poems(
         queued or running; it then fires with all the outcomes, the
         unfinished ones failed with L{CancelledError}.
 
-    @raise AddressError: (synchronously) if an address text is invalid.
-    @raise ValueError: (synchronously) for a bad limit.
+    @raise TypeError: (synchronously) for an argument of the wrong type (a
+        string for C{addresses}, a float concurrency, ...).
+    @raise ValueError: (synchronously) for a bad value (L{AddressError} for
+        an address).
     """
     _checkLimits(timeout, max_bytes)
-    if concurrency is not None and concurrency < 1:
-        raise ValueError(f"concurrency must be at least 1, not {concurrency!r}")
-    parsed: dict[str, Address] = {}
+    total = _checkCount("concurrency", concurrency, noneAllowed=True)
+    perServer = _checkCount("per_server", per_server, noneAllowed=True)
+    if isinstance(addresses, str | bytes | bytearray):
+        raise TypeError(
+            "addresses must be a list of addresses, not a single "
+            f"{type(addresses).__name__} ({addresses!r})"
+        )
+    parsed: dict[object, Address] = {}
     targets = [_toAddress(a, parsed) for a in addresses]
     if not targets:
         return succeed([])
     clock = _reactor(reactor)
     count = len(targets)
-    limit = min(concurrency or count, count)
-    budget = _connectionBudget(limit)
+    limit = count if total is None else min(total, count)
     if _isSelectReactor(clock):
-        budget = min(budget or 1024, 1024 - _openFileCount() - _FD_RESERVE)
-    if budget is not None:
-        limit = max(1, min(limit, budget))
+        limit = max(1, min(limit, 1024 - _openFileCount() - _FD_RESERVE))
+    cap = count if perServer is None else perServer
 
-    # Downloads start in input order.  There are C{limit} slots: each starts
-    # a download, and when that download ends its slot starts the next one
-    # not yet started (C{nextIndex}).  With C{limit >= count} every download
-    # starts at once and no slot is ever handed on.
+    # One queue per server, and a heap of the queues that may start a
+    # download now (pending and below the per-server cap), keyed by the
+    # index of their next download so downloads start in input order.
+    queues: dict[Address, _ServerQueue] = {}
+    queueOf: list[_ServerQueue] = []
+    for index, target in enumerate(targets):
+        queue = queues.get(target)
+        if queue is None:
+            queue = queues[target] = _ServerQueue()
+        queue.pending.append(index)
+        queueOf.append(queue)
+    ready = [(q.pending[0], q) for q in queues.values()]
+    heapq.heapify(ready)
+
     outcomes: list[Outcome | None] = [None] * count
     startedAt: list[float | None] = [None] * count
+    # A slot is freed when both its result and its socket's close have been
+    # seen (in either order): 2 while neither has, 0 once both have.
+    toSee = bytearray(count)
     running: dict[int, Deferred[Poem]] = {}
+    inFlight = 0
     remaining = count
-    nextIndex = 0
     cancelled = False
+    filling = False
 
     def cancelAll(result: Deferred[list[Outcome]]) -> None:
-        nonlocal cancelled, nextIndex
+        nonlocal cancelled
         cancelled = True
         # Fail the queued ones first: they never start.
-        queued = range(nextIndex, count)
-        nextIndex = count
+        queued = sorted(i for q in queues.values() for i in q.pending)
+        for q in queues.values():
+            q.pending.clear()
+        ready.clear()
         for index in queued:
             ended(Failure(CancelledError()), index)
         for d in list(running.values()):
@@ -758,11 +924,29 @@ def get_poems(
 
     done: Deferred[list[Outcome]] = Deferred(cancelAll)
 
-    def startNext() -> None:
-        nonlocal nextIndex
-        index = nextIndex
-        nextIndex += 1
+    def fill() -> None:
+        # Start downloads while both limits allow.  Re-entrant calls (a
+        # download failing synchronously as it starts frees its slot at
+        # once) return at once: this loop picks the freed slot up.
+        nonlocal filling, inFlight
+        if filling:
+            return
+        filling = True
+        try:
+            while ready and inFlight < limit and not cancelled:
+                _, queue = heapq.heappop(ready)
+                index = queue.pending.popleft()
+                queue.running += 1
+                if queue.pending and queue.running < cap:
+                    heapq.heappush(ready, (queue.pending[0], queue))
+                inFlight += 1
+                start(index)
+        finally:
+            filling = False
+
+    def start(index: int) -> None:
         startedAt[index] = clock.seconds()
+        toSee[index] = 2
         try:
             d = _fetch(
                 targets[index],
@@ -772,15 +956,31 @@ def get_poems(
                 tracer,
                 index + 1,
                 None if on_data is None else partial(on_data, index),
+                partial(seen, index),
             )
         except Exception:
+            toSee[index] = 1  # no socket to wait for
             ended(Failure(), index)
             return
         running[index] = d
         d.addBoth(ended, index)
 
-    # The one callback per download: record the outcome, then hand the slot
-    # on.  It returns None, so the result Deferred holds nothing afterwards.
+    def seen(index: int) -> None:
+        # One of a download's two ends (result, socket closed) was seen;
+        # after both, its slot goes to the next download.
+        nonlocal inFlight
+        toSee[index] -= 1
+        if toSee[index]:
+            return
+        queue = queueOf[index]
+        queue.running -= 1
+        inFlight -= 1
+        if queue.pending and queue.running == cap - 1:
+            heapq.heappush(ready, (queue.pending[0], queue))  # was at its cap
+        fill()
+
+    # The one callback per download: record the outcome.  It returns None,
+    # so the result Deferred holds nothing afterwards.
     def ended(result: object, index: int) -> None:
         nonlocal remaining
         running.pop(index, None)
@@ -805,13 +1005,10 @@ def get_poems(
         remaining -= 1
         if remaining == 0:
             done.callback(cast(list[Outcome], outcomes))
-        elif not cancelled and nextIndex < count:
-            startNext()
+        elif started is not None:
+            seen(index)
 
-    for _ in range(limit):
-        if nextIndex >= count:
-            break  # synchronous failures already started the rest
-        startNext()
+    fill()
     return done
 
 

@@ -13,6 +13,9 @@ one-line message fit for a summary, for example::
 
 from __future__ import annotations
 
+import errno
+from types import ModuleType
+
 from twisted.internet import error as _error
 from twisted.python.failure import Failure
 
@@ -20,12 +23,22 @@ from poetry.addresses import Address
 
 __all__ = [
     "EmptyPoem",
+    "PoemCallbackError",
     "PoemConnectionFailed",
     "PoemError",
     "PoemTimeout",
     "PoemTooLarge",
     "PoemTruncated",
 ]
+
+
+# Imported now, not when a message needs it: out of descriptors (EMFILE),
+# importing an extension module fails, since it has to open its file.
+resource: ModuleType | None
+try:
+    import resource
+except ImportError:  # pragma: no cover (Windows)
+    resource = None
 
 
 def _bytes(n: int) -> str:
@@ -126,6 +139,21 @@ class EmptyPoem(PoemError):
         super().__init__(address, f"{address}: server sent an empty poem")
 
 
+def _descriptorLimit() -> str:
+    """The soft RLIMIT_NOFILE as text, for a message (read, never changed)."""
+    if resource is None:  # pragma: no cover (Windows)
+        return "unknown"
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+
+
+def _osErrno(value: BaseException | None) -> object:
+    """The errno of an OSError, or of a Twisted ConnectError's C{osError}."""
+    if isinstance(value, OSError):
+        return value.errno
+    return getattr(value, "osError", None)
+
+
 def _describeConnectFailure(address: Address, reason: Failure) -> str:
     value = reason.value
     if isinstance(value, _error.DNSLookupError):
@@ -136,15 +164,31 @@ def _describeConnectFailure(address: Address, reason: Failure) -> str:
         return f"{address}: connection timed out"
     if isinstance(value, _error.NoRouteError):
         return f"{address}: no route to host"
+    code = _osErrno(value)
+    if code == errno.EMFILE:
+        return (
+            f"{address}: cannot open a socket: too many open files (this"
+            f" process's file descriptor limit, RLIMIT_NOFILE, is"
+            f" {_descriptorLimit()}: lower the concurrency or raise the limit)"
+        )
+    if code == errno.ENFILE:
+        return (
+            f"{address}: cannot open a socket: the system's table of open files is full"
+        )
     message = reason.getErrorMessage().strip().rstrip(".")
     return f"{address}: connection failed: {message or type(value).__name__}"
 
 
-class PoemConnectionFailed(PoemError):
+class PoemConnectionFailed(PoemError, _error.ConnectError):
     """
     The connection could not be made: refused, host name not resolvable, no
-    route, ...  (Twisted's L{DNSLookupError} is not a L{ConnectError}; it is
-    reported here as C{cannot resolve HOST} all the same.)
+    route, no file descriptor left (EMFILE), ...
+
+    It is also a Twisted L{ConnectError}, so code written for Twisted's own
+    errors (C{except ConnectError}, C{failure.trap(ConnectError)}) catches
+    it; C{osError} is the original error's, if it had one.  (Twisted's
+    L{DNSLookupError} is not a L{ConnectError}; it is reported here as
+    C{cannot resolve HOST} all the same.)
 
     @ivar reason: the original L{Failure} from C{clientConnectionFailed}.
     """
@@ -152,5 +196,39 @@ class PoemConnectionFailed(PoemError):
     received = 0
 
     def __init__(self, address: Address, reason: Failure) -> None:
-        super().__init__(address, _describeConnectFailure(address, reason))
+        # ConnectError's own __init__ keeps the message in args[0] and sets
+        # osError; PoemError.__str__ (first in the MRO) shows the message.
+        _error.ConnectError.__init__(
+            self,
+            getattr(reason.value, "osError", None),
+            _describeConnectFailure(address, reason),
+        )
+        self.address = address
         self.reason = reason
+
+
+class PoemCallbackError(PoemError):
+    """
+    A callback given by the caller (C{on_data}) raised an exception while
+    the poem was downloading: a bug in the caller's code, not a fault of the
+    server.  The download was stopped (its connection aborted) and the
+    exception logged.
+
+    @ivar error: the exception the callback raised.
+    @ivar reason: the L{Failure} of it, with its traceback.
+    @ivar received: bytes received when it happened.
+    """
+
+    def __init__(
+        self, address: Address, callback: str, reason: Failure, received: int = 0
+    ) -> None:
+        error = reason.value
+        super().__init__(
+            address,
+            f"{address}: the {callback} callback raised"
+            f" {type(error).__name__}: {' '.join(str(error).split())}",
+        )
+        self.callback = callback
+        self.error = error
+        self.reason = reason
+        self.received = received

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from poetry.addresses import DEFAULT_HOST, Address, AddressError, parse_address
+from poetry.addresses import (
+    DEFAULT_HOST,
+    Address,
+    AddressError,
+    check_address,
+    parse_address,
+)
 
 
 class ParseAddressTests(SynchronousTestCase):
@@ -125,3 +131,33 @@ class BadAddressTests(SynchronousTestCase):
     def test_bareIPv6(self) -> None:
         """A bare IPv6 literal (no brackets, no port) is pointed at brackets."""
         self.assertBad("::1", "needs brackets")
+
+
+class CheckAddressTests(SynchronousTestCase):
+    """L{check_address} checks a host and a port given separately."""
+
+    def test_valid(self) -> None:
+        """Names, IPv4 and bare IPv6 literals pass, as L{Address}es."""
+        for host in ("127.0.0.1", "::1", "example.org", "a" * 63, "host."):
+            self.assertEqual(check_address(host, 80), Address(host, 80))
+
+    def test_invalid(self) -> None:
+        """Each bad host or port is an L{AddressError} saying what is wrong."""
+        for host, port, problem in (
+            ("", 1, "empty host"),
+            ("a\x00b", 1, "NUL"),
+            ("a b", 1, "white space"),
+            ("a" * 64, 1, "label longer than 63 characters (64)"),
+            ("[::1]", 1, "without brackets"),
+            ("h", 70000, "out of range"),
+        ):
+            with self.assertRaises(AddressError) as caught:
+                check_address(host, port)
+            self.assertIn(problem, str(caught.exception))
+            self.assertIsInstance(caught.exception, ValueError)
+
+    def test_wrongTypes(self) -> None:
+        """A host that is not a str or a port that is not an int: TypeError."""
+        for host, port in ((b"h", 1), ("h", "1"), ("h", 1.0), ("h", True)):
+            with self.assertRaises(TypeError):
+                check_address(host, port)

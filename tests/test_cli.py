@@ -156,8 +156,8 @@ class UsageErrorTests(SynchronousTestCase):
             self.assertUsage(["--timeout", value, "10001"], "argument --timeout", value)
 
     def test_badCounts(self) -> None:
-        """--max-bytes and --concurrency must be whole numbers >= 1."""
-        for option in ("--max-bytes", "--concurrency"):
+        """--max-bytes, --concurrency, --per-server: whole numbers >= 1."""
+        for option in ("--max-bytes", "--concurrency", "--per-server"):
             for value in ("0", "-5", "1.5", "many"):
                 self.assertUsage(
                     [option, value, "10001"], f"argument {option}", repr(value)
@@ -272,6 +272,18 @@ class OutputTests(SynchronousTestCase):
         self.assertEqual(h.status, 1)
         self.assertIn("limit", h.errLines[0])
         self.assertIn("timed out after 2.0 s", h.errLines[1])
+
+    def test_perServerAndDefaults(self) -> None:
+        """
+        By default at most 20 downloads run from one server; --per-server
+        and --concurrency change the caps.
+        """
+        h = Harness(self, *["10001"] * 30)
+        self.assertEqual(len(h.reactor.tcpClients), 20)
+        h = Harness(self, "--per-server", "1", "10001", "10001", "10002")
+        self.assertEqual([c[1] for c in h.reactor.tcpClients], [10001, 10002])
+        h = Harness(self, "--per-server", "50", "--concurrency", "40", *["10001"] * 60)
+        self.assertEqual(len(h.reactor.tcpClients), 40)
 
     def test_verbose(self) -> None:
         """-v reports every chunk as it arrives, and each task's end."""

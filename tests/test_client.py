@@ -47,7 +47,9 @@ from poetry.client import (
 )
 from poetry.errors import (
     EmptyPoem,
+    PoemCallbackError,
     PoemConnectionFailed,
+    PoemError,
     PoemTimeout,
     PoemTooLarge,
     PoemTruncated,
@@ -221,8 +223,13 @@ class ProtocolTests(SynchronousTestCase):
         self.assertTrue(poem.valid_utf8)
 
     def test_elapsed(self) -> None:
-        """Elapsed time runs from starting to connect to the end of the poem."""
-        d, factory, _, reactor = start()
+        """
+        Elapsed time runs from starting to connect to the end of the poem,
+        not from the clock's zero: the clock reads 100 s when it starts.
+        """
+        reactor = MemoryReactorClock()
+        reactor.advance(100)
+        d, factory, _, reactor = start(reactor)
         reactor.advance(2)
         proto, _ = connect(factory)
         feed(proto, POEM[:10])
@@ -345,12 +352,66 @@ class FailureTests(SynchronousTestCase):
         self.assertEqual(reactor.getDelayedCalls(), [])
 
     def test_badLimits(self) -> None:
-        """A non-positive timeout or max_bytes is a ValueError at once."""
+        """
+        A timeout that is not a positive finite number, or a max_bytes that
+        is not a whole number >= 1, is a ValueError or TypeError at once.
+        """
         reactor = MemoryReactorClock()
-        for kw in ({"timeout": 0}, {"timeout": -1}, {"max_bytes": 0}):
-            with self.assertRaises(ValueError):
+        for kw in (
+            {"timeout": 0},
+            {"timeout": -1},
+            {"timeout": float("inf")},
+            {"timeout": float("nan")},
+            {"timeout": -float("inf")},
+            {"max_bytes": 0},
+            {"max_bytes": -5},
+        ):
+            with self.assertRaises(ValueError, msg=repr(kw)):
+                get_poem("127.0.0.1", 1, reactor=reactor, **kw)
+        for kw in (
+            {"timeout": "5"},
+            {"timeout": True},
+            {"max_bytes": float("nan")},
+            {"max_bytes": float("inf")},
+            {"max_bytes": 100.0},
+            {"max_bytes": "100"},
+            {"max_bytes": True},
+        ):
+            with self.assertRaises(TypeError, msg=repr(kw)):
                 get_poem("127.0.0.1", 1, reactor=reactor, **kw)
         self.assertEqual(reactor.tcpClients, [])
+
+    def test_badHosts(self) -> None:
+        """
+        An empty host, a host with NUL or white space, a label longer than
+        63 characters, a name longer than 253, a bracketed IPv6 literal, or
+        a port out of range is an L{AddressError} (a ValueError) at once;
+        a host or port of the wrong type a TypeError.  Nothing connects.
+        """
+        reactor = MemoryReactorClock()
+        for host, port, problem in (
+            ("", 1, "empty host"),
+            ("a\x00b", 1, "NUL"),
+            ("bad host", 1, "white space"),
+            (" 127.0.0.1", 1, "white space"),
+            ("a" * 64 + ".example", 1, "label longer than 63"),
+            ("a." * 127 + "ab", 1, "longer than 253"),
+            ("[::1]", 1, "without brackets"),
+            ("exa/mple", 1, "not a valid host name"),
+            ("127.0.0.1", 0, "out of range"),
+            ("127.0.0.1", 65536, "out of range"),
+        ):
+            with self.assertRaises(AddressError, msg=repr(host)) as caught:
+                get_poem(host, port, reactor=reactor, timeout=None)
+            self.assertIn(problem, str(caught.exception))
+        for host, port in ((b"127.0.0.1", 1), (None, 1), ("127.0.0.1", "1")):
+            with self.assertRaises(TypeError):
+                get_poem(host, port, reactor=reactor)  # type: ignore[arg-type]
+        self.assertEqual(reactor.tcpClients, [])
+        # The longest valid names are accepted.
+        get_poem("a" * 63 + ".example", 1, reactor=reactor)
+        get_poem(("a" * 63 + ".") * 3 + "a" * 61, 1, reactor=reactor)
+        self.assertEqual(len(reactor.tcpClients), 2)
 
     def test_ipv6Literal(self) -> None:
         """An IPv6 literal host is passed to connectTCP as it is."""
@@ -441,11 +502,30 @@ class TimeoutTests(SynchronousTestCase):
             self.assertEqual(reactor.getDelayedCalls(), [])
 
     def test_noTimeout(self) -> None:
-        """C{timeout=None}: no DelayedCall; the connector's default applies."""
+        """
+        C{timeout=None} is no limit at all: no DelayedCall of ours, and the
+        connector's own connect timeout (Twisted's default 30 s) is off too.
+        """
         d, factory, _, reactor = start(timeout=None)
         self.assertEqual(reactor.getDelayedCalls(), [])
-        self.assertEqual(reactor.tcpClients[0][3], 30)
+        self.assertIsNone(reactor.tcpClients[0][3])
         serveFake(factory, POEM)
+        self.assertEqual(self.successResultOf(d).data, POEM)
+
+    def test_noTimeoutWithTwistedsConnector(self) -> None:
+        """
+        With Twisted's own connector (L{BaseConnector}) and C{timeout=None},
+        a connection attempt that never completes is still waiting after an
+        hour: nothing schedules a timeout.
+        """
+        reactor = ConnectingReactor()
+        d = get_poem("127.0.0.1", 10001, timeout=None, reactor=reactor)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        reactor.advance(3600)
+        self.assertNoResult(d)
+        proto = reactor.pending().accept()
+        feed(proto, POEM, 64)
+        reactor.pending().connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.successResultOf(d).data, POEM)
 
     def test_lateConnectAfterTimeoutRefused(self) -> None:
@@ -655,8 +735,12 @@ class GetPoemsTests(SynchronousTestCase):
         self.assertEqual(reactor.getDelayedCalls(), [])
 
     def test_timeoutPerDownload(self) -> None:
-        """Each download has its own timeout, started when it starts."""
-        reactor = MemoryReactorClock()
+        """
+        Each download has its own timeout, started when it starts.  (With
+        Twisted's own connector, whose stopConnecting reports the attempt
+        failed at once, so the slot is free at once.)
+        """
+        reactor = ConnectingReactor()
         d = get_poems(["1", "2"], concurrency=1, timeout=3, reactor=reactor)
         reactor.advance(3)
         self.assertEqual(len(reactor.tcpClients), 2)
@@ -761,8 +845,54 @@ class GetPoemsTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         with self.assertRaises(AddressError):
             get_poems(["10001", "abc"], reactor=reactor)
-        with self.assertRaises(ValueError):
-            get_poems(["10001"], concurrency=0, reactor=reactor)
+        for name in ("concurrency", "per_server"):
+            for value in (0, -1):
+                with self.assertRaises(ValueError):
+                    get_poems(["10001"], reactor=reactor, **{name: value})
+            for bad in (1.5, 2.0, True, "3", float("inf"), float("nan")):
+                with self.assertRaises(TypeError, msg=f"{name}={bad!r}"):
+                    get_poems(["10001"], reactor=reactor, **{name: bad})
+        for kw in ({"timeout": float("inf")}, {"timeout": float("nan")}):
+            with self.assertRaises(ValueError):
+                get_poems(["10001"], reactor=reactor, **kw)
+        with self.assertRaises(TypeError):
+            get_poems(["10001"], reactor=reactor, max_bytes=float("nan"))
+        self.assertEqual(reactor.tcpClients, [])
+
+    def test_stringIsNotAListOfAddresses(self) -> None:
+        """
+        C{get_poems("12345")} is a TypeError, not five downloads from ports
+        1 to 5; so are bytes and elements that are not addresses.
+        """
+        reactor = MemoryReactorClock()
+        for bad in ("12345", b"12345"):
+            with self.assertRaises(TypeError) as caught:
+                get_poems(bad, reactor=reactor)  # type: ignore[arg-type]
+            self.assertIn("not a single", str(caught.exception))
+        for element in (10001, None, ("h",), ("h", 1, 2), [("h", 1)]):
+            with self.assertRaises(TypeError):
+                get_poems([element], reactor=reactor)  # type: ignore[list-item]
+        self.assertEqual(reactor.tcpClients, [])
+
+    def test_badHostsInPairsAndAddresses(self) -> None:
+        """
+        Pairs and L{Address} objects are checked like address text: an
+        empty host, NUL, a 64-character label or a bad port fail at once.
+        """
+        reactor = MemoryReactorClock()
+        for bad in (
+            ("", 1),
+            ("a\x00", 1),
+            ("a" * 64, 1),
+            ("h", 0),
+            Address("", 1),
+            Address("h h", 1),
+            Address("a" * 64, 1),
+        ):
+            with self.assertRaises(AddressError, msg=repr(bad)):
+                get_poems(["10001", bad], reactor=reactor)  # type: ignore[list-item]
+        with self.assertRaises(TypeError):
+            get_poems([("h", "1")], reactor=reactor)  # type: ignore[list-item]
         self.assertEqual(reactor.tcpClients, [])
 
     def test_brokenOnOutcomeIsLogged(self) -> None:
@@ -789,12 +919,15 @@ class GetPoemsTests(SynchronousTestCase):
 
     def test_tenThousand(self) -> None:
         """
-        10,000 addresses complete when the descriptor budget allows only 100
-        at once: never more than 100 are in flight.
+        10,000 addresses (distinct servers) with C{concurrency=100}
+        complete, never more than 100 in flight.
         """
-        self.patch(client, "_connectionBudget", lambda wanted: 100)
         reactor = MemoryReactorClock()
-        d = get_poems([str(1 + i % 60000) for i in range(10000)], reactor=reactor)
+        d = get_poems(
+            [str(1 + i % 60000) for i in range(10000)],
+            concurrency=100,
+            reactor=reactor,
+        )
         done: set[int] = set()
         rounds = 0
         while rounds < 200:
@@ -809,9 +942,8 @@ class GetPoemsTests(SynchronousTestCase):
 
     def test_cancelTenThousandQueued(self) -> None:
         """Cancelling with thousands queued ends them all at once."""
-        self.patch(client, "_connectionBudget", lambda wanted: 10)
         reactor = MemoryReactorClock()
-        d = get_poems(["1"] * 10000, reactor=reactor)
+        d = get_poems(["1"] * 10000, concurrency=10, reactor=reactor)
         d.cancel()
         outcomes = self.successResultOf(d)
         self.assertTrue(all(isinstance(o.error, CancelledError) for o in outcomes))
@@ -819,61 +951,264 @@ class GetPoemsTests(SynchronousTestCase):
         self.assertEqual(reactor.getDelayedCalls(), [])
 
 
-class DescriptorBudgetTests(SynchronousTestCase):
-    """The soft RLIMIT_NOFILE is raised, and concurrency kept below it."""
+class SlotTests(SynchronousTestCase):
+    """
+    A download's slot is handed on only once its connection is really
+    closed, not when its result fires, and the per-server and total caps
+    hold.
+    """
 
-    def fakeLimits(self, soft: int, hard: int) -> list[tuple[int, int]]:
-        """Pretend the limits are C{soft}/C{hard}; return the setrlimit calls."""
-        limits = [soft, hard]
-        calls: list[tuple[int, int]] = []
-
-        def setrlimit(which: int, value: tuple[int, int]) -> None:
-            self.assertEqual(which, resource.RLIMIT_NOFILE)
-            if value[0] > limits[1]:
-                raise ValueError("not allowed")
-            calls.append(value)
-            limits[0] = value[0]
-
-        self.patch(resource, "getrlimit", lambda which: tuple(limits))
-        self.patch(resource, "setrlimit", setrlimit)
-        self.patch(client, "_openFileCount", lambda: 10)
-        return calls
-
-    def test_raisesSoftLimit(self) -> None:
-        """A soft limit too low for the downloads is raised as needed."""
-        calls = self.fakeLimits(256, 100000)
-        budget = client._connectionBudget(10000)
-        self.assertEqual(len(calls), 1)
-        soft = calls[0][0]
-        self.assertGreater(soft, 10000)
-        self.assertEqual(calls[0][1], 100000)
-        assert budget is not None
-        self.assertGreaterEqual(budget, 10000)
-        self.assertLess(budget, soft)
-
-    def test_cappedByHardLimit(self) -> None:
-        """When the hard limit is too low, the budget stays below it."""
-        calls = self.fakeLimits(256, 1024)
-        budget = client._connectionBudget(10000)
-        self.assertEqual(calls, [(1024, 1024)])
-        assert budget is not None
-        self.assertLess(budget, 1024 - 10)
-        self.assertGreater(budget, 500)
-
-    def test_enoughAlready(self) -> None:
-        """A high enough soft limit is left alone."""
-        calls = self.fakeLimits(100000, 100000)
-        client._connectionBudget(100)
-        self.assertEqual(calls, [])
-
-    def test_getPoemsUsesBudget(self) -> None:
-        """get_poems caps concurrency at the budget."""
-        self.fakeLimits(100, 100)
+    def test_timedOutSlotHeldUntilConnectionLost(self) -> None:
+        """
+        A connected download that times out is reported at once, but the
+        next address is not tried until the aborted connection's
+        connectionLost: its socket is still open until then.
+        """
         reactor = MemoryReactorClock()
-        get_poems(["1"] * 500, reactor=reactor)
-        running = len(reactor.tcpClients)
-        self.assertLess(running, 100 - 10)
-        self.assertGreater(running, 0)
+        seen: list[int] = []
+        d = get_poems(
+            ["1", "2"],
+            concurrency=1,
+            timeout=1,
+            reactor=reactor,
+            on_outcome=lambda o: seen.append(o.index),
+        )
+        proto, transport = connect(reactor.tcpClients[0][2])
+        reactor.advance(1)
+        self.assertEqual(seen, [0])
+        self.assertTrue(transport.disconnected)  # aborted
+        self.assertEqual(len(reactor.tcpClients), 1)
+        close(proto, ConnectionAborted())
+        self.assertEqual([c[1] for c in reactor.tcpClients], [1, 2])
+        serveFake(reactor.tcpClients[1][2], POEM)
+        first, second = self.successResultOf(d)
+        self.assertIsInstance(first.error, PoemTimeout)
+        self.assertTrue(second.ok)
+
+    def test_timedOutAttemptSlotHeldUntilConnectionFailed(self) -> None:
+        """
+        A download that times out while connecting holds its slot until
+        the connector reports the stopped attempt (clientConnectionFailed).
+        """
+        reactor = MemoryReactorClock()
+        d = get_poems(["1", "2"], concurrency=1, timeout=1, reactor=reactor)
+        reactor.advance(1)
+        connector = reactor.connectors[0]
+        self.assertTrue(connector.stoppedConnecting)
+        self.assertEqual(len(reactor.tcpClients), 1)
+        reactor.tcpClients[0][2].clientConnectionFailed(connector, Failure(UserError()))
+        self.assertEqual(len(reactor.tcpClients), 2)
+        serveFake(reactor.tcpClients[1][2], POEM)
+        self.assertEqual([o.ok for o in self.successResultOf(d)], [False, True])
+
+    def test_slotFreedAfterBothEnds(self) -> None:
+        """
+        Whichever comes first, the result or the close, the slot is freed
+        after the second: a poem too large (result first, close later) and
+        a refused attempt (both at once) each hand on exactly one slot.
+        """
+        reactor = MemoryReactorClock()
+        d = get_poems(["1", "2", "3"], concurrency=1, max_bytes=3, reactor=reactor)
+        proto, transport = connect(reactor.tcpClients[0][2])
+        proto.dataReceived(b"abcd")
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(len(reactor.tcpClients), 1)
+        close(proto, ConnectionAborted())
+        self.assertEqual(len(reactor.tcpClients), 2)
+        reactor.tcpClients[1][2].clientConnectionFailed(
+            None, Failure(ConnectionRefusedError())
+        )
+        self.assertEqual(len(reactor.tcpClients), 3)
+        serveFake(reactor.tcpClients[2][2], b"xyz")
+        outcomes = self.successResultOf(d)
+        self.assertIsInstance(outcomes[0].error, PoemTooLarge)
+        self.assertIsInstance(outcomes[1].error, PoemConnectionFailed)
+        self.assertTrue(outcomes[2].ok)
+
+    def test_withTwistedsConnector(self) -> None:
+        """
+        With Twisted's own connector and transport model (an abort loses
+        the connection a reactor turn later), 6 stalled downloads at
+        concurrency 2 are all tried, and no connection attempt is made
+        while 2 sockets are still open.
+        """
+
+        class Counting(ConnectingReactor):
+            peak = 0
+
+            def open(self) -> int:
+                return sum(
+                    1
+                    for c in self.connectors
+                    if (t := cast(FakeConnector, c).transport) is not None
+                    and not t.over
+                )
+
+            def connectTCP(self, *a: Any, **kw: Any) -> FakeConnector:  # type: ignore[override]
+                self.peak = max(self.peak, self.open() + 1)
+                return super().connectTCP(*a, **kw)
+
+        reactor = Counting()
+        d = get_poems(["1"] * 6, concurrency=2, timeout=1, reactor=reactor)
+        accepted = 0
+        for _ in range(10):
+            for connector in reactor.connectors:
+                transport = cast(FakeConnector, connector).transport
+                if transport is not None and not (
+                    transport.connected or transport.over
+                ):
+                    transport.accept()
+                    accepted += 1
+            reactor.advance(1)
+        outcomes = self.successResultOf(d)
+        self.assertEqual(accepted, 6)
+        self.assertEqual(reactor.peak, 2)
+        self.assertTrue(all(isinstance(o.error, PoemTimeout) for o in outcomes))
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_perServerCap(self) -> None:
+        """
+        At most C{per_server} run to one server; the others' downloads go
+        ahead meanwhile, and freed slots go to the earliest waiting address
+        that may start.
+        """
+        reactor = MemoryReactorClock()
+        targets = ["1"] * 5 + ["2"] * 5
+        d = get_poems(targets, concurrency=3, per_server=2, reactor=reactor)
+        self.assertEqual([c[1] for c in reactor.tcpClients], [1, 1, 2])
+        serveFake(reactor.tcpClients[0][2], POEM)  # a server-1 slot frees
+        self.assertEqual([c[1] for c in reactor.tcpClients], [1, 1, 2, 1])
+        serveFake(reactor.tcpClients[2][2], POEM)  # a server-2 slot frees
+        self.assertEqual([c[1] for c in reactor.tcpClients], [1, 1, 2, 1, 2])
+        done: set[int] = {0, 2}
+        rounds = 0
+        while rounds < 20:
+            perServer: dict[int, int] = {}
+            for i, c in enumerate(reactor.tcpClients):
+                if i not in done:
+                    perServer[c[1]] = perServer.get(c[1], 0) + 1
+            self.assertLessEqual(max(perServer.values(), default=0), 2)
+            self.assertLessEqual(sum(perServer.values()), 3)
+            if not completeAll(reactor, done):
+                break
+            rounds += 1
+        outcomes = self.successResultOf(d)
+        self.assertEqual([o.address.port for o in outcomes], [1] * 5 + [2] * 5)
+        self.assertTrue(all(o.ok for o in outcomes))
+
+    def test_defaults(self) -> None:
+        """
+        By default at most L{client.DEFAULT_PER_SERVER} (20) run to one
+        server and L{client.DEFAULT_CONCURRENCY} (100) in all.
+        """
+        self.assertEqual(
+            (client.DEFAULT_PER_SERVER, client.DEFAULT_CONCURRENCY), (20, 100)
+        )
+        reactor = MemoryReactorClock()
+        get_poems(["1"] * 1000, reactor=reactor)
+        self.assertEqual(len(reactor.tcpClients), 20)
+        reactor = MemoryReactorClock()
+        get_poems([str(p) for p in range(1, 1001)], reactor=reactor)
+        self.assertEqual(len(reactor.tcpClients), 100)
+
+    def test_concurrencyRaisesAndLowers(self) -> None:
+        """
+        C{concurrency} raises or lowers the total; C{per_server} the
+        per-server cap; L{None} lifts either.
+        """
+        for kw, started in (
+            ({"concurrency": 5}, 5),
+            ({"concurrency": 300}, 20),
+            ({"concurrency": 300, "per_server": 250}, 250),
+            ({"concurrency": None, "per_server": None}, 1000),
+            ({"per_server": None}, 100),
+            ({"per_server": 3}, 3),
+        ):
+            reactor = MemoryReactorClock()
+            get_poems(["1"] * 1000, reactor=reactor, **kw)
+            self.assertEqual(len(reactor.tcpClients), started, kw)
+
+    def test_manySynchronousFailures(self) -> None:
+        """
+        10,000 downloads that all fail as they start (connectTCP raising)
+        end without recursion, one slot at a time.
+        """
+
+        class Refusing(MemoryReactorClock):
+            def connectTCP(self, *a: Any, **kw: Any) -> Any:  # type: ignore[override]
+                raise RuntimeError("no")
+
+        d = get_poems(["1"] * 10000, concurrency=1, reactor=Refusing())
+        outcomes = self.successResultOf(d)
+        self.assertEqual(len(outcomes), 10000)
+        self.assertTrue(all(isinstance(o.error, RuntimeError) for o in outcomes))
+
+
+class CallbackErrorTests(SynchronousTestCase):
+    """An exception from C{on_data} is the caller's bug, reported as such."""
+
+    def test_onDataRaises(self) -> None:
+        """
+        The download fails with L{PoemCallbackError} carrying the original
+        exception (not L{PoemTruncated}), the error is logged, and the
+        connection is aborted.
+        """
+
+        def broken(n: int) -> None:
+            raise KeyError("oops")
+
+        d, factory, _, reactor = start(on_data=broken)
+        proto, transport = connect(factory)
+        proto.dataReceived(b"abc")
+        error = self.failureResultOf(d, PoemCallbackError).value
+        self.assertIsInstance(error, PoemError)
+        self.assertNotIsInstance(error, PoemTruncated)
+        self.assertIsInstance(error.error, KeyError)
+        self.assertEqual(error.received, 3)
+        self.assertEqual(
+            str(error), "127.0.0.1:10001: the on_data callback raised KeyError: 'oops'"
+        )
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
+        proto.dataReceived(b"more")  # ignored
+        close(proto, ConnectionAborted())
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_onDataRaisesInGetPoems(self) -> None:
+        """
+        In get_poems, only that download fails (PoemCallbackError); the
+        others go on.
+        """
+
+        def onData(index: int, n: int) -> None:
+            if index == 0:
+                raise ValueError("bad")
+
+        reactor = MemoryReactorClock()
+        d = get_poems(["1", "2"], reactor=reactor, on_data=onData)
+        completeAll(reactor, set())
+        first, second = self.successResultOf(d)
+        self.assertIsInstance(first.error, PoemCallbackError)
+        self.assertTrue(second.ok)
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
+
+
+class ProcessStateTests(SynchronousTestCase):
+    """The library never changes process-wide state."""
+
+    def test_noRlimitChange(self) -> None:
+        """
+        get_poems never calls setrlimit, however many addresses and however
+        low the soft descriptor limit: raising it is the program's business.
+        """
+        calls: list[object] = []
+        self.patch(resource, "getrlimit", lambda which: (256, 100000))
+        self.patch(resource, "setrlimit", lambda *a: calls.append(a))
+        reactor = MemoryReactorClock()
+        get_poems(["1"] * 5000, concurrency=5000, per_server=None, reactor=reactor)
+        get_poem("127.0.0.1", 1, reactor=reactor)
+        self.assertEqual(calls, [])
+        self.assertEqual(len(reactor.tcpClients), 5001)
 
 
 # -- real sockets ---------------------------------------------------------------
@@ -1195,12 +1530,11 @@ class LeakTests(TestCase):
         alive = [r() for r in refs if r() is not None]
         self.assertEqual(alive, [])
 
-    async def test_budgetHoldsOnRealSockets(self) -> None:
+    async def test_concurrencyHoldsOnRealSockets(self) -> None:
         """
-        With a budget of 20 descriptors' worth of downloads, 300 real
-        downloads never have more than 20 connections open at once.
+        With C{concurrency=20}, 300 real downloads never have more than 20
+        connections open at once.
         """
-        self.patch(client, "_connectionBudget", lambda wanted: 20)
         address, _ = serve(self, POEM)
         live = [0, 0]
 
@@ -1212,7 +1546,13 @@ class LeakTests(TestCase):
                 elif source == "protocol" and name == "connectionLost":
                     live[0] -= 1
 
-        outcomes = await get_poems([address] * 300, timeout=30, tracer=Counter())
+        outcomes = await get_poems(
+            [address] * 300,
+            concurrency=20,
+            per_server=None,
+            timeout=30,
+            tracer=Counter(),
+        )
         self.assertTrue(all(o.ok for o in outcomes))
         self.assertLessEqual(live[1], 20)
 

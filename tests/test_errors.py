@@ -5,6 +5,9 @@ carrying its data, with a clear one-line message.
 
 from __future__ import annotations
 
+import errno
+import resource
+
 from twisted.internet import error
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -12,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from poetry.addresses import Address
 from poetry.errors import (
     EmptyPoem,
+    PoemCallbackError,
     PoemConnectionFailed,
     PoemError,
     PoemTimeout,
@@ -104,6 +108,39 @@ class MessageTests(SynchronousTestCase):
         self.assertIn("Too many open files", str(e))
         self.assertNotIn("\n", str(e))
 
+    def test_tooManyOpenFiles(self) -> None:
+        """
+        EMFILE (as Twisted reports a socket it could not create:
+        C{ConnectBindError(24, ...)}, or a plain OSError) names the
+        process's descriptor limit and what to do about it.
+        """
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        limit = "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
+        for value in (
+            error.ConnectBindError(errno.EMFILE, "Too many open files"),
+            OSError(errno.EMFILE, "Too many open files"),
+        ):
+            e = PoemConnectionFailed(ADDRESS, Failure(value))
+            self.assertEqual(
+                str(e),
+                "127.0.0.1:10001: cannot open a socket: too many open files"
+                " (this process's file descriptor limit, RLIMIT_NOFILE, is "
+                f"{limit}: lower the concurrency or raise the limit)",
+            )
+        e = PoemConnectionFailed(
+            ADDRESS, Failure(error.ConnectBindError(errno.ENFILE, "x"))
+        )
+        self.assertIn("the system's table of open files is full", str(e))
+
+    def test_callback(self) -> None:
+        """A failing callback is named, with the exception, on one line."""
+        e = PoemCallbackError(ADDRESS, "on_data", Failure(ValueError("two\nlines")), 7)
+        self.assertEqual(
+            str(e), "127.0.0.1:10001: the on_data callback raised ValueError: two lines"
+        )
+        self.assertIsInstance(e.error, ValueError)
+        self.assertEqual((e.received, e.callback), (7, "on_data"))
+
     def test_ipv6Address(self) -> None:
         """An IPv6 server is named in brackets."""
         e = EmptyPoem(Address("::1", 10001))
@@ -122,6 +159,7 @@ class HierarchyTests(SynchronousTestCase):
             PoemTooLarge(ADDRESS, 1, 2),
             EmptyPoem(ADDRESS),
             PoemConnectionFailed(ADDRESS, Failure(error.ConnectionRefusedError())),
+            PoemCallbackError(ADDRESS, "on_data", Failure(KeyError("k"))),
         ]
         for e in errors:
             self.assertIsInstance(e, PoemError)
@@ -129,3 +167,23 @@ class HierarchyTests(SynchronousTestCase):
             self.assertIsInstance(e.received, int)
         with self.assertRaises(PoemError):
             raise errors[0]
+
+    def test_connectionFailedIsAConnectError(self) -> None:
+        """
+        L{PoemConnectionFailed} is also Twisted's L{error.ConnectError}, so
+        C{except ConnectError} and C{Failure.trap(ConnectError)} catch it;
+        its message and data are unchanged, and C{osError} is the original's.
+        """
+        reason = Failure(error.ConnectBindError(errno.EMFILE, "Too many"))
+        e = PoemConnectionFailed(ADDRESS, reason)
+        self.assertIsInstance(e, error.ConnectError)
+        self.assertIsInstance(e, PoemError)
+        self.assertEqual(e.osError, errno.EMFILE)
+        self.assertEqual(e.address, ADDRESS)
+        self.assertIs(e.reason, reason)
+        self.assertTrue(str(e).startswith("127.0.0.1:10001: cannot open a socket"))
+        refused = PoemConnectionFailed(ADDRESS, Failure(error.ConnectionRefusedError()))
+        self.assertEqual(str(refused), "127.0.0.1:10001: connection refused")
+        with self.assertRaises(error.ConnectError):
+            raise refused
+        self.assertIs(Failure(refused).trap(error.ConnectError), error.ConnectError)

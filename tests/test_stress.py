@@ -26,14 +26,26 @@ from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.error import ProcessDone
-from twisted.internet.protocol import ClientFactory, ProcessProtocol, Protocol
+from twisted.internet.protocol import (
+    ClientFactory,
+    ProcessProtocol,
+    Protocol,
+    ServerFactory,
+    connectionDone,
+)
 from twisted.internet.testing import StringTransport
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
 import poetry
-from poetry.client import Poem, PoetryProtocol, get_poem, get_poems
+from poetry.client import (
+    DEFAULT_PER_SERVER,
+    Poem,
+    PoetryProtocol,
+    get_poem,
+    get_poems,
+)
 from poetry.errors import PoemTruncated
 from poetry.faults import CHUNK, Endless
 from poetry.library import PoemFile, PoemLibrary
@@ -117,7 +129,13 @@ class ConcurrencyTests(TestCase):
         port = reactor.listenTCP(0, factory, backlog=BACKLOG, interface="127.0.0.1")
         self.addCleanup(port.stopListening)
         number = port.getHost().port
-        outcomes = await get_poems([("127.0.0.1", number)] * n, timeout=90)
+        # All at once: both caps lifted (by default at most 20 would run).
+        outcomes = await get_poems(
+            [("127.0.0.1", number)] * n,
+            concurrency=None,
+            per_server=None,
+            timeout=90,
+        )
         failures = [str(o.error) for o in outcomes if not o.ok]
         self.assertEqual(failures, [])
         self.assertEqual(
@@ -126,6 +144,178 @@ class ConcurrencyTests(TestCase):
         self.assertEqual(factory.peak, n)  # type: ignore[attr-defined]
         self.assertEqual(factory.served, n)
         await waitFor(lambda: not factory.live)
+
+
+class _PeakProtocol(PoetryServerProtocol):
+    """Records on the factory the most connections live at once."""
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        factory: Any = self.factory
+        factory.peak = max(factory.peak, len(factory.live))
+
+
+class DefaultConcurrencyTests(TestCase):
+    """get_poems' default caps keep every download succeeding."""
+
+    timeout = 120
+
+    async def test_twoThousandWithDefaults(self) -> None:
+        """
+        2,000 addresses of one local fast server listening with Twisted's
+        default backlog (50), get_poems with its default options: every
+        poem arrives, and the server never has more than the per-server
+        default (20) connections at once, so its listen queue never
+        overflows.
+        """
+        factory = PoetryServerFactory(PoemLibrary([POEM]), reactor=reactor)
+        factory.protocol = _PeakProtocol
+        factory.peak = 0  # type: ignore[attr-defined]
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        number = port.getHost().port
+        outcomes = await get_poems([("127.0.0.1", number)] * 2000)
+        failures = [str(o.error) for o in outcomes if not o.ok]
+        self.assertEqual(failures, [])
+        self.assertEqual(len(outcomes), 2000)
+        self.assertEqual(factory.served, 2000)
+        self.assertLessEqual(factory.peak, DEFAULT_PER_SERVER)  # type: ignore[attr-defined]
+        self.assertGreater(factory.peak, 1)  # type: ignore[attr-defined]
+        await waitFor(lambda: not factory.live)
+
+
+class _Silent(Protocol):
+    """A server connection that never sends anything."""
+
+    def connectionMade(self) -> None:
+        self.factory.connections.add(self)  # type: ignore[attr-defined]
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.factory.connections.discard(self)  # type: ignore[attr-defined]
+
+
+class _Collect(ProcessProtocol):
+    """A child process: its stdout and stderr, and when it has ended."""
+
+    def __init__(self) -> None:
+        self.out = b""
+        self.err = b""
+        self.ended: Deferred[None] = Deferred()
+        self.reason: Failure | None = None
+
+    def outReceived(self, data: bytes) -> None:
+        self.out += data
+
+    def errReceived(self, data: bytes) -> None:
+        self.err += data
+
+    def processEnded(self, reason: Failure) -> None:
+        self.reason = reason
+        self.ended.callback(None)
+
+
+#: The child of L{DescriptorLimitTests}, run under C{sh -c "ulimit -n N"}
+#: (the test's child sets the limit, soft and hard; the library never
+#: does): fetches from the silent server and prints how the downloads ended,
+#: by error class, and their distinct messages.
+_LOW_LIMIT_CHILD = """
+import json, sys
+port, count, concurrency = map(int, sys.argv[1:4])
+from twisted.internet.task import react
+from poetry.client import get_poems
+
+def main(reactor):
+    d = get_poems(
+        [("127.0.0.1", port)] * count,
+        concurrency=concurrency,
+        per_server=None,
+        timeout=0.5,
+        reactor=reactor,
+    )
+
+    def report(outcomes):
+        kinds = {}
+        for o in outcomes:
+            name = type(o.error).__name__ if o.error is not None else "ok"
+            kinds[name] = kinds.get(name, 0) + 1
+        messages = sorted({str(o.error) for o in outcomes if o.error})
+        print(json.dumps({"kinds": kinds, "messages": messages}))
+
+    return d.addCallback(report)
+
+react(main)
+"""
+
+
+class DescriptorLimitTests(TestCase):
+    """
+    A child process with a low descriptor limit (set by the test's child
+    shell, C{ulimit -n}, not by the library) fetching from a silent server.
+    """
+
+    timeout = 60
+
+    async def fetchUnderLimit(
+        self, limit: int, count: int, concurrency: int
+    ) -> dict[str, Any]:
+        """Run L{_LOW_LIMIT_CHILD}; return what it printed."""
+        import json
+
+        factory = ServerFactory.forProtocol(_Silent)
+        factory.connections = set()  # type: ignore[attr-defined]
+        port = reactor.listenTCP(0, factory, backlog=BACKLOG, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        child = _Collect()
+        argv = [
+            "/bin/sh", "-c", f'ulimit -n {limit} && exec "$0" "$@"',
+            sys.executable, "-c", _LOW_LIMIT_CHILD,
+            str(port.getHost().port), str(count), str(concurrency),
+        ]  # fmt: skip
+        env = dict(os.environ, PYTHONPATH=_checkoutRoot())
+        transport = reactor.spawnProcess(child, argv[0], argv, env=env)
+
+        async def reap() -> None:
+            if child.reason is None:
+                transport.signalProcess("KILL")
+                await child.ended
+            for c in list(factory.connections):  # type: ignore[attr-defined]
+                c.transport.abortConnection()
+            await waitFor(lambda: not factory.connections)  # type: ignore[attr-defined]
+
+        self.addCleanup(reap)
+        await child.ended.addTimeout(50, reactor)
+        self.assertTrue(child.out, child.err.decode("utf-8", "replace"))
+        result: dict[str, Any] = json.loads(child.out)
+        return result
+
+    async def test_everyAddressTriedUnderLowLimit(self) -> None:
+        """
+        RLIMIT_NOFILE 128, 300 addresses of a silent server, concurrency 80,
+        timeout 0.5 s: every download times out (every address was tried),
+        none fails with EMFILE, though each timed-out socket closes only a
+        reactor turn after its timeout (80 closing plus 80 new would not
+        fit under 128).
+        """
+        result = await self.fetchUnderLimit(128, 300, 80)
+        self.assertEqual(result["kinds"], {"PoemTimeout": 300}, result["messages"])
+
+    async def test_emfileNamesTheLimit(self) -> None:
+        """
+        RLIMIT_NOFILE 64 and concurrency 100 (the caller's mistake): the
+        downloads that find no descriptor fail with PoemConnectionFailed
+        naming the limit, 64; the others time out as usual.
+        """
+        result = await self.fetchUnderLimit(64, 100, 100)
+        kinds = result["kinds"]
+        self.assertEqual(set(kinds), {"PoemTimeout", "PoemConnectionFailed"}, kinds)
+        self.assertEqual(sum(kinds.values()), 100)
+        failed = [m for m in result["messages"] if "timed out" not in m]
+        self.assertEqual(len(failed), 1, failed)
+        self.assertIn(
+            "cannot open a socket: too many open files (this process's file"
+            " descriptor limit, RLIMIT_NOFILE, is 64:",
+            failed[0],
+        )
 
 
 class LeakTests(TestCase):
