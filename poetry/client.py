@@ -691,6 +691,7 @@ def get_poems(
     tracer: TraceRecorder | None = None,
     on_data: Callable[[int, int], object] | None = None,
     on_outcome: Callable[[Outcome], object] | None = None,
+    keep_outcomes: bool = True,
 ) -> Deferred[list[Outcome]]:
     """
     Fetch a poem from each address, many at once.
@@ -708,6 +709,9 @@ def get_poems(
     @param on_data: called as C{on_data(index, nbytes)} for each chunk.
     @param on_outcome: called with each L{Outcome} as soon as that download
         ends (in completion order).
+    @param keep_outcomes: if false, each L{Outcome} (and its poem) is given
+        only to C{on_outcome} and not kept, so memory follows the downloads
+        in flight rather than the total; the result is then an empty list.
 
     @return: a L{Deferred} firing, once every download has ended, with one
         L{Outcome} per address in input order.  It never fails: one failure
@@ -793,7 +797,8 @@ def get_poems(
         else:
             poem = cast(Poem, result)
             outcome = Outcome(index, targets[index], poem=poem, elapsed=elapsed)
-        outcomes[index] = outcome
+        if keep_outcomes:
+            outcomes[index] = outcome
         if on_outcome is not None:
             try:
                 on_outcome(outcome)
@@ -804,7 +809,7 @@ def get_poems(
                 )
         remaining -= 1
         if remaining == 0:
-            done.callback(cast(list[Outcome], outcomes))
+            done.callback(cast(list[Outcome], outcomes) if keep_outcomes else [])
         elif not cancelled and nextIndex < count:
             startNext()
 
