@@ -607,9 +607,9 @@ class Run:
             self._printer = OrderedPrinter(
                 len(self.addresses), self._writeOut, self.out.isatty
             )
-        self._saver: Saver | None = None
+        self.saver: Saver | None = None
         if options.output_dir is not None:
-            self._saver = Saver(options.output_dir, len(str(len(self.addresses))))
+            self.saver = Saver(options.output_dir, len(str(len(self.addresses))))
         self._downloads: Deferred[list[Outcome]] | None = None
         self._bar: ProgressBar | None = None
         self._barDrawn = False
@@ -736,9 +736,9 @@ class Run:
         self._results[index] = result
         poem = outcome.poem
         data = None if poem is None else poem.data
-        if data is not None and self._saver is not None:
+        if data is not None and self.saver is not None:
             try:
-                result.file = str(self._saver.save(result.task, result.address, data))
+                result.file = str(self.saver.save(result.task, result.address, data))
             except SaveError as e:
                 result.failSaving(e)
         if self._printer is not None:
@@ -1172,7 +1172,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             ClosedStream("stderr") if 2 in closed else FDStream(reactor, 2, "stderr", _encoding(sys.stderr))
         )
         cliRun = Run(options, reactor=reactor, stdout=stdout, stderr=stderr)
-        _installStopHandlers(reactor, cliRun, signals)
+        # After the reactor's own handlers (installed as it starts running),
+        # which would stop the reactor and cut every connection.
+        reactor.callWhenRunning(_installStopHandlers, reactor, cliRun, signals)
 
         def exit(status: int) -> None:
             if status != EXIT_OK:
