@@ -10,22 +10,28 @@ time) by L{poetry.client.get_poems}.
 Output
 ======
   - Default: each poem on stdout, in command-line order, under a header
-    C{==> HOST:PORT (task N) <==}; poems are written as soon as every poem
-    before them has arrived.  Then a summary on stderr: one line per task and
-    C{Got N of M poems in X.XX seconds}.
-  - C{--output-dir DIR}: each poem is written to its own file in DIR the
-    moment it arrives, instead of stdout.  Files are named
-    C{TASK-HOST-PORT.txt} and are never overwritten: if the name is taken,
-    C{-2}, C{-3}, ... is added.
+    C{==> HOST:PORT (task N) <==}; each poem is written as soon as every
+    poem before it has ended, and released once written.  On a terminal,
+    control characters and escape sequences in a poem are shown as text and
+    a poem line starting with C{==>} as C{\\==>} (L{poetry.terminal}).
+    Then a summary on stderr: one line per task and C{Got N of M poems in
+    X.XX seconds}.
+  - C{--output-dir DIR}: each poem is saved to its own file in DIR the
+    moment it arrives, instead of stdout, whole or not at all
+    (L{poetry.saving}).  Files are named C{TASK-HOST-PORT.txt} (at most
+    200 bytes) and are never overwritten: if the name is taken, C{-2},
+    C{-3}, ... is added.  A poem that cannot be saved fails its task.
   - C{--json}: the machine-readable summary below on stdout, instead of the
     poems.
   - C{-v/--verbose}: a line on stderr for each chunk as it arrives
     (C{Task 3: got 10 bytes of poetry from 127.0.0.1:10001}) and for each
-    task's end.  C{-q/--quiet}: no progress and no summary; only failed tasks
-    are reported on stderr.
+    task's end (not repeated in the summary).  C{-q/--quiet}: no progress
+    and no summary; only failed tasks are reported on stderr.
   - When stderr is a terminal (and neither C{-v}, C{-q} nor C{--trace} is
-    given), a live progress bar (poems done, bytes received) drawn by
-    C{rich}.
+    given, and stdout is not a pipe carrying poems), a one-line progress
+    bar, erased before anything is written below it.
+  - Stdout and stderr are written without blocking the reactor
+    (L{poetry.output}); the summary comes once stdout has taken every byte.
 
 Seeing the reactor at work (L{poetry.trace})
 ============================================
@@ -49,8 +55,11 @@ nothing when off; with only the timeline options the events are recorded
 but not logged.
 
 Exit status: 0 when every poem arrived, 1 when any failed (or could not be
-saved), 2 for a usage error, 130 when interrupted by Ctrl-C (which stops at
-once, printing the poems that had arrived and the partial summary).
+saved, or stdout could not be written), 2 for a usage error, 141 when
+stdout's reader went away (128 + SIGPIPE), 128 + the signal when
+interrupted by SIGINT (130), SIGTERM (143) or SIGHUP (129), which stop at
+once, printing or saving the poems that had arrived and the partial
+summary.
 
 JSON summary (C{--json})
 ========================
@@ -59,7 +68,7 @@ One object; every key is always present (C{null} when it does not apply)::
     {
       "version": 1,                 # of this schema
       "ok": true,                   # every poem arrived
-      "interrupted": false,         # stopped by Ctrl-C
+      "interrupted": false,         # stopped by Ctrl-C, SIGTERM or SIGHUP
       "received": 2,                # poems that arrived
       "total": 2,                   # addresses given
       "elapsed": 0.0123,            # seconds for the whole run
@@ -87,7 +96,7 @@ L{parse_args} turns argv into an C{argparse.Namespace}; L{Run} builds a run
 from it.  A new flag is added to L{build_parser}, and its behaviour hooks
 into a L{Run}: append a L{poetry.client.TraceRecorder} to L{Run.recorders}
 to see every callback as it happens, or a callable to L{Run.finishers} to be
-given the outcomes once the downloads end (before the summary).
+given the L{TaskResult}s once the downloads end (before the summary).
 """
 
 from __future__ import annotations
@@ -219,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download poems from poetry servers, all at once.",
         epilog="ADDRESS is PORT, HOST:PORT or [IPv6]:PORT (host 127.0.0.1 by "
         "default). Exit status: 0 all poems arrived, 1 some failed, "
-        "2 usage error, 130 interrupted.",
+        "2 usage error, 141 stdout closed by its reader, 128+N stopped by "
+        "signal N (130 Ctrl-C, 143 SIGTERM).",
         allow_abbrev=False,
     )
     parser.add_argument(
@@ -1166,10 +1176,14 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     def start(reactor: Any) -> Deferred[None]:
         installResolver(reactor)
         stdout: OutputStream = (
-            ClosedStream("stdout") if 1 in closed else FDStream(reactor, 1, "stdout", _encoding(sys.stdout))
+            ClosedStream("stdout")
+            if 1 in closed
+            else FDStream(reactor, 1, "stdout", _encoding(sys.stdout))
         )
         stderr: OutputStream = (
-            ClosedStream("stderr") if 2 in closed else FDStream(reactor, 2, "stderr", _encoding(sys.stderr))
+            ClosedStream("stderr")
+            if 2 in closed
+            else FDStream(reactor, 2, "stderr", _encoding(sys.stderr))
         )
         cliRun = Run(options, reactor=reactor, stdout=stdout, stderr=stderr)
         # After the reactor's own handlers (installed as it starts running),
