@@ -921,7 +921,7 @@ class Run:
         fd = getattr(self._screen, "fd", None)
         if fd is not None:
             try:
-                width = os.get_terminal_size(fd).columns
+                width = os.get_terminal_size(fd).columns or width  # 0: unknown
             except OSError:
                 pass
         line = self._bar.render(self.reactor.seconds() - self.started, width)

@@ -616,16 +616,6 @@ class ProcessTests(TestCase):
         self.assertIn(b"(interrupted)", proto.err)
         self.assertNotIn(b"Traceback", proto.err)
 
-    async def test_richImportedLazily(self) -> None:
-        """Importing the CLI does not import rich (only a live bar does)."""
-        out = await utils.getProcessOutput(
-            sys.executable,
-            ["-c", "import sys, poetry.cli; print('rich' in sys.modules)"],
-            env=childEnv(),
-            path=CHECKOUT,
-        )
-        self.assertEqual(out.strip(), b"False")
-
 
 # -- --trace, --timeline and --timeline-svg ------------------------------------
 
