@@ -608,6 +608,7 @@ class Run:
         self.tracer: Tracer | None = None
         self.results: list[TaskResult] | None = None
         self.signal: int | None = None
+        self._status: int | None = None
         self.started = 0.0
         self.elapsed = 0.0
         self._received = [0] * len(self.addresses)  # counted only if needed
@@ -701,20 +702,24 @@ class Run:
         """
         A signal (Ctrl-C, SIGTERM, SIGHUP): stop every download now; the
         run ends with status 128 + C{signum}, after printing or saving the
-        poems that had arrived.
+        poems that had arrived.  Once the downloads have ended and the run
+        only waits for a stdout nobody reads, stop waiting for it
+        (L{abandonOutput}).
         """
-        if self.results is not None or self._downloads is None:
+        if self._downloads is None or self._status is not None:
             return
         if self.signal is None:
             self.signal = signum
-        self._downloads.cancel()
+        if self.results is None:
+            self._downloads.cancel()
+        else:
+            self.abandonOutput()
 
     def abandonOutput(self) -> None:
         """
-        A second signal: stop waiting for a stdout nobody reads; what it
-        has not taken is dropped (and said so).
+        Stop waiting for a stdout nobody reads: what it has not taken is
+        dropped, and the summary says so.
         """
-        self.interrupt()
         if not self._merged:
             self.out.abort()
 
@@ -800,7 +805,10 @@ class Run:
                     " downloads stopped"
                 )
             elif isinstance(out.error, ConnectionAborted):
-                self._err(f"{PROG}: error: stdout abandoned: output not all delivered")
+                self._err(
+                    f"{PROG}: error: stopped waiting for stdout: "
+                    f"{_plural(out.written, 'byte')} written, not all delivered"
+                )
             else:
                 self._err(
                     f"{PROG}: error: cannot write to stdout: {describeError(out.error)}"
@@ -809,7 +817,11 @@ class Run:
         closing = [self.err.close()]
         if self._merged:
             closing.append(self.out.close())
-        return gatherResults(closing).addCallback(lambda _: self.exitStatus())
+        return gatherResults(closing).addCallback(self._exit)
+
+    def _exit(self, ignored: object) -> int:
+        self._status = self.exitStatus()
+        return self._status
 
     def exitStatus(self) -> int:
         """

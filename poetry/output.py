@@ -255,7 +255,7 @@ class FDStream(OutputStream):
         self._ended = True
         if not reason.check(ConnectionDone):
             error = reason.value
-            if not isinstance(error, OSError):
+            if not isinstance(error, (OSError, ConnectionAborted)):
                 # The reader of a pipe went away (seen by readability).
                 error = OSError(errno.EPIPE, os.strerror(errno.EPIPE))
             self._failed(error)

@@ -53,10 +53,11 @@ class Child(ProcessProtocol):
 
 
 def spawn(
+    case: TestCase,
     argv: list[str], childFDs: dict[int, Any], onErr: Any = None,
     env: dict[str, str] | None = None,
 ) -> Child:  # fmt: skip
-    """Start C{python ARGV} with C{childFDs}; return its protocol."""
+    """Start C{python ARGV} with C{childFDs}, killed after C{case}; return it."""
     from twisted.internet import reactor
 
     child = Child(onErr)
@@ -68,6 +69,15 @@ def spawn(
         path=CHECKOUT,
         childFDs=childFDs,
     )
+
+    def reap() -> Deferred[Any] | None:
+        # A failed test leaves no child behind.
+        if child.ended.called:
+            return None
+        child.transport.signalProcess("KILL")
+        return child.ended
+
+    case.addCleanup(reap)
     return child
 
 
@@ -109,6 +119,7 @@ class StreamTests(TestCase):
         self.addCleanup(os.close, r)
         os.set_blocking(w, False)
         child = spawn(
+            self,
             ["-m", "poetry", str(port), str(port)],
             {0: "w", 1: w, 2: "r"},
             env={"PYTHONUNBUFFERED": "1"},
@@ -121,12 +132,31 @@ class StreamTests(TestCase):
         self.assertEqual(out.count(BIG), 2)
         self.assertIn(b"Got 2 of 2 poems", child.err)
 
+    async def test_unreadStdoutFreezesNothing(self) -> None:
+        """
+        A blocking stdout pipe nobody reads yet: the downloads go on (the
+        second poem, from a slow server, ends and says so on stderr while
+        the first still waits in the pipe); reading later gets every byte.
+        """
+        fast, slow = serve(self, BIG), serve(self, FIRST, delay=0.01)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        child = spawn(
+            self, ["-m", "poetry", "-v", str(fast), str(slow)], {0: "w", 1: w, 2: "r"}
+        )
+        os.close(w)
+        await waitFor(lambda: b"Task 2: ok" in child.err)
+        out = await readAll(r)
+        self.assertEqual(await child.ended, 0, child.err)
+        self.assertEqual(out.count(BIG), 1)
+        self.assertIn(FIRST, out)
+
     async def test_devFull(self) -> None:
         """C{>/dev/full}: one error line, no traceback, status 1."""
         port = serve(self, FIRST)
         full = os.open("/dev/full", os.O_WRONLY)
         self.addCleanup(os.close, full)
-        child = spawn(["-m", "poetry", str(port)], {0: "w", 1: full, 2: "r"})
+        child = spawn(self, ["-m", "poetry", str(port)], {0: "w", 1: full, 2: "r"})
         status = await child.ended
         self.assertEqual(status, 1, child.err)
         self.assertNotIn(b"Traceback", child.err)
@@ -142,7 +172,9 @@ class StreamTests(TestCase):
         """
         fast, slow = serve(self, BIG), serve(self, SLOW, delay=0.05)
         r, w = os.pipe()
-        child = spawn(["-m", "poetry", str(fast), str(slow)], {0: "w", 1: w, 2: "r"})
+        child = spawn(
+            self, ["-m", "poetry", str(fast), str(slow)], {0: "w", 1: w, 2: "r"}
+        )
         os.close(w)
         os.set_blocking(r, False)
         got = b""
@@ -169,13 +201,15 @@ class StreamTests(TestCase):
         poem is saved and the status is 0.
         """
         port = serve(self, FIRST)
-        child = spawn(["-m", "poetry", str(port)], {0: "w", 2: "r"})
+        child = spawn(self, ["-m", "poetry", str(port)], {0: "w", 2: "r"})
         self.assertEqual(await child.ended, 1)
         self.assertEqual(len(child.err.splitlines()), 1, child.err)
         self.assertIn(b"stdout is closed", child.err)
         directory = os.path.abspath(self.mktemp())
         child = spawn(
-            ["-m", "poetry", "--output-dir", directory, str(port)], {0: "w", 2: "r"}
+            self,
+            ["-m", "poetry", "--output-dir", directory, str(port)],
+            {0: "w", 2: "r"},
         )
         self.assertEqual(await child.ended, 0, child.err)
         self.assertNotIn(b"Traceback", child.err)
@@ -186,10 +220,12 @@ class StreamTests(TestCase):
     async def test_stderrClosed(self) -> None:
         """C{2>&-}: success is 0 and a usage error 2."""
         port = serve(self, FIRST)
-        child = spawn(["-m", "poetry", str(port)], {0: "w", 1: "r"})
+        child = spawn(self, ["-m", "poetry", str(port)], {0: "w", 1: "r"})
         self.assertEqual(await child.ended, 0)
         self.assertIn(FIRST, child.out)
-        child = spawn(["-m", "poetry", "--timeout", "-1", str(port)], {0: "w", 1: "r"})
+        child = spawn(
+            self, ["-m", "poetry", "--timeout", "-1", str(port)], {0: "w", 1: "r"}
+        )
         self.assertEqual(await child.ended, 2)
 
 
@@ -206,6 +242,7 @@ class SignalProcessTests(TestCase):
                 child.transport.signalProcess(name)
 
         child = spawn(
+            self,
             ["-m", "poetry", "-v", "--json", "--timeout", "60", str(fast), str(slow)],
             {0: "w", 1: "r", 2: "r"},
             onErr=whenData,
@@ -221,6 +258,31 @@ class SignalProcessTests(TestCase):
     async def test_sigterm(self) -> None:
         """SIGTERM mid-download: cancelled, interrupted, status 143."""
         await self.stopWith("TERM", 143)
+
+    async def test_interruptWhileStdoutUnread(self) -> None:
+        """
+        Every poem fetched, but stdout (a pipe) is not read: Ctrl-C stops
+        waiting for it, says so, and the status is 130.
+        """
+        port = serve(self, BIG)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        sent = []
+
+        def whenDone(child: Child) -> None:
+            if not sent and b"Task 1: ok" in child.err:
+                sent.append(True)
+                child.transport.signalProcess("INT")
+
+        child = spawn(
+            self, ["-m", "poetry", "-v", str(port)], {0: "w", 1: w, 2: "r"},
+            onErr=whenDone,
+        )  # fmt: skip
+        os.close(w)
+        self.assertEqual(await child.ended, 130, child.err)
+        self.assertIn(b"stopped waiting for stdout", child.err)
+        self.assertIn(b"Got 1 of 1 poem in", child.err)
+        self.assertNotIn(b"Traceback", child.err)
 
     async def test_sighup(self) -> None:
         """SIGHUP mid-download: cancelled, interrupted, status 129."""
@@ -253,7 +315,7 @@ class ResolverProcessTests(TestCase):
         The lookup never returns, yet the process reports the timeout and
         exits (status 1): no resolver thread holds the exit.
         """
-        child = spawn(["-c", HANGING_LOOKUP], {0: "w", 1: "r", 2: "r"})
+        child = spawn(self, ["-c", HANGING_LOOKUP], {0: "w", 1: "r", 2: "r"})
         status = await child.ended
         self.assertEqual(status, 1, child.err)
         self.assertIn(b"never.invalid:10000: timed out after 1.0 s", child.err)
