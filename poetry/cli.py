@@ -86,6 +86,7 @@ One object; every key is always present (C{null} when it does not apply)::
           "file": null,             # path written with --output-dir, or null
           "error": null             # or {"type": "PoemTimeout",
                                     #      "message": "127.0.0.1:10001: timed out ..."}
+                                    # ("SaveError": arrived, not saved)
         }
       ]
     }

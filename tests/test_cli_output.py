@@ -17,7 +17,9 @@ import threading
 import weakref
 from typing import Any
 
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from poetry import cli
@@ -564,3 +566,28 @@ class EntryPointTests(SynchronousTestCase):
         high = Resource(4096, 4096)
         cli.raiseOpenFileLimit(high)
         self.assertEqual(high.set, [])
+
+
+class KeepOutcomesTests(SynchronousTestCase):
+    """C{get_poems(keep_outcomes=False)}, which the CLI uses."""
+
+    def test_givenOnlyToOnOutcome(self) -> None:
+        """Each outcome reaches C{on_outcome}; the result list stays empty."""
+        from poetry.client import get_poems
+
+        reactor = MemoryReactorClock()
+        seen: list[Any] = []
+        results: list[Any] = []
+        get_poems(
+            ["10001", "10002"],
+            reactor=reactor,
+            on_outcome=seen.append,
+            keep_outcomes=False,
+        ).addCallback(results.append)
+        for _, _, factory, *_ in reactor.tcpClients:
+            proto = factory.buildProtocol(None)
+            proto.makeConnection(StringTransport())
+            proto.dataReceived(FIRST)
+            proto.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(results, [[]])
+        self.assertEqual([o.poem.data for o in seen], [FIRST, FIRST])
