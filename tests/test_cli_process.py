@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from tests.helpers import waitFor
-from tests.test_cli import CHECKOUT, FIRST, childEnv, serve
+from tests.test_cli import CHECKOUT, FIRST, childEnv, serve, tempDir
 
 BIG = b"".join(b"line %07d of a long poem, sent fast\n" % i for i in range(28000))
 """About 1 MB: two of them are 2 MB, far more than a pipe holds."""
@@ -205,7 +205,7 @@ class StreamTests(TestCase):
         self.assertEqual(await child.ended, 1)
         self.assertEqual(len(child.err.splitlines()), 1, child.err)
         self.assertIn(b"stdout is closed", child.err)
-        directory = os.path.abspath(self.mktemp())
+        directory = str(tempDir(self))  # outside the checkout
         child = spawn(
             self,
             ["-m", "poetry", "--output-dir", directory, str(port)],
