@@ -11,22 +11,28 @@ any one server.
 Output
 ======
   - Default: each poem on stdout, in command-line order, under a header
-    C{==> HOST:PORT (task N) <==}; poems are written as soon as every poem
-    before them has arrived.  Then a summary on stderr: one line per task and
-    C{Got N of M poems in X.XX seconds}.
-  - C{--output-dir DIR}: each poem is written to its own file in DIR the
-    moment it arrives, instead of stdout.  Files are named
-    C{TASK-HOST-PORT.txt} and are never overwritten: if the name is taken,
-    C{-2}, C{-3}, ... is added.
+    C{==> HOST:PORT (task N) <==}; each poem is written as soon as every
+    poem before it has ended, and released once written.  On a terminal,
+    control characters and escape sequences in a poem are shown as text and
+    a poem line starting with C{==>} as C{\\==>} (L{poetry.terminal}).
+    Then a summary on stderr: one line per task and C{Got N of M poems in
+    X.XX seconds}.
+  - C{--output-dir DIR}: each poem is saved to its own file in DIR the
+    moment it arrives, instead of stdout, whole or not at all
+    (L{poetry.saving}).  Files are named C{TASK-HOST-PORT.txt} (at most
+    200 bytes) and are never overwritten: if the name is taken, C{-2},
+    C{-3}, ... is added.  A poem that cannot be saved fails its task.
   - C{--json}: the machine-readable summary below on stdout, instead of the
     poems.
   - C{-v/--verbose}: a line on stderr for each chunk as it arrives
     (C{Task 3: got 10 bytes of poetry from 127.0.0.1:10001}) and for each
-    task's end.  C{-q/--quiet}: no progress and no summary; only failed tasks
-    are reported on stderr.
+    task's end (not repeated in the summary).  C{-q/--quiet}: no progress
+    and no summary; only failed tasks are reported on stderr.
   - When stderr is a terminal (and neither C{-v}, C{-q} nor C{--trace} is
-    given), a live progress bar (poems done, bytes received) drawn by
-    C{rich}.
+    given, and stdout is not a pipe carrying poems), a one-line progress
+    bar, erased before anything is written below it.
+  - Stdout and stderr are written without blocking the reactor
+    (L{poetry.output}); the summary comes once stdout has taken every byte.
 
 Seeing the reactor at work (L{poetry.trace})
 ============================================
@@ -50,8 +56,11 @@ nothing when off; with only the timeline options the events are recorded
 but not logged.
 
 Exit status: 0 when every poem arrived, 1 when any failed (or could not be
-saved), 2 for a usage error, 130 when interrupted by Ctrl-C (which stops at
-once, printing the poems that had arrived and the partial summary).
+saved, or stdout could not be written), 2 for a usage error, 141 when
+stdout's reader went away (128 + SIGPIPE), 128 + the signal when
+interrupted by SIGINT (130), SIGTERM (143) or SIGHUP (129), which stop at
+once, printing or saving the poems that had arrived and the partial
+summary.
 
 JSON summary (C{--json})
 ========================
@@ -60,7 +69,7 @@ One object; every key is always present (C{null} when it does not apply)::
     {
       "version": 1,                 # of this schema
       "ok": true,                   # every poem arrived
-      "interrupted": false,         # stopped by Ctrl-C
+      "interrupted": false,         # stopped by Ctrl-C, SIGTERM or SIGHUP
       "received": 2,                # poems that arrived
       "total": 2,                   # addresses given
       "elapsed": 0.0123,            # seconds for the whole run
@@ -78,6 +87,7 @@ One object; every key is always present (C{null} when it does not apply)::
           "file": null,             # path written with --output-dir, or null
           "error": null             # or {"type": "PoemTimeout",
                                     #      "message": "127.0.0.1:10001: timed out ..."}
+                                    # ("SaveError": arrived, not saved)
         }
       ]
     }
@@ -88,7 +98,7 @@ L{parse_args} turns argv into an C{argparse.Namespace}; L{Run} builds a run
 from it.  A new flag is added to L{build_parser}, and its behaviour hooks
 into a L{Run}: append a L{poetry.client.TraceRecorder} to L{Run.recorders}
 to see every callback as it happens, or a callable to L{Run.finishers} to be
-given the outcomes once the downloads end (before the summary).
+given the L{TaskResult}s once the downloads end (before the summary).
 """
 
 from __future__ import annotations
@@ -97,15 +107,20 @@ import argparse
 import json
 import math
 import os
-import re
 import signal
+import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.internet._resolver import GAIResolver
+from twisted.internet.defer import CancelledError, Deferred, gatherResults, succeed
+from twisted.internet.error import ConnectionAborted
 from twisted.logger import Logger, LogPublisher
+from twisted.python.threadpool import ThreadPool
 
 from poetry import __version__
 from poetry.addresses import Address, AddressError, parse_address
@@ -119,6 +134,16 @@ from poetry.client import (
     get_poems,
 )
 from poetry.errors import PoemTimeout
+from poetry.output import (
+    ClosedStream,
+    FDStream,
+    FileStream,
+    OutputStream,
+    describeError,
+    reserveStandardFDs,
+)
+from poetry.saving import SaveError, Saver
+from poetry.terminal import ERASE_LINE, ProgressBar, escapeForTerminal
 from poetry.trace import (
     TRACE_NAMESPACE,
     TaskRow,
@@ -129,16 +154,21 @@ from poetry.trace import (
 )
 
 __all__ = [
+    "EXIT_BROKEN_PIPE",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
     "JSON_VERSION",
+    "OrderedPrinter",
     "Run",
+    "TaskResult",
     "UsageError",
     "build_parser",
+    "installResolver",
     "main",
     "parse_args",
+    "raiseOpenFileLimit",
     "run",
 ]
 
@@ -146,6 +176,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""Stdout's reader went away: 128 + SIGPIPE, as a shell reports C{cat}."""
 
 JSON_VERSION = 1
 """The version of the C{--json} schema (see the module docstring)."""
@@ -200,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Download poems from poetry servers, all at once.",
         epilog="ADDRESS is PORT, HOST:PORT or [IPv6]:PORT (host 127.0.0.1 by "
         "default). Exit status: 0 all poems arrived, 1 some failed, "
-        "2 usage error, 130 interrupted.",
+        "2 usage error, 141 stdout closed by its reader, 128+N stopped by "
+        "signal N (130 Ctrl-C, 143 SIGTERM).",
         allow_abbrev=False,
     )
     parser.add_argument(
@@ -311,20 +344,204 @@ def _checkWritableFile(option: str, path: Path) -> None:
         raise UsageError(f"argument {option}: {str(path)!r} is not writable")
 
 
-def _safeName(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("._") or "host"
-
-
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def _status(outcome: Outcome) -> str:
-    if outcome.ok:
-        return "ok"
-    if isinstance(outcome.error, CancelledError):
-        return "cancelled"
-    return "failed"
+def _signalName(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+@dataclass(slots=True)
+class TaskResult:
+    """
+    What the summary, the JSON and the timeline need of one task: sizes and
+    reasons, never the poem's bytes (so memory follows what is in flight).
+
+    @ivar status: C{"ok"}, C{"failed"} or C{"cancelled"}.
+    @ivar timeline: how the timeline draws it: C{"ok"}, C{"timeout"},
+        C{"unfinished"} or C{"failed"}.
+    """
+
+    index: int
+    address: Address
+    status: str
+    bytes: int
+    elapsed: float
+    timeline: str
+    peer: str | None = None
+    valid_utf8: bool | None = None
+    file: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+
+    @property
+    def task(self) -> int:
+        return self.index + 1
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @classmethod
+    def fromOutcome(cls, outcome: Outcome, received: int) -> TaskResult:
+        poem, error = outcome.poem, outcome.error
+        if poem is not None:
+            status = "ok"
+        elif isinstance(error, CancelledError):
+            status = "cancelled"
+        else:
+            status = "failed"
+        return cls(
+            index=outcome.index,
+            address=outcome.address,
+            status=status,
+            bytes=max(outcome.received, received),
+            elapsed=outcome.elapsed,
+            timeline=_timelineOutcome(outcome),
+            peer=str(poem.peer) if poem is not None and poem.peer else None,
+            valid_utf8=poem.valid_utf8 if poem is not None else None,
+            error_type=None if error is None else type(error).__name__,
+            error_message=None
+            if error is None
+            else (str(error) or type(error).__name__),
+        )
+
+    def failSaving(self, error: SaveError) -> None:
+        """The poem arrived but could not be saved: the task failed."""
+        self.status = "failed"
+        self.timeline = "failed"
+        self.error_type = type(error).__name__
+        self.error_message = str(error)
+
+    def line(self) -> str:
+        """The summary line: C{Task 1: ok, 971 bytes in 0.00 s from HOST:PORT}."""
+        seconds = f"{self.elapsed:.2f} s"
+        if self.ok:
+            line = f"Task {self.task}: ok, {_plural(self.bytes, 'byte')} in {seconds}"
+            line += f" from {self.address}"
+            if self.valid_utf8 is False:
+                line += " (invalid UTF-8 replaced)"
+            if self.file is not None:
+                line += f" -> {self.file}"
+            return line
+        if self.status == "cancelled":
+            line = f"Task {self.task}: cancelled after {seconds} from {self.address}"
+            if self.bytes:
+                line += f", {_plural(self.bytes, 'byte')} received"
+            return line
+        line = f"Task {self.task}: failed after {seconds}: {self.error_message}"
+        if self.error_type == SaveError.__name__:
+            line += f" ({_plural(self.bytes, 'byte')} received, not saved)"
+        return line
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "address": str(self.address),
+            "host": self.address.host,
+            "port": self.address.port,
+            "status": self.status,
+            "bytes": self.bytes,
+            "elapsed": round(self.elapsed, 6),
+            "peer": self.peer,
+            "valid_utf8": self.valid_utf8,
+            "file": self.file,
+            "error": None
+            if self.error_type is None
+            else {"type": self.error_type, "message": self.error_message},
+        }
+
+
+class OrderedPrinter:
+    """
+    Poems to stdout in command-line order, each as soon as every earlier
+    task has ended, under its C{==>} header; on a terminal escaped by
+    L{escapeForTerminal}.  A poem's bytes are held only until printed.
+    """
+
+    def __init__(self, count: int, write: Callable[[bytes], object], tty: bool) -> None:
+        self._write = write
+        self._tty = tty
+        self._ended = [False] * count
+        self._pending: dict[int, tuple[Address, bytes]] = {}
+        self._next = 0
+
+    @property
+    def held(self) -> int:
+        """How many poems are waiting for an earlier task."""
+        return len(self._pending)
+
+    def ended(self, index: int, address: Address, data: bytes | None) -> None:
+        """Task C{index} ended, with its poem C{data} (L{None}: no poem)."""
+        self._ended[index] = True
+        if data is not None:
+            self._pending[index] = (address, data)
+        self.flush()
+
+    def flush(self, everything: bool = False) -> None:
+        """Print what is ready (with C{everything}, all that is held)."""
+        while self._next < len(self._ended):
+            if not (self._ended[self._next] or everything):
+                return
+            item = self._pending.pop(self._next, None)
+            self._next += 1
+            if item is not None:
+                self._print(self._next, *item)
+
+    def _print(self, task: int, address: Address, data: bytes) -> None:
+        if self._tty:
+            data = escapeForTerminal(data)
+        tail = b"" if data.endswith(b"\n") else b"\n"
+        self._write(f"==> {address} (task {task}) <==\n".encode() + data + tail + b"\n")
+
+
+class _TextAdapter:
+    """An L{OutputStream} as a text file, for the trace observer."""
+
+    def __init__(self, write: Callable[[bytes], object], stream: OutputStream) -> None:
+        self._write = write
+        self._stream = stream
+        self.encoding = stream.encoding
+
+    def write(self, text: str) -> int:
+        self._write(text.encode("utf-8", "replace"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self._stream.isatty
+
+    def fileno(self) -> int:
+        fd = getattr(self._stream, "fd", None)
+        if fd is None:
+            raise OSError("no file descriptor")
+        return int(fd)
+
+
+def _asStream(stream: OutputStream | IO[Any] | None, name: str) -> OutputStream:
+    if isinstance(stream, OutputStream):
+        return stream
+    if stream is None:
+        return ClosedStream(name)
+    return FileStream(stream, name)
+
+
+def _sameTerminal(a: OutputStream, b: OutputStream) -> bool:
+    if not (a.isatty and b.isatty):
+        return False
+    fa, fb = getattr(a, "fd", None), getattr(b, "fd", None)
+    if fa is not None and fb is not None:
+        try:
+            return os.fstat(fa).st_rdev == os.fstat(fb).st_rdev
+        except OSError:
+            return False
+    return getattr(a, "file", a) is getattr(b, "file", b)
 
 
 class Run:
@@ -334,11 +551,12 @@ class Run:
 
     @ivar recorders: L{TraceRecorder}s given every lifecycle callback of
         every download (empty: no tracing, no cost).
-    @ivar finishers: callables given the list of L{Outcome}s once the
+    @ivar finishers: callables given the list of L{TaskResult}s once the
         downloads end, before the summary is written.
-    @ivar outcomes: the outcomes, once the downloads have ended.
+    @ivar results: one L{TaskResult} per task, once the downloads have ended.
     @ivar tracer: the L{Tracer} of C{--trace}, C{--timeline} and
         C{--timeline-svg}, or L{None} when none of them is given.
+    @ivar signal: the signal that interrupted the run, or L{None}.
     """
 
     REFRESH_INTERVAL = 0.1
@@ -359,47 +577,73 @@ class Run:
         options: argparse.Namespace,
         *,
         reactor: Any,
-        stdout: IO[bytes],
-        stderr: IO[str],
+        stdout: OutputStream | IO[bytes] | None,
+        stderr: OutputStream | IO[str] | None,
         progress: bool | None = None,
     ) -> None:
         """
-        @param stdout: where poems (or the JSON summary) go, as bytes.
-        @param stderr: where progress and the summary go.
+        @param stdout: where poems (or the JSON summary) go: an
+            L{OutputStream} or a binary file (L{None}: closed).
+        @param stderr: where progress and the summary go: an L{OutputStream}
+            or a text file.
         @param progress: draw a live progress bar; by default only when
-            C{stderr} is a terminal and neither verbose nor quiet is set.
-            Never with C{--trace}: its lines would interleave with the bar.
+            stderr is a terminal, neither verbose nor quiet is set, and
+            stdout is not a pipe or socket carrying output (which may reach
+            the same terminal later, through C{cat} or C{less}, where the
+            bar cannot be erased in time).  Never with C{--trace}.
         """
         self.options = options
         self.reactor = reactor
-        self.stdout = stdout
-        self.stderr = stderr
+        self.out = _asStream(stdout, "stdout")
+        self.err = _asStream(stderr, "stderr")
+        # Stdout and stderr on one terminal: one stream for both, so that
+        # the bar, the poems and the messages reach the screen in order.
+        self._merged = _sameTerminal(self.out, self.err)
+        self._screen = self.out if self._merged else self.err
         self.addresses: list[Address] = list(options.addresses)
+        self._writesStdout = options.json or options.output_dir is None
         if progress is None:
-            progress = _isatty(stderr) and not options.verbose and not options.quiet
-        self.showProgress = progress and not options.trace
+            progress = (
+                self.err.isatty
+                and not options.verbose
+                and not options.quiet
+                and (
+                    self._merged
+                    or not self._writesStdout
+                    or self.out.kind not in ("fifo", "socket", "tty", "other")
+                )
+            )
+        self.showProgress = bool(progress) and not options.trace
         self.recorders: list[TraceRecorder] = []
-        self.finishers: list[Callable[[list[Outcome]], object]] = []
+        self.finishers: list[Callable[[list[TaskResult]], object]] = []
         self.tracer: Tracer | None = None
-        self.outcomes: list[Outcome] | None = None
-        self.interrupted = False
+        self.results: list[TaskResult] | None = None
+        self.signal: int | None = None
+        self._status: int | None = None
         self.started = 0.0
         self.elapsed = 0.0
         self._received = [0] * len(self.addresses)  # counted only if needed
-        self._totalBytes = 0
-        self._done: list[Outcome | None] = [None] * len(self.addresses)
-        self._nextToPrint = 0
-        self._files: dict[int, str] = {}
-        self._saveErrors: dict[int, str] = {}
-        self._stdoutBroken = False
+        self._results: list[TaskResult | None] = [None] * len(self.addresses)
+        self._printer: OrderedPrinter | None = None
+        if options.output_dir is None and not options.json:
+            self._printer = OrderedPrinter(
+                len(self.addresses), self._writeOut, self.out.isatty
+            )
+        self.saver: Saver | None = None
+        if options.output_dir is not None:
+            self.saver = Saver(options.output_dir, len(str(len(self.addresses))))
         self._downloads: Deferred[list[Outcome]] | None = None
-        self._progress: Any = None
+        self._bar: ProgressBar | None = None
+        self._barDrawn = False
         self._refresh: Any = None
         self._outputErrors: list[str] = []
         self._factories: _FactoryWatch | None = None
-        # With a live bar on the same terminal, poems wait for the end.
-        self._streamPoems = not (self.showProgress and _isatty(stdout))
+        self.out.onFailure(self._stdoutFailed)
         self._setUpTracing()
+
+    @property
+    def interrupted(self) -> bool:
+        return self.signal is not None
 
     def _setUpTracing(self) -> None:
         """
@@ -419,7 +663,7 @@ class Run:
             # cannot raise into the client's callbacks.
             log = Logger(
                 namespace=TRACE_NAMESPACE,
-                observer=LogPublisher(traceObserver(self.stderr)),
+                observer=LogPublisher(traceObserver(self._textErr())),
             )
         self.tracer = Tracer(clock=self.reactor, log=log, emit=options.trace)
         self.recorders.append(self.tracer)
@@ -430,12 +674,22 @@ class Run:
         if options.timeline_svg is not None:
             self.finishers.append(self._writeTimelineSVG)
 
+    def _textErr(self) -> Any:
+        return _TextAdapter(self._writeScreen, self.err)
+
     # -- running -----------------------------------------------------------
 
     def start(self) -> Deferred[int]:
         """Start the downloads; the result is the exit status."""
         options = self.options
         self.started = self.reactor.seconds()
+        if self.out.kind == "closed" and self._writesStdout:
+            what = "the JSON summary" if options.json else "the poems"
+            self._err(
+                f"{PROG}: error: stdout is closed: nowhere to write {what}"
+                + ("" if options.json else " (--output-dir DIR saves them to files)")
+            )
+            return self.err.close().addCallback(lambda _: EXIT_FAILED)
         if self.showProgress:
             self._startProgress()
         wantData = options.verbose or self.showProgress
@@ -449,78 +703,78 @@ class Run:
             tracer=_fanOut(self.recorders),
             on_data=self._onData if wantData else None,
             on_outcome=self._onOutcome,
+            keep_outcomes=False,
         )
+        downloads = self._downloads
         if self._factories is not None:
-            self._downloads.addCallback(self._whenFactoriesStopped)
-        return self._downloads.addCallback(self._finish)
+            downloads.addCallback(self._whenFactoriesStopped)
+        return downloads.addCallback(self._finish)
 
-    def interrupt(self) -> None:
-        """Ctrl-C: stop every download now; the run ends with status 130."""
-        if self.outcomes is not None or self._downloads is None:
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
+        """
+        A signal (Ctrl-C, SIGTERM, SIGHUP): stop every download now; the
+        run ends with status 128 + C{signum}, after printing or saving the
+        poems that had arrived.  Once the downloads have ended and the run
+        only waits for a stdout nobody reads, stop waiting for it
+        (L{abandonOutput}).
+        """
+        if self._downloads is None or self._status is not None:
             return
-        self.interrupted = True
-        self._downloads.cancel()
+        if self.signal is None:
+            self.signal = signum
+        if self.results is None:
+            self._downloads.cancel()
+        else:
+            self.abandonOutput()
+
+    def abandonOutput(self) -> None:
+        """
+        Stop waiting for a stdout nobody reads: what it has not taken is
+        dropped, and the summary says so.
+        """
+        if not self._merged:
+            self.out.abort()
+
+    def _stdoutFailed(self, error: BaseException) -> None:
+        """Stdout cannot take any more: nothing left to fetch for."""
+        if self._downloads is not None and self.results is None and self._writesStdout:
+            # Next turn: this may be called from inside a download's result.
+            self.reactor.callLater(0, self._cancelForOutput)
+
+    def _cancelForOutput(self) -> None:
+        if self._downloads is not None and self.results is None:
+            self._downloads.cancel()
 
     # -- as downloads progress --------------------------------------------
 
     def _onData(self, index: int, nbytes: int) -> None:
         self._received[index] += nbytes
-        self._totalBytes += nbytes
         if self.options.verbose:
             self._err(
-                f"Task {index + 1}: got {nbytes} bytes of poetry"
+                f"Task {index + 1}: got {_plural(nbytes, 'byte')} of poetry"
                 f" from {self.addresses[index]}"
             )
-        if self._progress is not None:
-            self._progress.update(self._bar, bytes=self._totalBytes)
+        if self._bar is not None:
+            self._bar.received += nbytes
 
     def _onOutcome(self, outcome: Outcome) -> None:
         index = outcome.index
-        self._done[index] = outcome
-        if outcome.poem is not None and self.options.output_dir is not None:
-            self._save(outcome)
-        if self.options.verbose:
-            self._err(self._summaryLine(outcome))
-        if self._progress is not None:
-            self._progress.update(self._bar, advance=1)
-        if self._streamPoems:
-            self._printReady()
-
-    def _save(self, outcome: Outcome) -> None:
-        assert outcome.poem is not None
-        directory: Path = self.options.output_dir
-        width = len(str(len(self.addresses)))
-        address = outcome.address
-        stem = f"{outcome.task:0{width}d}-{_safeName(address.host)}-{address.port}"
-        for attempt in range(1, 1001):
-            suffix = "" if attempt == 1 else f"-{attempt}"
-            path = directory / f"{stem}{suffix}.txt"
+        result = TaskResult.fromOutcome(outcome, self._received[index])
+        self._results[index] = result
+        poem = outcome.poem
+        data = None if poem is None else poem.data
+        if data is not None and self.saver is not None:
             try:
-                with open(path, "xb") as f:
-                    f.write(outcome.poem.data)
-            except FileExistsError:
-                continue
-            except OSError as e:
-                self._saveErrors[outcome.index] = f"cannot write {path}: {e.strerror}"
-                return
-            self._files[outcome.index] = str(path)
-            return
-        self._saveErrors[outcome.index] = f"no free file name for {stem}.txt"
-
-    def _printReady(self) -> None:
-        """Write every poem whose predecessors are all done, in order."""
-        if self.options.json or self.options.output_dir is not None:
-            return
-        while self._nextToPrint < len(self._done):
-            outcome = self._done[self._nextToPrint]
-            if outcome is None:
-                return
-            self._nextToPrint += 1
-            if outcome.poem is not None:
-                data = outcome.poem.data
-                header = f"==> {outcome.address} (task {outcome.task}) <==\n"
-                tail = b"" if data.endswith(b"\n") else b"\n"
-                self._out(header.encode() + data + tail + b"\n")
+                result.file = str(self.saver.save(result.task, result.address, data))
+            except SaveError as e:
+                result.failSaving(e)
+        if self._printer is not None:
+            self._printer.ended(index, result.address, data)
+        if self._bar is not None:
+            self._bar.done += 1
+            self._bar.failed += result.status == "failed"
+        if self.options.verbose:
+            self._err(result.line())
 
     # -- the end -------------------------------------------------------------
 
@@ -535,63 +789,91 @@ class Run:
             stopped.addTimeout(self.FACTORY_STOP_GRACE, self.reactor)
         return stopped.addBoth(lambda _: outcomes)
 
-    def _finish(self, outcomes: list[Outcome]) -> int:
-        self.outcomes = outcomes
+    def _finish(self, ignored: object) -> Deferred[int]:
         self.elapsed = self.reactor.seconds() - self.started
         self._stopProgress()
-        for outcome in outcomes:
-            if self._done[outcome.index] is None:
-                self._done[outcome.index] = outcome
-        # Poems that arrived are never lost, interrupted or not.
-        self._printReady()
+        results = self.results = [r for r in self._results if r is not None]
+        if self._printer is not None:
+            # Poems that arrived are never lost, interrupted or not.
+            self._printer.flush(everything=True)
         for finisher in self.finishers:
-            finisher(outcomes)
+            finisher(results)
         if self.options.json:
-            self._out(
+            self._writeOut(
                 json.dumps(self.summary(), indent=2, ensure_ascii=False).encode()
                 + b"\n"
             )
-        self._writeSummary(outcomes)
-        return self.exitStatus()
+        # Every byte of stdout delivered (or failed) before the summary, so
+        # that the summary can tell.
+        stdoutDone = succeed(None) if self._merged else self.out.close()
+        return stdoutDone.addCallback(self._summarise)
+
+    def _summarise(self, ignored: object) -> Deferred[int]:
+        out = self.out
+        if out.error is not None:
+            if out.brokenPipe:
+                self._err(
+                    f"{PROG}: stdout was closed by its reader (broken pipe):"
+                    " downloads stopped"
+                )
+            elif isinstance(out.error, ConnectionAborted):
+                self._err(
+                    f"{PROG}: error: stopped waiting for stdout: "
+                    f"{_plural(out.written, 'byte')} written, not all delivered"
+                )
+            else:
+                self._err(
+                    f"{PROG}: error: cannot write to stdout: {describeError(out.error)}"
+                )
+        self._writeSummary()
+        closing = [self.err.close()]
+        if self._merged:
+            closing.append(self.out.close())
+        return gatherResults(closing).addCallback(self._exit)
+
+    def _exit(self, ignored: object) -> int:
+        self._status = self.exitStatus()
+        return self._status
 
     def exitStatus(self) -> int:
         """
-        0 all poems arrived (and saved, and the timeline SVG written), 1
-        otherwise, 130 if interrupted.
+        128 + the signal if interrupted (130 for Ctrl-C); 141 if stdout's
+        reader went away (as for a program killed by SIGPIPE); 1 if any
+        poem failed or was not saved, stdout could not be written, or the
+        timeline SVG not written; else 0.
         """
-        if self.interrupted:
-            return EXIT_INTERRUPTED
-        assert self.outcomes is not None
+        if self.signal is not None:
+            return 128 + self.signal
+        if self.out.brokenPipe:
+            return EXIT_BROKEN_PIPE
+        assert self.results is not None
         if (
-            self._saveErrors
+            self.out.error is not None
             or self._outputErrors
-            or not all(o.ok for o in self.outcomes)
+            or not all(r.ok for r in self.results)
         ):
             return EXIT_FAILED
         return EXIT_OK
 
     # -- the timeline --------------------------------------------------------
 
-    def _timelineRows(self, outcomes: list[Outcome]) -> list[TaskRow]:
+    def _timelineRows(self, results: list[TaskResult]) -> list[TaskRow]:
         assert self.tracer is not None
-        return self.tracer.timeline({o.task: _timelineOutcome(o) for o in outcomes})
+        return self.tracer.timeline({r.task: r.timeline for r in results})
 
-    def _drawTimeline(self, outcomes: list[Outcome]) -> None:
+    def _drawTimeline(self, results: list[TaskResult]) -> None:
         """C{--timeline}: the chart on stderr."""
-        chart = render_timeline_text(self._timelineRows(outcomes), stream=self.stderr)
-        try:
-            self.stderr.write(chart)
-            self.stderr.flush()
-        except BrokenPipeError:
-            pass
+        text = self._textErr()
+        chart = render_timeline_text(self._timelineRows(results), stream=text)
+        text.write(chart)
 
-    def _writeTimelineSVG(self, outcomes: list[Outcome]) -> None:
+    def _writeTimelineSVG(self, results: list[TaskResult]) -> None:
         """
         C{--timeline-svg FILE}: the chart as an SVG file.  A failure to write
         it is one error line and exit status 1; everything else carries on.
         """
         path: Path = self.options.timeline_svg
-        svg = render_timeline_svg(self._timelineRows(outcomes))
+        svg = render_timeline_svg(self._timelineRows(results))
         try:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(svg)
@@ -600,140 +882,84 @@ class Run:
             self._outputErrors.append(message)
             self._err(f"{PROG}: error: {message}")
 
-    def _summaryLine(self, outcome: Outcome) -> str:
-        index = outcome.index
-        received = max(outcome.received, self._received[index])
-        size = _plural(received, "byte")
-        seconds = f"{outcome.elapsed:.2f} s"
-        if outcome.poem is not None:
-            line = (
-                f"Task {outcome.task}: ok, {size} in {seconds} from {outcome.address}"
-            )
-            if outcome.poem.replaced:
-                line += " (invalid UTF-8 replaced)"
-            if index in self._files:
-                line += f" -> {self._files[index]}"
-            if index in self._saveErrors:
-                line += f"; NOT SAVED: {self._saveErrors[index]}"
-            return line
-        if isinstance(outcome.error, CancelledError):
-            line = (
-                f"Task {outcome.task}: cancelled after {seconds} from {outcome.address}"
-            )
-            if received:  # known only when progress is being counted
-                line += f" ({size} received)"
-            return line
-        return f"Task {outcome.task}: failed, {outcome.error} ({size} in {seconds})"
-
-    def _writeSummary(self, outcomes: list[Outcome]) -> None:
-        quiet = self.options.quiet
-        for outcome in outcomes:
-            bad = not outcome.ok or outcome.index in self._saveErrors
-            if not quiet or bad:
-                self._err(self._summaryLine(outcome))
+    def _writeSummary(self) -> None:
+        assert self.results is not None
+        quiet, verbose = self.options.quiet, self.options.verbose
+        for result in self.results:
+            # -v has already said how each task ended.
+            if (not quiet and not verbose) or (quiet and not result.ok):
+                self._err(result.line())
         if not quiet:
-            got = sum(o.ok for o in outcomes)
-            line = f"Got {got} of {len(outcomes)} poems in {self.elapsed:.2f} seconds"
-            if self.interrupted:
+            got = sum(r.ok for r in self.results)
+            total = _plural(len(self.results), "poem")
+            line = f"Got {got} of {total} in {self.elapsed:.2f} seconds"
+            if self.signal == signal.SIGINT:
                 line += " (interrupted)"
+            elif self.signal is not None:
+                line += f" (interrupted by {_signalName(self.signal)})"
             self._err(line)
 
     def summary(self) -> dict[str, Any]:
         """The C{--json} summary (schema in the module docstring)."""
-        assert self.outcomes is not None
-        tasks = []
-        for o in self.outcomes:
-            poem = o.poem
-            tasks.append(
-                {
-                    "task": o.task,
-                    "address": str(o.address),
-                    "host": o.address.host,
-                    "port": o.address.port,
-                    "status": _status(o),
-                    "bytes": max(o.received, self._received[o.index]),
-                    "elapsed": round(o.elapsed, 6),
-                    "peer": str(poem.peer) if poem and poem.peer else None,
-                    "valid_utf8": poem.valid_utf8 if poem is not None else None,
-                    "file": self._files.get(o.index),
-                    "error": None
-                    if o.error is None
-                    else {
-                        "type": type(o.error).__name__,
-                        "message": str(o.error) or type(o.error).__name__,
-                    },
-                }
-            )
-        received = sum(o.ok for o in self.outcomes)
+        assert self.results is not None
+        received = sum(r.ok for r in self.results)
         return {
             "version": JSON_VERSION,
-            "ok": received == len(self.outcomes) and not self._saveErrors,
+            "ok": received == len(self.results),
             "interrupted": self.interrupted,
             "received": received,
-            "total": len(self.outcomes),
+            "total": len(self.results),
             "elapsed": round(self.elapsed, 6),
-            "tasks": tasks,
+            "tasks": [r.json() for r in self.results],
         }
 
     # -- output ----------------------------------------------------------------
 
-    def _out(self, data: bytes) -> None:
-        if self._stdoutBroken:
-            return
-        try:
-            self.stdout.write(data)
-            self.stdout.flush()
-        except BrokenPipeError:
-            self._stdoutBroken = True  # e.g. piped into head: keep going quietly
+    def _writeOut(self, data: bytes) -> None:
+        if self._merged:
+            self._writeScreen(data)
+        else:
+            self.out.write(data)
+
+    def _writeScreen(self, data: bytes) -> None:
+        """Write to the stream the bar is on, erasing the bar first."""
+        if self._barDrawn:
+            self._screen.write(ERASE_LINE)
+            self._barDrawn = False
+        self._screen.write(data)
 
     def _err(self, line: str) -> None:
-        if self._progress is not None:
-            self._progress.console.print(line, markup=False, highlight=False)
-            return
-        try:
-            self.stderr.write(line + "\n")
-            self.stderr.flush()
-        except BrokenPipeError:
-            pass
+        self._writeScreen(line.encode("utf-8", "replace") + b"\n")
 
     def _startProgress(self) -> None:
-        # rich is imported only here: plain runs never pay for it.
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
         from twisted.internet.task import LoopingCall
 
-        console = Console(file=self.stderr, force_terminal=self.showProgress)
-        self._progress = Progress(
-            TextColumn("poems"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[bytes]} bytes"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            auto_refresh=False,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        )
-        self._bar = self._progress.add_task("poems", total=len(self.addresses), bytes=0)
-        self._progress.start()
-        self._refresh = LoopingCall(self._progress.refresh)
+        self._bar = ProgressBar(len(self.addresses))
+        self._refresh = LoopingCall(self._drawBar)
         self._refresh.clock = self.reactor
         self._refresh.start(self.REFRESH_INTERVAL)
+
+    def _drawBar(self) -> None:
+        assert self._bar is not None
+        width = 80
+        fd = getattr(self._screen, "fd", None)
+        if fd is not None:
+            try:
+                width = os.get_terminal_size(fd).columns or width  # 0: unknown
+            except OSError:
+                pass
+        line = self._bar.render(self.reactor.seconds() - self.started, width)
+        self._writeScreen(ERASE_LINE + line.encode("utf-8"))
+        self._barDrawn = True
 
     def _stopProgress(self) -> None:
         if self._refresh is not None and self._refresh.running:
             self._refresh.stop()
         self._refresh = None
-        if self._progress is not None:
-            progress, self._progress = self._progress, None
-            progress.stop()
+        if self._barDrawn:
+            self._screen.write(ERASE_LINE)
+            self._barDrawn = False
+        self._bar = None
 
 
 def _timelineOutcome(outcome: Outcome) -> str:
@@ -749,13 +975,6 @@ def _timelineOutcome(outcome: Outcome) -> str:
     if isinstance(outcome.error, CancelledError):
         return "unfinished"
     return "failed"
-
-
-def _isatty(stream: object) -> bool:
-    try:
-        return bool(stream.isatty())  # type: ignore[attr-defined]
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 class _FactoryWatch:
@@ -810,9 +1029,13 @@ def _fanOut(recorders: Sequence[TraceRecorder]) -> TraceRecorder | None:
     return _FanOut(recorders)
 
 
-def _usage(stderr: IO[str], error: UsageError) -> int:
-    stderr.write(f"{PROG}: error: {error} (see {PROG} --help)\n")
-    stderr.flush()
+def _usage(stderr: IO[str] | None, error: UsageError) -> int:
+    if stderr is not None:  # None: started with stderr closed (2>&-)
+        try:
+            stderr.write(f"{PROG}: error: {error} (see {PROG} --help)\n")
+            stderr.flush()
+        except (OSError, ValueError):
+            pass
     return EXIT_USAGE
 
 
@@ -820,8 +1043,8 @@ def run(
     argv: Sequence[str],
     *,
     reactor: Any,
-    stdout: IO[bytes],
-    stderr: IO[str],
+    stdout: OutputStream | IO[bytes] | None,
+    stderr: OutputStream | IO[str] | None,
     progress: bool | None = None,
 ) -> Deferred[int]:
     """
@@ -831,49 +1054,165 @@ def run(
     try:
         options = parse_args(argv)
     except UsageError as e:
-        return succeed(_usage(stderr, e))
+        text = stderr if not isinstance(stderr, OutputStream) else None
+        if isinstance(stderr, OutputStream):
+            stderr.write(f"{PROG}: error: {e} (see {PROG} --help)\n".encode())
+            return stderr.close().addCallback(lambda _: EXIT_USAGE)
+        return succeed(_usage(text, e))
     return Run(
         options, reactor=reactor, stdout=stdout, stderr=stderr, progress=progress
     ).start()
 
 
-def _installInterruptHandler(reactor: Any, run: Run) -> None:
-    """
-    Make Ctrl-C stop the downloads (partial summary, status 130) instead of
-    stopping the reactor.  A second Ctrl-C exits at once with status 130 (for
-    when the first could not be served, say with stdout blocked).  Nothing is
-    installed if SIGINT is not at its default (ignored, or a debugger's).
-    """
-    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        return
-    pressed = False
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+"""The signals that stop a run as Ctrl-C does (those this platform has)."""
 
-    def onInterrupt(signum: int, frame: object) -> None:
-        nonlocal pressed
-        if pressed:
-            os._exit(EXIT_INTERRUPTED)
-        pressed = True
-        # callFromThread: safe from a signal handler, and wakes the reactor.
-        reactor.callFromThread(run.interrupt)
 
-    signal.signal(signal.SIGINT, onInterrupt)
+def _stopSignals() -> list[int]:
+    return [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
+
+
+def _wantedSignals() -> list[int]:
+    """
+    The stop signals whose disposition is still the default: one the
+    program was started with ignored (C{nohup} ignores SIGHUP) stays
+    ignored, and a debugger's SIGINT handler is left alone.  Call it before
+    the reactor installs its own handlers.
+    """
+    wanted = []
+    for signum in _stopSignals():
+        current = signal.getsignal(signum)
+        if signum == signal.SIGINT:
+            if current is signal.default_int_handler:
+                wanted.append(signum)
+        elif current == signal.SIG_DFL:
+            wanted.append(signum)
+    return wanted
+
+
+def _installStopHandlers(
+    reactor: Any,
+    run: Run,
+    signals: Sequence[int],
+    lastResort: Callable[[int], object] = os._exit,
+) -> Callable[[int, object], None]:
+    """
+    Make each of C{signals} stop the downloads (partial summary, status
+    128 + signal) instead of stopping the reactor, which would cut every
+    connection and blame the servers (C{PoemTruncated}).  A second signal
+    stops waiting for a stdout nobody reads; a third exits at once.
+
+    @return: the handler (for tests).
+    """
+    count = 0
+
+    def onSignal(signum: int, frame: object) -> None:
+        nonlocal count
+        count += 1
+        if count == 1:
+            # callFromThread: safe from a signal handler, and wakes the reactor.
+            reactor.callFromThread(run.interrupt, signum)
+        elif count == 2:
+            reactor.callFromThread(run.abandonOutput)
+        else:
+            for stream in (run.out, run.err):
+                if isinstance(stream, FDStream):
+                    stream.restoreBlocking()
+            lastResort(128 + (run.signal or signum))
+
+    for signum in signals:
+        signal.signal(signum, onSignal)
+    return onSignal
+
+
+class _DaemonThreadPool(ThreadPool):
+    """A thread pool whose threads never keep the process alive."""
+
+    @staticmethod
+    def threadFactory(*args: Any, **kwargs: Any) -> threading.Thread:  # type: ignore[override]
+        thread = threading.Thread(*args, **kwargs)
+        thread.daemon = True
+        return thread
+
+
+def installResolver(reactor: Any) -> ThreadPool:
+    """
+    Resolve host names on C{reactor} in daemon threads of a pool of their
+    own.
+
+    C{getaddrinfo} cannot be cancelled: with Twisted's default resolver a
+    lookup that never answers keeps a thread of the reactor's pool busy,
+    and the reactor joins that pool at shutdown, so the process outlives
+    its last result (or Ctrl-C) until the lookup returns.  This pool is
+    never joined: a lookup still running when the run ends is abandoned
+    with the process.  (Only the program's entry point does this: it
+    changes the reactor for everything else in the process.)
+
+    @return: the pool.
+    """
+    pool = _DaemonThreadPool(0, 10, "get-poetry resolver")
+    pool.start()
+    reactor.installNameResolver(
+        GAIResolver(reactor, getThreadPool=lambda: pool, getaddrinfo=socket.getaddrinfo)
+    )
+    return pool
+
+
+def raiseOpenFileLimit(resourceModule: Any = None) -> None:
+    """
+    Raise the soft C{RLIMIT_NOFILE} to the hard limit, so that many
+    downloads can run at once (Linux's default soft limit is 1024).  The
+    program's entry point does this: a library call never changes
+    process-wide limits.
+    """
+    if resourceModule is None:
+        try:
+            import resource as resourceModule
+        except ImportError:  # pragma: no cover (Windows)
+            return
+    soft, hard = resourceModule.getrlimit(resourceModule.RLIMIT_NOFILE)
+    infinity = resourceModule.RLIM_INFINITY
+    target = hard if hard != infinity else max(soft, 1 << 20)
+    if soft != infinity and soft < target:
+        try:
+            resourceModule.setrlimit(resourceModule.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _encoding(stream: Any) -> str | None:
+    return getattr(stream, "encoding", None) or "utf-8"
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The C{get-poetry} console script and C{python -m poetry}."""
+    closed = reserveStandardFDs()
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         options = parse_args(args)
     except UsageError as e:
-        sys.exit(_usage(sys.stderr, e))
+        sys.exit(_usage(None if 2 in closed else sys.stderr, e))
+    raiseOpenFileLimit()
+    signals = _wantedSignals()
 
     from twisted.internet import task
 
     def start(reactor: Any) -> Deferred[None]:
-        cliRun = Run(
-            options, reactor=reactor, stdout=sys.stdout.buffer, stderr=sys.stderr
+        installResolver(reactor)
+        stdout: OutputStream = (
+            ClosedStream("stdout")
+            if 1 in closed
+            else FDStream(reactor, 1, "stdout", _encoding(sys.stdout))
         )
-        _installInterruptHandler(reactor, cliRun)
+        stderr: OutputStream = (
+            ClosedStream("stderr")
+            if 2 in closed
+            else FDStream(reactor, 2, "stderr", _encoding(sys.stderr))
+        )
+        cliRun = Run(options, reactor=reactor, stdout=stdout, stderr=stderr)
+        # After the reactor's own handlers (installed as it starts running),
+        # which would stop the reactor and cut every connection.
+        reactor.callWhenRunning(_installStopHandlers, reactor, cliRun, signals)
 
         def exit(status: int) -> None:
             if status != EXIT_OK:

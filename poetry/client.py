@@ -815,6 +815,7 @@ def get_poems(
     tracer: TraceRecorder | None = None,
     on_data: Callable[[int, int], object] | None = None,
     on_outcome: Callable[[Outcome], object] | None = None,
+    keep_outcomes: bool = True,
 ) -> Deferred[list[Outcome]]:
     """
     Fetch a poem from each address, many at once.
@@ -853,6 +854,9 @@ def get_poems(
         it raises, that download fails with L{PoemCallbackError}.
     @param on_outcome: called with each L{Outcome} as soon as that download
         ends (in completion order); if it raises, the error is logged.
+    @param keep_outcomes: if false, each L{Outcome} (and its poem) is given
+        only to C{on_outcome} and not kept, so memory follows the downloads
+        in flight rather than the total; the result is then an empty list.
 
     @return: a L{Deferred} firing, once every download has ended, with one
         L{Outcome} per address in input order.  It never fails: one failure
@@ -993,7 +997,8 @@ def get_poems(
         else:
             poem = cast(Poem, result)
             outcome = Outcome(index, targets[index], poem=poem, elapsed=elapsed)
-        outcomes[index] = outcome
+        if keep_outcomes:
+            outcomes[index] = outcome
         if on_outcome is not None:
             try:
                 on_outcome(outcome)
@@ -1004,7 +1009,7 @@ def get_poems(
                 )
         remaining -= 1
         if remaining == 0:
-            done.callback(cast(list[Outcome], outcomes))
+            done.callback(cast(list[Outcome], outcomes) if keep_outcomes else [])
         elif started is not None:
             seen(index)
 
