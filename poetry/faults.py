@@ -68,9 +68,16 @@ class Fault:
     One fault mode: how a connection misbehaves instead of sending its poem.
 
     @cvar name: the mode's name, as given to C{--fault}.
+    @cvar hangs: whether the mode stops sending on purpose and waits
+        (C{stall}, C{silent}).  The server's default idle timeout does not
+        apply to such a mode (only an explicit C{--idle-timeout} does; see
+        L{poetry.server.defaultIdleTimeout}), and once its client has
+        closed its side such a connection is aborted after
+        L{poetry.server.PoetryServerProtocol.LINGER_TIMEOUT}.
     """
 
     name = ""
+    hangs = False
 
     def start(self, protocol: GuardedServerProtocol) -> None:
         """
@@ -102,6 +109,7 @@ class Stall(Fault):
     """
 
     name = "stall"
+    hangs = True
 
     def start(self, protocol: GuardedServerProtocol) -> None:
         first = protocol.poem.data[: protocol.factory.chunkSize]
@@ -117,6 +125,7 @@ class Silent(Fault):
     """
 
     name = "silent"
+    hangs = True
 
     def start(self, protocol: GuardedServerProtocol) -> None:
         """Do nothing at all."""
@@ -161,30 +170,41 @@ class Reset(Fault):
         return f"reset:{self.nbytes}"
 
     def start(self, protocol: GuardedServerProtocol) -> None:
-        data = _repeated(protocol.poem.data, self.nbytes) if self.nbytes else b""
-        protocol.transport.registerProducer(_ResetProducer(protocol, data), False)
+        protocol.transport.registerProducer(
+            _ResetProducer(protocol, protocol.poem.data, self.nbytes), False
+        )
 
 
 @implementer(IPullProducer)
 class _ResetProducer:
     """
-    Writes C{data} one L{CHUNK} at a time as the transport drains, then, on
-    the drain after the last chunk, aborts the connection.
+    Streams C{nbytes} bytes of C{poem} repeated, one L{CHUNK} at a time as
+    the transport drains, then, on the drain after the last chunk, aborts
+    the connection.  It holds one block of the poem repeated (L{CHUNK} plus
+    at most twice the poem), never C{nbytes}: each chunk is a slice of that
+    block starting at the right offset into the poem.
     """
 
-    def __init__(self, protocol: GuardedServerProtocol, data: bytes) -> None:
+    def __init__(
+        self, protocol: GuardedServerProtocol, poem: bytes, nbytes: int
+    ) -> None:
         self.protocol = protocol
-        self.data = data
+        self.nbytes = nbytes
+        self.period = len(poem)
+        size = min(nbytes, CHUNK + self.period)
+        self.block = _repeated(poem, size) if nbytes else b""
 
     def resumeProducing(self) -> None:
         proto = self.protocol
         proto.resetTimeout()
-        if proto.sent >= len(self.data):
+        left = self.nbytes - proto.sent
+        if left <= 0:
             proto.outcome = Outcome.FAULT
             proto.transport.unregisterProducer()
             proto.transport.abortConnection()
             return
-        chunk = self.data[proto.sent : proto.sent + CHUNK]
+        start = proto.sent % self.period
+        chunk = self.block[start : start + min(CHUNK, left)]
         proto.sent += len(chunk)
         proto.transport.write(chunk)
 
