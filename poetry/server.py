@@ -303,7 +303,11 @@ class PoetryServerProtocol(Protocol):
         elif outcome is Outcome.COMPLETE and not isinstance(
             reason.value, ConnectionDone
         ):
-            self.outcome = Outcome.CLIENT_RESET
+            # Reset by the client after the whole poem was handed over: if
+            # it was all in the kernel, the client reset instead of closing.
+            self.outcome = (
+                Outcome.CLIENT_RESET if self.writeClosed else Outcome.CLIENT_GONE
+            )
         self.factory.connectionEnded(self, reason)
 
 
@@ -769,7 +773,6 @@ class PoetryServerFactory(ServerFactory):
         The first refusal since the last summary: log a summary of this and
         every later refusal L{REFUSAL_SUMMARY_INTERVAL} seconds from now.
         """
-        self._refusalMark = (self.refused, self.refusedPerPeer)
         self._refusalTimer = self.clock.callLater(
             self.REFUSAL_SUMMARY_INTERVAL, self._logRefusals
         )
@@ -778,6 +781,7 @@ class PoetryServerFactory(ServerFactory):
         """Log one event counting the refusals since the last summary."""
         self._refusalTimer = None
         refused, perPeer = self._refusalMark
+        self._refusalMark = (self.refused, self.refusedPerPeer)
         refused, perPeer = self.refused - refused, self.refusedPerPeer - perPeer
         if refused or perPeer:
             self.log.info(
