@@ -508,9 +508,12 @@ class Reader(Protocol):
     half-closes (C{loseWriteConnection}, a C{shutdown(SHUT_WR)}).
     """
 
-    def __init__(self, request: bytes = b"", halfClose: bool = False) -> None:
+    def __init__(
+        self, request: bytes = b"", halfClose: bool = False, chatty: bool = False
+    ) -> None:
         self.request = request
         self.halfClose = halfClose
+        self.chatty = chatty
         self.chunks: list[bytes] = []
         self.done: Deferred[tuple[bytes, Failure]] = Deferred()
 
@@ -522,6 +525,8 @@ class Reader(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         self.chunks.append(data)
+        if self.chatty:
+            self.transport.write(self.request)  # type: ignore[union-attr]
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.done.callback((b"".join(self.chunks), reason))
@@ -591,13 +596,17 @@ class WireOverSocketsTests(TestCase):
     async def test_requestThenReadToEnd(self) -> None:
         """
         A client that sends an HTTP-like request and reads to the end gets
-        the whole poem with a clean close, every one of 5 times (small and
-        large poems), and each is logged complete.
+        the whole poem with a clean close, every one of 6 times (small and
+        large poems), and each is logged complete -- even a chatty one that
+        sends the request again after every read, so that its bytes arrive
+        as the server sends the end of the poem.
         """
         big = bigPoem()
         port = self.serve(POEM, big)
         for poem in [POEM, big] * 3:
-            data, reason = await read(port, request=b"GET / HTTP/1.0\r\n\r\n")
+            data, reason = await read(
+                port, request=b"GET / HTTP/1.0\r\n\r\n", chatty=poem is big
+            )
             self.assertEqual(data, poem.data)
             self.assertTrue(reason.check(ConnectionDone))
         await waitFor(lambda: self.factory.served == 6)
