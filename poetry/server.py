@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import heapq
 import os
+from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred, succeed
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIFECYCLE_NAMESPACE",
+    "Deadlines",
     "GuardedServerProtocol",
     "Outcome",
     "PoetryServerFactory",
@@ -159,7 +162,8 @@ class PoetryServerProtocol(Protocol):
     readClosed = False
     #: The server has half-closed: the whole poem is in the kernel.
     writeClosed = False
-    _linger: IDelayedCall | None = None
+    #: This connection's entry in the factory's linger L{Deadlines}.
+    _linger: list[Any] | None = None
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -264,11 +268,9 @@ class PoetryServerProtocol(Protocol):
         if self.readClosed:
             self.transport.loseConnection()
         else:
-            self._linger = self.factory.clock.callLater(
-                self.LINGER_TIMEOUT, self._lingerExpired
-            )
+            self._linger = self.factory.lingerDeadlines(self.LINGER_TIMEOUT).add(self)
 
-    def _lingerExpired(self) -> None:
+    def lingerExpired(self) -> None:
         """The client did not close within L{LINGER_TIMEOUT}: close it."""
         self._linger = None
         self.outcome = Outcome.LINGER_TIMEOUT
@@ -276,8 +278,8 @@ class PoetryServerProtocol(Protocol):
 
     def _cancelLinger(self) -> None:
         linger, self._linger = self._linger, None
-        if linger is not None and linger.active():
-            linger.cancel()
+        if linger is not None:
+            self.factory.lingerDeadlines(self.LINGER_TIMEOUT).cancel(linger)
 
     def cut(self) -> None:
         """
@@ -352,6 +354,9 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
     """
 
     _watching = False
+    _hang: IDelayedCall | None = None
+    #: This connection's entry in the factory's idle L{Deadlines}, if any.
+    _idle: list[Any] | None = None
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """L{TimeoutMixin}'s timers, through the factory's injected clock."""
@@ -360,9 +365,15 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
     def connectionMade(self) -> None:
         factory = self.factory
         timeout = factory.idleTimeout
-        if timeout is not None:
-            self.setTimeout(timeout)
         fault = factory.fault
+        if timeout is not None:
+            if fault is None and factory.delay is None:
+                # Fast mode: most poems leave the transport at once, so the
+                # idle timer is an entry in one shared FIFO (see Deadlines);
+                # a large poem's producer switches to TimeoutMixin.
+                self._idle = factory.idleDeadlines.add(self)  # type: ignore[union-attr]
+            else:
+                self.setTimeout(timeout)
         if fault is not None:
             self.started = factory.clock.seconds()
             self.poem = factory.library.next()
@@ -379,10 +390,22 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
         PoetryServerProtocol.connectionMade(self)
 
     def _sendFast(self) -> None:
-        if self.timeOut is not None and len(self.poem.data) > self.STREAM_CHUNK:
+        if self._idle is not None and len(self.poem.data) > self.STREAM_CHUNK:
+            self._cancelIdle()
+            self.setTimeout(self.factory.idleTimeout)
             self.transport.registerProducer(_TimedPoemProducer(self), False)
         else:
             PoetryServerProtocol._sendFast(self)
+
+    def _cancelIdle(self) -> None:
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            self.factory.idleDeadlines.cancel(idle)  # type: ignore[union-attr]
+
+    def idleExpired(self) -> None:
+        """A small fast poem did not leave the transport in time."""
+        self._idle = None
+        self.timeoutConnection()
 
     def _finished(self) -> None:
         if self._watching:
@@ -393,6 +416,7 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
 
     def writeConnectionLost(self) -> None:
         """The poem is all in the kernel: the linger bound replaces the idle timer."""
+        self._cancelIdle()
         self.setTimeout(None)
         PoetryServerProtocol.writeConnectionLost(self)
 
@@ -407,13 +431,13 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
         PoetryServerProtocol.readConnectionLost(self)
         fault = self.factory.fault
         if fault is not None and fault.hangs and self.outcome is None:
-            self._linger = self.factory.clock.callLater(
+            self._hang = self.factory.clock.callLater(
                 self.LINGER_TIMEOUT, self._hangOver
             )
 
     def _hangOver(self) -> None:
         """A hanging fault's client half-closed long ago: abort (a reset)."""
-        self._linger = None
+        self._hang = None
         self.transport.abortConnection()
 
     def timeoutConnection(self) -> None:
@@ -422,12 +446,16 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
         self.factory.log.info(
             "Cut {peer}: no data moved for {seconds} s (--idle-timeout)",
             peer=_LazyAddress(self.transport.getPeer()),
-            seconds=self.timeOut,
+            seconds=self.factory.idleTimeout,
         )
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
+        self._cancelIdle()
+        hang, self._hang = self._hang, None
+        if hang is not None and hang.active():
+            hang.cancel()
         PoetryServerProtocol.connectionLost(self, reason)
 
 
@@ -458,6 +486,83 @@ class _DrainWatcher:
 
     def stopProducing(self) -> None:
         """The connection is gone; the protocol logs it."""
+
+
+class Deadlines:
+    """
+    Timeouts of one fixed duration for many connections, on one timer.
+
+    Every deadline is "now plus the same C{seconds}", so deadlines expire in
+    the order they were set: a FIFO replaces the reactor's heap, and one
+    L{IDelayedCall} waits for the oldest.  Setting a deadline costs a list
+    and an append instead of a C{callLater}, cancelling it drops the entry's
+    reference to the protocol (freed at once); emptied entries are skipped
+    when they come up, and the FIFO is rebuilt without them once they are
+    more than half of it.  The fast path of every connection sets and
+    cancels one or two timeouts, so this is most of their cost.
+
+    @ivar seconds: the duration of every deadline.
+    """
+
+    #: Rebuild the FIFO only past this many emptied entries.
+    COMPACT_MIN = 64
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        seconds: float,
+        expire: Callable[[Any], object],
+    ) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self._expire = expire
+        self._fifo: deque[list[Any]] = deque()
+        self._dead = 0
+        self._timer: IDelayedCall | None = None
+
+    def add(self, protocol: PoetryServerProtocol) -> list[Any]:
+        """Call C{expire(protocol)} C{seconds} from now, unless cancelled."""
+        entry = [self.clock.seconds() + self.seconds, protocol]
+        self._fifo.append(entry)
+        if self._timer is None:
+            self._timer = self.clock.callLater(self.seconds, self._fire)
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        """Cancel a deadline that L{add} returned and that has not expired."""
+        entry[1] = None
+        self._dead += 1
+        fifo = self._fifo
+        if self._dead >= len(fifo):
+            fifo.clear()
+            self._dead = 0
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        elif self._dead > self.COMPACT_MIN and 2 * self._dead > len(fifo):
+            self._fifo = deque(e for e in fifo if e[1] is not None)
+            self._dead = 0
+
+    def __len__(self) -> int:
+        """Deadlines pending (cancelled ones not counted)."""
+        return len(self._fifo) - self._dead
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self.clock.seconds()
+        fifo = self._fifo
+        while fifo and fifo[0][0] <= now:
+            entry = fifo.popleft()
+            protocol = entry[1]
+            if protocol is None:
+                self._dead -= 1
+                continue
+            entry[1] = None
+            self._expire(protocol)
+        if fifo and self._timer is None:
+            self._timer = self.clock.callLater(
+                max(0.0, fifo[0][0] - now), self._fire
+            )
 
 
 class SlowSchedule:
@@ -720,6 +825,14 @@ class PoetryServerFactory(ServerFactory):
         self.clientResets = 0
         self.lingerTimeouts = 0
         self._names: dict[str, str] = {}
+        self._lingers: dict[float, Deadlines] = {}
+        #: The idle timeouts of fast-mode connections (see
+        #: L{GuardedServerProtocol}), while C{idleTimeout} is set.
+        self.idleDeadlines = (
+            Deadlines(reactor, idle_timeout, GuardedServerProtocol.idleExpired)
+            if idle_timeout is not None
+            else None
+        )
         self._refusalTimer: IDelayedCall | None = None
         self._refusalMark = (0, 0)
         if fault is not None or idle_timeout is not None:
@@ -796,6 +909,15 @@ class PoetryServerFactory(ServerFactory):
                 perPeerLimit=self.maxPerPeer,
                 live=len(self.live),
             )
+
+    def lingerDeadlines(self, seconds: float) -> Deadlines:
+        """The shared L{Deadlines} of lingering connections, by duration."""
+        deadlines = self._lingers.get(seconds)
+        if deadlines is None:
+            deadlines = self._lingers[seconds] = Deadlines(
+                self.clock, seconds, PoetryServerProtocol.lingerExpired
+            )
+        return deadlines
 
     def displayName(self, name: str) -> str:
         """
