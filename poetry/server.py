@@ -354,6 +354,8 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
     """
 
     _watching = False
+    #: Slow mode: when the transport's buffer last drained (clock seconds).
+    lastMoved = 0.0
     _hang: IDelayedCall | None = None
     #: This connection's entry in the factory's idle L{Deadlines}, if any.
     _idle: list[Any] | None = None
@@ -372,7 +374,7 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
                 # idle timer is an entry in one shared FIFO (see Deadlines);
                 # a large poem's producer switches to TimeoutMixin.
                 self._idle = factory.idleDeadlines.add(self)  # type: ignore[union-attr]
-            else:
+            elif fault is not None:
                 self.setTimeout(timeout)
         if fault is not None:
             self.started = factory.clock.seconds()
@@ -385,9 +387,26 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
         if timeout is not None and factory.delay is not None:
             # Slow mode writes on a schedule, not on demand: a pull producer
             # that writes nothing still tells us each time a chunk drained.
+            # No timer: each chunk time checks lastMoved (see sendChunk).
+            self.lastMoved = factory.clock.seconds()
             self.transport.registerProducer(_DrainWatcher(self), False)
             self._watching = True
         PoetryServerProtocol.connectionMade(self)
+
+    def sendChunk(self) -> bool:
+        """
+        Slow mode with an idle timeout: before each chunk, cut the
+        connection if its transport has not drained for C{idleTimeout}
+        seconds (so a cut comes at a chunk time, at most one C{delay} after
+        the timeout); a check per chunk costs less than restarting a timer
+        at each drain.
+        """
+        if self._watching:
+            factory = self.factory
+            if factory.schedule.now - self.lastMoved >= factory.idleTimeout:  # type: ignore[operator]
+                self.timeoutConnection()
+                return False
+        return PoetryServerProtocol.sendChunk(self)
 
     def _sendFast(self) -> None:
         if self._idle is not None and len(self.poem.data) > self.STREAM_CHUNK:
@@ -412,6 +431,8 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
             # A registered producer would keep loseConnection from closing.
             self._watching = False
             self.transport.unregisterProducer()
+            # Until the last chunk leaves the transport, the idle bound runs.
+            self._idle = self.factory.idleDeadlines.add(self)  # type: ignore[union-attr]
         PoetryServerProtocol._finished(self)
 
     def writeConnectionLost(self) -> None:
@@ -474,15 +495,16 @@ class _TimedPoemProducer(_PoemProducer):
 class _DrainWatcher:
     """
     A pull producer that writes nothing: the transport calls
-    C{resumeProducing} each time its buffer has drained, which restarts the
-    protocol's idle timer.
+    C{resumeProducing} each time its buffer has drained, which records the
+    time in the protocol's C{lastMoved} (slow mode's idle check).
     """
 
     def __init__(self, protocol: GuardedServerProtocol) -> None:
         self.protocol = protocol
 
     def resumeProducing(self) -> None:
-        self.protocol.resetTimeout()
+        proto = self.protocol
+        proto.lastMoved = proto.factory.clock.seconds()
 
     def stopProducing(self) -> None:
         """The connection is gone; the protocol logs it."""
@@ -596,6 +618,8 @@ class SlowSchedule:
         self._dead = 0
         self._call: IDelayedCall | None = None
         self._callAt = 0.0
+        #: The clock's time at the current (or last) tick.
+        self.now = 0.0
 
     def add(self, protocol: PoetryServerProtocol, due: float) -> None:
         """Send C{protocol} its next chunk at C{due} (reactor seconds)."""
@@ -620,7 +644,7 @@ class SlowSchedule:
 
     def _tick(self) -> None:
         self._call = None
-        now = self.clock.seconds()
+        now = self.now = self.clock.seconds()
         heap = self._heap
         delay = self.delay
         while heap and heap[0][0] <= now:

@@ -413,17 +413,19 @@ class IdleTimeoutTests(SynchronousTestCase):
 
     def test_slowModeNonReaderCut(self) -> None:
         """
-        In slow mode, when chunks stop draining, the connection is cut
-        idle-timeout seconds after the last drain.
+        In slow mode, when chunks stop draining, the connection is cut at
+        the first chunk time idle-timeout seconds or more after the last
+        drain (checked per chunk, so at most one delay late), not before.
         """
         factory = self.factory(delay=1.0, chunk_size=5, idle_timeout=2.5)
         proto, transport = connect(factory)
         self.clock.advance(1.0)
         transport.producer.resumeProducing()  # one drain at t=1, then none
-        self.clock.advance(2.49)
+        self.clock.pump([1.0, 1.0, 0.99])  # chunk times 2, 3: 2 s since it
         self.assertFalse(transport.disconnected)
-        self.clock.advance(0.01)
+        self.clock.advance(0.01)  # chunk time 4: 3 s since the drain
         self.assertCutIdle(factory, proto, transport)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_timerCancelledWhenClientLeaves(self) -> None:
         """A client that goes away leaves no idle timer behind."""

@@ -33,6 +33,7 @@ from poetry.errors import PoemTruncated
 from poetry.faults import CHUNK, Reset, Silent, Stall, parseFault
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
+    Deadlines,
     GuardedServerProtocol,
     Outcome,
     PoetryServerFactory,
@@ -289,6 +290,66 @@ class LingerTests(SynchronousTestCase):
             lose(proto, ConnectionLost)
             self.assertEqual(factory.live, set())
             self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class DeadlinesTests(SynchronousTestCase):
+    """The shared FIFO timer behind the linger bound and fast idle timeouts."""
+
+    def test_expiresInOrderAndCancels(self) -> None:
+        """
+        Deadlines fire in order, each C{seconds} after it was set; a
+        cancelled one never fires; when none is pending no timer is left;
+        emptied entries never outnumber live ones for long.
+        """
+        clock = Clock()
+        fired: list[Any] = []
+        deadlines = Deadlines(clock, 5.0, fired.append)
+        a = deadlines.add("a")  # type: ignore[arg-type]
+        clock.advance(1.0)
+        b = deadlines.add("b")  # type: ignore[arg-type]
+        deadlines.add("c")  # type: ignore[arg-type]
+        deadlines.cancel(b)
+        clock.advance(3.99)
+        self.assertEqual(fired, [])
+        clock.advance(0.01)
+        self.assertEqual(fired, ["a"])
+        self.assertIsNone(a[1])
+        clock.advance(1.0)
+        self.assertEqual(fired, ["a", "c"])
+        self.assertEqual(clock.getDelayedCalls(), [])
+        keep = deadlines.add("keep")  # type: ignore[arg-type]
+        for _ in range(1000):
+            deadlines.cancel(deadlines.add("gone"))  # type: ignore[arg-type]
+        self.assertLessEqual(len(deadlines._fifo), 2 + 2 * Deadlines.COMPACT_MIN)
+        self.assertEqual(len(deadlines), 1)
+        deadlines.cancel(keep)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_slowModeLastChunkStuck(self) -> None:
+        """
+        In slow mode with an idle timeout, a last chunk that never leaves
+        the transport (the client stopped reading) is cut idle-timeout
+        seconds after it was written; one that leaves it lingers instead.
+        """
+        clock = Clock()
+        factory = makeFactory(
+            PoemFile("p", b"abcdef"), clock=clock, delay=1.0, chunk_size=3,
+            idle_timeout=2.5,
+        )
+        stuck, stuckT = connect(factory)
+        fine, fineT = connect(factory)
+        clock.advance(1.0)
+        self.assertTrue(stuckT.writeClosing and fineT.writeClosing)
+        fineT.flushed()
+        clock.advance(2.5)
+        self.assertTrue(stuckT.disconnected)  # aborted
+        self.assertEqual(stuck.outcome, Outcome.CUT_IDLE)
+        self.assertFalse(fineT.disconnecting)
+        lose(stuck, ConnectionLost)
+        fine.readConnectionLost()
+        lose(fine)
+        self.assertEqual((factory.cutIdle, factory.served), (1, 1))
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class ResetStreamsTests(SynchronousTestCase):
