@@ -21,8 +21,11 @@ normal fast or slow sending:
 
 Whatever the mode, every connection stays in the factory's C{live} set, so
 graceful shutdown (C{drain}/C{cutAll}) and C{--idle-timeout} cut the ones
-that would otherwise never end.  Everything that writes more than one chunk
-(C{reset}, C{endless}) is a pull producer: it writes only when the
+that would otherwise never end (the default idle timeout does not apply to
+C{stall} and C{silent}, which hang on purpose: L{Fault.hangs}).  A client's
+half-close changes nothing for the modes that send; every cut is a reset.
+Everything that writes more than one chunk (C{reset}, C{endless}) is a pull
+producer: it writes only when the
 transport's buffer has drained, so a client that does not read never makes
 the server buffer more than one L{CHUNK}.
 """
@@ -148,7 +151,9 @@ class Reset(Fault):
     """
     Send exactly C{nbytes} bytes of poem text (the poem repeated if it is
     shorter), then abort the connection: the client sees a TCP reset, i.e.
-    a truncated poem, never a clean end.
+    a truncated poem, never a clean end.  The bytes are streamed, one
+    L{CHUNK} per drain, so C{reset:100000000} costs one chunk of memory per
+    connection, not 100 MB.
 
     The abort waits until the transport has handed every byte to the kernel
     (a pull producer learns that from C{resumeProducing}); on loopback the
