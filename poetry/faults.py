@@ -25,9 +25,9 @@ that would otherwise never end (the default idle timeout does not apply to
 C{stall} and C{silent}, which hang on purpose: L{Fault.hangs}).  A client's
 half-close changes nothing for the modes that send; every cut is a reset.
 Everything that writes more than one chunk (C{reset}, C{endless}) is a pull
-producer: it writes only when the
-transport's buffer has drained, so a client that does not read never makes
-the server buffer more than one L{CHUNK}.
+producer: it writes only when the transport's buffer has drained, so a
+client that does not read never makes the server buffer more than one
+L{CHUNK}.
 """
 
 from __future__ import annotations
