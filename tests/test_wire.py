@@ -13,6 +13,8 @@ import gc
 import io
 import json
 import os
+import shutil
+import tempfile
 import weakref
 from typing import Any
 
@@ -68,6 +70,16 @@ class HalfCloseTransport(StringTransport):
     def flushed(self) -> None:
         assert self.writeClosing
         self.protocol.writeConnectionLost()
+
+
+def tempDir(case: SynchronousTestCase) -> str:
+    """
+    A new temporary directory, removed after the test.  Not
+    C{case.mktemp()}: under pytest that would write into the checkout.
+    """
+    path = tempfile.mkdtemp(prefix="poetry-wire-")
+    case.addCleanup(shutil.rmtree, path, True)
+    return path
 
 
 def makeFactory(
@@ -489,8 +501,7 @@ class PoemNameTests(SynchronousTestCase):
         caf\\xe9, and both twistd's text log (UTF-8) and twist's JSON log
         write it: no record is lost.
         """
-        directory = self.mktemp()
-        os.makedirs(directory)
+        directory = tempDir(self)
         with open(os.path.join(os.fsencode(directory), b"caf\xe9.txt"), "wb") as f:
             f.write(b"un poeme\n")
         library = PoemLibrary.fromPaths([], [directory])
@@ -500,7 +511,7 @@ class PoemNameTests(SynchronousTestCase):
         proto, _ = connect(factory)
         lose(proto)
         self.assertEqual(events[0]["poem"], "caf\\xe9")
-        path = self.mktemp()
+        path = os.path.join(tempDir(self), "log.txt")
         with open(path, "w", encoding="utf-8") as text:
             textFileLogObserver(text)(events[0])
         with open(path, encoding="utf-8") as text:
@@ -625,8 +636,7 @@ class WireOverSocketsTests(TestCase):
 
     def poemFile(self, poem: PoemFile) -> str:
         """Write C{poem} to a file in a temp directory; return the directory."""
-        directory = self.mktemp()
-        os.makedirs(directory)
+        directory = tempDir(self)
         with open(os.path.join(directory, poem.name + ".txt"), "wb") as f:
             f.write(poem.data)
         return directory
