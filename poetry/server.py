@@ -283,8 +283,10 @@ class PoetryServerProtocol(Protocol):
 
     def cut(self) -> None:
         """
-        End this connection at shutdown.  One whose poem is all in the
-        kernel (lingering) is closed cleanly: its poem is complete.  Any
+        End this connection at the end of the shutdown grace.  One whose
+        poem is all in the kernel (lingering: it lingers through the grace,
+        like any connection, so no stray byte from its client can turn the
+        close into a reset) is closed cleanly: its poem is complete.  Any
         other is aborted: buffered data is dropped, the client sees a reset,
         never a clean end, and a client that never reads cannot hold the
         server open.
@@ -1036,11 +1038,6 @@ class PoetryServerFactory(ServerFactory):
 
         @return: a L{Deferred} that fires once no connection is live.
         """
-        for proto in list(self.live):
-            if proto.writeClosed:
-                # Lingering: the poem is all in the kernel; do not wait for
-                # the client to close.
-                proto.cut()
         if not self.live:
             return succeed(None)
         d: Deferred[None] = Deferred()
