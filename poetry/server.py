@@ -208,7 +208,7 @@ class PoetryServerProtocol(Protocol):
                 "{peer} chunk: {bytes} bytes at offset {offset}",
                 {
                     "lifecycle": "chunk",
-                    "peer": _LazyAddress(self.transport.getPeer()),
+                    "peer": formatAddress(self.transport.getPeer()),
                     "bytes": self.sent - offset,
                     "offset": offset,
                 },
@@ -227,7 +227,7 @@ class PoetryServerProtocol(Protocol):
             "{peer} connectionMade: poem {poem} ({size} bytes)",
             {
                 "lifecycle": "connectionMade",
-                "peer": _LazyAddress(self.transport.getPeer()),
+                "peer": formatAddress(self.transport.getPeer()),
                 "poem": factory.displayName(self.poem.name),
                 "size": len(self.poem.data),
             },
@@ -468,7 +468,7 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
         self.outcome = Outcome.CUT_IDLE
         self.factory.log.info(
             "Cut {peer}: no data moved for {seconds} s (--idle-timeout)",
-            peer=_LazyAddress(self.transport.getPeer()),
+            peer=formatAddress(self.transport.getPeer()),
             seconds=self.factory.idleTimeout,
         )
         self.transport.abortConnection()
@@ -1000,7 +1000,7 @@ class PoetryServerFactory(ServerFactory):
         self.bytesSent += protocol.sent
         now = self.clock.seconds()
         record: dict[str, Any] = {
-            "peer": _LazyAddress(protocol.peer or protocol.transport.getPeer()),
+            "peer": formatAddress(protocol.peer or protocol.transport.getPeer()),
             "poem": self.displayName(protocol.poem.name)
             if hasattr(protocol, "poem")
             else "-",
@@ -1203,23 +1203,3 @@ def _accessLine(r: dict[str, Any]) -> str:
     """L{ACCESS_FORMAT} for one record, without the general formatter's cost."""
     peer, poem, size, seconds = r["peer"], r["poem"], r["bytes"], r["seconds"]
     return f"{peer} {poem} {size} bytes {seconds:.3f} s {r['outcome']}"
-
-
-class _LazyAddress:
-    """
-    Formats a peer address only when an observer renders the event: an
-    access log that nobody formats costs no string building.  It keeps the
-    address, not the transport, so buffered log events (Twisted keeps the
-    last few hundred until logging begins) never keep a connection alive.
-    """
-
-    __slots__ = ("_address",)
-
-    def __init__(self, address: IAddress | None) -> None:
-        self._address = address
-
-    def __str__(self) -> str:
-        return formatAddress(self._address)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)

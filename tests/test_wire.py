@@ -521,6 +521,25 @@ class PoemNameTests(SynchronousTestCase):
         jsonFileLogObserver(out)(events[0])
         self.assertEqual(json.loads(out.getvalue().strip("\x1e\n"))["poem"], "caf\\xe9")
 
+    def test_jsonAccessRecordKeepsEveryField(self) -> None:
+        """
+        Every field of an access event survives twist's JSON log (a field
+        JSON cannot hold is written as "unpersistable", i.e. lost): the
+        peer is a plain string.
+        """
+        events: list[dict[str, Any]] = []
+        factory = makeFactory(clock=Clock(), events=events, trace=True)
+        proto, transport = connect(factory)
+        transport.flushed()
+        proto.readConnectionLost()
+        lose(proto)
+        out = io.StringIO()
+        jsonFileLogObserver(out)(events[0])
+        record = json.loads(out.getvalue().strip("\x1e\n"))
+        self.assertEqual(record["peer"], "192.168.1.1:54321")
+        for key in ("poem", "bytes", "seconds", "outcome", "reason", "clean"):
+            self.assertEqual(record[key], events[0][key], key)
+
     def test_unprintableNameEscaped(self) -> None:
         """A newline in a name cannot start a forged log line."""
         factory = PoetryServerFactory(PoemLibrary([POEM]), reactor=Clock())
