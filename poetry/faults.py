@@ -21,10 +21,13 @@ normal fast or slow sending:
 
 Whatever the mode, every connection stays in the factory's C{live} set, so
 graceful shutdown (C{drain}/C{cutAll}) and C{--idle-timeout} cut the ones
-that would otherwise never end.  Everything that writes more than one chunk
-(C{reset}, C{endless}) is a pull producer: it writes only when the
-transport's buffer has drained, so a client that does not read never makes
-the server buffer more than one L{CHUNK}.
+that would otherwise never end (the default idle timeout does not apply to
+C{stall} and C{silent}, which hang on purpose: L{Fault.hangs}).  A client's
+half-close changes nothing for the modes that send; every cut is a reset.
+Everything that writes more than one chunk (C{reset}, C{endless}) is a pull
+producer: it writes only when the transport's buffer has drained, so a
+client that does not read never makes the server buffer more than one
+L{CHUNK}.
 """
 
 from __future__ import annotations
@@ -68,9 +71,16 @@ class Fault:
     One fault mode: how a connection misbehaves instead of sending its poem.
 
     @cvar name: the mode's name, as given to C{--fault}.
+    @cvar hangs: whether the mode stops sending on purpose and waits
+        (C{stall}, C{silent}).  The server's default idle timeout does not
+        apply to such a mode (only an explicit C{--idle-timeout} does; see
+        L{poetry.server.defaultIdleTimeout}), and once its client has
+        closed its side such a connection is aborted after
+        L{poetry.server.PoetryServerProtocol.LINGER_TIMEOUT}.
     """
 
     name = ""
+    hangs = False
 
     def start(self, protocol: GuardedServerProtocol) -> None:
         """
@@ -102,6 +112,7 @@ class Stall(Fault):
     """
 
     name = "stall"
+    hangs = True
 
     def start(self, protocol: GuardedServerProtocol) -> None:
         first = protocol.poem.data[: protocol.factory.chunkSize]
@@ -117,6 +128,7 @@ class Silent(Fault):
     """
 
     name = "silent"
+    hangs = True
 
     def start(self, protocol: GuardedServerProtocol) -> None:
         """Do nothing at all."""
@@ -139,7 +151,9 @@ class Reset(Fault):
     """
     Send exactly C{nbytes} bytes of poem text (the poem repeated if it is
     shorter), then abort the connection: the client sees a TCP reset, i.e.
-    a truncated poem, never a clean end.
+    a truncated poem, never a clean end.  The bytes are streamed, one
+    L{CHUNK} per drain, so C{reset:100000000} costs one chunk of memory per
+    connection, not 100 MB.
 
     The abort waits until the transport has handed every byte to the kernel
     (a pull producer learns that from C{resumeProducing}); on loopback the
@@ -161,30 +175,41 @@ class Reset(Fault):
         return f"reset:{self.nbytes}"
 
     def start(self, protocol: GuardedServerProtocol) -> None:
-        data = _repeated(protocol.poem.data, self.nbytes) if self.nbytes else b""
-        protocol.transport.registerProducer(_ResetProducer(protocol, data), False)
+        protocol.transport.registerProducer(
+            _ResetProducer(protocol, protocol.poem.data, self.nbytes), False
+        )
 
 
 @implementer(IPullProducer)
 class _ResetProducer:
     """
-    Writes C{data} one L{CHUNK} at a time as the transport drains, then, on
-    the drain after the last chunk, aborts the connection.
+    Streams C{nbytes} bytes of C{poem} repeated, one L{CHUNK} at a time as
+    the transport drains, then, on the drain after the last chunk, aborts
+    the connection.  It holds one block of the poem repeated (L{CHUNK} plus
+    at most twice the poem), never C{nbytes}: each chunk is a slice of that
+    block starting at the right offset into the poem.
     """
 
-    def __init__(self, protocol: GuardedServerProtocol, data: bytes) -> None:
+    def __init__(
+        self, protocol: GuardedServerProtocol, poem: bytes, nbytes: int
+    ) -> None:
         self.protocol = protocol
-        self.data = data
+        self.nbytes = nbytes
+        self.period = len(poem)
+        size = min(nbytes, CHUNK + self.period)
+        self.block = _repeated(poem, size) if nbytes else b""
 
     def resumeProducing(self) -> None:
         proto = self.protocol
         proto.resetTimeout()
-        if proto.sent >= len(self.data):
+        left = self.nbytes - proto.sent
+        if left <= 0:
             proto.outcome = Outcome.FAULT
             proto.transport.unregisterProducer()
             proto.transport.abortConnection()
             return
-        chunk = self.data[proto.sent : proto.sent + CHUNK]
+        start = proto.sent % self.period
+        chunk = self.block[start : start + min(CHUNK, left)]
         proto.sent += len(chunk)
         proto.transport.write(chunk)
 

@@ -26,15 +26,18 @@ default) no event is built: one boolean test per connection.
 from __future__ import annotations
 
 import heapq
-import socket
-from typing import TYPE_CHECKING, Any
+import os
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
-from twisted.internet import tcp
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
+    IHalfCloseableDescriptor,
+    IHalfCloseableProtocol,
     IPullProducer,
     IReactorTime,
 )
@@ -52,11 +55,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIFECYCLE_NAMESPACE",
+    "Deadlines",
     "GuardedServerProtocol",
     "Outcome",
     "PoetryServerFactory",
     "PoetryServerProtocol",
     "SlowSchedule",
+    "defaultIdleTimeout",
     "formatAddress",
 ]
 
@@ -67,7 +72,16 @@ LIFECYCLE_NAMESPACE = "poetry.server.lifecycle"
 class Outcome:
     """How a connection ended, as the access log and the counters name it."""
 
+    #: The whole poem was handed to the kernel, the server half-closed, and
+    #: the client then closed cleanly (or had half-closed already).
     COMPLETE = "complete"
+    #: The whole poem was handed to the kernel, but the client then reset the
+    #: connection instead of closing it: it may not have read it all.
+    CLIENT_RESET = "client reset"
+    #: The whole poem was handed to the kernel and the server half-closed,
+    #: but the client did not close within
+    #: L{PoetryServerProtocol.LINGER_TIMEOUT}; the server closed it.
+    LINGER_TIMEOUT = "linger timeout"
     CLIENT_GONE = "client gone"
     CUT_AT_SHUTDOWN = "cut at shutdown"
     #: Cut by C{--idle-timeout}: no data moved for that long.
@@ -76,13 +90,34 @@ class Outcome:
     FAULT = "fault"
 
 
+@implementer(IHalfCloseableProtocol)
 class PoetryServerProtocol(Protocol):
     """
-    Sends one poem, then closes the connection.
+    Sends one poem, then ends the connection with a lingering close.
 
-    What the client sends is discarded: the classic protocol has no requests,
-    and reading (rather than ignoring the socket) keeps a chatty client from
-    filling the kernel's buffers and means a reset is noticed at once.
+    What the client sends is read and discarded: the classic protocol has no
+    requests, and reading (rather than ignoring the socket) keeps a chatty
+    client from filling the kernel's buffers and means a reset is noticed at
+    once.
+
+    A client's half-close (its FIN: C{shutdown(SHUT_WR)}, C{nc -N}, asyncio's
+    C{write_eof}) changes nothing: the protocol is an
+    L{IHalfCloseableProtocol}, so C{readConnectionLost} only notes that the
+    client will send no more, and the poem goes on.
+
+    The lingering close, as nginx does it: after the last byte the server
+    half-closes (C{loseWriteConnection}: the kernel sends what it holds, then
+    a FIN) and keeps reading and discarding until the client closes; only
+    then does it close the socket.  Closing a socket while the client's
+    bytes are unread makes the kernel send a reset that can destroy the poem
+    in flight; lingering never leaves them unread.  A transport that cannot
+    half-close (not an L{IHalfCloseableDescriptor}) is closed with
+    C{loseConnection}.
+
+    Every path that stops a poem before its last byte (shutdown, an idle
+    cut, a fault meant to look like a crash) aborts the connection
+    (C{abortConnection}, a TCP reset), so a cut poem never ends with the
+    clean FIN that means "complete".
 
     @cvar STREAM_CHUNK: poems up to this many bytes are written in one
         C{write}; larger ones are sent by a pull producer this many bytes at a
@@ -97,22 +132,17 @@ class PoetryServerProtocol(Protocol):
 
     STREAM_CHUNK = 65536
 
-    WRITE_THROUGH = True
+    LINGER_TIMEOUT = 5.0
     """
-    Slow mode only: while nothing is queued in the transport, hand each
-    chunk straight to the kernel with C{send()} on the transport's socket
-    (L{ISystemHandle.getHandle}) instead of C{transport.write}.  A chunk
-    written through the transport costs a reactor round trip -- register
-    for writability, wake up, C{send()}, unregister: three system calls and
-    much Python -- which is most of a slow server's CPU time.  The first
-    time the kernel does not take a whole chunk (the client is not reading)
-    or C{send()} fails, the connection goes back to C{transport.write} for
-    good, so ordering, back-pressure and error reporting stay the
-    transport's.  Only plain TCP and UNIX transports qualify: never TLS, and
-    never a transport that is not a socket.
+    The longest, in seconds, a connection lingers after the server's
+    half-close: from the moment the whole poem has left the transport's
+    buffer for the kernel (C{writeConnectionLost}) until the client closes.
+    It protects the server from clients that read the poem but never close
+    (or keep sending): past it the connection is closed, logged as
+    L{Outcome.LINGER_TIMEOUT} and counted.  Reads do not extend it.  Like
+    nginx's C{lingering_time}; override it on a subclass.
     """
 
-    _socket: socket.socket | None = None
     #: The client's address, as the factory was given it in buildProtocol.
     peer: IAddress | None = None
 
@@ -126,7 +156,14 @@ class PoetryServerProtocol(Protocol):
     outcome: str | None = None
     #: The peer's IP address, counted by the factory's C{maxPerPeer}.
     peerHost: str | None = None
-    _due: float = 0.0
+    #: This connection's entry in the factory's L{SlowSchedule}, if any.
+    _entry: list[Any] | None = None
+    #: The client has half-closed (or closed): it will send nothing more.
+    readClosed = False
+    #: The server has half-closed: the whole poem is in the kernel.
+    writeClosed = False
+    #: This connection's entry in the factory's linger L{Deadlines}.
+    _linger: list[Any] | None = None
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -138,7 +175,6 @@ class PoetryServerProtocol(Protocol):
         if factory.delay is None:
             self._sendFast()
         else:
-            self._socket = _directSocket(self.transport) if self.WRITE_THROUGH else None
             self.sendChunk()
             if self.sent < len(self.poem.data):
                 factory.schedule.add(self, self.started + factory.delay)
@@ -163,19 +199,7 @@ class PoetryServerProtocol(Protocol):
         factory = self.factory
         offset = self.sent
         end = offset + factory.chunkSize
-        chunk = data[offset:end]
-        sock = self._socket
-        if sock is not None:
-            # Write-through: see WRITE_THROUGH.
-            try:
-                n = sock.send(chunk)
-            except OSError:  # EAGAIN, or an error the transport will report
-                n = 0
-            if n != len(chunk):
-                self._socket = None
-                self.transport.write(chunk[n:])
-        else:
-            self.transport.write(chunk)
+        self.transport.write(data[offset:end])
         self.sent = min(end, len(data))
         if factory.traceChunks:
             factory.events.emit(
@@ -184,7 +208,7 @@ class PoetryServerProtocol(Protocol):
                 "{peer} chunk: {bytes} bytes at offset {offset}",
                 {
                     "lifecycle": "chunk",
-                    "peer": _LazyAddress(self.transport.getPeer()),
+                    "peer": formatAddress(self.transport.getPeer()),
                     "bytes": self.sent - offset,
                     "offset": offset,
                 },
@@ -203,44 +227,92 @@ class PoetryServerProtocol(Protocol):
             "{peer} connectionMade: poem {poem} ({size} bytes)",
             {
                 "lifecycle": "connectionMade",
-                "peer": _LazyAddress(self.transport.getPeer()),
-                "poem": self.poem.name,
+                "peer": formatAddress(self.transport.getPeer()),
+                "poem": factory.displayName(self.poem.name),
                 "size": len(self.poem.data),
             },
         )
 
     def _finished(self) -> None:
-        """The whole poem has been handed to the transport: close cleanly."""
+        """
+        The whole poem has been handed to the transport: half-close and
+        linger (see the class docstring).  The outcome is L{Outcome.COMPLETE}
+        unless the client resets or outstays L{LINGER_TIMEOUT}.
+        """
         self.outcome = Outcome.COMPLETE
-        self.transport.loseConnection()
+        if IHalfCloseableDescriptor.providedBy(self.transport):
+            cast(Any, self.transport).loseWriteConnection()
+        else:
+            self.transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
         """Discard whatever the client sends."""
 
+    def readConnectionLost(self) -> None:
+        """
+        The client half-closed: keep sending.  If the server had half-closed
+        already (the poem is in the kernel), both sides are done: close.
+        """
+        self.readClosed = True
+        if self.writeClosed:
+            self._cancelLinger()
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        """
+        The server's half-close is done: every byte is in the kernel and
+        the FIN follows it.  Close now if the client has half-closed too,
+        else linger for at most L{LINGER_TIMEOUT} seconds.
+        """
+        self.writeClosed = True
+        if self.readClosed:
+            self.transport.loseConnection()
+        else:
+            self._linger = self.factory.lingerDeadlines(self.LINGER_TIMEOUT).add(self)
+
+    def lingerExpired(self) -> None:
+        """The client did not close within L{LINGER_TIMEOUT}: close it."""
+        self._linger = None
+        self.outcome = Outcome.LINGER_TIMEOUT
+        self.transport.loseConnection()
+
+    def _cancelLinger(self) -> None:
+        linger, self._linger = self._linger, None
+        if linger is not None:
+            self.factory.lingerDeadlines(self.LINGER_TIMEOUT).cancel(linger)
+
     def cut(self) -> None:
         """
-        Abort this connection at shutdown: buffered data is dropped and a
-        client that never reads cannot hold the server open.
+        End this connection at the end of the shutdown grace.  One whose
+        poem is all in the kernel (lingering: it lingers through the grace,
+        like any connection, so no stray byte from its client can turn the
+        close into a reset) is closed cleanly: its poem is complete.  Any
+        other is aborted: buffered data is dropped, the client sees a reset,
+        never a clean end, and a client that never reads cannot hold the
+        server open.
         """
-        if self.outcome is None:
+        if self.writeClosed:
+            self._cancelLinger()
+            self.transport.loseConnection()
+            return
+        if self.outcome is None or self.outcome is Outcome.COMPLETE:
             self.outcome = Outcome.CUT_AT_SHUTDOWN
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self.outcome is None:
+        self._cancelLinger()
+        outcome = self.outcome
+        if outcome is None:
             self.outcome = Outcome.CLIENT_GONE
+        elif outcome is Outcome.COMPLETE and not isinstance(
+            reason.value, ConnectionDone
+        ):
+            # Reset by the client after the whole poem was handed over: if
+            # it was all in the kernel, the client reset instead of closing.
+            self.outcome = (
+                Outcome.CLIENT_RESET if self.writeClosed else Outcome.CLIENT_GONE
+            )
         self.factory.connectionEnded(self, reason)
-
-
-def _directSocket(transport: Any) -> socket.socket | None:
-    """
-    The socket under C{transport} if chunks may be written straight to it
-    (see L{PoetryServerProtocol.WRITE_THROUGH}), else L{None}.
-    """
-    if not isinstance(transport, tcp.Connection) or getattr(transport, "TLS", False):
-        return None
-    handle = transport.getHandle()
-    return handle if isinstance(handle, socket.socket) else None
 
 
 class _PoemProducer:
@@ -284,9 +356,11 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
     """
 
     _watching = False
-    # The idle timer learns that data moved from the transport's buffer
-    # draining, so every write must go through the transport.
-    WRITE_THROUGH = False
+    #: Slow mode: when the transport's buffer last drained (clock seconds).
+    lastMoved = 0.0
+    _hang: IDelayedCall | None = None
+    #: This connection's entry in the factory's idle L{Deadlines}, if any.
+    _idle: list[Any] | None = None
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """L{TimeoutMixin}'s timers, through the factory's injected clock."""
@@ -295,9 +369,15 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
     def connectionMade(self) -> None:
         factory = self.factory
         timeout = factory.idleTimeout
-        if timeout is not None:
-            self.setTimeout(timeout)
         fault = factory.fault
+        if timeout is not None:
+            if fault is None and factory.delay is None:
+                # Fast mode: most poems leave the transport at once, so the
+                # idle timer is an entry in one shared FIFO (see Deadlines);
+                # a large poem's producer switches to TimeoutMixin.
+                self._idle = factory.idleDeadlines.add(self)  # type: ignore[union-attr]
+            elif fault is not None:
+                self.setTimeout(timeout)
         if fault is not None:
             self.started = factory.clock.seconds()
             self.poem = factory.library.next()
@@ -309,35 +389,96 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
         if timeout is not None and factory.delay is not None:
             # Slow mode writes on a schedule, not on demand: a pull producer
             # that writes nothing still tells us each time a chunk drained.
+            # No timer: each chunk time checks lastMoved (see sendChunk).
+            self.lastMoved = factory.clock.seconds()
             self.transport.registerProducer(_DrainWatcher(self), False)
             self._watching = True
         PoetryServerProtocol.connectionMade(self)
 
+    def sendChunk(self) -> bool:
+        """
+        Slow mode with an idle timeout: before each chunk, cut the
+        connection if its transport has not drained for C{idleTimeout}
+        seconds (so a cut comes at a chunk time, at most one C{delay} after
+        the timeout); a check per chunk costs less than restarting a timer
+        at each drain.
+        """
+        if self._watching:
+            factory = self.factory
+            if factory.schedule.now - self.lastMoved >= factory.idleTimeout:  # type: ignore[operator]
+                self.timeoutConnection()
+                return False
+        return PoetryServerProtocol.sendChunk(self)
+
     def _sendFast(self) -> None:
-        if self.timeOut is not None and len(self.poem.data) > self.STREAM_CHUNK:
+        if self._idle is not None and len(self.poem.data) > self.STREAM_CHUNK:
+            self._cancelIdle()
+            self.setTimeout(self.factory.idleTimeout)
             self.transport.registerProducer(_TimedPoemProducer(self), False)
         else:
             PoetryServerProtocol._sendFast(self)
+
+    def _cancelIdle(self) -> None:
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            self.factory.idleDeadlines.cancel(idle)  # type: ignore[union-attr]
+
+    def idleExpired(self) -> None:
+        """A small fast poem did not leave the transport in time."""
+        self._idle = None
+        self.timeoutConnection()
 
     def _finished(self) -> None:
         if self._watching:
             # A registered producer would keep loseConnection from closing.
             self._watching = False
             self.transport.unregisterProducer()
+            # Until the last chunk leaves the transport, the idle bound runs.
+            self._idle = self.factory.idleDeadlines.add(self)  # type: ignore[union-attr]
         PoetryServerProtocol._finished(self)
+
+    def writeConnectionLost(self) -> None:
+        """The poem is all in the kernel: the linger bound replaces the idle timer."""
+        self._cancelIdle()
+        self.setTimeout(None)
+        PoetryServerProtocol.writeConnectionLost(self)
+
+    def readConnectionLost(self) -> None:
+        """
+        The client half-closed.  A fault that hangs on purpose (C{stall},
+        C{silent}: L{poetry.faults.Fault.hangs}) will never send again, and
+        nothing would tell it that the client has gone: it holds the
+        connection for at most L{LINGER_TIMEOUT} more seconds, then aborts
+        it.  Anything that sends goes on sending.
+        """
+        PoetryServerProtocol.readConnectionLost(self)
+        fault = self.factory.fault
+        if fault is not None and fault.hangs and self.outcome is None:
+            self._hang = self.factory.clock.callLater(
+                self.LINGER_TIMEOUT, self._hangOver
+            )
+
+    def _hangOver(self) -> None:
+        """A hanging fault's client half-closed long ago: abort (a reset)."""
+        self._hang = None
+        self.transport.abortConnection()
 
     def timeoutConnection(self) -> None:
         """No data moved for C{idleTimeout} seconds: abort the connection."""
         self.outcome = Outcome.CUT_IDLE
         self.factory.log.info(
             "Cut {peer}: no data moved for {seconds} s (--idle-timeout)",
-            peer=_LazyAddress(self.transport.getPeer()),
-            seconds=self.timeOut,
+            peer=formatAddress(self.transport.getPeer()),
+            seconds=self.factory.idleTimeout,
         )
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.setTimeout(None)
+        self._cancelIdle()
+        hang, self._hang = self._hang, None
+        if hang is not None and hang.active():
+            hang.cancel()
         PoetryServerProtocol.connectionLost(self, reason)
 
 
@@ -356,18 +497,96 @@ class _TimedPoemProducer(_PoemProducer):
 class _DrainWatcher:
     """
     A pull producer that writes nothing: the transport calls
-    C{resumeProducing} each time its buffer has drained, which restarts the
-    protocol's idle timer.
+    C{resumeProducing} each time its buffer has drained, which records the
+    time in the protocol's C{lastMoved} (slow mode's idle check).
     """
 
     def __init__(self, protocol: GuardedServerProtocol) -> None:
         self.protocol = protocol
 
     def resumeProducing(self) -> None:
-        self.protocol.resetTimeout()
+        proto = self.protocol
+        proto.lastMoved = proto.factory.clock.seconds()
 
     def stopProducing(self) -> None:
         """The connection is gone; the protocol logs it."""
+
+
+class Deadlines:
+    """
+    Timeouts of one fixed duration for many connections, on one timer.
+
+    Every deadline is "now plus the same C{seconds}", so deadlines expire in
+    the order they were set: a FIFO replaces the reactor's heap, and one
+    L{IDelayedCall} waits for the oldest.  Setting a deadline costs a list
+    and an append instead of a C{callLater}, cancelling it drops the entry's
+    reference to the protocol (freed at once); emptied entries are skipped
+    when they come up, and the FIFO is rebuilt without them once they are
+    more than half of it.  The fast path of every connection sets and
+    cancels one or two timeouts, so this is most of their cost.
+
+    @ivar seconds: the duration of every deadline.
+    """
+
+    #: Rebuild the FIFO only past this many emptied entries.
+    COMPACT_MIN = 64
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        seconds: float,
+        expire: Callable[[Any], object],
+    ) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self._expire = expire
+        self._fifo: deque[list[Any]] = deque()
+        self._dead = 0
+        self._timer: IDelayedCall | None = None
+
+    def add(self, protocol: PoetryServerProtocol) -> list[Any]:
+        """Call C{expire(protocol)} C{seconds} from now, unless cancelled."""
+        entry = [self.clock.seconds() + self.seconds, protocol]
+        self._fifo.append(entry)
+        if self._timer is None:
+            self._timer = self.clock.callLater(self.seconds, self._fire)
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        """Cancel a deadline that L{add} returned and that has not expired."""
+        entry[1] = None
+        self._dead += 1
+        fifo = self._fifo
+        if self._dead >= len(fifo):
+            fifo.clear()
+            self._dead = 0
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        elif self._dead > self.COMPACT_MIN and 2 * self._dead > len(fifo):
+            self._fifo = deque(e for e in fifo if e[1] is not None)
+            self._dead = 0
+
+    def __len__(self) -> int:
+        """Deadlines pending (cancelled ones not counted)."""
+        return len(self._fifo) - self._dead
+
+    def _fire(self) -> None:
+        self._timer = None
+        now = self.clock.seconds()
+        fifo = self._fifo
+        while fifo and fifo[0][0] <= now:
+            entry = fifo.popleft()
+            protocol = entry[1]
+            if protocol is None:
+                self._dead -= 1
+                continue
+            entry[1] = None
+            self._expire(protocol)
+        if fifo and self._timer is None:
+            self._timer = self.clock.callLater(
+                max(0.0, fifo[0][0] - now), self._fire
+            )
 
 
 class SlowSchedule:
@@ -379,21 +598,37 @@ class SlowSchedule:
     connection that is due is sent its next chunk in that one call, and gets
     its next due time by adding C{delay} to the old one, so a late tick makes
     that chunk late but not the ones after it.
+
+    A connection that is lost leaves the schedule at once: L{discard} drops
+    the heap entry's reference to it, so the protocol and its transport are
+    freed then, not at their next due time.  The emptied entry (a small
+    list) is skipped when it comes up; once more than half the heap is
+    emptied entries, the heap is rebuilt without them (amortised O(1) per
+    connection), so they never hold more memory than the live entries.
     """
+
+    #: Rebuild the heap only past this many emptied entries.
+    COMPACT_MIN = 64
 
     def __init__(self, clock: IReactorTime, delay: float) -> None:
         self.clock = clock
         self.delay = delay
-        self._heap: list[tuple[float, int, PoetryServerProtocol]] = []
+        # Entries are [due, seq, protocol or None]: seq is unique, so two
+        # entries never compare their protocols.
+        self._heap: list[list[Any]] = []
         self._seq = 0
+        self._dead = 0
         self._call: IDelayedCall | None = None
         self._callAt = 0.0
+        #: The clock's time at the current (or last) tick.
+        self.now = 0.0
 
     def add(self, protocol: PoetryServerProtocol, due: float) -> None:
         """Send C{protocol} its next chunk at C{due} (reactor seconds)."""
-        protocol._due = due
         self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq, protocol))
+        entry = [due, self._seq, protocol]
+        protocol._entry = entry
+        heapq.heappush(self._heap, entry)
         if self._call is None or due < self._callAt:
             self._reschedule()
 
@@ -411,34 +646,78 @@ class SlowSchedule:
 
     def _tick(self) -> None:
         self._call = None
-        now = self.clock.seconds()
+        now = self.now = self.clock.seconds()
         heap = self._heap
         delay = self.delay
         while heap and heap[0][0] <= now:
-            due, _, proto = heapq.heappop(heap)
-            if proto.outcome is not None or proto._due != due:
+            entry = heapq.heappop(heap)
+            proto = entry[2]
+            if proto is None:
+                self._dead -= 1
                 continue
             if proto.sendChunk():
-                proto._due = due + delay
                 self._seq += 1
-                heapq.heappush(heap, (due + delay, self._seq, proto))
+                entry[0] += delay
+                entry[1] = self._seq
+                heapq.heappush(heap, entry)
+            else:
+                proto._entry = None
         self._reschedule()
 
     def discard(self, protocol: PoetryServerProtocol) -> None:
-        """Forget a connection that has gone (its heap entry is skipped)."""
-        protocol._due = -1.0
-        if self._call is not None and len(self._heap) and self._heap[0][2] is protocol:
-            heapq.heappop(self._heap)
-            if not self._heap:
+        """Forget a connection that has gone, at once."""
+        entry = protocol._entry
+        if entry is None:
+            return
+        protocol._entry = None
+        entry[2] = None
+        heap = self._heap
+        if heap[0] is entry:
+            heapq.heappop(heap)
+            if not heap and self._call is not None:
                 self._call.cancel()
                 self._call = None
+            return
+        self._dead += 1
+        if self._dead > self.COMPACT_MIN and 2 * self._dead > len(heap):
+            self._heap = [e for e in heap if e[2] is not None]
+            heapq.heapify(self._heap)
+            self._dead = 0
+
+    def __len__(self) -> int:
+        """Connections scheduled (emptied entries not counted)."""
+        return len(self._heap) - self._dead
 
     def stop(self) -> None:
         """Cancel the timer; pending connections are no longer served."""
         if self._call is not None:
             self._call.cancel()
             self._call = None
+        for entry in self._heap:
+            if entry[2] is not None:
+                entry[2]._entry = None
         self._heap.clear()
+        self._dead = 0
+
+
+def defaultIdleTimeout(delay: float | None, fault: Fault | None) -> float | None:
+    """
+    The idle timeout a server gets when C{--idle-timeout} is not given:
+    L{PoetryServerFactory.DEFAULT_IDLE_TIMEOUT} seconds (or, in slow mode
+    with a C{delay} that long or longer, twice the delay, since a slow
+    connection moves data only every C{delay} seconds), like nginx's
+    C{send_timeout}: a client that stops reading (a zero window, slowloris)
+    cannot hold a descriptor for ever.  L{None} for a fault mode that hangs
+    on purpose (C{stall}, C{silent}: L{poetry.faults.Fault.hangs}): it
+    hangs until the client gives up, an explicit C{--idle-timeout} or
+    shutdown.
+    """
+    if fault is not None and fault.hangs:
+        return None
+    default = PoetryServerFactory.DEFAULT_IDLE_TIMEOUT
+    if delay is not None and delay >= default:
+        return 2 * delay
+    return default
 
 
 class PoetryServerFactory(ServerFactory):
@@ -457,6 +736,12 @@ class PoetryServerFactory(ServerFactory):
         poem was sent in full.
     @ivar cutAtShutdown: connections aborted at shutdown.
     @ivar refused: connections refused by C{maxConnections}.
+    @ivar clientResets: connections whose poem was all in the kernel, but
+        whose client then reset the connection instead of closing it (it may
+        not have read it all); see L{Outcome.CLIENT_RESET}.
+    @ivar lingerTimeouts: connections closed by the server after lingering
+        L{PoetryServerProtocol.LINGER_TIMEOUT} seconds for the client to
+        close.
     @ivar fault: the L{poetry.faults.Fault} every connection gets instead of
         its poem (L{None}: serve poems).
     @ivar idleTimeout: abort a connection on which no data has moved for this
@@ -484,6 +769,24 @@ class PoetryServerFactory(ServerFactory):
     log = Logger()
 
     DEFAULT_CHUNK_SIZE = 10
+
+    DEFAULT_IDLE_TIMEOUT = 60.0
+    """
+    Seconds without data moving after which C{twistd poetry} cuts a
+    connection when C{--idle-timeout} is not given (see
+    L{defaultIdleTimeout}).  The factory itself has no default: a
+    L{PoetryServerFactory} built without C{idle_timeout} never cuts.
+    """
+
+    REFUSAL_SUMMARY_INTERVAL = 1.0
+    """
+    Refusals (C{maxConnections}, C{maxPerPeer}) are logged in summary: one
+    event at most this many seconds after the first refusal, counting it and
+    every refusal since, never one event per refusal.  Under a connection
+    flood a line per refusal would cost more than serving (the log write
+    outweighs the C{accept} and C{close}), and fill the disk.  The timer
+    runs only while refusals are waiting to be logged.
+    """
 
     def __init__(
         self,
@@ -545,6 +848,19 @@ class PoetryServerFactory(ServerFactory):
         self.cutIdle = 0
         self.refusedPerPeer = 0
         self.faults = 0
+        self.clientResets = 0
+        self.lingerTimeouts = 0
+        self._names: dict[str, str] = {}
+        self._lingers: dict[float, Deadlines] = {}
+        #: The idle timeouts of fast-mode connections (see
+        #: L{GuardedServerProtocol}), while C{idleTimeout} is set.
+        self.idleDeadlines = (
+            Deadlines(reactor, idle_timeout, GuardedServerProtocol.idleExpired)
+            if idle_timeout is not None
+            else None
+        )
+        self._refusalTimer: IDelayedCall | None = None
+        self._refusalMark = (0, 0)
         if fault is not None or idle_timeout is not None:
             self.protocol = GuardedServerProtocol
         self._drained: list[Deferred[None]] = []
@@ -561,11 +877,8 @@ class PoetryServerFactory(ServerFactory):
     def buildProtocol(self, addr: IAddress) -> PoetryServerProtocol | None:  # type: ignore[override]
         if self.maxConnections is not None and len(self.live) >= self.maxConnections:
             self.refused += 1
-            self.log.info(
-                "Refused {peer}: {live} live connections (--max-connections)",
-                peer=formatAddress(addr),
-                live=len(self.live),
-            )
+            if self._refusalTimer is None:
+                self._startRefusalSummary()
             return None
         if self.maxPerPeer is not None:
             return self._buildForPeer(addr)
@@ -584,12 +897,8 @@ class PoetryServerFactory(ServerFactory):
         live = self.perPeer.get(host, 0)
         if live >= self.maxPerPeer:  # type: ignore[operator]
             self.refusedPerPeer += 1
-            self.log.info(
-                "Refused {peer}: {live} live connections from {host} (--max-per-peer)",
-                peer=formatAddress(addr),
-                live=live,
-                host=host,
-            )
+            if self._refusalTimer is None:
+                self._startRefusalSummary()
             return None
         self.perPeer[host] = live + 1
         p = self.protocol()
@@ -597,6 +906,62 @@ class PoetryServerFactory(ServerFactory):
         p.peerHost = host
         p.peer = addr
         return p
+
+    def _startRefusalSummary(self) -> None:
+        """
+        The first refusal since the last summary: log a summary of this and
+        every later refusal L{REFUSAL_SUMMARY_INTERVAL} seconds from now.
+        """
+        self._refusalTimer = self.clock.callLater(
+            self.REFUSAL_SUMMARY_INTERVAL, self._logRefusals
+        )
+
+    def _logRefusals(self) -> None:
+        """Log one event counting the refusals since the last summary."""
+        self._refusalTimer = None
+        refused, perPeer = self._refusalMark
+        self._refusalMark = (self.refused, self.refusedPerPeer)
+        refused, perPeer = self.refused - refused, self.refusedPerPeer - perPeer
+        if refused or perPeer:
+            self.log.info(
+                "Refused {count} connections in the last {seconds} s: {refused} by "
+                "--max-connections ({limit}), {refusedPerPeer} by --max-per-peer "
+                "({perPeerLimit}); {live} live",
+                count=refused + perPeer,
+                seconds=self.REFUSAL_SUMMARY_INTERVAL,
+                refused=refused,
+                refusedPerPeer=perPeer,
+                limit=self.maxConnections,
+                perPeerLimit=self.maxPerPeer,
+                live=len(self.live),
+            )
+
+    def lingerDeadlines(self, seconds: float) -> Deadlines:
+        """The shared L{Deadlines} of lingering connections, by duration."""
+        deadlines = self._lingers.get(seconds)
+        if deadlines is None:
+            deadlines = self._lingers[seconds] = Deadlines(
+                self.clock, seconds, PoetryServerProtocol.lingerExpired
+            )
+        return deadlines
+
+    def displayName(self, name: str) -> str:
+        """
+        C{name} (a poem's name, from its file name) as logs show it: a name
+        that is not valid UTF-8 (decoded with C{surrogateescape}) shows its
+        bad bytes escaped (C{caf\\xe9}), and unprintable characters are
+        escaped too, so every log observer can write it (text and JSON logs
+        are UTF-8) and no name can forge a log line.  Computed once per name.
+        """
+        shown = self._names.get(name)
+        if shown is None:
+            shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+            if not shown.isprintable():
+                shown = "".join(
+                    c if c.isprintable() else repr(c)[1:-1] for c in shown
+                )
+            self._names[name] = shown
+        return shown
 
     def _peerGone(self, protocol: PoetryServerProtocol) -> None:
         """Forget one of C{maxPerPeer}'s live connections."""
@@ -618,6 +983,10 @@ class PoetryServerFactory(ServerFactory):
         outcome = protocol.outcome
         if outcome is Outcome.COMPLETE:
             self.served += 1
+        elif outcome is Outcome.CLIENT_RESET:
+            self.clientResets += 1
+        elif outcome is Outcome.LINGER_TIMEOUT:
+            self.lingerTimeouts += 1
         elif outcome is Outcome.CLIENT_GONE:
             self.clientsGone += 1
         elif outcome is Outcome.CUT_AT_SHUTDOWN:
@@ -631,8 +1000,10 @@ class PoetryServerFactory(ServerFactory):
         self.bytesSent += protocol.sent
         now = self.clock.seconds()
         record: dict[str, Any] = {
-            "peer": _LazyAddress(protocol.peer or protocol.transport.getPeer()),
-            "poem": protocol.poem.name if hasattr(protocol, "poem") else "-",
+            "peer": formatAddress(protocol.peer or protocol.transport.getPeer()),
+            "poem": self.displayName(protocol.poem.name)
+            if hasattr(protocol, "poem")
+            else "-",
             "bytes": protocol.sent,
             "seconds": now - protocol.started,
             "outcome": outcome,
@@ -654,6 +1025,9 @@ class PoetryServerFactory(ServerFactory):
 
     def doStop(self) -> None:
         """The last port has stopped listening: write out waiting events."""
+        if self._refusalTimer is not None:
+            self._refusalTimer.cancel()
+            self._logRefusals()
         self.events.flush()
         super().doStop()
 
@@ -696,6 +1070,8 @@ class PoetryServerFactory(ServerFactory):
             "cutIdle": self.cutIdle,
             "refusedPerPeer": self.refusedPerPeer,
             "faults": self.faults,
+            "clientResets": self.clientResets,
+            "lingerTimeouts": self.lingerTimeouts,
         }
 
 
@@ -827,23 +1203,3 @@ def _accessLine(r: dict[str, Any]) -> str:
     """L{ACCESS_FORMAT} for one record, without the general formatter's cost."""
     peer, poem, size, seconds = r["peer"], r["poem"], r["bytes"], r["seconds"]
     return f"{peer} {poem} {size} bytes {seconds:.3f} s {r['outcome']}"
-
-
-class _LazyAddress:
-    """
-    Formats a peer address only when an observer renders the event: an
-    access log that nobody formats costs no string building.  It keeps the
-    address, not the transport, so buffered log events (Twisted keeps the
-    last few hundred until logging begins) never keep a connection alive.
-    """
-
-    __slots__ = ("_address",)
-
-    def __init__(self, address: IAddress | None) -> None:
-        self._address = address
-
-    def __str__(self) -> str:
-        return formatAddress(self._address)
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)

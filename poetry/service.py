@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 
 from poetry.faults import MODES, Stall, parseFault
 from poetry.library import LibraryError, PoemLibrary
-from poetry.server import PoetryServerFactory, formatAddress
+from poetry.server import PoetryServerFactory, defaultIdleTimeout, formatAddress
 
 __all__ = [
     "DEFAULT_PORT",
@@ -149,8 +149,10 @@ class Options(usage.Options):
             None,
             None,
             "Abort a connection on which no data has moved for this many seconds: "
-            "a client that does not read, or a stalled fault (default: never; "
-            "with --delay it must be longer than the delay).",
+            "a client that does not read, or a stalled fault (default: "
+            f"{PoetryServerFactory.DEFAULT_IDLE_TIMEOUT:g}, or twice --delay if "
+            "that is longer; none for --fault stall and silent; with --delay it "
+            "must be longer than the delay).",
         ],
         [
             "fault",
@@ -212,7 +214,9 @@ class Options(usage.Options):
             )
         if self["max-per-peer"] is not None:
             self["max-per-peer"] = _positive("max-per-peer", self["max-per-peer"], int)
-        if self["idle-timeout"] is not None:
+        if self["idle-timeout"] is None:
+            self["idle-timeout"] = defaultIdleTimeout(self["delay"], self["fault"])
+        else:
             self["idle-timeout"] = _positive("idle-timeout", self["idle-timeout"])
             if self["delay"] is not None and self["idle-timeout"] <= self["delay"]:
                 raise usage.UsageError(
@@ -356,7 +360,8 @@ class PoetryService(service.Service):
                 "Poetry server stopped: {served} poems served, {finished} finished "
                 "during shutdown, {cut} cut at shutdown, {gone} clients gone, "
                 "{refused} refused, {refusedPerPeer} refused per peer, "
-                "{cutIdle} cut idle, {faults} faults, {bytesSent} bytes sent",
+                "{cutIdle} cut idle, {faults} faults, {clientResets} client resets, "
+                "{lingerTimeouts} linger timeouts, {bytesSent} bytes sent",
                 served=counts["served"],
                 finished=counts["served"] - servedBefore,
                 cut=counts["cutAtShutdown"] - cutBefore,
@@ -365,6 +370,8 @@ class PoetryService(service.Service):
                 refusedPerPeer=counts["refusedPerPeer"],
                 cutIdle=counts["cutIdle"],
                 faults=counts["faults"],
+                clientResets=counts["clientResets"],
+                lingerTimeouts=counts["lingerTimeouts"],
                 bytesSent=counts["bytesSent"],
             )
 

@@ -142,8 +142,8 @@ class ConcurrencyTests(TestCase):
             {o.poem.data for o in outcomes if o.poem is not None}, {POEM.data}
         )
         self.assertEqual(factory.peak, n)  # type: ignore[attr-defined]
-        self.assertEqual(factory.served, n)
         await waitFor(lambda: not factory.live)
+        self.assertEqual(factory.served, n)
 
 
 class _PeakProtocol(PoetryServerProtocol):
