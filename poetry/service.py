@@ -584,6 +584,13 @@ class ProcessSignals:
             number = getattr(signal, name, None)
             if number is not None:
                 self._install(number, self._handler)
+        self.log.info(
+            "Signals: {graceful} stop gracefully (again: cut at once); "
+            "{reopen} reopens the log file; {ignored} ignored",
+            graceful=", ".join(self.GRACEFUL),
+            reopen=", ".join(self.REOPEN),
+            ignored=", ".join(self.IGNORED),
+        )
 
     def _handler(self, number: int, frame: object) -> None:
         self.reactor.callFromThread(self.received, number)
