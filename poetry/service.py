@@ -161,6 +161,15 @@ def _positive(name: str, value: Any, kind: type = float) -> Any:
     return number
 
 
+def _oneLine(method: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    Collapse an C{opt_} method's docstring to one paragraph: L{usage.Options}
+    wraps it for --help but keeps the indentation of its continuation lines.
+    """
+    method.__doc__ = " ".join((method.__doc__ or "").split())
+    return method
+
+
 class Options(usage.Options):
     """
     Options of C{twistd poetry} / C{twist poetry}.
@@ -170,7 +179,9 @@ class Options(usage.Options):
     longdesc = (
         "Serve poems over TCP: each client that connects gets one poem, then "
         "the server closes the connection.  Fast by default; with --delay, "
-        "slow: --chunk-size bytes every --delay seconds."
+        "slow: --chunk-size bytes every --delay seconds.  SIGTERM, SIGINT, "
+        "SIGHUP and SIGQUIT stop gracefully (--grace; a second one cuts at "
+        "once); SIGUSR1 reopens the --logfile; SIGUSR2 and SIGALRM are ignored."
     )
 
     optFlags = [
@@ -217,14 +228,15 @@ class Options(usage.Options):
             "max-connections",
             None,
             None,
-            "Refuse connections beyond this many live ones (default: no limit).",
+            "Refuse connections beyond this many live ones, a whole number >= 1 "
+            "(default: no limit).",
         ],
         [
             "max-per-peer",
             None,
             None,
-            "Refuse connections from one IP address beyond this many live ones "
-            "(default: no limit).",
+            "Refuse connections from one IP address beyond this many live ones, "
+            "a whole number >= 1 (default: no limit).",
         ],
         [
             "idle-timeout",
@@ -252,6 +264,7 @@ class Options(usage.Options):
         self["poemFiles"] = []
         self["poemDirs"] = []
 
+    @_oneLine
     def opt_port(self, description: str) -> None:
         """
         Listen on this endpoint description (repeatable; default
@@ -263,15 +276,20 @@ class Options(usage.Options):
 
     opt_p = opt_port
 
+    @_oneLine
     def opt_poem(self, path: str) -> None:
         """
-        Serve this poem file (repeatable; default: the bundled poems).  A
-        regular file of at most 16 MiB.
+        Serve this poem file (repeatable; default: the bundled poems): a
+        regular file (not a FIFO or device) of at most 16 MiB.
         """
         self["poemFiles"].append(path)
 
+    @_oneLine
     def opt_poems(self, path: str) -> None:
-        """Serve every *.txt file in this directory (repeatable)."""
+        """
+        Serve every *.txt file in this directory (repeatable; same rules as
+        --poem for each file).
+        """
         self["poemDirs"].append(path)
 
     def opt_version(self) -> None:

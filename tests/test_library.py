@@ -109,6 +109,13 @@ class LoadingTests(SynchronousTestCase):
         self.assertIn("is larger than 10 bytes", str(cm.exception))
         self.assertEqual(PoemFile.fromPath(self.tmp / "fits.txt").data, b"x" * 10)
 
+    def test_maxSizeAsDocumented(self) -> None:
+        """--help and the README state the maximum as 16 MiB."""
+        from poetry.service import Options
+
+        self.assertEqual(PoemFile.MAX_SIZE, 16 * 1024 * 1024)
+        self.assertIn("at most 16 MiB", " ".join(str(Options()).split()))
+
     def test_poemsOnAFile(self) -> None:
         """--poems naming an existing file says it is not a directory."""
         (self.tmp / "a.txt").write_bytes(b"a\n")
