@@ -236,6 +236,43 @@ class SignalProcessTests(ProcessTestCase):
             self.assertNotIn("Traceback", log)
         self.assertFalse((self.tmp / "q.pid").exists())
 
+    async def test_daemonHangupRemovesPidfile(self) -> None:
+        """
+        A daemon (twistd without -n) sent SIGHUP mid-poem lets the poem
+        finish, logs its final line and removes its pidfile (SIGHUP killed
+        it outright, leaving the pidfile behind).
+        """
+        logPath = self.tmp / "daemon.log"
+        pidPath = self.tmp / "daemon.pid"
+        out, err, code = await self.runCommand(
+            "twistd", f"--pidfile={pidPath}", f"--logfile={logPath}",
+            "poetry", *self.slowArgs("20"),
+        )  # fmt: skip
+        self.assertEqual((out, err, code), ("", "", 0))
+        pid = int(pidPath.read_text())
+
+        def killDaemon() -> None:
+            if pidPath.exists():
+                os.kill(pid, signal.SIGKILL)
+
+        self.addCleanup(killDaemon)
+
+        def log() -> str:
+            return logPath.read_text("utf-8") if logPath.exists() else ""
+
+        await waitFor(lambda: "Signals: " in log(), tries=4000)
+        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", log())
+        assert match is not None, log()
+        reader = self.connect(int(match.group(1)))
+        await waitFor(lambda: reader.received)
+        os.kill(pid, signal.SIGHUP)
+        data, reason = await reader.done.addTimeout(LIMIT, reactor)
+        await waitFor(lambda: "Server Shut Down." in log(), tries=4000)
+        self.assertEqual(data, POEM, log())
+        self.assertTrue(reason.check(ConnectionDone), reason)
+        self.assertIn("Poetry server stopped: 1 poem served, 1 finished", log())
+        self.assertFalse(pidPath.exists())
+
     async def test_secondSignalCutsAtOnce(self) -> None:
         """
         A second SIGTERM during a 60 s grace cuts the poem in flight at
