@@ -10,6 +10,7 @@ says what is wrong with it, fit to show as a usage error.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 
@@ -83,7 +84,8 @@ def formatAddress(address: object) -> str:
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     if host is None or port is None:
-        return str(getattr(address, "name", None) or address)
+        name = getattr(address, "name", None) or address
+        return os.fsdecode(name) if isinstance(name, bytes) else str(name)
     return str(Address(host, port))
 
 
