@@ -89,10 +89,8 @@ def formatAddress(address: object) -> str:
             host = hostname.decode("ascii", "replace")
     port = getattr(address, "port", None)
     if host is None or port is None:
-        name = getattr(address, "name", None)  # UNIXAddress: a bytes path
-        if isinstance(name, bytes):
-            name = os.fsdecode(name)
-        return str(name or address)
+        name = getattr(address, "name", None) or address
+        return os.fsdecode(name) if isinstance(name, bytes) else str(name)
     return str(Address(host, port))
 
 
