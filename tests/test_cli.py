@@ -36,6 +36,8 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 import poetry
 from poetry import cli
+from poetry.cli import command
+from poetry.cli.tracing import Tracing
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import PoetryServerFactory
 from tests.test_client import ConnectingReactor
@@ -769,13 +771,13 @@ class TraceTimelineTests(SynchronousTestCase):
     def test_traceWaitIsBounded(self) -> None:
         """
         If Twisted never reports a factory stopped, the run ends anyway
-        after L{cli.Run.FACTORY_STOP_GRACE} seconds, leaving no timer.
+        after L{Tracing.FACTORY_STOP_GRACE} seconds, leaving no timer.
         """
         h = TracedHarness(self, "--trace", "--timeout", "2", "10001")
         h.connect(1)
         h.reactor.pending(0).abortConnection = lambda: None  # type: ignore[method-assign]
         h.reactor.advance(2)
-        h.reactor.advance(cli.Run.FACTORY_STOP_GRACE - 0.001)
+        h.reactor.advance(Tracing.FACTORY_STOP_GRACE - 0.001)
         self.assertEqual(h.result, [])
         h.reactor.advance(0.001)
         self.assertEqual(h.status, 1)
@@ -789,13 +791,13 @@ class TraceTimelineTests(SynchronousTestCase):
         logging a line.
         """
         given: list[object] = []
-        realGetPoems = cli.get_poems
+        realGetPoems = command.get_poems
 
         def spy(*args: Any, **kw: Any) -> Any:
             given.append(kw["tracer"])
             return realGetPoems(*args, **kw)
 
-        self.patch(cli, "get_poems", spy)
+        self.patch(command, "get_poems", spy)
         plain = TracedHarness(self, "10001")
         plain.serve(1, FIRST)
         self.assertEqual(plain.status, 0)

@@ -24,9 +24,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from poetry import cli
 from poetry.addresses import Address
-from poetry.output import FileStream, OutputStream
-from poetry.saving import MAX_NAME_BYTES, SaveError, Saver, fileStem
-from poetry.terminal import ERASE_LINE, ProgressBar, escapeForTerminal, formatSize
+from poetry.cli.command import _usage
+from poetry.cli.console import ERASE_LINE
+from poetry.cli.output import ClosedStream, FileStream, OutputStream
+from poetry.cli.progress import ProgressBar, formatSize
+from poetry.cli.saving import MAX_NAME_BYTES, SaveError, Saver, fileStem
+from poetry.cli.terminal import escapeForTerminal
 from tests.test_cli import FIRST, SECOND, Harness, tempDir
 
 
@@ -104,7 +107,7 @@ class BrokenOutputTests(SynchronousTestCase):
         nothing fetched.
         """
         for argv in (["10001"], ["--json", "10001"]):
-            h = RunHarness(self, *argv, stdout=cli.ClosedStream("stdout"))
+            h = RunHarness(self, *argv, stdout=ClosedStream("stdout"))
             self.assertEqual(h.status, 1)
             self.assertEqual(len(h.errLines), 1, h.errLines)
             self.assertIn("stdout is closed", h.errLines[0])
@@ -115,7 +118,7 @@ class BrokenOutputTests(SynchronousTestCase):
         directory = tempDir(self)
         h = RunHarness(
             self, "--output-dir", str(directory), "10001",
-            stdout=cli.ClosedStream("stdout"),
+            stdout=ClosedStream("stdout"),
         )  # fmt: skip
         h.serve(1, FIRST)
         self.assertEqual(h.status, 0)
@@ -126,17 +129,17 @@ class BrokenOutputTests(SynchronousTestCase):
         Stderr closed (C{2>&-}): a successful run is 0 and a usage error 2
         (the message has nowhere to go).
         """
-        h = RunHarness(self, "10001", stderr=cli.ClosedStream("stderr"))
+        h = RunHarness(self, "10001", stderr=ClosedStream("stderr"))
         h.serve(1, FIRST)
         self.assertEqual(h.status, 0)
         self.assertIn(FIRST, h.out)
-        self.assertEqual(cli._usage(None, cli.UsageError("bad")), 2)
+        self.assertEqual(_usage(None, cli.UsageError("bad")), 2)
         usage: list[int] = []
         cli.run(
             ["--timeout", "0", "1"],
             reactor=MemoryReactorClock(),
             stdout=io.BytesIO(),
-            stderr=cli.ClosedStream("stderr"),
+            stderr=ClosedStream("stderr"),
         ).addCallback(usage.append)
         self.assertEqual(usage, [2])
 
@@ -163,8 +166,8 @@ class SavingTests(SynchronousTestCase):
         directory = tempDir(self)
 
         def injectFullDisk(run: cli.Run) -> None:
-            assert run.saver is not None
-            run.saver = _FullDisk(directory, run.saver.width)
+            assert run.saving is not None
+            run.saving.saver = _FullDisk(directory, run.saving.saver.width)
 
         h = RunHarness(
             self, "--json", "--output-dir", str(directory), "10001",
@@ -287,11 +290,11 @@ class MemoryTests(SynchronousTestCase):
         """
         h = RunHarness(self, "10001", "10002")
         h.serve(2, SECOND)
-        assert h.run._printer is not None
-        self.assertEqual(h.run._printer.held, 1)
+        assert h.run.printer is not None
+        self.assertEqual(h.run.printer.held, 1)
         self.assertEqual(h.out, b"")
         h.serve(1, FIRST)
-        self.assertEqual(h.run._printer.held, 0)
+        self.assertEqual(h.run.printer.held, 0)
         self.assertEqual(h.out.count(b"==>"), 2)
 
 

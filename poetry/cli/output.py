@@ -38,9 +38,12 @@ __all__ = [
     "FDStream",
     "FileStream",
     "OutputStream",
+    "TextWriter",
+    "as_stream",
     "describeError",
     "fdKind",
     "reserveStandardFDs",
+    "same_terminal",
 ]
 
 
@@ -296,3 +299,54 @@ class FDStream(OutputStream):
             fdesc.setBlocking(self.fd)
         except OSError:
             pass
+
+
+def as_stream(stream: OutputStream | IO[Any] | None, name: str) -> OutputStream:
+    """C{stream} as an L{OutputStream}: a file is wrapped, L{None} is closed."""
+    if isinstance(stream, OutputStream):
+        return stream
+    if stream is None:
+        return ClosedStream(name)
+    return FileStream(stream, name)
+
+
+def same_terminal(a: OutputStream, b: OutputStream) -> bool:
+    """Whether C{a} and C{b} are both the same terminal."""
+    if not (a.isatty and b.isatty):
+        return False
+    fa, fb = getattr(a, "fd", None), getattr(b, "fd", None)
+    if fa is not None and fb is not None:
+        try:
+            return os.fstat(fa).st_rdev == os.fstat(fb).st_rdev
+        except OSError:
+            return False
+    return getattr(a, "file", a) is getattr(b, "file", b)
+
+
+class TextWriter:
+    """
+    A text file writing through C{write} (UTF-8, unencodable characters
+    replaced), and answering C{isatty} and C{fileno} as C{stream} does: how
+    the trace observer and the text timeline write to an L{OutputStream}.
+    """
+
+    def __init__(self, write: Callable[[bytes], object], stream: OutputStream) -> None:
+        self._write = write
+        self._stream = stream
+        self.encoding = stream.encoding
+
+    def write(self, text: str) -> int:
+        self._write(text.encode("utf-8", "replace"))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return self._stream.isatty
+
+    def fileno(self) -> int:
+        fd = getattr(self._stream, "fd", None)
+        if fd is None:
+            raise OSError("no file descriptor")
+        return int(fd)

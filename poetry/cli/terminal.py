@@ -1,6 +1,6 @@
 """
 What C{get-poetry} does on a terminal: poems shown so that they cannot
-drive it, and the one-line progress bar.
+drive it.  (The progress bar is L{poetry.cli.progress}.)
 
 A poem is whatever bytes a server chose to send.  Written raw to a
 terminal, an escape sequence in it can clear the screen, retitle the
@@ -16,12 +16,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = [
-    "ERASE_LINE",
-    "ProgressBar",
-    "escapeForTerminal",
-    "formatSize",
-]
+__all__ = ["escapeForTerminal"]
 
 # C0 controls but tab and newline, a carriage return not ending a line
 # (CRLF text is shown as written), DEL, C1 controls (U+0080-U+009F: CSI
@@ -59,54 +54,3 @@ def escapeForTerminal(data: bytes) -> bytes:
     text = _UNSAFE.sub(_escape, text)
     text = _HEADER.sub(r"\\==>", text)
     return text.encode("utf-8")
-
-
-def formatSize(n: int) -> str:
-    """C{n} bytes for people: C{512 B}, C{1.5 KiB}, C{12.3 MiB}."""
-    if n < 1024:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit}"
-
-
-ERASE_LINE = b"\r\x1b[K"
-"""Back to the start of the line, and clear it: how the bar is erased."""
-
-
-class ProgressBar:
-    """
-    The state and drawing of the one-line progress bar: poems done of the
-    total, failures so far, bytes received and time elapsed::
-
-        poems  3/10 [=========>                   ]  1.2 MiB  1 failed  0:03
-
-    It draws text only; the caller writes it, erasing it with
-    L{ERASE_LINE} before writing anything else to the terminal.
-    """
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = 0
-        self.failed = 0
-        self.received = 0
-
-    def render(self, elapsed: float, width: int = 80) -> str:
-        """The bar, fitting in C{width} columns (less one, never wrapping)."""
-        digits = len(str(self.total))
-        minutes, seconds = divmod(int(elapsed), 60)
-        tail = f" {formatSize(self.received)}"
-        if self.failed:
-            tail += f"  {self.failed} failed"
-        tail += f"  {minutes}:{seconds:02d}"
-        head = f"poems {self.done:>{digits}}/{self.total} "
-        room = min(40, width - 1 - len(head) - len(tail) - 2)
-        if room < 5:
-            return (head + tail)[: max(0, width - 1)]
-        filled = room * self.done // max(1, self.total)
-        arrow = ">" if filled < room else ""
-        bar = "=" * filled + arrow + " " * (room - filled - len(arrow))
-        return f"{head}[{bar}]{tail}"

@@ -1,0 +1,204 @@
+"""
+The C{get-poetry} command line: the parser, the checks made before anything
+starts, and the exit statuses the command documents.
+
+A new flag is added to L{build_parser}; a check that needs the file system
+(a directory that must be writable) goes in L{parse_args}, so that bad
+input is a usage error (status 2) before any download starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from poetry import __version__
+from poetry.addresses import Address, AddressError, parse_address
+from poetry.client import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_PER_SERVER,
+    DEFAULT_TIMEOUT,
+)
+
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROG",
+    "UsageError",
+    "build_parser",
+    "parse_args",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+"""Stdout's reader went away: 128 + SIGPIPE, as a shell reports C{cat}."""
+
+PROG = "get-poetry"
+
+
+class UsageError(Exception):
+    """Bad command-line input; C{str()} is one line naming the argument."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that raises L{UsageError} instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _addressArg(text: str) -> Address:
+    try:
+        return parse_address(text)
+    except AddressError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positiveSeconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of seconds, not {text!r}"
+        )
+    return value
+
+
+def _positiveInt(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    return value
+def build_parser() -> argparse.ArgumentParser:
+    """The C{get-poetry} argument parser."""
+    parser = _Parser(
+        prog=PROG,
+        description="Download poems from poetry servers, all at once.",
+        epilog="ADDRESS is PORT, HOST:PORT or [IPv6]:PORT (host 127.0.0.1 by "
+        "default). Exit status: 0 all poems arrived, 1 some failed, "
+        "2 usage error, 141 stdout closed by its reader, 128+N stopped by "
+        "signal N (130 Ctrl-C, 143 SIGTERM).",
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "addresses", metavar="ADDRESS", nargs="+", type=_addressArg,
+        help="a poetry server to download from",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", metavar="SECONDS", type=_positiveSeconds,
+        default=DEFAULT_TIMEOUT,
+        help="time allowed per poem, connecting included (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-bytes", metavar="N", type=_positiveInt, default=DEFAULT_MAX_BYTES,
+        help="largest poem accepted, in bytes (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--concurrency", metavar="N", type=_positiveInt,
+        default=DEFAULT_CONCURRENCY,
+        help="at most N downloads at once in all (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--per-server", metavar="N", type=_positiveInt,
+        default=DEFAULT_PER_SERVER,
+        help="at most N downloads at once from any one server "
+        "(default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--output-dir", metavar="DIR", type=Path, default=None,
+        help="write each poem to its own file in DIR as soon as it arrives",
+    )  # fmt: skip
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print a JSON summary on stdout instead of the poems",
+    )  # fmt: skip
+    parser.add_argument(
+        "--trace", action="store_true",
+        help="log every factory, protocol and timeout callback on stderr as "
+        "it happens (turns off the progress bar)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeline", action="store_true",
+        help="when the downloads end, draw a chart of the tasks over time "
+        "on stderr",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeline-svg", metavar="FILE", type=Path, default=None,
+        help="when the downloads end, write that chart to FILE as an SVG "
+        "picture",
+    )  # fmt: skip
+    chatter = parser.add_mutually_exclusive_group()
+    chatter.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="report every chunk of poetry as it arrives",
+    )  # fmt: skip
+    chatter.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress, no summary: report only failures",
+    )  # fmt: skip
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}"
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """
+    Parse and check the command line.
+
+    @raise UsageError: for any bad argument, with a one-line message naming
+        it.
+    @raise SystemExit: for C{--help} and C{--version} (status 0).
+    """
+    options = build_parser().parse_args(list(argv))
+    outputDir: Path | None = options.output_dir
+    if outputDir is not None:
+        try:
+            outputDir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(
+                f"argument --output-dir: cannot create {str(outputDir)!r}:"
+                f" {e.strerror or e}"
+            ) from None
+        if not os.access(outputDir, os.W_OK | os.X_OK):
+            raise UsageError(
+                f"argument --output-dir: {str(outputDir)!r} is not writable"
+            )
+    if options.timeline_svg is not None:
+        _checkWritableFile("--timeline-svg", options.timeline_svg)
+    return options
+
+
+def _checkWritableFile(option: str, path: Path) -> None:
+    """
+    Check, before anything starts, that C{path} can be created or
+    overwritten: it is not a directory, and its directory exists and is
+    writable.
+
+    @raise UsageError: naming C{option} and what is wrong.
+    """
+    if path.is_dir():
+        raise UsageError(f"argument {option}: {str(path)!r} is a directory")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"argument {option}: directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        raise UsageError(f"argument {option}: {str(path)!r} is not writable")
