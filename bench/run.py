@@ -211,8 +211,8 @@ def findOurs(
             b"ok",
             workdir,
         )
-    if not (ROOT / "poetry/cli.py").exists():
-        cli = (False, "missing poetry/cli.py")
+    if not (ROOT / "poetry/cli/__init__.py").exists():
+        cli = (False, "missing poetry/cli/__init__.py")
     else:
         cli = probe([*cliCommand(), "--help"], b"usage", workdir)
         if not cli[0]:

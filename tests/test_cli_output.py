@@ -166,8 +166,9 @@ class SavingTests(SynchronousTestCase):
         directory = tempDir(self)
 
         def injectFullDisk(run: cli.Run) -> None:
-            assert run.saving is not None
-            run.saving.saver = _FullDisk(directory, run.saving.saver.width)
+            saving = run.outputs.saving
+            assert saving is not None
+            saving.saver = _FullDisk(directory, saving.saver.width)
 
         h = RunHarness(
             self, "--json", "--output-dir", str(directory), "10001",
@@ -290,11 +291,11 @@ class MemoryTests(SynchronousTestCase):
         """
         h = RunHarness(self, "10001", "10002")
         h.serve(2, SECOND)
-        assert h.run.printer is not None
-        self.assertEqual(h.run.printer.held, 1)
+        assert h.run.outputs.printer is not None
+        self.assertEqual(h.run.outputs.printer.held, 1)
         self.assertEqual(h.out, b"")
         h.serve(1, FIRST)
-        self.assertEqual(h.run.printer.held, 0)
+        self.assertEqual(h.run.outputs.printer.held, 0)
         self.assertEqual(h.out.count(b"==>"), 2)
 
 

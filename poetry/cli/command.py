@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import IO, Any, NoReturn
 
 from twisted.internet.defer import Deferred, succeed
@@ -33,6 +34,7 @@ from poetry.cli.signals import _installStopHandlers, _wantedSignals
 from poetry.cli.sinks import SavingSink, Sink, VerboseLog
 from poetry.cli.summary import (
     TaskResult,
+    closed_stdout_line,
     exit_status,
     json_summary,
     stdout_error_line,
@@ -51,6 +53,7 @@ class Run:
     their output goes to, the summary, and the exit status.
 
     @ivar console: where it writes (L{Console}: stdout and stderr).
+    @ivar outputs: the L{Outputs} the options ask for.
     @ivar recorders: L{TraceRecorder}s given every lifecycle callback of
         every download (empty: no tracing, no cost).
     @ivar sinks: the outputs (L{Sink}s), fed in order as the downloads
@@ -98,7 +101,15 @@ class Run:
         self._results: list[TaskResult | None] = [None] * len(self.addresses)
         self._downloads: Deferred[list[Outcome]] | None = None
         self._output_errors: list[str] = []
-        self.sinks: list[Sink] = self._build_sinks()
+        self.outputs = Outputs.build(
+            options,
+            self.console,
+            self.addresses,
+            clock=reactor,
+            progress=self.showProgress,
+            interval=self.REFRESH_INTERVAL,
+        )
+        self.sinks: list[Sink] = self.outputs.sinks
         self.tracing: Tracing | None = None
         self.recorders: list[TraceRecorder] = []
         if Tracing.wanted(options):
@@ -108,31 +119,6 @@ class Run:
             self.recorders += self.tracing.recorders
             self.sinks += self.tracing.sinks
         self.out.onFailure(self._stdoutFailed)
-
-    def _build_sinks(self) -> list[Sink]:
-        """
-        The outputs the options ask for, in the order they are fed: saving
-        first (it may fail a task), the bar next (erased before anything
-        else is written at the end), then the poems and C{-v}.
-        """
-        options, count = self.options, len(self.addresses)
-        self.saving: SavingSink | None = None
-        self.progress: LiveProgress | None = None
-        self.printer: OrderedPrinter | None = None
-        if options.output_dir is not None:
-            self.saving = SavingSink(Saver(options.output_dir, len(str(count))))
-        if self.showProgress:
-            self.progress = LiveProgress(
-                self.console.screen, count, self.reactor, self.REFRESH_INTERVAL
-            )
-        if options.output_dir is None and not options.json:
-            write = self.console.write_out
-            self.printer = OrderedPrinter(count, write, self.out.isatty)
-        verbose = None
-        if options.verbose:
-            verbose = VerboseLog(self.addresses, self.console.write_line)
-        parts = (self.saving, self.progress, self.printer, verbose)
-        return [sink for sink in parts if sink is not None]
 
     @property
     def tracer(self) -> Tracer | None:
@@ -153,14 +139,10 @@ class Run:
         options = self.options
         self.started = self.reactor.seconds()
         if self.out.kind == "closed" and self._writes_stdout:
-            what = "the JSON summary" if options.json else "the poems"
-            self.console.write_line(
-                f"{PROG}: error: stdout is closed: nowhere to write {what}"
-                + ("" if options.json else " (--output-dir DIR saves them to files)")
-            )
+            self.console.write_line(closed_stdout_line(json=options.json))
             return self.err.close().addCallback(lambda _: EXIT_FAILED)
-        if self.progress is not None:
-            self.progress.start()
+        if self.outputs.progress is not None:
+            self.outputs.progress.start()
         want_data = options.verbose or self.showProgress
         self._downloads = get_poems(
             self.addresses,
@@ -289,6 +271,53 @@ class Run:
         """An output other than stdout failed: one error line, status 1."""
         self._output_errors.append(message)
         self.console.write_line(f"{PROG}: error: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """
+    The sinks the options ask for, in the order they are fed: saving
+    first (it may fail a task), the bar next (erased before anything else
+    is written at the end), then the poems and C{-v}.
+    """
+
+    saving: SavingSink | None
+    progress: LiveProgress | None
+    printer: OrderedPrinter | None
+    verbose: VerboseLog | None
+
+    @property
+    def sinks(self) -> list[Sink]:
+        parts = (self.saving, self.progress, self.printer, self.verbose)
+        return [sink for sink in parts if sink is not None]
+
+    @classmethod
+    def build(
+        cls,
+        options: argparse.Namespace,
+        console: Console,
+        addresses: Sequence[Address],
+        *,
+        clock: Any,
+        progress: bool,
+        interval: float,
+    ) -> Outputs:
+        count = len(addresses)
+        directory = options.output_dir
+        return cls(
+            saving=None
+            if directory is None
+            else SavingSink(Saver(directory, len(str(count)))),
+            progress=LiveProgress(console.screen, count, clock, interval)
+            if progress
+            else None,
+            printer=OrderedPrinter(count, console.write_out, console.out.isatty)
+            if directory is None and not options.json
+            else None,
+            verbose=VerboseLog(addresses, console.write_line)
+            if options.verbose
+            else None,
+        )
 
 
 def _usage(stderr: IO[str] | None, error: UsageError) -> int:

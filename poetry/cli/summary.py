@@ -31,6 +31,7 @@ __all__ = [
     "JSON_VERSION",
     "TaskResult",
     "chunk_line",
+    "closed_stdout_line",
     "exit_status",
     "json_document",
     "json_summary",
@@ -228,6 +229,13 @@ def json_summary(
     """L{json_document} as written on stdout: indented UTF-8, one newline."""
     document = json_document(results, elapsed=elapsed, interrupted=interrupted)
     return json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n"
+
+
+def closed_stdout_line(*, json: bool) -> str:
+    """The error when stdout is closed and the poems (or C{json}) need it."""
+    what = "the JSON summary" if json else "the poems"
+    hint = "" if json else " (--output-dir DIR saves them to files)"
+    return f"{PROG}: error: stdout is closed: nowhere to write {what}{hint}"
 
 
 def stdout_error_line(
