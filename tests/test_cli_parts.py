@@ -601,12 +601,22 @@ class TracingTests(SynchronousTestCase):
         options = cli.parse_args(["--timeline", "1"])
         tracing = Tracing(options, clock, io.StringIO, lambda m: None)
         tracing.factories.record(1, "factory", "doStart")
-        stopped = tracing.when_factories_stopped()
+        stopped = tracing.when_factories_stopped("outcomes")
         clock.advance(Tracing.FACTORY_STOP_GRACE - 0.001)
         self.assertNoResult(stopped)
         clock.advance(0.001)
-        self.failureResultOf(stopped)
+        self.assertEqual(self.successResultOf(stopped), "outcomes")
         self.assertEqual(clock.getDelayedCalls(), [])
+        tracing.factories.record(1, "factory", "doStop")  # late: harmless
+
+    def test_factories_stopped(self) -> None:
+        options = cli.parse_args(["--timeline", "1"])
+        tracing = Tracing(options, Clock(), io.StringIO, lambda m: None)
+        self.assertEqual(self.successResultOf(tracing.when_factories_stopped(1)), 1)
+        tracing.factories.record(1, "factory", "doStart")
+        stopped = tracing.when_factories_stopped(2)
+        tracing.factories.record(1, "factory", "doStop")
+        self.assertEqual(self.successResultOf(stopped), 2)
 
     def test_fan_out(self) -> None:
         self.assertIsNone(fan_out([]))

@@ -158,7 +158,7 @@ class Run:
         )
         downloads = self._downloads
         if self.tracing is not None:
-            downloads.addCallback(self._when_factories_stopped)
+            downloads.addCallback(self.tracing.when_factories_stopped)
         return downloads.addCallback(self._finish)
 
     def interrupt(self, signum: int = signal.SIGINT) -> None:
@@ -213,13 +213,6 @@ class Run:
 
     # -- the end -------------------------------------------------------------
 
-    def _when_factories_stopped(
-        self, outcomes: list[Outcome]
-    ) -> Deferred[list[Outcome]]:
-        """C{outcomes}, once the trace of every factory is complete."""
-        assert self.tracing is not None
-        return self.tracing.when_factories_stopped().addBoth(lambda _: outcomes)
-
     def _finish(self, ignored: object) -> Deferred[int]:
         self.elapsed = self.reactor.seconds() - self.started
         results = self.results = [r for r in self._results if r is not None]
@@ -254,18 +247,14 @@ class Run:
         return self.console.close().addCallback(self._exit)
 
     def _exit(self, ignored: object) -> int:
-        self._status = self.exitStatus()
-        return self._status
-
-    def exitStatus(self) -> int:
-        """The exit status (see L{poetry.cli.summary.exit_status})."""
         assert self.results is not None
-        return exit_status(
+        self._status = exit_status(
             self.results,
             signum=self.signal,
             broken_pipe=self.out.brokenPipe,
             output_failed=self.out.error is not None or bool(self._output_errors),
         )
+        return self._status
 
     def _output_failed(self, message: str) -> None:
         """An output other than stdout failed: one error line, status 1."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger, LogPublisher
@@ -24,6 +24,8 @@ from poetry.trace import (
     render_timeline_text,
     traceObserver,
 )
+
+_T = TypeVar("_T")
 
 __all__ = [
     "FactoryWatch",
@@ -196,12 +198,13 @@ class Tracing:
         if options.timeline_svg is not None:
             self.sinks.append(TimelineSVG(self.tracer, options.timeline_svg, failed))
 
-    def when_factories_stopped(self) -> Deferred[None]:
+    def when_factories_stopped(self, result: _T) -> Deferred[_T]:
         """
-        Fires once every started factory has stopped, or after
-        L{FACTORY_STOP_GRACE} seconds (or when cancelled: Ctrl-C).
+        Fires with C{result} once every started factory has stopped, or
+        after L{FACTORY_STOP_GRACE} seconds (or when cancelled: Ctrl-C), so
+        that their trace lines come before the timeline and the summary.
         """
         stopped = self.factories.whenStopped()
         if not stopped.called:
             stopped.addTimeout(self.FACTORY_STOP_GRACE, self._clock)
-        return stopped
+        return stopped.addBoth(lambda _: result)
