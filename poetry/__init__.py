@@ -6,14 +6,15 @@ The package holds the poem library (L{poetry.library}), the server
 (L{poetry.client}, driven from the command line by L{poetry.cli}).
 
 The client's public API is importable from here: L{get_poem},
-L{get_poems}, L{Poem}, L{Outcome}, L{Address}, L{parse_address} and the
+L{get_poems}, L{Poem}, L{DownloadResult} with its L{DownloadStatus},
+L{Address}, L{parse_address} and the
 errors (L{PoemError} and its subclasses).
 """
 
 __version__ = "0.1.0"
 
 from poetry.addresses import Address, AddressError, parse_address
-from poetry.client import Outcome, Poem, get_poem, get_poems
+from poetry.client import DownloadResult, DownloadStatus, Poem, get_poem, get_poems
 from poetry.errors import (
     EmptyPoem,
     PoemCallbackError,
@@ -27,8 +28,9 @@ from poetry.errors import (
 __all__ = [
     "Address",
     "AddressError",
+    "DownloadResult",
+    "DownloadStatus",
     "EmptyPoem",
-    "Outcome",
     "Poem",
     "PoemCallbackError",
     "PoemConnectionFailed",

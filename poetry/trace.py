@@ -40,6 +40,8 @@ from twisted.logger import (
 )
 from twisted.python.failure import Failure
 
+from poetry.client.results import DownloadStatus
+
 __all__ = [
     "OUTCOMES",
     "SOURCES",
@@ -60,9 +62,10 @@ SOURCES = ("factory", "protocol", "timeout")
 """The objects whose callbacks are traced: the client factory, the protocol,
 and the download's timeout DelayedCall."""
 
-OUTCOMES = ("ok", "failed", "timeout", "unfinished")
-"""How a download ended, as drawn on a timeline.  C{"unfinished"}: its events
-stop before any end (a chart drawn while downloads still run)."""
+OUTCOMES = (*(status.value for status in DownloadStatus), "unfinished")
+"""How a download ended, as drawn on a timeline: a L{DownloadStatus} value,
+or C{"unfinished"}: its events stop before any end (a chart drawn while
+downloads still run)."""
 
 TRACE_NAMESPACE = "poetry.trace"
 """The C{twisted.logger} namespace of the events a L{Tracer} emits."""

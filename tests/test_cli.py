@@ -866,14 +866,14 @@ class TraceTimelineTests(SynchronousTestCase):
         self.assertEqual(h.reactor.getDelayedCalls(), [])
 
     def test_timelineInterrupted(self) -> None:
-        """A task cancelled by Ctrl-C is drawn as unfinished."""
+        """A task cancelled by Ctrl-C is drawn as cancelled, as the summary says."""
         h = TracedHarness(self, "--timeline", "10001")
         h.connect(1).dataReceived(b"four")
         h.run.interrupt()
         h.reactor.advance(0)
         self.assertEqual(h.status, 130)
         [row] = timelineRows(h.errLines)
-        self.assertTrue(row.endswith("| unfinished 4 B"), row)
+        self.assertTrue(row.endswith("| cancelled 4 B"), row)
 
     def test_timelineSVG(self) -> None:
         """
