@@ -386,6 +386,24 @@ class JSONTests(SynchronousTestCase):
         )
         self.assertIsNone(failed["valid_utf8"])
 
+    def test_timeoutIsFailed(self) -> None:
+        """
+        A timed-out task is C{"failed"} in the JSON (its status's verdict,
+        the same word as before the timeline learnt C{"timeout"}), its
+        error a L{PoemTimeout}; the summary line says failed too.
+        """
+        h = Harness(self, "--json", "-v", "--timeout", "2", "10001")
+        h.reactor.advance(2)
+        self.assertEqual(h.status, 1)
+        [task] = json.loads(h.out)["tasks"]
+        self.assertEqual(
+            (task["status"], task["error"]["type"]), ("failed", "PoemTimeout")
+        )
+        self.assertTrue(
+            any(line.startswith("Task 1: failed after 2.00 s") for line in h.errLines),
+            h.errLines,
+        )
+
     def test_allOk(self) -> None:
         """All poems arrived: ok is true, status 0."""
         h = Harness(self, "--json", "-q", "10001")

@@ -7,6 +7,8 @@ for L{DownloadResult.status}.
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -183,6 +185,31 @@ class SlotTests(SynchronousTestCase):
         fetch.finish(0)
         [result] = self.successResultOf(d)
         self.assertEqual(result.elapsed, 2.5)
+
+    def test_endedDownloadNotHeld(self) -> None:
+        """
+        Once a download has ended and its socket closed, the scheduler
+        holds nothing of it, while the run goes on.
+        """
+        refs: list[weakref.ref[Deferred[Poem]]] = []
+        ends: list[Callable[[], object]] = []
+
+        def fetch(index: int, onClosed: Callable[[], object]) -> Deferred[Poem]:
+            d: Deferred[Poem] = Deferred()
+            refs.append(weakref.ref(d))
+            ends.append(lambda: (d.callback(Poem(POEM, A)), onClosed()))
+            return d
+
+        scheduler = DownloadScheduler(
+            [A, B], fetch, Clock(), limit=2, perServer=1, keepResults=False
+        )
+        done = scheduler.start()
+        ends.pop(0)()
+        gc.collect()
+        self.assertEqual([r() is None for r in refs], [True, False])
+        self.assertNoResult(done)
+        ends.pop(0)()
+        self.assertEqual(self.successResultOf(done), [])
 
     def test_keepResultsFalse(self) -> None:
         """With C{keepResults} false each result goes only to C{onResult}."""

@@ -123,7 +123,6 @@ class DownloadScheduler:
         self._running: dict[int, Deferred[Poem]] = {}
         self.inFlight = 0
         self._remaining = count
-        self._cancelled = False
         self._filling = False
         self._done: Deferred[list[DownloadResult]] | None = Deferred(self._cancelAll)
 
@@ -147,7 +146,7 @@ class DownloadScheduler:
         self._filling = True
         try:
             ready = self._ready
-            while ready and self.inFlight < self._limit and not self._cancelled:
+            while ready and self.inFlight < self._limit:
                 _, queue = heapq.heappop(ready)
                 index = queue.pending.popleft()
                 queue.running += 1
@@ -225,8 +224,8 @@ class DownloadScheduler:
 
     def _cancelAll(self, d: Deferred[list[DownloadResult]]) -> None:
         """Canceller of the results: end every download queued or running."""
-        self._cancelled = True
-        # Fail the queued ones first: they never start.
+        # Fail the queued ones first: they never start (with nothing
+        # pending, no slot freed later starts anything either).
         queued = sorted(i for q in self._queues for i in q.pending)
         for q in self._queues:
             q.pending.clear()
