@@ -124,21 +124,20 @@ class CapTests(SynchronousTestCase):
 class SlotTests(SynchronousTestCase):
     """A slot is freed once, after both the result and the close."""
 
-    def test_resultThenClose(self) -> None:
-        """The result alone does not free the slot; the close then does."""
-        _, fetch, _ = schedule([A, A], limit=1, perServer=1)
-        fetch.succeed(0)
-        self.assertEqual(fetch.started, [0])
-        fetch.close(0)
-        self.assertEqual(fetch.started, [0, 1])
-
-    def test_closeThenResult(self) -> None:
-        """The close alone does not free the slot; the result then does."""
-        _, fetch, _ = schedule([A, A], limit=1, perServer=1)
-        fetch.close(0)
-        self.assertEqual(fetch.started, [0])
-        fetch.succeed(0)
-        self.assertEqual(fetch.started, [0, 1])
+    def test_bothEnds(self) -> None:
+        """
+        Either end alone (the result, or the socket's close) does not free
+        the slot; the other one then does, in either order.
+        """
+        for first, second in (
+            (FakeFetch.succeed, FakeFetch.close),
+            (FakeFetch.close, FakeFetch.succeed),
+        ):
+            _, fetch, _ = schedule([A, A], limit=1, perServer=1)
+            first(fetch, 0)
+            self.assertEqual(fetch.started, [0], first)
+            second(fetch, 0)
+            self.assertEqual(fetch.started, [0, 1], first)
 
     def test_freedOnce(self) -> None:
         """
