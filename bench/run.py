@@ -6,7 +6,8 @@ C{bench/RESULTS.md}.
     python -m bench                 # full run (a few minutes), writes RESULTS.md
     python -m bench --quick         # seconds; proves the suite works (CI)
     python -m bench --only fast     # one scenario (fast, slow, fanout,
-                                    # concurrency, memory; comma-separated)
+                                    # concurrency, memory; comma-separated),
+                                    # written to bench/build/RESULTS-partial.md
 
 Each figure is the median over repetitions with its min-max range, and every
 comparison is a ratio of runs paired in time (ours and the baseline measured
@@ -1384,6 +1385,21 @@ RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
 }
 
 
+def defaultOutput(quick: bool, only: Sequence[str]) -> Path:
+    """
+    Where results go without C{--output}: only a full run (every scenario,
+    full sizes) writes the tracked C{bench/RESULTS.md}; a quick run writes
+    C{bench/build/RESULTS-quick.md} and a partial one (C{--only})
+    C{bench/build/RESULTS-partial.md}, both ignored by git, so neither
+    overwrites the full results.
+    """
+    if quick:
+        return BENCH / "build" / "RESULTS-quick.md"
+    if set(only) != set(SCENARIOS):
+        return BENCH / "build" / "RESULTS-partial.md"
+    return BENCH / "RESULTS.md"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(
@@ -1408,8 +1424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--output",
         default=None,
-        help="results file (default bench/RESULTS.md; quick mode: "
-        "bench/build/RESULTS-quick.md, so a quick run never "
+        help="results file (default bench/RESULTS.md for a full run; "
+        "bench/build/RESULTS-quick.md with --quick and "
+        "bench/build/RESULTS-partial.md with --only, so neither "
         "overwrites the full results)",
     )
     p.add_argument(
@@ -1425,12 +1442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reps is not None and args.reps < 1:
         p.error("--reps must be at least 1")
     cfg = Config.make(args.quick, args.reps)
-    if args.output:
-        output = Path(args.output)
-    elif cfg.quick:
-        output = BENCH / "build" / "RESULTS-quick.md"
-    else:
-        output = BENCH / "RESULTS.md"
+    output = Path(args.output) if args.output else defaultOutput(cfg.quick, only)
 
     raiseFileLimit()
     # Every process started from here (twistd, get-poetry, the drivers)

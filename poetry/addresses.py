@@ -10,6 +10,7 @@ says what is wrong with it, fit to show as a usage error.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 
@@ -78,12 +79,18 @@ def formatAddress(address: object) -> str:
     """
     How logs and traces show a Twisted address object (an L{IAddress}):
     C{host:port} for IPv4, C{[host]:port} for IPv6 (as L{Address} does), the
-    path of a UNIX address, or C{str()} of anything else.
+    name and port of a C{HostnameAddress}, the path of a UNIX address, or
+    C{str()} of anything else.
     """
     host = getattr(address, "host", None)
+    if host is None:
+        hostname = getattr(address, "hostname", None)  # HostnameAddress: bytes
+        if isinstance(hostname, bytes):
+            host = hostname.decode("ascii", "replace")
     port = getattr(address, "port", None)
     if host is None or port is None:
-        return str(getattr(address, "name", None) or address)
+        name = getattr(address, "name", None) or address
+        return os.fsdecode(name) if isinstance(name, bytes) else str(name)
     return str(Address(host, port))
 
 

@@ -8,7 +8,9 @@ so serving a poem never touches the disk and never re-encodes anything.
 
 from __future__ import annotations
 
+import os
 import random as _random
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -19,8 +21,9 @@ __all__ = ["LibraryError", "PoemFile", "PoemLibrary"]
 
 class LibraryError(ValueError):
     """
-    A poem file or directory cannot be used: missing, unreadable, empty, or a
-    directory holding no poems.  The message is one line, fit for a usage
+    A poem file or directory cannot be used: missing, unreadable, empty, not a
+    regular file, larger than L{PoemFile.MAX_SIZE}, or a directory holding no
+    poems.  The message is one line, fit for a usage
     error.
     """
 
@@ -37,27 +40,53 @@ class PoemFile:
     name: str
     data: bytes
 
+    #: The largest poem file accepted, in bytes.  Every poem is held in
+    #: memory for the server's lifetime, so this guards against a file that
+    #: would exhaust it (or a device like C{/dev/zero} that never ends).
+    MAX_SIZE = 16 * 1024 * 1024
+
     @classmethod
     def fromPath(cls, path: str | Path) -> PoemFile:
         """
         Read a poem file.
 
+        The file is opened without blocking and checked before it is read: a
+        FIFO, a device or a socket is refused (reading one could block the
+        start-up for ever or never end), and so is a file over L{MAX_SIZE}.
+
         @raise LibraryError: if the file is missing, unreadable, not a regular
-            file, or empty.
+            file, larger than L{MAX_SIZE}, or empty.
         """
         p = Path(path)
+        name = repr(str(p))
         if p.is_dir():
-            raise LibraryError(f"poem file {str(p)!r} is a directory")
+            raise LibraryError(f"poem file {name} is a directory")
         try:
-            data = p.read_bytes()
+            fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
-            raise LibraryError(f"poem file {str(p)!r} does not exist") from None
+            raise LibraryError(f"poem file {name} does not exist") from None
         except OSError as e:
             raise LibraryError(
-                f"cannot read poem file {str(p)!r}: {e.strerror or e}"
+                f"cannot read poem file {name}: {e.strerror or e}"
             ) from None
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise LibraryError(f"poem file {name} is not a regular file")
+            if info.st_size > cls.MAX_SIZE:
+                raise LibraryError(
+                    f"poem file {name} is larger than {cls.MAX_SIZE} bytes"
+                )
+            try:
+                data = f.read(cls.MAX_SIZE + 1)
+            except OSError as e:
+                raise LibraryError(
+                    f"cannot read poem file {name}: {e.strerror or e}"
+                ) from None
+        if len(data) > cls.MAX_SIZE:  # it grew while we read it
+            raise LibraryError(f"poem file {name} is larger than {cls.MAX_SIZE} bytes")
         if not data:
-            raise LibraryError(f"poem file {str(p)!r} is empty")
+            raise LibraryError(f"poem file {name} is empty")
         return cls(p.stem, data)
 
 
@@ -127,8 +156,10 @@ class PoemLibrary:
         poems = [PoemFile.fromPath(f) for f in files]
         for d in dirs:
             p = Path(d)
-            if not p.is_dir():
+            if not p.exists():
                 raise LibraryError(f"poem directory {str(p)!r} does not exist")
+            if not p.is_dir():
+                raise LibraryError(f"poem directory {str(p)!r} is not a directory")
             found = sorted(q for q in p.glob("*.txt") if q.is_file())
             if not found:
                 raise LibraryError(f"poem directory {str(p)!r} holds no *.txt poems")

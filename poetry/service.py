@@ -9,26 +9,33 @@ The plugin in C{twisted/plugins/poetry_plugin.py} only points here.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+import signal
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from typing import IO, Any, cast
 
 from twisted.application import service
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger, textFileLogObserver
 from twisted.python import usage
+from twisted.python.components import Componentized
 from twisted.python.failure import Failure
 
+from poetry import __version__
 from poetry.faults import MODES, Stall, parseFault
 from poetry.library import LibraryError, PoemLibrary
+from poetry.logfile import ReopeningLogFile
 from poetry.server import PoetryServerFactory, defaultIdleTimeout, formatAddress
 
 __all__ = [
     "DEFAULT_PORT",
+    "BadOptions",
     "CannotListen",
     "Options",
     "PoetryService",
+    "ProcessSignals",
     "makeService",
     "normalizeEndpoint",
 ]
@@ -43,47 +50,124 @@ DEFAULT_BACKLOG = 1024
 _BACKLOG_TYPES = {"tcp", "tcp6", "unix", "ssl"}
 
 
+#: Smallest accepted --delay: a shorter one makes every chunk due at once,
+#: so the reactor spends whole seconds writing without serving anything else.
+MIN_DELAY = 0.001
+
+#: Smallest accepted --idle-timeout: a shorter one cuts every connection
+#: before its first byte can move.
+MIN_IDLE_TIMEOUT = 0.1
+
+
+def projectVersion() -> str:
+    """The installed distribution's version (the package's own, if none)."""
+    try:
+        return metadata.version("twisted-poetry")
+    except metadata.PackageNotFoundError:
+        return __version__
+
+
+def versionLine() -> str:
+    """C{twisted-poetry 0.1.0 (Twisted 26.10.0)}."""
+    from twisted import __version__ as twistedVersion
+
+    return f"twisted-poetry {projectVersion()} (Twisted {twistedVersion})"
+
+
+def plural(count: int, noun: str) -> str:
+    """C{noun} or C{noun + "s"}, whichever goes with C{count}."""
+    return noun if count == 1 else f"{noun}s"
+
+
 class CannotListen(SystemExit, Exception):
     """
     An endpoint cannot listen (port in use, permission denied, no such
     interface).  The message is one line.
 
-    It is a L{SystemExit}, so C{twistd -n} and C{twist} print just the
-    message and exit 1, no traceback; and an L{Exception}, so a daemonizing
-    twistd reports it through its status pipe (it only catches
-    C{Exception}) instead of leaving the parent process waiting for ever.
+    It is a L{SystemExit}, so C{twistd} and C{twist} print just the message
+    and exit 1, no traceback; and an L{Exception}, so a daemonizing twistd
+    that meets it after forking reports it through its status pipe (it only
+    catches C{Exception}) instead of leaving the parent waiting for ever.
+    Under a runner it is raised by L{makeService}, before twistd forks or
+    starts logging, so the whole line reaches the terminal.
     """
+
+
+class BadOptions(SystemExit):
+    """
+    The command line is wrong: one line, C{poetry: PROBLEM (see --help)},
+    printed by Python on stderr, and exit status 1, under both C{twistd} and
+    C{twist}.  (A L{usage.UsageError} would make twistd print the whole
+    option list first, and twist exit 64.)
+
+    @ivar error: the L{usage.UsageError} it replaces.
+    """
+
+    def __init__(self, error: usage.UsageError) -> None:
+        super().__init__(f"poetry: {error} (see --help)")
+        self.error = error
 
 
 def normalizeEndpoint(description: str) -> str:
     """
     Turn a C{--port} value into a full server endpoint description: a bare
-    number means C{tcp:NUMBER:interface=127.0.0.1}, and stream endpoints that
-    take a backlog get L{DEFAULT_BACKLOG} unless they name one.
+    number means C{tcp:NUMBER:interface=127.0.0.1}; a C{tcp:} (C{tcp6:})
+    description that names no interface listens on 127.0.0.1 (C{::1}), so
+    nothing is reachable beyond loopback unless the user says so
+    (C{interface=0.0.0.0}); and stream endpoints that take a backlog get
+    L{DEFAULT_BACKLOG} unless they name one.
     """
     description = description.strip()
     if description.isdigit():
         description = f"tcp:{description}:interface=127.0.0.1"
     kind = description.split(":", 1)[0].lower()
+    if kind in ("tcp", "tcp6") and "interface=" not in description:
+        loopback = "127.0.0.1" if kind == "tcp" else "\\:\\:1"
+        description += f":interface={loopback}"
     if kind in _BACKLOG_TYPES and "backlog=" not in description:
         description += f":backlog={DEFAULT_BACKLOG}"
     return description
 
 
-def _positive(name: str, value: Any, kind: type = float) -> Any:
-    """Parse C{value} as a positive C{kind}, or raise a usage error naming it."""
+def _number(name: str, value: Any, kind: type = float, minimum: float = 1) -> Any:
+    """
+    Parse C{value} as a finite C{kind} of at least C{minimum}, or raise a
+    usage error naming the option and the rule (the same words for every
+    way it can be wrong).
+    """
+    if kind is int:
+        rule = f"a whole number >= {minimum:g}"
+    else:
+        rule = f"a finite number >= {minimum:g}"
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        noun = "whole number" if kind is int else "number"
-        raise usage.UsageError(
-            f"--{name} must be a positive {noun}, not {value!r}"
-        ) from None
-    if not (number > 0 and math.isfinite(number)):
-        raise usage.UsageError(
-            f"--{name} must be a finite positive number, not {value!r}"
-        )
+        number = None
+    if number is None or not (math.isfinite(number) and number >= minimum):
+        raise usage.UsageError(f"--{name} must be {rule}, not {value!r}")
     return number
+
+
+def _positive(name: str, value: Any, kind: type = float) -> Any:
+    """Parse C{value} as a positive finite C{kind}, or raise a usage error."""
+    if kind is int:
+        return _number(name, value, int, 1)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise usage.UsageError(f"--{name} must be a finite number > 0, not {value!r}")
+    return number
+
+
+def _oneLine(method: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    Collapse an C{opt_} method's docstring to one paragraph: L{usage.Options}
+    wraps it for --help but keeps the indentation of its continuation lines.
+    """
+    method.__doc__ = " ".join((method.__doc__ or "").split())
+    return method
 
 
 class Options(usage.Options):
@@ -95,7 +179,9 @@ class Options(usage.Options):
     longdesc = (
         "Serve poems over TCP: each client that connects gets one poem, then "
         "the server closes the connection.  Fast by default; with --delay, "
-        "slow: --chunk-size bytes every --delay seconds."
+        "slow: --chunk-size bytes every --delay seconds.  SIGTERM, SIGINT, "
+        "SIGHUP and SIGQUIT stop gracefully (--grace; a second one cuts at "
+        "once); SIGUSR1 reopens the --logfile; SIGUSR2 and SIGALRM are ignored."
     )
 
     optFlags = [
@@ -117,7 +203,13 @@ class Options(usage.Options):
         ],
     ]
     optParameters = [
-        ["delay", "d", None, "Slow mode: seconds between chunks (default: fast mode)."],
+        [
+            "delay",
+            "d",
+            None,
+            f"Slow mode: seconds between chunks, at least {MIN_DELAY:g} "
+            "(default: fast mode).",
+        ],
         [
             "chunk-size",
             "c",
@@ -129,20 +221,22 @@ class Options(usage.Options):
             "grace",
             "g",
             "5",
-            "Seconds to let in-flight poems finish at shutdown before cutting them.",
+            "Seconds to let in-flight poems finish at shutdown before cutting "
+            "them (finite, > 0; a second SIGINT or SIGTERM cuts at once).",
         ],
         [
             "max-connections",
             None,
             None,
-            "Refuse connections beyond this many live ones (default: no limit).",
+            "Refuse connections beyond this many live ones, a whole number >= 1 "
+            "(default: no limit).",
         ],
         [
             "max-per-peer",
             None,
             None,
-            "Refuse connections from one IP address beyond this many live ones "
-            "(default: no limit).",
+            "Refuse connections from one IP address beyond this many live ones, "
+            "a whole number >= 1 (default: no limit).",
         ],
         [
             "idle-timeout",
@@ -151,8 +245,8 @@ class Options(usage.Options):
             "Abort a connection on which no data has moved for this many seconds: "
             "a client that does not read, or a stalled fault (default: "
             f"{PoetryServerFactory.DEFAULT_IDLE_TIMEOUT:g}, or twice --delay if "
-            "that is longer; none for --fault stall and silent; with --delay it "
-            "must be longer than the delay).",
+            "that is longer; none for --fault stall and silent; at least "
+            f"{MIN_IDLE_TIMEOUT:g}; with --delay it must be longer than the delay).",
         ],
         [
             "fault",
@@ -171,23 +265,50 @@ class Options(usage.Options):
         self["poemFiles"] = []
         self["poemDirs"] = []
 
+    @_oneLine
     def opt_port(self, description: str) -> None:
         """
         Listen on this endpoint description (repeatable; default
-        tcp:10000:interface=127.0.0.1; a bare number means
-        tcp:NUMBER:interface=127.0.0.1).
+        tcp:10000:interface=127.0.0.1; a bare number, or a tcp: description
+        naming no interface, listens on 127.0.0.1 only: add
+        interface=0.0.0.0 to listen beyond loopback).
         """
         self["ports"].append(description)
 
     opt_p = opt_port
 
+    @_oneLine
     def opt_poem(self, path: str) -> None:
-        """Serve this poem file (repeatable; default: the bundled poems)."""
+        """
+        Serve this poem file (repeatable; default: the bundled poems): a
+        regular file (not a FIFO or device) of at most 16 MiB.
+        """
         self["poemFiles"].append(path)
 
+    @_oneLine
     def opt_poems(self, path: str) -> None:
-        """Serve every *.txt file in this directory (repeatable)."""
+        """
+        Serve every *.txt file in this directory (repeatable; same rules as
+        --poem for each file).
+        """
         self["poemDirs"].append(path)
+
+    def opt_version(self) -> None:
+        """Show the versions of twisted-poetry and Twisted, and exit."""
+        print(versionLine())
+        raise SystemExit(0)
+
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        """
+        Parse the command line.
+
+        @raise BadOptions: for any usage error, so that both runners print
+            one line and exit 1.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            raise BadOptions(e) from None
 
     def postOptions(self) -> None:
         if self["fault"] is not None:
@@ -196,7 +317,7 @@ class Options(usage.Options):
             except ValueError as e:
                 raise usage.UsageError(f"--fault: {e}") from None
         if self["delay"] is not None:
-            self["delay"] = _positive("delay", self["delay"])
+            self["delay"] = _number("delay", self["delay"], float, MIN_DELAY)
             if self["fault"] is not None:
                 raise usage.UsageError("--delay cannot be combined with --fault")
         if self["chunk-size"] is not None:
@@ -217,7 +338,9 @@ class Options(usage.Options):
         if self["idle-timeout"] is None:
             self["idle-timeout"] = defaultIdleTimeout(self["delay"], self["fault"])
         else:
-            self["idle-timeout"] = _positive("idle-timeout", self["idle-timeout"])
+            self["idle-timeout"] = _number(
+                "idle-timeout", self["idle-timeout"], float, MIN_IDLE_TIMEOUT
+            )
             if self["delay"] is not None and self["idle-timeout"] <= self["delay"]:
                 raise usage.UsageError(
                     "--idle-timeout must be longer than --delay"
@@ -254,13 +377,15 @@ class PoetryService(service.Service):
     """
     Listens on endpoints with a L{PoetryServerFactory}, and stops gracefully.
 
-    Starting listens on every endpoint and logs the address each one got
-    (so C{tcp:0} reports its port).  Stopping stops listening at once, then
-    waits for in-flight poems for at most C{grace} seconds, cuts the rest,
-    and logs the counts; the L{Deferred} it returns keeps twistd running
-    until then.
+    Starting listens on every endpoint (unless L{listen} already did) and
+    logs the address each one got (so C{tcp:0} reports its port).  Stopping
+    stops listening at once, then waits for in-flight poems for at most
+    C{grace} seconds, cuts the rest, and logs the counts; the L{Deferred} it
+    returns keeps twistd running until then.  L{cutNow} ends the wait early.
 
-    @ivar ports: the listening ports, once started.
+    @ivar ports: the listening ports, once listening.
+    @ivar logFile: the log file the service's process writes, if it opened
+        one (see L{makeService}); L{ProcessSignals} reopens it.
     """
 
     log = Logger()
@@ -278,16 +403,21 @@ class PoetryService(service.Service):
         self.descriptions = list(descriptions or [repr(e) for e in self.endpoints])
         self.grace = grace
         self.ports: list[IListeningPort] = []
+        self.logFile: ReopeningLogFile | None = None
+        #: The reactor trigger that installs L{ProcessSignals}, if any.
+        self.signalsTrigger: Any = None
+        self._stopping = False
 
-    def privilegedStartService(self) -> None:
+    def listen(self) -> None:
         """
-        Listen on every endpoint (here, before privileges are shed, so that
-        ports below 1024 work under C{twistd --uid}).
+        Listen on every endpoint, once (later calls do nothing while the
+        ports are open).
 
-        @raise CannotListen: if an endpoint cannot listen.
+        @raise CannotListen: if an endpoint cannot listen; then nothing is
+            left listening.
         """
-        service.Service.privilegedStartService(self)
-        self.ports = []
+        if self.ports:
+            return
         for endpoint, description in zip(
             self.endpoints, self.descriptions, strict=True
         ):
@@ -315,9 +445,34 @@ class PoetryService(service.Service):
                 address=formatAddress(outcome.getHost()),
             )
 
+    def privilegedStartService(self) -> None:
+        """
+        Listen on every endpoint (here, before privileges are shed, so that
+        ports below 1024 work under C{twistd --uid}).
+
+        @raise CannotListen: if an endpoint cannot listen.
+        """
+        service.Service.privilegedStartService(self)
+        self.listen()
+
+    def setServiceParent(self, parent: Any) -> None:
+        """
+        Join C{parent}; if it is twistd's application and the service opened
+        a log file, give it the log observer (twistd's documented
+        L{ILogObserver} component), so twistd logs to that file instead of
+        opening its own.
+        """
+        super().setServiceParent(parent)
+        if (
+            self.logFile is not None
+            and isinstance(parent, Componentized)
+            and parent.getComponent(ILogObserver, None) is None
+        ):
+            observer = textFileLogObserver(cast(IO[Any], self.logFile))
+            parent.setComponent(ILogObserver, observer)
+
     def startService(self) -> None:
-        if not self.ports:
-            self.privilegedStartService()
+        self.listen()
         service.Service.startService(self)
         mode = (
             "fast"
@@ -330,19 +485,38 @@ class PoetryService(service.Service):
             mode += "; tracing connections and chunks"
         elif self.factory.traceLifecycle:
             mode += "; tracing connections"
+        count = len(self.factory.library)
         self.log.info(
-            "Serving {count} poems ({mode})",
-            count=len(self.factory.library),
+            "{version} serving {count} " + plural(count, "poem") + " ({mode})",
+            version=versionLine(),
+            count=count,
             mode=mode,
         )
 
+    def cutNow(self) -> None:
+        """
+        Stop waiting for in-flight poems: cut them at once (a reset, like any
+        cut at shutdown).  Before L{stopService} this makes its grace zero.
+        """
+        self.grace = 0.0
+        if self._stopping:
+            inFlight = len(self.factory.live)
+            self.log.info(
+                "Cutting {inFlight} " + plural(inFlight, "poem") + " in flight now",
+                inFlight=inFlight,
+            )
+            self.factory.cutAll()
+
     def stopService(self) -> Deferred[None]:
         service.Service.stopService(self)
+        self._stopping = True
         ports, self.ports = self.ports, []
         inFlight = len(self.factory.live)
         if inFlight:
             self.log.info(
-                "Stopping: {inFlight} poems in flight, waiting up to {grace} s",
+                "Stopping: {inFlight} "
+                + plural(inFlight, "poem")
+                + " in flight, waiting up to {grace} s",
                 inFlight=inFlight,
                 grace=self.grace,
             )
@@ -354,35 +528,163 @@ class PoetryService(service.Service):
         d.addCallback(lambda _: self.factory.drain(self.grace))
 
         def report(_: object) -> None:
+            self._stopping = False
             self.factory.events.flush()
             counts = self.factory.counts()
+            fields = {
+                "served": counts["served"],
+                "finished": counts["served"] - servedBefore,
+                "cut": counts["cutAtShutdown"] - cutBefore,
+                "gone": counts["clientsGone"],
+                "refused": counts["refused"],
+                "refusedPerPeer": counts["refusedPerPeer"],
+                "cutIdle": counts["cutIdle"],
+                "faults": counts["faults"],
+                "clientResets": counts["clientResets"],
+                "lingerTimeouts": counts["lingerTimeouts"],
+                "bytesSent": counts["bytesSent"],
+            }
             self.log.info(
-                "Poetry server stopped: {served} poems served, {finished} finished "
-                "during shutdown, {cut} cut at shutdown, {gone} clients gone, "
+                "Poetry server stopped: {served} "
+                + plural(fields["served"], "poem")
+                + " served, {finished} finished during shutdown, {cut} cut at "
+                "shutdown, {gone} " + plural(fields["gone"], "client") + " gone, "
                 "{refused} refused, {refusedPerPeer} refused per peer, "
-                "{cutIdle} cut idle, {faults} faults, {clientResets} client resets, "
-                "{lingerTimeouts} linger timeouts, {bytesSent} bytes sent",
-                served=counts["served"],
-                finished=counts["served"] - servedBefore,
-                cut=counts["cutAtShutdown"] - cutBefore,
-                gone=counts["clientsGone"],
-                refused=counts["refused"],
-                refusedPerPeer=counts["refusedPerPeer"],
-                cutIdle=counts["cutIdle"],
-                faults=counts["faults"],
-                clientResets=counts["clientResets"],
-                lingerTimeouts=counts["lingerTimeouts"],
-                bytesSent=counts["bytesSent"],
+                "{cutIdle} cut idle, {faults} "
+                + plural(fields["faults"], "fault")
+                + ", {clientResets} "
+                + plural(fields["clientResets"], "client reset")
+                + ", {lingerTimeouts} "
+                + plural(fields["lingerTimeouts"], "linger timeout")
+                + ", {bytesSent} "
+                + plural(fields["bytesSent"], "byte")
+                + " sent",
+                **fields,
             )
 
         d.addCallback(report)
         return d
 
 
+class ProcessSignals:
+    """
+    What the server process does on each signal a daemon is sent: this is
+    entry-point wiring, installed by L{makeService} once the reactor runs
+    (after its own handlers, which it replaces), never by library code.
+
+      - C{SIGTERM}, C{SIGINT}, C{SIGHUP}, C{SIGQUIT}: graceful stop (the
+        service's C{--grace}); the same signal again, or another of them,
+        cuts the poems still in flight at once.  SIGTERM and SIGINT go
+        through the reactor's own handler, so, as Twisted does, the process
+        ends by re-raising that signal once shut down; SIGHUP and SIGQUIT
+        end with status 0.
+      - C{SIGUSR1}: reopen the log file (logrotate's C{create} and
+        C{postrotate kill -USR1}); nothing else, and nothing without one.
+      - C{SIGUSR2}, C{SIGALRM}: ignored (logged), instead of killing the
+        process outright.
+
+    A handler only hands the signal to the reactor thread
+    (C{callFromThread}); the work happens there.
+    """
+
+    GRACEFUL = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
+    REOPEN = ("SIGUSR1",)
+    IGNORED = ("SIGUSR2", "SIGALRM")
+
+    log = Logger()
+
+    def __init__(
+        self,
+        service: PoetryService,
+        reactor: Any,
+        *,
+        install: Callable[[int, Any], object] = signal.signal,
+    ) -> None:
+        self.service = service
+        self.reactor = reactor
+        self._install = install
+        self.stopRequested = False
+
+    def install(self) -> None:
+        """Install a handler for every signal named above."""
+        for name in (*self.GRACEFUL, *self.REOPEN, *self.IGNORED):
+            number = getattr(signal, name, None)
+            if number is not None:
+                self._install(number, self._handler)
+        self.log.info(
+            "Signals: {graceful} stop gracefully (again: cut at once); "
+            "{reopen} reopens the log file; {ignored} ignored",
+            graceful=", ".join(self.GRACEFUL),
+            reopen=", ".join(self.REOPEN),
+            ignored=", ".join(self.IGNORED),
+        )
+
+    def _handler(self, number: int, frame: object) -> None:
+        self.reactor.callFromThread(self.received, number)
+
+    def received(self, number: int) -> None:
+        """Act on signal C{number} (in the reactor thread)."""
+        name = signal.Signals(number).name
+        if name in self.GRACEFUL:
+            if self.stopRequested:
+                self.log.info("Received {signal} again: cutting now", signal=name)
+                self.service.cutNow()
+                return
+            self.stopRequested = True
+            if name == "SIGINT":
+                self.reactor.sigInt(number)
+            elif name == "SIGTERM":
+                self.reactor.sigTerm(number)
+            else:
+                self.log.info("Received {signal}, shutting down.", signal=name)
+                self.reactor.stop()
+        elif name in self.REOPEN:
+            logFile = self.service.logFile
+            if logFile is None:
+                self.log.info(
+                    "Received {signal}: no log file to reopen", signal=name
+                )
+                return
+            logFile.reopen()
+            self.log.info(
+                "Received {signal}: reopened the log file {path}",
+                signal=name,
+                path=logFile.path,
+            )
+        else:
+            self.log.info("Received {signal}: ignored", signal=name)
+
+
+def _twistdLogFile(runner: Any) -> ReopeningLogFile | None:
+    """
+    The log file twistd would open for these command-line options, opened
+    the way logrotate needs (L{ReopeningLogFile}); L{None} where twistd logs
+    elsewhere (stdout under C{-n} without C{--logfile}, syslog, a custom
+    C{--logger}) or the runner is not twistd.
+    """
+    if runner is None or "nodaemon" not in runner or "syslog" not in runner:
+        return None
+    if runner.get("logger") or runner.get("syslog"):
+        return None
+    name = runner.get("logfile") or ""
+    if name == "-" or (runner["nodaemon"] and not name):
+        return None
+    return ReopeningLogFile.fromFullPath(name or "twistd.log")
+
+
 def makeService(options: Options) -> PoetryService:
     """
     Build the service twistd runs from parsed L{Options}.  This is an entry
     point, so it is where the global reactor is used.
+
+    When the options came from a runner's command line (C{twistd} or
+    C{twist}: C{options.parent} is set), this also does the process-level
+    wiring: it listens at once, before twistd starts logging, forks into a
+    daemon, writes its pidfile or sheds privileges (as nginx binds before
+    it daemonizes), so that a port in use is one plain line on the terminal
+    and exit status 1 in every mode; under twistd with a log file it opens
+    that file for append (L{ReopeningLogFile}); and it installs
+    L{ProcessSignals} once the reactor runs.
     """
     from twisted.internet import reactor
 
@@ -398,6 +700,15 @@ def makeService(options: Options) -> PoetryService:
         reactor=reactor,
     )
     endpoints = [serverFromString(reactor, p) for p in options["ports"]]
-    return PoetryService(
+    result = PoetryService(
         factory, endpoints, grace=options["grace"], descriptions=options["given"]
     )
+    runner = getattr(options, "parent", None)
+    if runner is not None:
+        result.listen()
+        result.logFile = _twistdLogFile(runner)
+        signals = ProcessSignals(result, reactor)
+        result.signalsTrigger = reactor.addSystemEventTrigger(
+            "after", "startup", signals.install
+        )
+    return result

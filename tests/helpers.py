@@ -17,13 +17,19 @@ from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
-from poetry.service import Options
+from poetry.service import BadOptions, Options
 
 
 def parse(*argv: str) -> Options:
-    """C{twistd poetry} options parsed from C{argv}."""
+    """
+    C{twistd poetry} options parsed from C{argv}; a bad command line raises
+    the L{UsageError} that L{BadOptions} carries.
+    """
     options = Options()
-    options.parseOptions(list(argv))
+    try:
+        options.parseOptions(list(argv))
+    except BadOptions as e:
+        raise e.error from None
     return options
 
 

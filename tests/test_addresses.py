@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
+from twisted.internet.address import (
+    HostnameAddress,
+    IPv4Address,
+    IPv6Address,
+    UNIXAddress,
+)
 from twisted.trial.unittest import SynchronousTestCase
 
 from poetry.addresses import (
@@ -14,6 +20,7 @@ from poetry.addresses import (
     Address,
     AddressError,
     check_address,
+    formatAddress,
     parse_address,
 )
 
@@ -161,3 +168,23 @@ class CheckAddressTests(SynchronousTestCase):
         for host, port in ((b"h", 1), ("h", "1"), ("h", 1.0), ("h", True)):
             with self.assertRaises(TypeError):
                 check_address(host, port)
+
+
+class FormatAddressTests(SynchronousTestCase):
+    """L{formatAddress} shows any Twisted address as the logs and traces do."""
+
+    def test_everyKind(self) -> None:
+        """
+        IPv4 as C{host:port}, IPv6 in brackets, a C{HostnameAddress} as its
+        name and port (bytes decoded), a UNIX address as its path (bytes
+        decoded), anything else with C{str}.
+        """
+        self.assertEqual(formatAddress(IPv4Address("TCP", "10.0.0.1", 7)), "10.0.0.1:7")
+        self.assertEqual(formatAddress(IPv6Address("TCP", "::1", 7)), "[::1]:7")
+        self.assertEqual(
+            formatAddress(HostnameAddress(b"example.org", 7)), "example.org:7"
+        )
+        self.assertEqual(formatAddress(HostnameAddress(b"::1", 7)), "[::1]:7")
+        self.assertEqual(formatAddress(UNIXAddress(b"/run/p.sock")), "/run/p.sock")
+        self.assertEqual(formatAddress(UNIXAddress(None)), "UNIXAddress(None)")
+        self.assertEqual(formatAddress(None), "None")

@@ -5,9 +5,11 @@ directories, validation errors, and the order poems are handed out.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -77,6 +79,52 @@ class LoadingTests(SynchronousTestCase):
             message = str(cm.exception)
             self.assertIn(self.tmp.name, message)
             self.assertNotIn("\n", message)
+
+    def test_notRegularOrTooLarge(self) -> None:
+        """
+        A FIFO (reading one blocks until a writer comes: the server would
+        hang before listening), a device like /dev/zero (never ends) and a
+        file over L{PoemFile.MAX_SIZE} are refused with one line, without
+        blocking; a file of exactly MAX_SIZE bytes is accepted.
+        """
+        fifo = self.tmp / "pipe.txt"
+        os.mkfifo(fifo)
+        # A safety net: if the check regresses to a blocking open, a writer
+        # unblocks it so the test fails instead of hanging.
+        guard = threading.Timer(10, lambda: open(fifo, "wb").close())
+        guard.start()
+        self.addCleanup(guard.cancel)
+        for path, expected in [
+            (fifo, "is not a regular file"),
+            ("/dev/zero", "is not a regular file"),
+        ]:
+            with self.assertRaises(LibraryError) as cm:
+                PoemFile.fromPath(path)
+            self.assertIn(expected, str(cm.exception))
+        self.patch(PoemFile, "MAX_SIZE", 10)
+        (self.tmp / "big.txt").write_bytes(b"x" * 11)
+        (self.tmp / "fits.txt").write_bytes(b"x" * 10)
+        with self.assertRaises(LibraryError) as cm:
+            PoemFile.fromPath(self.tmp / "big.txt")
+        self.assertIn("is larger than 10 bytes", str(cm.exception))
+        self.assertEqual(PoemFile.fromPath(self.tmp / "fits.txt").data, b"x" * 10)
+
+    def test_maxSizeAsDocumented(self) -> None:
+        """--help and the README state the maximum as 16 MiB."""
+        from poetry.service import Options
+
+        self.assertEqual(PoemFile.MAX_SIZE, 16 * 1024 * 1024)
+        self.assertIn("at most 16 MiB", " ".join(str(Options()).split()))
+
+    def test_poemsOnAFile(self) -> None:
+        """--poems naming an existing file says it is not a directory."""
+        (self.tmp / "a.txt").write_bytes(b"a\n")
+        with self.assertRaises(LibraryError) as cm:
+            PoemLibrary.fromPaths([], [self.tmp / "a.txt"])
+        self.assertIn("is not a directory", str(cm.exception))
+        with self.assertRaises(LibraryError) as cm:
+            PoemLibrary.fromPaths([], [self.tmp / "nope"])
+        self.assertIn("does not exist", str(cm.exception))
 
     def test_emptyLibrary(self) -> None:
         """A library needs at least one poem."""

@@ -6,28 +6,41 @@ discovery.
 
 from __future__ import annotations
 
+import io
 import os
+import signal
 import tempfile
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from twisted.application.service import IServiceMaker
+from twisted import __version__ as twistedVersion
+from twisted.application.service import Application, IServiceMaker
 from twisted.internet import reactor
+from twisted.internet.address import UNIXAddress
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone
+from twisted.logger import ILogObserver, capturedLogs, formatEvent
 from twisted.plugin import getPlugins
+from twisted.python import logfile
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
+from poetry.addresses import formatAddress
 from poetry.library import PoemFile, PoemLibrary
+from poetry.logfile import ReopeningLogFile
 from poetry.server import PoetryServerFactory
 from poetry.service import (
     DEFAULT_BACKLOG,
+    BadOptions,
     CannotListen,
     Options,
     PoetryService,
+    ProcessSignals,
+    _twistdLogFile,
     makeService,
     normalizeEndpoint,
+    projectVersion,
 )
 from tests.helpers import fetch, parse, waitFor
 
@@ -103,6 +116,13 @@ class OptionsTests(SynchronousTestCase):
             (["--grace", "x"], "--grace"),
             (["--grace", "-1"], "--grace"),
             (["--max-connections", "0"], "--max-connections"),
+            (["--poems", str(empty)], "is not a directory"),
+            (["--poem", "/dev/zero"], "is not a regular file"),
+            (["--idle-timeout", "1e-9"], "--idle-timeout must be a finite number >="),
+            (["--delay", "1e-300"], "--delay must be a finite number >= 0.001"),
+            (["--delay", "inf"], "--delay"),
+            (["--grace", "inf"], "--grace must be a finite number > 0"),
+            (["--grace", "0"], "--grace must be a finite number > 0"),
             (["--port", "tcp:notanumber"], "invalid endpoint"),
             (["--port", "bogus:1"], "invalid endpoint"),
         ]
@@ -124,9 +144,69 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(
             normalizeEndpoint("10001"), f"tcp:10001:interface=127.0.0.1:backlog={b}"
         )
-        self.assertEqual(normalizeEndpoint("tcp:0"), f"tcp:0:backlog={b}")
-        self.assertEqual(normalizeEndpoint("tcp:1:backlog=5"), "tcp:1:backlog=5")
+        self.assertEqual(
+            normalizeEndpoint("tcp:0"), f"tcp:0:interface=127.0.0.1:backlog={b}"
+        )
+        self.assertEqual(
+            normalizeEndpoint("tcp6:0"), f"tcp6:0:interface=\\:\\:1:backlog={b}"
+        )
+        self.assertEqual(
+            normalizeEndpoint("tcp:0:interface=0.0.0.0"),
+            f"tcp:0:interface=0.0.0.0:backlog={b}",
+        )
+        self.assertEqual(
+            normalizeEndpoint("tcp:1:backlog=5"), "tcp:1:backlog=5:interface=127.0.0.1"
+        )
         self.assertEqual(normalizeEndpoint("unix:/tmp/s"), f"unix:/tmp/s:backlog={b}")
+
+
+class CommandLineTests(SynchronousTestCase):
+    """What the runners print for a bad command line and for --version."""
+
+    def test_badOptionsAreOneLineSystemExit(self) -> None:
+        """
+        A bad value or an unknown option leaves L{Options.parseOptions} as
+        L{BadOptions}: a L{SystemExit} (not a L{UsageError}, which makes
+        twistd print the whole option list and twist exit 64) whose code is
+        one line naming the problem, so Python prints it and exits 1.
+        """
+        for argv, expected in [
+            (["--delay", "abc"], "--delay must be"),
+            (["--bogus"], "--bogus"),
+        ]:
+            with self.assertRaises(BadOptions, msg=argv) as cm:
+                Options().parseOptions(argv)
+            error = cm.exception
+            self.assertIsInstance(error, SystemExit)
+            self.assertNotIsInstance(error, UsageError)
+            self.assertIsInstance(error.code, str)
+            self.assertTrue(str(error.code).startswith("poetry: "), error.code)
+            self.assertIn(expected, str(error.code))
+            self.assertNotIn("\n", str(error.code))
+
+    def test_maxConnectionsMessages(self) -> None:
+        """--max-connections 0 and 1.5 are refused with the same rule."""
+        messages = []
+        for value in ["0", "1.5", "x"]:
+            with self.assertRaises(UsageError) as cm:
+                parse("--max-connections", value)
+            messages.append(str(cm.exception).replace(repr(value), "VALUE"))
+        self.assertEqual(len(set(messages)), 1, messages)
+        self.assertIn("a whole number >= 1", messages[0])
+
+    def test_version(self) -> None:
+        """
+        --version shows the project's version and Twisted's, then exits 0.
+        """
+        out = io.StringIO()
+        with redirect_stdout(out), self.assertRaises(SystemExit) as cm:
+            Options().parseOptions(["--version"])
+        self.assertEqual(cm.exception.code, 0)
+        self.assertEqual(
+            out.getvalue(),
+            f"twisted-poetry {projectVersion()} (Twisted {twistedVersion})\n",
+        )
+        self.assertTrue(projectVersion()[0].isdigit())
 
 
 class ServiceTests(TestCase):
@@ -220,6 +300,314 @@ class ServiceTests(TestCase):
         self.assertFalse(reason.check(ConnectionDone))
         self.assertEqual(service.factory.cutAtShutdown, 1)
         self.assertEqual(service.factory.live, set())
+
+
+class ServiceMessageTests(TestCase):
+    """The service's log lines: counts, versions, addresses."""
+
+    async def test_countsPluralised(self) -> None:
+        """
+        A one-poem server says "1 poem" when it starts and when it stops
+        (and "2 poems" with two); the start-up line shows both versions.
+        """
+        for poems, word in [(1, "poem"), (2, "poems")]:
+            library = PoemLibrary([PoemFile(f"p{i}", b"x\n") for i in range(poems)])
+            factory = PoetryServerFactory(library, reactor=reactor)
+            endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+            service = PoetryService(factory, [endpoint], grace=0.3)
+            with capturedLogs() as events:
+                service.startService()
+                await fetch(service.ports[0].getHost().port)
+                await service.stopService()
+            text = "\n".join(formatEvent(e) for e in events)
+            self.assertIn(f"serving {poems} {word} (fast)", text)
+            self.assertIn(f"twisted-poetry {projectVersion()}", text)
+            self.assertIn(f"Twisted {twistedVersion}", text)
+            self.assertIn("stopped: 1 poem served", text)
+            self.assertIn("0 clients gone", text)
+            self.assertNotIn(" 1 poems", text)
+
+    def test_unixAddressShownAsPath(self) -> None:
+        """
+        A UNIX socket's address (bytes, as Twisted reports it) is shown as
+        its path, not as a bytes literal.
+        """
+        self.assertEqual(formatAddress(UNIXAddress(b"/run/poetry/p.sock")),
+                         "/run/poetry/p.sock")  # fmt: skip
+        self.assertEqual(formatAddress(UNIXAddress("/tmp/s")), "/tmp/s")
+
+    async def test_cutNowEndsTheGrace(self) -> None:
+        """
+        L{PoetryService.cutNow} during a stop with a long grace cuts the
+        in-flight poem at once: the stop Deferred fires (without it the test
+        would hit its timeout), the client sees an unclean end, and the grace
+        timer is gone (trial fails a test that leaves it pending).
+        """
+        factory = PoetryServerFactory(
+            PoemLibrary([PoemFile("p", b"a poem in many chunks\n")]),
+            reactor=reactor, delay=10.0, chunk_size=2,
+        )  # fmt: skip
+        endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+        service = PoetryService(factory, [endpoint], grace=1000.0)
+        service.startService()
+        result = fetch(service.ports[0].getHost().port)
+        await waitFor(lambda: bool(factory.live))
+        stopped = service.stopService()
+        self.assertFalse(stopped.called)
+        service.cutNow()
+        await stopped
+        data, reason = await result
+        self.assertEqual(data, b"a ")
+        self.assertFalse(reason.check(ConnectionDone))
+        self.assertEqual(factory.cutAtShutdown, 1)
+
+    def test_cutNowBeforeStop(self) -> None:
+        """Before a stop, cutNow only makes the grace zero."""
+        service = PoetryService(
+            PoetryServerFactory(PoemLibrary.bundled(), reactor=reactor), []
+        )
+        service.cutNow()
+        self.assertEqual(service.grace, 0.0)
+
+
+class MakeServiceWiringTests(TestCase):
+    """What makeService does when a runner's command line made the options."""
+
+    def runnerOptions(self, *argv: str, runner: Any = None) -> Options:
+        options = parse(*argv)
+        options.parent = runner if runner is not None else {}  # type: ignore[attr-defined]
+        return options
+
+    def wired(self, options: Options) -> PoetryService:
+        """makeService, undoing its process wiring when the test ends."""
+        service = makeService(options)
+        trigger = service.signalsTrigger
+        if trigger is not None:
+            # It never fires on the running test reactor; leave nothing behind.
+            self.addCleanup(reactor.removeSystemEventTrigger, trigger)
+        self.addCleanup(lambda: [p.stopListening() for p in service.ports])
+        return service
+
+    def test_listensBeforeRunnerForks(self) -> None:
+        """
+        Under a runner makeService listens at once (before twistd logs,
+        forks or writes its pidfile), and a port in use is L{CannotListen}
+        raised by makeService itself; without a runner it does not listen.
+        """
+        service = self.wired(self.runnerOptions("--port", "tcp:0"))
+        self.assertIsNotNone(service.signalsTrigger)
+        self.assertEqual(len(service.ports), 1)
+        self.assertEqual(service.ports[0].getHost().host, "127.0.0.1")
+        number = service.ports[0].getHost().port
+        with self.assertRaises(CannotListen) as cm:
+            makeService(self.runnerOptions("--port", str(number)))
+        self.assertIn(f"cannot listen on {number}: Address already in use",
+                      str(cm.exception.code))  # fmt: skip
+        plain = self.wired(parse("--port", "tcp:0"))
+        self.assertEqual(plain.ports, [])
+        self.assertIsNone(plain.signalsTrigger)
+
+    def test_twistdLogFile(self) -> None:
+        """
+        Under twistd with a log file (named, or the daemon's default), the
+        service opens a L{ReopeningLogFile} and hands its observer to the
+        application; where twistd logs elsewhere it opens nothing.
+        """
+        tmp = Path(tempfile.mkdtemp())
+        self.addCleanup(_rmtree, tmp)
+        path = str(tmp / "server.log")
+        base = {"nodaemon": True, "syslog": False, "logger": None, "logfile": ""}
+        lf = _twistdLogFile(dict(base, logfile=path))
+        assert lf is not None
+        self.addCleanup(lf.close)
+        self.assertIsInstance(lf, ReopeningLogFile)
+        self.assertEqual(lf.path, path)
+        self.assertIsNone(_twistdLogFile(base))  # -n: stdout
+        self.assertIsNone(_twistdLogFile(dict(base, logfile="-")))
+        self.assertIsNone(_twistdLogFile(dict(base, nodaemon=False, syslog=True)))
+        self.assertIsNone(_twistdLogFile({"logFile": None}))  # twist
+        self.assertIsNone(_twistdLogFile(None))
+        application = Application("poetry")
+        service = PoetryService(
+            PoetryServerFactory(PoemLibrary.bundled(), reactor=reactor), []
+        )
+        service.logFile = lf
+        service.setServiceParent(application)
+        self.assertIsNotNone(application.getComponent(ILogObserver, None))
+
+
+class _FakeReactor:
+    """Records what L{ProcessSignals} asks of the reactor."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def callFromThread(self, f: Any, *args: Any) -> None:
+        f(*args)
+
+    def sigInt(self, number: int) -> None:
+        self.calls.append(("sigInt", number))
+
+    def sigTerm(self, number: int) -> None:
+        self.calls.append(("sigTerm", number))
+
+    def stop(self) -> None:
+        self.calls.append(("stop", None))
+
+
+class _FakeService:
+    def __init__(self, logFile: Any = None) -> None:
+        self.logFile = logFile
+        self.cuts = 0
+
+    def cutNow(self) -> None:
+        self.cuts += 1
+
+
+class _FakeLogFile:
+    path = "/var/log/poetry.log"
+
+    def __init__(self) -> None:
+        self.reopened = 0
+
+    def reopen(self) -> None:
+        self.reopened += 1
+
+
+class ProcessSignalsTests(SynchronousTestCase):
+    """L{ProcessSignals}: what each signal does."""
+
+    def make(
+        self, logFile: Any = None
+    ) -> tuple[ProcessSignals, _FakeReactor, _FakeService]:
+        fakeReactor = _FakeReactor()
+        service = _FakeService(logFile)
+        installed: dict[int, Any] = {}
+        signals = ProcessSignals(
+            service, fakeReactor,  # type: ignore[arg-type]
+            install=lambda n, h: installed.__setitem__(n, h),
+        )  # fmt: skip
+        signals.install()
+        self.installed = installed
+        return signals, fakeReactor, service
+
+    def test_installsEveryDaemonSignal(self) -> None:
+        """Handlers go on TERM, INT, HUP, QUIT, USR1, USR2 and ALRM."""
+        self.make()
+        names = {signal.Signals(n).name for n in self.installed}
+        self.assertEqual(
+            names,
+            {"SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM"},
+        )
+
+    def test_gracefulThenCut(self) -> None:
+        """
+        The first graceful signal stops the reactor (SIGTERM and SIGINT via
+        the reactor's own handlers, SIGHUP and SIGQUIT via stop); any later
+        one cuts at once instead of stopping again (ReactorNotRunning).
+        """
+        for first, expected in [
+            (signal.SIGTERM, ("sigTerm", signal.SIGTERM)),
+            (signal.SIGINT, ("sigInt", signal.SIGINT)),
+            (signal.SIGHUP, ("stop", None)),
+            (signal.SIGQUIT, ("stop", None)),
+        ]:
+            _, fakeReactor, service = self.make()
+            self.installed[first](first, None)
+            self.assertEqual(fakeReactor.calls, [expected])
+            self.assertEqual(service.cuts, 0)
+            self.installed[signal.SIGTERM](signal.SIGTERM, None)
+            self.installed[first](first, None)
+            self.assertEqual(fakeReactor.calls, [expected])
+            self.assertEqual(service.cuts, 2)
+
+    def test_usr1ReopensIgnoredOnesDoNothing(self) -> None:
+        """
+        SIGUSR1 reopens the service's log file; SIGUSR2 and SIGALRM neither
+        stop nor cut; SIGUSR1 without a log file is harmless too.
+        """
+        lf = _FakeLogFile()
+        _, fakeReactor, service = self.make(lf)
+        for number in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM):
+            self.installed[number](number, None)
+        self.assertEqual(lf.reopened, 1)
+        self.assertEqual((fakeReactor.calls, service.cuts), ([], 0))
+        _, fakeReactor, service = self.make(None)
+        self.installed[signal.SIGUSR1](signal.SIGUSR1, None)
+        self.assertEqual((fakeReactor.calls, service.cuts), ([], 0))
+
+
+class ReopeningLogFileTests(SynchronousTestCase):
+    """L{ReopeningLogFile}: the log file as logrotate needs it."""
+
+    def setUp(self) -> None:
+        self.tmp = Path(tempfile.mkdtemp())
+        self.addCleanup(_rmtree, self.tmp)
+        self.path = self.tmp / "poetry.log"
+
+    def open(self) -> ReopeningLogFile:
+        lf = ReopeningLogFile.fromFullPath(str(self.path))
+        self.addCleanup(lambda: lf.closed or lf.close())
+        return lf
+
+    def test_appendsAfterTruncate(self) -> None:
+        """
+        After another process truncates the file (logrotate's
+        copytruncate), the next line is written at the new end: no hole of
+        NUL bytes before it.  Also for a file that existed before.
+        """
+        self.path.write_bytes(b"old line\n")
+        lf = self.open()
+        lf.write("first line\n")
+        os.truncate(self.path, 0)
+        lf.write("after truncate\n")
+        lf.flush()
+        self.assertEqual(self.path.read_bytes(), b"after truncate\n")
+
+    def test_reopenAfterMove(self) -> None:
+        """
+        After the file is moved away (logrotate's create), reopen writes to
+        a new file under the old name; the moved file keeps what it had.
+        """
+        lf = self.open()
+        lf.write("before\n")
+        moved = self.tmp / "poetry.log.1"
+        self.path.rename(moved)
+        lf.reopen()
+        lf.write("after\n")
+        lf.flush()
+        self.assertEqual(moved.read_bytes(), b"before\n")
+        self.assertEqual(self.path.read_bytes(), b"after\n")
+
+    def test_neverScansTheDirectory(self) -> None:
+        """
+        Writing far past twistd's 1 MB rotation length never rotates, and a
+        rotate request only reopens: no listing of old logs (twistd's
+        LogFile globs and renames every one of them, in the reactor thread).
+        """
+
+        def scan(*a: object, **k: object) -> None:
+            raise AssertionError("the log directory was scanned")
+
+        self.patch(logfile.LogFile, "listLogs", scan)
+        self.patch(logfile.glob, "glob", scan)
+        (self.tmp / "poetry.log.1").write_bytes(b"an old log\n")
+        lf = self.open()
+        line = "x" * 1023 + "\n"
+        for _ in range(1200):
+            lf.write(line)
+        lf.rotate()
+        lf.write("after rotate\n")
+        lf.flush()
+        self.assertEqual(sorted(p.name for p in self.tmp.iterdir()),
+                         ["poetry.log", "poetry.log.1"])  # fmt: skip
+        self.assertEqual(self.path.stat().st_size, 1200 * 1024 + 13)
+        # The same writes make twistd's own LogFile scan: the test's guard.
+        twistds = logfile.LogFile.fromFullPath(str(self.tmp / "twistd.log"))
+        self.addCleanup(twistds.close)
+        with self.assertRaises(AssertionError):
+            for _ in range(1200):
+                twistds.write(line)
 
 
 class PluginTests(SynchronousTestCase):

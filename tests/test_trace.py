@@ -9,9 +9,15 @@ import io
 import os
 import shutil
 import xml.etree.ElementTree as ElementTree
+from dataclasses import replace
 from typing import Any, cast
 
-from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.address import (
+    HostnameAddress,
+    IPv4Address,
+    IPv6Address,
+    UNIXAddress,
+)
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -27,6 +33,7 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from poetry.addresses import formatAddress
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
     LIFECYCLE_NAMESPACE,
@@ -289,6 +296,24 @@ class TraceLineTests(SynchronousTestCase):
         )
         self.assertEqual(describe_value(2.0), "2")
         self.assertEqual(describe_value(512), "512")
+
+    def test_everyAddressKindAsLogsShowIt(self) -> None:
+        """
+        Any Twisted address reads as L{formatAddress} shows it in the
+        server's logs: a C{HostnameAddress} as its name and port (an IPv6
+        literal bracketed), a UNIX address as its path; a row's label reads
+        the same.
+        """
+        hostname = HostnameAddress(b"poems.example.org", 10001)
+        self.assertEqual(describe_value(hostname), "poems.example.org:10001")
+        self.assertEqual(describe_value(HostnameAddress(b"::1", 5)), "[::1]:5")
+        self.assertEqual(describe_value(UNIXAddress("/run/p.sock")), "/run/p.sock")
+        for address in (hostname, IPv6Address("TCP", "::1", 10002)):
+            self.assertEqual(describe_value(address), formatAddress(address))
+            [row] = timeline_from_events(
+                [event(0, 1, "factory", "startedConnecting", destination=address)]
+            )
+            self.assertEqual(row.label, formatAddress(address))
 
     def test_oneLineWhateverTheValue(self) -> None:
         """
@@ -600,9 +625,123 @@ class SVGTimelineTests(SynchronousTestCase):
         """
         row = TaskRow(1, '<&>"\x00', 0, None, (), 1, "failed")
         text = render_timeline_svg([row])
-        self.assertIn("&lt;&amp;&gt;&quot;\ufffd", text)
+        self.assertNotIn('<&>"', text)
+        self.assertNotIn("\x00", text)
         [group] = ElementTree.fromstring(text).findall(f"{SVG}g[@class='task']")
         self.assertEqual(group.find(f"{SVG}text").text, 'task 1  <&>"\ufffd')  # type: ignore[union-attr]
+
+    def test_markupEverywhereEscaped(self) -> None:
+        """
+        A task's address, its outcome and the title holding C{<&"'} and
+        newlines reach every place they are drawn (the title, the heading,
+        each tooltip, label, summary and C{data-outcome} attribute) as the
+        same text: the document parses and nothing is taken for markup.
+        """
+        rows = timeline_from_events(
+            [
+                event(0, 1, "factory", "startedConnecting", destination="h<&\"'x>:1"),
+                event(1, 1, "protocol", "connectionLost", clean=True),
+            ],
+        )
+        rows = [replace(rows[0], outcome="o<&\"\n'>")]
+        text = render_timeline_svg(rows, title="t</title><&\"'")
+        self.assertNotIn('<&"', text)
+        root = ElementTree.fromstring(text)
+        self.assertEqual(root.findtext(f"{SVG}title"), "t</title><&\"'")
+        self.assertEqual(
+            root.findtext(f"{SVG}text"), "t</title><&\"': 1 task in 1.000s"
+        )
+        [group] = root.findall(f"{SVG}g[@class='task']")
+        self.assertEqual(group.get("data-outcome"), "o<&\"\n'>")
+        label = "task 1  h<&\"'x>:1"
+        summary = "o<&\"\n'>, 0 B"
+        self.assertEqual(group.findtext(f"{SVG}title"), f"{label}: {summary}")
+        self.assertEqual(
+            [t.text for t in group.findall(f"{SVG}text")], [label, summary]
+        )
+
+    def test_knownGeometry(self) -> None:
+        """
+        The known rows at the default width: each task's dashes, bar, ticks
+        and end mark are where their times put them (time 0 at x=93, 2s at
+        x=676), with the colours and shapes of their outcomes.
+        """
+        groups = self.parse(KNOWN_ROWS).findall(f"{SVG}g[@class='task']")
+
+        def shapes(group: ElementTree.Element) -> list[tuple[str, dict[str, str]]]:
+            return [
+                (child.tag.removeprefix(SVG), child.attrib)
+                for child in group
+                if child.tag not in (f"{SVG}title", f"{SVG}text")
+            ]
+
+        dashes = {"stroke": "#9e9e9e", "stroke-width": "2", "stroke-dasharray": "4 3"}
+        ok, timeout, failed = "#2e7d32", "#ef6c00", "#c62828"
+        self.assertEqual(
+            shapes(groups[0]),
+            [
+                ("line", {"x1": "93", "y1": "57", "x2": "122.2", "y2": "57", **dashes}),
+                (
+                    "rect",
+                    {
+                        "x": "122.2",
+                        "y": "51",
+                        "width": "262.4",
+                        "height": "12",
+                        "fill": ok,
+                        "fill-opacity": "0.25",
+                    },
+                ),
+                (
+                    "rect",
+                    {"x": "238", "y": "51", "width": "2", "height": "12", "fill": ok},
+                ),
+                (
+                    "rect",
+                    {"x": "383", "y": "51", "width": "2", "height": "12", "fill": ok},
+                ),
+                ("circle", {"cx": "384.5", "cy": "57", "r": "5", "fill": ok}),
+            ],
+        )
+        self.assertEqual(
+            shapes(groups[1])[-1],
+            (
+                "rect",
+                {
+                    "x": "671.5",
+                    "y": "78.5",
+                    "width": "9",
+                    "height": "9",
+                    "fill": timeout,
+                },
+            ),
+        )
+        self.assertEqual(
+            shapes(groups[2]),
+            [
+                (
+                    "line",
+                    {"x1": "238.8", "y1": "109", "x2": "326.2", "y2": "109", **dashes},
+                ),
+                (
+                    "path",
+                    {
+                        "d": "M321.7 104.5L330.7 113.5M321.7 113.5L330.7 104.5",
+                        "stroke": failed,
+                        "stroke-width": "2.5",
+                    },
+                ),
+            ],
+        )
+        summaries = [g.findall(f"{SVG}text")[1].attrib for g in groups]
+        self.assertEqual(
+            summaries,
+            [
+                {"x": "688", "y": "61", "fill": ok},
+                {"x": "688", "y": "87", "fill": timeout},
+                {"x": "688", "y": "113", "fill": failed},
+            ],
+        )
 
     def test_axisAndLegend(self) -> None:
         """
