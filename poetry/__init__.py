@@ -7,8 +7,8 @@ The package holds the poem library (L{poetry.library}), the server
 
 The client's public API is importable from here: L{get_poem},
 L{get_poems}, L{Poem}, L{DownloadResult} with its L{DownloadStatus},
-L{Address}, L{parse_address} and the
-errors (L{PoemError} and its subclasses).
+L{Address}, L{parse_address} and the errors (L{PoemError} and its
+subclasses).
 """
 
 __version__ = "0.1.0"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Protocol as _Interface
 from typing import cast
 
@@ -81,6 +82,27 @@ class DownloadScheduler:
 
     @ivar inFlight: how many downloads hold a slot.
     """
+
+    __slots__ = (
+        "_cap",
+        "_clock",
+        "_done",
+        "_fetch",
+        "_filling",
+        "_keep",
+        "_limit",
+        "_onResult",
+        "_queueOf",
+        "_queues",
+        "_ready",
+        "_remaining",
+        "_results",
+        "_running",
+        "_startedAt",
+        "_targets",
+        "_toSee",
+        "inFlight",
+    )
 
     def __init__(
         self,
@@ -161,7 +183,7 @@ class DownloadScheduler:
         self._startedAt[index] = self._clock.seconds()
         self._toSee[index] = 2
         try:
-            d = self._fetch(index, lambda: self._seen(index))
+            d = self._fetch(index, partial(self._seen, index))
         except Exception:
             self._toSee[index] = 1  # no socket to wait for
             self._ended(Failure(), index)
