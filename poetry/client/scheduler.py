@@ -74,11 +74,11 @@ class DownloadScheduler:
     A download holds its slot until both its result and its socket's close
     have been seen (in either order); then the next download that both caps
     allow starts.  L{start}'s Deferred fires once every download has ended,
-    with one
-    L{DownloadResult} per target in input order (or an empty list when
-    C{keepResults} is false).  It never fails; cancelling it cancels every
-    download queued or running, and it then fires with every result, the
-    unfinished ones failed with L{CancelledError}.
+    with one L{DownloadResult} per target in input order (or an empty list
+    when C{keepResults} is false).  It never fails; cancelling it cancels
+    every download queued or running, and it then fires with every result,
+    the unfinished ones failed with L{CancelledError}.  C{onResult} is
+    given each result as its download ends; it may cancel the run.
 
     @ivar inFlight: how many downloads hold a slot.
     """
