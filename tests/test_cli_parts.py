@@ -40,7 +40,15 @@ from poetry.cli.summary import (
     summary_lines,
     task_line,
 )
-from poetry.cli.tracing import FactoryWatch, TimelineSVG, Tracing, fan_out, new_tracer
+from poetry.cli.tracing import (
+    FactoryWatch,
+    TimelineSVG,
+    Tracing,
+    fan_out,
+    new_tracer,
+    timeline_rows,
+)
+from poetry.client import DownloadStatus
 from tests.test_cli import tempDir
 
 A = Address("127.0.0.1", 10001)
@@ -50,14 +58,12 @@ B = Address("127.0.0.1", 10002)
 def result(
     index: int = 0, status: str = "ok", nbytes: int = 10, **kw: Any
 ) -> TaskResult:
-    timeline = {"ok": "ok", "cancelled": "unfinished"}.get(status, "failed")
     return TaskResult(
         index=index,
         address=kw.pop("address", A if index == 0 else B),
-        status=status,
+        status=DownloadStatus(status),
         bytes=nbytes,
         elapsed=kw.pop("elapsed", 0.25),
-        timeline=timeline,
         **kw,
     )
 
@@ -130,7 +136,7 @@ class TaskLineTests(SynchronousTestCase):
         """A poem that arrived but was not saved says how much arrived."""
         r = result(nbytes=5)
         r.failSaving(SaveError("cannot write d/1.txt: disk full"))
-        self.assertEqual((r.status, r.timeline, r.ok), ("failed", "failed", False))
+        self.assertEqual((r.status, r.ok), (DownloadStatus.FAILED, False))
         self.assertEqual(
             task_line(r),
             "Task 1: failed after 0.25 s: cannot write d/1.txt: disk full"
@@ -214,6 +220,12 @@ class JSONTests(SynchronousTestCase):
         self.assertEqual((ok["valid_utf8"], ok["error"]), (None, None))
         self.assertEqual(bad["task"], 2)
         self.assertEqual(bad["error"], {"type": "PoemTruncated", "message": "boom"})
+
+    def test_timeout_is_failed(self) -> None:
+        """A timeout's C{"status"} is its verdict, C{"failed"}."""
+        timed_out = result(status="timeout", error_type="PoemTimeout")
+        [task] = json_document([timed_out], elapsed=0, interrupted=False)["tasks"]
+        self.assertEqual(task["status"], "failed")
 
     def test_all_ok(self) -> None:
         document = json_document([result(0), result(1)], elapsed=0, interrupted=True)
@@ -438,7 +450,8 @@ class SavingSinkTests(SynchronousTestCase):
         r = result()
         SavingSink(Saver(tempDir(self) / "missing", 1)).on_result(r, b"poem")
         self.assertEqual(
-            (r.status, r.error_type, r.file), ("failed", "SaveError", None)
+            (r.status, r.error_type, r.file),
+            (DownloadStatus.FAILED, "SaveError", None),
         )
 
 
@@ -508,6 +521,8 @@ class LiveProgressTests(SynchronousTestCase):
         self.clock.advance(0.1)
         self.assertTrue(self.stream.data.endswith(b"1 failed  0:00"), self.stream.data)
         self.assertIn(b"2.0 KiB", self.stream.data)
+        self.progress.on_result(result(1, status="timeout"), None)
+        self.assertEqual((bar.done, bar.failed), (3, 2))
 
     def test_end_stops_and_erases(self) -> None:
         self.progress.start()
@@ -626,6 +641,15 @@ class TracingTests(SynchronousTestCase):
         assert both is not None
         both.record(1, "factory", "doStart")
         self.assertEqual((one.live, two.live), (1, 1))
+
+    def test_rows_drawn_as_each_task_ended(self) -> None:
+        """The timeline draws each task's status: a timeout, a cancel."""
+        tracer = new_tracer(Clock(), None)
+        tracer.record(1, "factory", "startedConnecting")
+        tracer.record(2, "factory", "startedConnecting")
+        ended = [result(0, status="timeout"), result(1, status="cancelled")]
+        rows = timeline_rows(tracer, ended)
+        self.assertEqual([row.outcome for row in rows], ["timeout", "cancelled"])
 
     def test_svg(self) -> None:
         path = tempDir(self) / "t.svg"

@@ -129,7 +129,7 @@ from poetry.cli.options import (
 from poetry.cli.printer import OrderedPrinter
 from poetry.cli.process import installResolver, raiseOpenFileLimit
 from poetry.cli.signals import _installStopHandlers, _wantedSignals
-from poetry.cli.summary import JSON_VERSION, TaskResult, _timelineOutcome
+from poetry.cli.summary import JSON_VERSION, TaskResult
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -143,7 +143,6 @@ __all__ = [
     "TaskResult",
     "UsageError",
     "_installStopHandlers",
-    "_timelineOutcome",
     "_wantedSignals",
     "build_parser",
     "installResolver",

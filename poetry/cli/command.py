@@ -41,7 +41,7 @@ from poetry.cli.summary import (
     summary_lines,
 )
 from poetry.cli.tracing import Tracing, fan_out
-from poetry.client import Outcome, TraceRecorder, get_poems
+from poetry.client import DownloadResult, TraceRecorder, get_poems
 from poetry.trace import Tracer
 
 __all__ = ["Run", "main", "run"]
@@ -99,7 +99,7 @@ class Run:
         self._status: int | None = None
         self._received = [0] * len(self.addresses)  # counted only if needed
         self._results: list[TaskResult | None] = [None] * len(self.addresses)
-        self._downloads: Deferred[list[Outcome]] | None = None
+        self._downloads: Deferred[list[DownloadResult]] | None = None
         self._output_errors: list[str] = []
         self.outputs = Outputs.build(
             options,
@@ -188,11 +188,6 @@ class Run:
     def _stdoutFailed(self, error: BaseException) -> None:
         """Stdout cannot take any more: nothing left to fetch for."""
         if self._downloads is not None and self.results is None and self._writes_stdout:
-            # Next turn: this may be called from inside a download's result.
-            self.reactor.callLater(0, self._cancel_for_output)
-
-    def _cancel_for_output(self) -> None:
-        if self._downloads is not None and self.results is None:
             self._downloads.cancel()
 
     # -- as downloads progress: feeding the sinks ---------------------------
@@ -202,9 +197,9 @@ class Run:
         for sink in self.sinks:
             sink.on_data(index, nbytes)
 
-    def _onOutcome(self, outcome: Outcome) -> None:
+    def _onOutcome(self, outcome: DownloadResult) -> None:
         index = outcome.index
-        result = TaskResult.fromOutcome(outcome, self._received[index])
+        result = TaskResult.fromResult(outcome, self._received[index])
         self._results[index] = result
         poem = outcome.poem
         data = None if poem is None else poem.data

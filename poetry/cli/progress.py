@@ -103,7 +103,7 @@ class LiveProgress(Sink):
 
     def on_result(self, result: TaskResult, data: bytes | None) -> None:
         self.bar.done += 1
-        self.bar.failed += result.status == "failed"
+        self.bar.failed += result.status.failed
 
     def on_end(self, results: Sequence[TaskResult]) -> None:
         self.stop()

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from twisted.internet.defer import CancelledError
 from twisted.internet.error import ConnectionAborted
 
 from poetry.addresses import Address
@@ -24,8 +23,7 @@ from poetry.cli.options import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, PROG
 from poetry.cli.output import describeError
 from poetry.cli.saving import SaveError
 from poetry.cli.signals import signal_name
-from poetry.client import Outcome
-from poetry.errors import PoemTimeout
+from poetry.client import DownloadResult, DownloadStatus
 
 __all__ = [
     "JSON_VERSION",
@@ -57,17 +55,15 @@ class TaskResult:
     What the summary, the JSON and the timeline need of one task: sizes and
     reasons, never the poem's bytes (so memory follows what is in flight).
 
-    @ivar status: C{"ok"}, C{"failed"} or C{"cancelled"}.
-    @ivar timeline: how the timeline draws it: C{"ok"}, C{"timeout"},
-        C{"unfinished"} or C{"failed"}.
+    @ivar status: how it ended, for the summary, the JSON (as its
+        L{DownloadStatus.verdict}) and the timeline alike.
     """
 
     index: int
     address: Address
-    status: str
+    status: DownloadStatus
     bytes: int
     elapsed: float
-    timeline: str
     peer: str | None = None
     valid_utf8: bool | None = None
     file: str | None = None
@@ -80,24 +76,17 @@ class TaskResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status is DownloadStatus.OK
 
     @classmethod
-    def fromOutcome(cls, outcome: Outcome, received: int) -> TaskResult:
+    def fromResult(cls, outcome: DownloadResult, received: int) -> TaskResult:
         poem, error = outcome.poem, outcome.error
-        if poem is not None:
-            status = "ok"
-        elif isinstance(error, CancelledError):
-            status = "cancelled"
-        else:
-            status = "failed"
         return cls(
             index=outcome.index,
             address=outcome.address,
-            status=status,
+            status=outcome.status,
             bytes=max(outcome.received, received),
             elapsed=outcome.elapsed,
-            timeline=_timelineOutcome(outcome),
             peer=str(poem.peer) if poem is not None and poem.peer else None,
             valid_utf8=poem.valid_utf8 if poem is not None else None,
             error_type=None if error is None else type(error).__name__,
@@ -108,25 +97,9 @@ class TaskResult:
 
     def failSaving(self, error: SaveError) -> None:
         """The poem arrived but could not be saved: the task failed."""
-        self.status = "failed"
-        self.timeline = "failed"
+        self.status = DownloadStatus.FAILED
         self.error_type = type(error).__name__
         self.error_message = str(error)
-
-
-def _timelineOutcome(outcome: Outcome) -> str:
-    """
-    How C{outcome} is drawn on a timeline: C{"ok"}, C{"timeout"} for a
-    L{PoemTimeout}, C{"unfinished"} when cancelled (Ctrl-C), else
-    C{"failed"}.
-    """
-    if outcome.ok:
-        return "ok"
-    if isinstance(outcome.error, PoemTimeout):
-        return "timeout"
-    if isinstance(outcome.error, CancelledError):
-        return "unfinished"
-    return "failed"
 
 
 def chunk_line(index: int, nbytes: int, address: Address) -> str:
@@ -146,7 +119,7 @@ def task_line(result: TaskResult) -> str:
         if result.file is not None:
             line += f" -> {result.file}"
         return line
-    if result.status == "cancelled":
+    if result.status is DownloadStatus.CANCELLED:
         line = f"Task {task}: cancelled after {seconds} from {result.address}"
         if result.bytes:
             line += f", {plural(result.bytes, 'byte')} received"
@@ -195,7 +168,7 @@ def task_json(result: TaskResult) -> dict[str, Any]:
         "address": str(address),
         "host": address.host,
         "port": address.port,
-        "status": result.status,
+        "status": result.status.verdict,
         "bytes": result.bytes,
         "elapsed": round(result.elapsed, 6),
         "peer": result.peer,

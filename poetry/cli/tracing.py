@@ -56,7 +56,7 @@ def new_tracer(clock: Any, trace_to: IO[str] | None) -> Tracer:
 
 def timeline_rows(tracer: Tracer, results: Sequence[TaskResult]) -> list[TaskRow]:
     """The timeline's rows: C{tracer}'s events, each task drawn as it ended."""
-    return tracer.timeline({r.task: r.timeline for r in results})
+    return tracer.timeline({r.task: r.status.value for r in results})
 
 
 class TimelineChart(Sink):
