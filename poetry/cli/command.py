@@ -24,6 +24,7 @@ from poetry.cli.options import (
     PROG,
     UsageError,
     parse_args,
+    writes_stdout,
 )
 from poetry.cli.output import ClosedStream, FDStream, OutputStream, reserveStandardFDs
 from poetry.cli.printer import OrderedPrinter
@@ -59,8 +60,9 @@ class Run:
     @ivar sinks: the outputs (L{Sink}s), fed in order as the downloads
         progress.
     @ivar results: one L{TaskResult} per task, once the downloads have ended.
-    @ivar tracer: the L{Tracer} of C{--trace}, C{--timeline} and
+    @ivar tracing: the L{Tracing} of C{--trace}, C{--timeline} and
         C{--timeline-svg}, or L{None} when none of them is given.
+    @ivar tracer: its L{Tracer}, or L{None}.
     @ivar signal: the signal that interrupted the run, or L{None}.
     """
 
@@ -128,17 +130,13 @@ class Run:
     def interrupted(self) -> bool:
         return self.signal is not None
 
-    @property
-    def _writes_stdout(self) -> bool:
-        return bool(self.options.json or self.options.output_dir is None)
-
     # -- running -----------------------------------------------------------
 
     def start(self) -> Deferred[int]:
         """Start the downloads; the result is the exit status."""
         options = self.options
         self.started = self.reactor.seconds()
-        if self.out.kind == "closed" and self._writes_stdout:
+        if self.out.kind == "closed" and writes_stdout(self.options):
             self.console.write_line(closed_stdout_line(json=options.json))
             return self.err.close().addCallback(lambda _: EXIT_FAILED)
         if self.outputs.progress is not None:
@@ -187,8 +185,9 @@ class Run:
 
     def _stdoutFailed(self, error: BaseException) -> None:
         """Stdout cannot take any more: nothing left to fetch for."""
-        if self._downloads is not None and self.results is None and self._writes_stdout:
-            self._downloads.cancel()
+        if self.results is None and writes_stdout(self.options):
+            if self._downloads is not None:
+                self._downloads.cancel()
 
     # -- as downloads progress: feeding the sinks ---------------------------
 

@@ -35,6 +35,7 @@ __all__ = [
     "UsageError",
     "build_parser",
     "parse_args",
+    "writes_stdout",
 ]
 
 EXIT_OK = 0
@@ -183,6 +184,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if options.timeline_svg is not None:
         _checkWritableFile("--timeline-svg", options.timeline_svg)
     return options
+
+
+def writes_stdout(options: argparse.Namespace) -> bool:
+    """Whether the run writes to stdout: the poems, or C{--json}'s summary."""
+    return bool(options.json or options.output_dir is None)
 
 
 def _checkWritableFile(option: str, path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from twisted.internet.task import LoopingCall
 
 from poetry.cli.console import Console, Screen
+from poetry.cli.options import writes_stdout
 from poetry.cli.sinks import Sink
 from poetry.cli.summary import TaskResult
 
@@ -116,14 +117,13 @@ def wants_progress(options: argparse.Namespace, console: Console) -> bool:
     carrying output (which may reach the same terminal later, through
     C{cat} or C{less}, where the bar cannot be erased in time).
     """
-    writes_stdout = options.json or options.output_dir is None
     return (
         console.err.isatty
         and not options.verbose
         and not options.quiet
         and (
             console.merged
-            or not writes_stdout
+            or not writes_stdout(options)
             or console.out.kind not in ("fifo", "socket", "tty", "other")
         )
     )
