@@ -11,6 +11,7 @@ import errno
 import io
 import json
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from poetry import cli
 from poetry.addresses import Address
 from poetry.cli.command import Outputs
 from poetry.cli.console import ERASE_LINE, Console, Screen
+from poetry.cli.options import writes_stdout
 from poetry.cli.output import FileStream, OutputStream
 from poetry.cli.printer import OrderedPrinter, poem_block
 from poetry.cli.progress import LiveProgress, wants_progress
@@ -49,7 +51,8 @@ from poetry.cli.tracing import (
     timeline_rows,
 )
 from poetry.client import DownloadStatus
-from tests.test_cli import tempDir
+from tests.test_cli import FIRST, SECOND, tempDir
+from tests.test_cli_output import RunHarness
 
 A = Address("127.0.0.1", 10001)
 B = Address("127.0.0.1", 10002)
@@ -576,6 +579,43 @@ class SinkTests(SynchronousTestCase):
         sink.on_data(0, 1)
         sink.on_result(result(), b"x")
         sink.on_end([])
+
+    def test_appended_sink_is_fed(self) -> None:
+        """
+        A sink appended to L{cli.Run.sinks} before the run starts (the
+        documented way to add an output) sees each result, with the poem,
+        and then all of them, before the summary is written.
+        """
+        seen: list[object] = []
+
+        class Spy(Sink):
+            def on_result(self, result: TaskResult, data: bytes | None) -> None:
+                seen.append((result.task, result.status, data))
+
+            def on_end(self, results: Sequence[TaskResult]) -> None:
+                seen.append([r.task for r in results])
+
+        def add(run: cli.Run) -> None:
+            run.sinks.append(Spy())
+
+        h = RunHarness(self, "--json", "10001", "10002", before=add)
+        h.serve(2, SECOND)
+        h.serve(1, FIRST)
+        self.assertEqual(
+            seen,
+            [(2, DownloadStatus.OK, SECOND), (1, DownloadStatus.OK, FIRST), [1, 2]],
+        )
+        self.assertEqual(h.status, 0)
+
+    def test_writes_stdout(self) -> None:
+        self.assertTrue(writes_stdout(cli.parse_args(["1"])))
+        self.assertTrue(writes_stdout(cli.parse_args(["--json", "1"])))
+        directory = str(tempDir(self))
+        saving = cli.parse_args(["--output-dir", directory, "1"])
+        self.assertFalse(writes_stdout(saving))
+        self.assertTrue(
+            writes_stdout(cli.parse_args(["--json", "--output-dir", directory, "1"]))
+        )
 
 
 class TracingTests(SynchronousTestCase):
