@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from twisted.internet.interfaces import IPullProducer
 from zope.interface import implementer
 
-from poetry.server import Outcome
+from poetry.server import ConnectionOutcome
 
 if TYPE_CHECKING:
     from poetry.server import GuardedServerProtocol
@@ -143,7 +143,7 @@ class Refuse(Fault):
     name = "refuse"
 
     def start(self, protocol: GuardedServerProtocol) -> None:
-        protocol.outcome = Outcome.FAULT
+        protocol.outcome = ConnectionOutcome.FAULT
         protocol.transport.loseConnection()
 
 
@@ -204,7 +204,7 @@ class _ResetProducer:
         proto.resetTimeout()
         left = self.nbytes - proto.sent
         if left <= 0:
-            proto.outcome = Outcome.FAULT
+            proto.outcome = ConnectionOutcome.FAULT
             proto.transport.unregisterProducer()
             proto.transport.abortConnection()
             return

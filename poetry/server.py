@@ -29,6 +29,7 @@ import heapq
 import os
 from collections import deque
 from collections.abc import Callable
+from enum import Enum
 from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred, succeed
@@ -55,9 +56,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIFECYCLE_NAMESPACE",
+    "ConnectionOutcome",
     "Deadlines",
     "GuardedServerProtocol",
-    "Outcome",
     "PoetryServerFactory",
     "PoetryServerProtocol",
     "SlowSchedule",
@@ -69,8 +70,12 @@ LIFECYCLE_NAMESPACE = "poetry.server.lifecycle"
 """The C{twisted.logger} namespace of the server's lifecycle trace events."""
 
 
-class Outcome:
-    """How a connection ended, as the access log and the counters name it."""
+class ConnectionOutcome(Enum):
+    """
+    How a connection ended.  Each member's value is the text the access
+    log shows (its C{outcome} field); the factory counts connections by
+    member (L{PoetryServerFactory.ended}).
+    """
 
     #: The whole poem was handed to the kernel, the server half-closed, and
     #: the client then closed cleanly (or had half-closed already).
@@ -82,7 +87,9 @@ class Outcome:
     #: but the client did not close within
     #: L{PoetryServerProtocol.LINGER_TIMEOUT}; the server closed it.
     LINGER_TIMEOUT = "linger timeout"
+    #: The client closed or reset before the poem was handed over in full.
     CLIENT_GONE = "client gone"
+    #: Aborted at the end of the shutdown grace.
     CUT_AT_SHUTDOWN = "cut at shutdown"
     #: Cut by C{--idle-timeout}: no data moved for that long.
     CUT_IDLE = "cut idle"
@@ -126,7 +133,7 @@ class PoetryServerProtocol(Protocol):
 
     @ivar poem: the L{PoemFile} this connection gets.
     @ivar sent: how many of its bytes have been handed to the transport.
-    @ivar outcome: how the connection ended (an L{Outcome} value), set once
+    @ivar outcome: how the connection ended (an L{ConnectionOutcome} value), set once
         the poem has been written in full or the connection was cut.
     """
 
@@ -139,7 +146,7 @@ class PoetryServerProtocol(Protocol):
     buffer for the kernel (C{writeConnectionLost}) until the client closes.
     It protects the server from clients that read the poem but never close
     (or keep sending): past it the connection is closed, logged as
-    L{Outcome.LINGER_TIMEOUT} and counted.  Reads do not extend it.  Like
+    L{ConnectionOutcome.LINGER_TIMEOUT} and counted.  Reads do not extend it.  Like
     nginx's C{lingering_time}; override it on a subclass.
     """
 
@@ -153,7 +160,7 @@ class PoetryServerProtocol(Protocol):
     poem: PoemFile
     sent: int = 0
     started: float = 0.0
-    outcome: str | None = None
+    outcome: ConnectionOutcome | None = None
     #: The peer's IP address, counted by the factory's C{maxPerPeer}.
     peerHost: str | None = None
     #: This connection's entry in the factory's L{SlowSchedule}, if any.
@@ -236,10 +243,10 @@ class PoetryServerProtocol(Protocol):
     def _finished(self) -> None:
         """
         The whole poem has been handed to the transport: half-close and
-        linger (see the class docstring).  The outcome is L{Outcome.COMPLETE}
+        linger (see the class docstring).  The outcome is L{ConnectionOutcome.COMPLETE}
         unless the client resets or outstays L{LINGER_TIMEOUT}.
         """
-        self.outcome = Outcome.COMPLETE
+        self.outcome = ConnectionOutcome.COMPLETE
         if IHalfCloseableDescriptor.providedBy(self.transport):
             cast(Any, self.transport).loseWriteConnection()
         else:
@@ -273,7 +280,7 @@ class PoetryServerProtocol(Protocol):
     def lingerExpired(self) -> None:
         """The client did not close within L{LINGER_TIMEOUT}: close it."""
         self._linger = None
-        self.outcome = Outcome.LINGER_TIMEOUT
+        self.outcome = ConnectionOutcome.LINGER_TIMEOUT
         self.transport.loseConnection()
 
     def _cancelLinger(self) -> None:
@@ -295,22 +302,24 @@ class PoetryServerProtocol(Protocol):
             self._cancelLinger()
             self.transport.loseConnection()
             return
-        if self.outcome is None or self.outcome is Outcome.COMPLETE:
-            self.outcome = Outcome.CUT_AT_SHUTDOWN
+        if self.outcome is None or self.outcome is ConnectionOutcome.COMPLETE:
+            self.outcome = ConnectionOutcome.CUT_AT_SHUTDOWN
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancelLinger()
         outcome = self.outcome
         if outcome is None:
-            self.outcome = Outcome.CLIENT_GONE
-        elif outcome is Outcome.COMPLETE and not isinstance(
+            self.outcome = ConnectionOutcome.CLIENT_GONE
+        elif outcome is ConnectionOutcome.COMPLETE and not isinstance(
             reason.value, ConnectionDone
         ):
             # Reset by the client after the whole poem was handed over: if
             # it was all in the kernel, the client reset instead of closing.
             self.outcome = (
-                Outcome.CLIENT_RESET if self.writeClosed else Outcome.CLIENT_GONE
+                ConnectionOutcome.CLIENT_RESET
+                if self.writeClosed
+                else ConnectionOutcome.CLIENT_GONE
             )
         self.factory.connectionEnded(self, reason)
 
@@ -352,7 +361,7 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
     (the C{resumeProducing} of a pull producer).  So it fires when no data
     has moved for C{idleTimeout} seconds: a client whose socket buffer is
     full because it does not read, or a C{stall}/C{silent} fault connection.
-    Then the connection is aborted, logged and counted (L{Outcome.CUT_IDLE}).
+    Then the connection is aborted, logged and counted (L{ConnectionOutcome.CUT_IDLE}).
     """
 
     _watching = False
@@ -465,7 +474,7 @@ class GuardedServerProtocol(PoetryServerProtocol, TimeoutMixin):
 
     def timeoutConnection(self) -> None:
         """No data moved for C{idleTimeout} seconds: abort the connection."""
-        self.outcome = Outcome.CUT_IDLE
+        self.outcome = ConnectionOutcome.CUT_IDLE
         self.factory.log.info(
             "Cut {peer}: no data moved for {seconds} s (--idle-timeout)",
             peer=formatAddress(self.transport.getPeer()),
@@ -738,7 +747,7 @@ class PoetryServerFactory(ServerFactory):
     @ivar refused: connections refused by C{maxConnections}.
     @ivar clientResets: connections whose poem was all in the kernel, but
         whose client then reset the connection instead of closing it (it may
-        not have read it all); see L{Outcome.CLIENT_RESET}.
+        not have read it all); see L{ConnectionOutcome.CLIENT_RESET}.
     @ivar lingerTimeouts: connections closed by the server after lingering
         L{PoetryServerProtocol.LINGER_TIMEOUT} seconds for the client to
         close.
@@ -836,20 +845,15 @@ class PoetryServerFactory(ServerFactory):
         self.clock: IReactorTime = reactor
         self.schedule = SlowSchedule(reactor, delay or 1.0)
         self.live: set[PoetryServerProtocol] = set()
-        self.served = 0
         self.bytesSent = 0
-        self.clientsGone = 0
-        self.cutAtShutdown = 0
+        #: Connections that have ended, by how they ended.
+        self.ended: dict[ConnectionOutcome, int] = dict.fromkeys(ConnectionOutcome, 0)
         self.refused = 0
         self.fault = fault
         self.idleTimeout = idle_timeout
         self.maxPerPeer = max_per_peer
         self.perPeer: dict[str | None, int] = {}
-        self.cutIdle = 0
         self.refusedPerPeer = 0
-        self.faults = 0
-        self.clientResets = 0
-        self.lingerTimeouts = 0
         self._names: dict[str, str] = {}
         self._lingers: dict[float, Deadlines] = {}
         #: The idle timeouts of fast-mode connections (see
@@ -981,20 +985,7 @@ class PoetryServerFactory(ServerFactory):
         if self.delay is not None:
             self.schedule.discard(protocol)
         outcome = protocol.outcome
-        if outcome is Outcome.COMPLETE:
-            self.served += 1
-        elif outcome is Outcome.CLIENT_RESET:
-            self.clientResets += 1
-        elif outcome is Outcome.LINGER_TIMEOUT:
-            self.lingerTimeouts += 1
-        elif outcome is Outcome.CLIENT_GONE:
-            self.clientsGone += 1
-        elif outcome is Outcome.CUT_AT_SHUTDOWN:
-            self.cutAtShutdown += 1
-        elif outcome is Outcome.CUT_IDLE:
-            self.cutIdle += 1
-        else:
-            self.faults += 1
+        self.ended[outcome] += 1  # type: ignore[index]
         if self.maxPerPeer is not None:
             self._peerGone(protocol)
         self.bytesSent += protocol.sent
@@ -1006,7 +997,7 @@ class PoetryServerFactory(ServerFactory):
             else "-",
             "bytes": protocol.sent,
             "seconds": now - protocol.started,
-            "outcome": outcome,
+            "outcome": outcome.value,  # type: ignore[union-attr]
         }
         logFormat = ACCESS_FORMAT
         if self.traceLifecycle:
@@ -1057,6 +1048,41 @@ class PoetryServerFactory(ServerFactory):
         self.schedule.stop()
         for proto in list(self.live):
             proto.cut()
+
+    @property
+    def served(self) -> int:
+        """Poems sent in full (L{ConnectionOutcome.COMPLETE})."""
+        return self.ended[ConnectionOutcome.COMPLETE]
+
+    @property
+    def clientsGone(self) -> int:
+        """Connections ended as L{ConnectionOutcome.CLIENT_GONE}."""
+        return self.ended[ConnectionOutcome.CLIENT_GONE]
+
+    @property
+    def cutAtShutdown(self) -> int:
+        """Connections ended as L{ConnectionOutcome.CUT_AT_SHUTDOWN}."""
+        return self.ended[ConnectionOutcome.CUT_AT_SHUTDOWN]
+
+    @property
+    def cutIdle(self) -> int:
+        """Connections ended as L{ConnectionOutcome.CUT_IDLE}."""
+        return self.ended[ConnectionOutcome.CUT_IDLE]
+
+    @property
+    def faults(self) -> int:
+        """Connections ended as L{ConnectionOutcome.FAULT}."""
+        return self.ended[ConnectionOutcome.FAULT]
+
+    @property
+    def clientResets(self) -> int:
+        """Connections ended as L{ConnectionOutcome.CLIENT_RESET}."""
+        return self.ended[ConnectionOutcome.CLIENT_RESET]
+
+    @property
+    def lingerTimeouts(self) -> int:
+        """Connections ended as L{ConnectionOutcome.LINGER_TIMEOUT}."""
+        return self.ended[ConnectionOutcome.LINGER_TIMEOUT]
 
     def counts(self) -> dict[str, int]:
         """The counters, by name, for logs and tests."""

@@ -43,8 +43,8 @@ from poetry.faults import (
 )
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
+    ConnectionOutcome,
     GuardedServerProtocol,
-    Outcome,
     PoetryServerFactory,
     PoetryServerProtocol,
 )
@@ -221,7 +221,7 @@ class FaultBehaviourTests(SynchronousTestCase):
         copies = nbytes // len(POEM.data) + 1
         self.assertEqual(transport.value(), (POEM.data * copies)[:nbytes])
         lose(proto, ConnectionAborted)
-        self.assertEqual(proto.outcome, Outcome.FAULT)
+        self.assertEqual(proto.outcome, ConnectionOutcome.FAULT)
         self.assertEqual(factory.counts()["faults"], 1)
         self.assertEqual(factory.counts()["bytesSent"], nbytes)
 
@@ -311,7 +311,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self, factory: PoetryServerFactory, proto: Any, transport: StringTransport
     ) -> None:
         self.assertTrue(transport.disconnected)  # abortConnection
-        self.assertEqual(proto.outcome, Outcome.CUT_IDLE)
+        self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE)
         lose(proto, ConnectionAborted)
         self.assertEqual(factory.counts()["cutIdle"], 1)
         self.assertEqual(factory.live, set())
@@ -374,7 +374,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.assertEqual(transport.value(), big.data)
         self.assertTrue(transport.disconnecting)
         lose(proto)
-        self.assertEqual(proto.outcome, Outcome.COMPLETE)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
         self.assertEqual(factory.counts()["cutIdle"], 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
@@ -408,7 +408,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.assertEqual(transport.value(), POEM.data)
         self.assertIsNone(transport.producer)
         lose(proto)
-        self.assertEqual(proto.outcome, Outcome.COMPLETE)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_slowModeNonReaderCut(self) -> None:
