@@ -34,15 +34,21 @@ from poetry.errors import EmptyPoem, PoemTimeout, PoemTooLarge, PoemTruncated
 from poetry.faults import (
     CHUNK,
     Endless,
+    EndlessProtocol,
     Fault,
     Refuse,
+    RefuseProtocol,
     Reset,
+    ResetProtocol,
     Silent,
+    SilentProtocol,
     Stall,
+    StallProtocol,
     parseFault,
 )
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
+    BaseServerProtocol,
     ConnectionOutcome,
     GuardedServerProtocol,
     PoetryServerFactory,
@@ -145,12 +151,72 @@ class FaultBehaviourTests(SynchronousTestCase):
         """
         A factory with no fault and no idle timeout builds the plain
         PoetryServerProtocol, so the benchmarked fast and slow paths run
-        unchanged; with either, it builds the guarded subclass.
+        unchanged; with an idle timeout, the guarded subclass; with a fault
+        mode, that mode's own protocol class.
         """
         self.assertIs(type(connect(makeFactory())[0]), PoetryServerProtocol)
-        self.assertIs(type(connect(makeFactory("stall"))[0]), GuardedServerProtocol)
         guarded = connect(makeFactory(idle_timeout=5.0))[0]
         self.assertIs(type(guarded), GuardedServerProtocol)
+        for fault, kind in [
+            ("stall", StallProtocol),
+            ("silent", SilentProtocol),
+            ("refuse", RefuseProtocol),
+            ("reset:5", ResetProtocol),
+            ("endless", EndlessProtocol),
+        ]:
+            proto = connect(makeFactory(fault, idle_timeout=5.0))[0]
+            self.assertIs(type(proto), kind, fault)
+            self.assertIsInstance(proto, BaseServerProtocol)
+            self.assertNotIsInstance(proto, PoetryServerProtocol)
+
+    def test_usersProtocolRespected(self) -> None:
+        """
+        A user's C{factory.protocol} is what a connection runs while no
+        fault is set, with or without an idle timeout; a fault mode's
+        protocol takes its place only while the fault is set, and
+        C{protocol_for} is the one place that picks.
+        """
+
+        class Greeting(PoetryServerProtocol):
+            def connectionMade(self) -> None:
+                self.send(b"hello\n")
+                PoetryServerProtocol.connectionMade(self)
+
+        big = PoemFile("big", bytes(range(256)) * 1000)
+        for poem, kw in [
+            (POEM, {}),
+            (POEM, {"idle_timeout": 5.0}),
+            (POEM, {"delay": 1.0, "chunk_size": 100}),
+            (big, {}),
+            (big, {"idle_timeout": 5.0}),
+        ]:
+            clock = MemoryReactorClock()
+            factory = makeFactory(None, poem, clock=clock, **kw)
+            factory.protocol = Greeting  # type: ignore[assignment]
+            proto, transport = connect(factory)
+            self.assertIs(type(proto), Greeting)
+            for _ in range(len(poem.data)):
+                if proto.outcome is not None:
+                    break
+                clock.advance(1.0)
+                producer = transport.producer
+                if producer is not None:
+                    producer.resumeProducing()
+            self.assertEqual(transport.value(), b"hello\n" + poem.data, kw)
+            self.assertEqual(proto.sent, len(b"hello\n" + poem.data))
+            self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
+        factory = makeFactory("silent")
+        factory.protocol = Greeting  # type: ignore[assignment]
+        self.assertIs(type(connect(factory)[0]), SilentProtocol)
+
+        class ByAddress(PoetryServerFactory):
+            def protocol_for(self, addr: Any) -> Any:
+                return SilentProtocol
+
+        chosen = ByAddress(PoemLibrary([POEM]), reactor=MemoryReactorClock())
+        proto, transport = connect(chosen)
+        self.assertIs(type(proto), SilentProtocol)
+        self.assertEqual(transport.value(), b"")
 
     def test_stallSendsFirstChunkOnly(self) -> None:
         """

@@ -32,7 +32,7 @@ from zope.interface import implementer
 
 from poetry.client import get_poem
 from poetry.errors import PoemTruncated
-from poetry.faults import CHUNK, Reset, Silent, Stall, parseFault
+from poetry.faults import CHUNK, Reset, Silent, Stall, StallProtocol, parseFault
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
     ConnectionOutcome,
@@ -745,10 +745,13 @@ class WireOverSocketsTests(TestCase):
         # A stall whose client half-closed (nc -N): a reset after the bound.
         port = self.serve(POEM, fault=Stall())
 
-        class Short(GuardedServerProtocol):
+        class Short(StallProtocol):
             LINGER_TIMEOUT = 0.05
 
-        self.factory.protocol = Short  # type: ignore[assignment]
+        class ShortStall(Stall):
+            protocol = Short
+
+        self.factory.fault = ShortStall()
         data, reason = await read(port, halfClose=True)
         self.assertEqual(data, POEM.data[:10])
         self.assertTrue(reason.check(ConnectionLost))
