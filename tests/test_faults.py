@@ -50,7 +50,6 @@ from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
     BaseServerProtocol,
     ConnectionOutcome,
-    GuardedServerProtocol,
     PoetryServerFactory,
     PoetryServerProtocol,
 )
@@ -149,14 +148,13 @@ class FaultBehaviourTests(SynchronousTestCase):
 
     def test_plainProtocolWithoutFaultOrIdle(self) -> None:
         """
-        A factory with no fault and no idle timeout builds the plain
-        PoetryServerProtocol, so the benchmarked fast and slow paths run
-        unchanged; with an idle timeout, the guarded subclass; with a fault
+        A factory with no fault builds the one poem protocol,
+        PoetryServerProtocol, with or without an idle timeout; with a fault
         mode, that mode's own protocol class.
         """
         self.assertIs(type(connect(makeFactory())[0]), PoetryServerProtocol)
-        guarded = connect(makeFactory(idle_timeout=5.0))[0]
-        self.assertIs(type(guarded), GuardedServerProtocol)
+        timed = connect(makeFactory(idle_timeout=5.0))[0]
+        self.assertIs(type(timed), PoetryServerProtocol)
         for fault, kind in [
             ("stall", StallProtocol),
             ("silent", SilentProtocol),
@@ -205,6 +203,24 @@ class FaultBehaviourTests(SynchronousTestCase):
             self.assertEqual(transport.value(), b"hello\n" + poem.data, kw)
             self.assertEqual(proto.sent, len(b"hello\n" + poem.data))
             self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
+        # The idle timeout is the user's protocol's too: a poem that does
+        # not leave the transport (no drain, no half-close) is cut.
+        for poem, kw in [
+            (POEM, {}),
+            (big, {}),
+            (POEM, {"delay": 1.0, "chunk_size": 10}),
+        ]:
+            clock = MemoryReactorClock()
+            factory = makeFactory(None, poem, clock=clock, idle_timeout=5.0, **kw)
+            factory.protocol = Greeting  # type: ignore[assignment]
+            proto, transport = connect(factory)
+            clock.advance(4.0)
+            self.assertNotEqual(proto.outcome, ConnectionOutcome.CUT_IDLE, kw)
+            for _ in range(3):
+                clock.advance(1.0)
+            self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE, kw)
+            lose(proto, ConnectionLost)
+            self.assertEqual(factory.counts()["cutIdle"], 1)
         factory = makeFactory("silent")
         factory.protocol = Greeting  # type: ignore[assignment]
         self.assertIs(type(connect(factory)[0]), SilentProtocol)

@@ -37,7 +37,6 @@ from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
     ConnectionOutcome,
     Deadlines,
-    GuardedServerProtocol,
     PoetryServerFactory,
     PoetryServerProtocol,
     defaultIdleTimeout,
@@ -231,7 +230,7 @@ class LingerTests(SynchronousTestCase):
         kernel, then only the linger bound does.
         """
         proto, transport, clock, _, _ = self.finished(idle_timeout=1.0)
-        self.assertIsInstance(proto, GuardedServerProtocol)
+        self.assertIs(type(proto), PoetryServerProtocol)
         transport.flushed()
         clock.advance(1.0)
         self.assertFalse(transport.disconnecting)

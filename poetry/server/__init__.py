@@ -5,8 +5,8 @@ factory that holds what connections share.
   - L{poetry.server.base}: L{BaseServerProtocol}, the one owner of a
     connection's accounting (what it wrote, how it ended).
   - L{poetry.server.protocol}: L{PoetryServerProtocol}, the poem protocol,
-    fast or slow, half-close aware, with a lingering close;
-    L{poetry.server.guarded}: the same with an idle timeout.
+    fast or slow, under an optional idle timeout, half-close aware, with a
+    lingering close.
   - L{poetry.server.faults}: one protocol class per fault mode, and
     L{parseFault}.
   - L{poetry.server.factory}: L{PoetryServerFactory}.
@@ -40,7 +40,6 @@ from poetry.server.accesslog import ACCESS_FORMAT, LIFECYCLE_NAMESPACE, Batching
 from poetry.server.base import BaseServerProtocol
 from poetry.server.deadlines import Deadlines
 from poetry.server.factory import PoetryServerFactory, defaultIdleTimeout
-from poetry.server.guarded import GuardedServerProtocol
 from poetry.server.outcome import ConnectionOutcome
 from poetry.server.protocol import PoetryServerProtocol
 from poetry.server.schedule import SlowSchedule
@@ -52,7 +51,6 @@ __all__ = [
     "BatchingLog",
     "ConnectionOutcome",
     "Deadlines",
-    "GuardedServerProtocol",
     "PoetryServerFactory",
     "PoetryServerProtocol",
     "SlowSchedule",

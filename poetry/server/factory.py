@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -23,7 +24,6 @@ from poetry.library import PoemLibrary
 from poetry.server.accesslog import ACCESS_FORMAT, LIFECYCLE_NAMESPACE, BatchingLog
 from poetry.server.base import BaseServerProtocol
 from poetry.server.deadlines import Deadlines
-from poetry.server.guarded import GuardedServerProtocol
 from poetry.server.outcome import ConnectionOutcome
 from poetry.server.protocol import PoetryServerProtocol
 from poetry.server.schedule import SlowSchedule
@@ -79,7 +79,7 @@ class PoetryServerFactory(ServerFactory):
     @ivar fault: the L{poetry.server.faults.Fault} whose protocol every
         connection runs instead of the poem protocol (L{None}: serve poems).
     @ivar idleTimeout: abort a connection on which no data has moved for this
-        many seconds (L{None}: never); see L{GuardedServerProtocol}.
+        many seconds (L{None}: never); see L{PoetryServerProtocol}.
     @ivar maxPerPeer: refuse connections from one IP address beyond this many
         live ones (L{None}: no limit).  It keeps one client host from taking
         every connection the server can hold.
@@ -182,16 +182,14 @@ class PoetryServerFactory(ServerFactory):
         self._names: dict[str, str] = {}
         self._lingers: dict[float, Deadlines] = {}
         #: The idle timeouts of fast-mode connections (see
-        #: L{GuardedServerProtocol}), while C{idleTimeout} is set.
+        #: L{PoetryServerProtocol}), while C{idleTimeout} is set.
         self.idleDeadlines = (
-            Deadlines(reactor, idle_timeout, GuardedServerProtocol.idleExpired)
+            Deadlines(reactor, idle_timeout, methodcaller("idleExpired"))
             if idle_timeout is not None
             else None
         )
         self._refusalTimer: IDelayedCall | None = None
         self._refusalMark = (0, 0)
-        if idle_timeout is not None:
-            self.protocol = GuardedServerProtocol
         self._drained: list[Deferred[None]] = []
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
@@ -283,7 +281,7 @@ class PoetryServerFactory(ServerFactory):
         deadlines = self._lingers.get(seconds)
         if deadlines is None:
             deadlines = self._lingers[seconds] = Deadlines(
-                self.clock, seconds, PoetryServerProtocol.lingerExpired
+                self.clock, seconds, methodcaller("lingerExpired")
             )
         return deadlines
 

@@ -1,6 +1,6 @@
 """
-The poem protocol: sends one poem, fast or slow, then ends the connection
-with a lingering close.
+The poem protocol: sends one poem, fast or slow, under an optional idle
+timeout, then ends the connection with a lingering close.
 """
 
 from __future__ import annotations
@@ -21,72 +21,117 @@ from poetry.server.outcome import ConnectionOutcome
 __all__ = ["PoetryServerProtocol"]
 
 
+@implementer(IPullProducer)
 class PoetryServerProtocol(BaseServerProtocol):
     """
     Sends one poem, then ends the connection with a lingering close.
 
     Fast mode (the factory's C{delay} is L{None}) writes the poem at once; a
-    poem larger than L{STREAM_CHUNK} is streamed by a pull producer.  Slow
-    mode writes C{chunkSize} bytes at each of the factory's L{SlowSchedule}
-    ticks (L{sendChunk}).
+    poem larger than L{STREAM_CHUNK} is streamed, the protocol being its own
+    pull producer: one chunk each time the transport's buffer has drained.
+    Slow mode writes C{chunkSize} bytes at each of the factory's
+    L{SlowSchedule} ticks (L{sendChunk}).
 
-    A client's half-close (its FIN: C{shutdown(SHUT_WR)}, C{nc -N}, asyncio's
-    C{write_eof}) changes nothing: C{readConnectionLost} only notes that the
-    client will send no more, and the poem goes on.
+    A client's half-close (C{shutdown(SHUT_WR)}, C{nc -N}) changes nothing:
+    the poem goes on.  The lingering close, as nginx does it: after the last
+    byte the server half-closes (C{loseWriteConnection}: the kernel sends
+    what it holds, then a FIN) and keeps reading and discarding until the
+    client closes, for at most L{LINGER_TIMEOUT}; only then does it close
+    the socket.  Closing a socket while the client's bytes are unread makes
+    the kernel send a reset that can destroy the poem in flight.  A
+    transport that cannot half-close is closed with C{loseConnection}.
 
-    The lingering close, as nginx does it: after the last byte the server
-    half-closes (C{loseWriteConnection}: the kernel sends what it holds, then
-    a FIN) and keeps reading and discarding until the client closes; only
-    then does it close the socket.  Closing a socket while the client's
-    bytes are unread makes the kernel send a reset that can destroy the poem
-    in flight; lingering never leaves them unread.  A transport that cannot
-    half-close (not an L{IHalfCloseableDescriptor}) is closed with
-    C{loseConnection}.
+    The factory's C{idleTimeout}, if set, cuts a connection on which no data
+    has moved for that long (L{ConnectionOutcome.CUT_IDLE}) until the poem
+    is all in the kernel.  Each case has the cheapest timer: a small fast
+    poem an entry in the factory's shared L{Deadlines} FIFO
+    (C{idleDeadlines}); a streamed poem L{TimeoutMixin}'s, restarted at each
+    drain; a slow poem a check before each chunk against the last drain
+    (C{lastMoved}: the protocol is registered as a producer to hear drains).
 
     @cvar STREAM_CHUNK: poems up to this many bytes are written in one
-        C{write}; larger ones are sent by a pull producer this many bytes at a
-        time.  It bounds what the server holds in user space for a client that
-        does not read: at most one chunk, however large the poem.
+        C{write}; larger ones this many bytes at a time.  It bounds what the
+        server holds in user space for a client that does not read.
+    @ivar offset: how much of the poem has been sent (C{sent} counts every
+        byte written, a subclass's own included).
     """
 
     STREAM_CHUNK = 65536
 
-    #: How much of the poem has been sent: the offset of its next byte.
-    #: (C{sent} counts every byte written, a subclass's own included.)
     offset: int = 0
-    #: This connection's entry in the factory's L{SlowSchedule}, if any.
+    #: This connection's entries in the factory's L{SlowSchedule}, linger
+    #: and idle L{Deadlines}, while it has them.
     _entry: list[Any] | None = None
-    #: This connection's entry in the factory's linger L{Deadlines}.
     _linger: list[Any] | None = None
+    _idle: list[Any] | None = None
+    #: Slow mode with an idle timeout: registered as a producer to hear
+    #: drains, the last of them at C{lastMoved} (clock seconds).
+    _watching = False
+    lastMoved = 0.0
 
     def connectionMade(self) -> None:
         BaseServerProtocol.connectionMade(self)
         factory = self.factory
+        timeout = factory.idleTimeout
         if factory.delay is None:
-            self._sendFast()
-        else:
-            self.sendChunk()
-            if self.offset < len(self.poem.data):
-                factory.schedule.add(self, self.started + factory.delay)
-
-    def _sendFast(self) -> None:
-        data = self.poem.data
-        if len(data) <= self.STREAM_CHUNK:
+            data = self.poem.data
+            if len(data) > self.STREAM_CHUNK:
+                if timeout is not None:
+                    self.setTimeout(timeout)
+                self.transport.registerProducer(self, False)
+                return
+            if timeout is not None:
+                self._idle = factory.idleDeadlines.add(self)  # type: ignore[union-attr]
             self.offset = len(data)
             self.send(data)
             self._finished()
-        else:
-            self.transport.registerProducer(_PoemProducer(self), False)
+            return
+        if timeout is not None:
+            self.lastMoved = self.started
+            self._watching = True
+            self.transport.registerProducer(self, False)
+        if self.sendChunk():
+            factory.schedule.add(self, self.started + factory.delay)
+
+    def resumeProducing(self) -> None:
+        """
+        The transport's buffer has drained.  Slow mode: note when (for the
+        idle check of L{sendChunk}).  Fast mode: restart the idle timer and
+        write the next L{STREAM_CHUNK}; after the last one, stop producing.
+        """
+        if self._watching:
+            self.lastMoved = self.factory.clock.seconds()
+            return
+        self.resetTimeout()
+        data = self.poem.data
+        offset = self.offset
+        chunk = data[offset : offset + self.STREAM_CHUNK]
+        self.offset = end = offset + len(chunk)
+        self.send(chunk)
+        if end >= len(data):
+            self.transport.unregisterProducer()
+            self._finished()
+
+    def stopProducing(self) -> None:
+        """The connection is gone; C{connectionLost} logs it."""
 
     def sendChunk(self) -> bool:
         """
         Write the next C{chunkSize} bytes of the poem; close the connection
-        after the last one.
+        after the last one.  With an idle timeout, first cut the connection
+        if its transport has not drained for C{idleTimeout} seconds (so a
+        cut comes at a chunk time, at most one C{delay} late): a check per
+        chunk costs less than restarting a timer at each drain.
 
         @return: whether more of the poem remains to be sent.
         """
-        data = self.poem.data
         factory = self.factory
+        if self._watching and (
+            factory.schedule.now - self.lastMoved >= factory.idleTimeout  # type: ignore[operator]
+        ):
+            self.timeoutConnection()
+            return False
+        data = self.poem.data
         offset = self.offset
         chunk = data[offset : offset + factory.chunkSize]
         self.offset = end = offset + len(chunk)
@@ -111,10 +156,15 @@ class PoetryServerProtocol(BaseServerProtocol):
     def _finished(self) -> None:
         """
         The whole poem has been handed to the transport: half-close and
-        linger (see the class docstring).  The outcome is
-        L{ConnectionOutcome.COMPLETE} unless the client resets or outstays
-        L{LINGER_TIMEOUT}.
+        linger.  The outcome is L{ConnectionOutcome.COMPLETE} unless the
+        client resets or outstays L{LINGER_TIMEOUT}.
         """
+        if self._watching:
+            # A registered producer would keep loseConnection from closing.
+            self._watching = False
+            self.transport.unregisterProducer()
+            # Until the last chunk leaves the transport, the idle bound runs.
+            self._idle = self.factory.idleDeadlines.add(self)  # type: ignore[union-attr]
         self.outcome = ConnectionOutcome.COMPLETE
         if IHalfCloseableDescriptor.providedBy(self.transport):
             cast(Any, self.transport).loseWriteConnection()
@@ -134,10 +184,13 @@ class PoetryServerProtocol(BaseServerProtocol):
     def writeConnectionLost(self) -> None:
         """
         The server's half-close is done: every byte is in the kernel and
-        the FIN follows it.  Close now if the client has half-closed too,
-        else linger for at most L{LINGER_TIMEOUT} seconds.
+        the FIN follows it.  The linger bound replaces the idle timer: close
+        now if the client has half-closed too, else within L{LINGER_TIMEOUT}.
         """
         self.writeClosed = True
+        self._cancelIdle()
+        if self.timeOut is not None:
+            self.setTimeout(None)
         if self.readClosed:
             self.transport.loseConnection()
         else:
@@ -149,6 +202,16 @@ class PoetryServerProtocol(BaseServerProtocol):
         self.outcome = ConnectionOutcome.LINGER_TIMEOUT
         self.transport.loseConnection()
 
+    def idleExpired(self) -> None:
+        """A small fast poem did not leave the transport in time."""
+        self._idle = None
+        self.timeoutConnection()
+
+    def _cancelIdle(self) -> None:
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            self.factory.idleDeadlines.cancel(idle)  # type: ignore[union-attr]
+
     def _cancelLinger(self) -> None:
         linger, self._linger = self._linger, None
         if linger is not None:
@@ -157,10 +220,9 @@ class PoetryServerProtocol(BaseServerProtocol):
     def cut(self) -> None:
         """
         End this connection at the end of the shutdown grace.  One whose
-        poem is all in the kernel (lingering: it lingers through the grace,
-        like any connection, so no stray byte from its client can turn the
-        close into a reset) is closed cleanly: its poem is complete.  Any
-        other is aborted (L{BaseServerProtocol.cut}).
+        poem is all in the kernel (lingering through the grace, so no stray
+        byte from its client can turn the close into a reset) is closed
+        cleanly: its poem is complete.  Any other is aborted.
         """
         if self.writeClosed:
             self._cancelLinger()
@@ -170,6 +232,7 @@ class PoetryServerProtocol(BaseServerProtocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancelLinger()
+        self._cancelIdle()
         if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(
             reason.value, ConnectionDone
         ):
@@ -181,29 +244,3 @@ class PoetryServerProtocol(BaseServerProtocol):
                 else ConnectionOutcome.CLIENT_GONE
             )
         BaseServerProtocol.connectionLost(self, reason)
-
-
-@implementer(IPullProducer)
-class _PoemProducer:
-    """
-    A pull producer (L{twisted.internet.interfaces.IPullProducer}) that hands
-    a large poem to the transport one L{PoetryServerProtocol.STREAM_CHUNK} at
-    a time, each chunk only once the transport's buffer has drained.
-    """
-
-    def __init__(self, protocol: PoetryServerProtocol) -> None:
-        self.protocol = protocol
-
-    def resumeProducing(self) -> None:
-        proto = self.protocol
-        data = proto.poem.data
-        offset = proto.offset
-        chunk = data[offset : offset + proto.STREAM_CHUNK]
-        proto.offset = end = offset + len(chunk)
-        proto.send(chunk)
-        if end >= len(data):
-            proto.transport.unregisterProducer()
-            proto._finished()
-
-    def stopProducing(self) -> None:
-        """The connection is gone; L{PoetryServerProtocol} logs it."""
