@@ -35,3 +35,8 @@ class ConnectionOutcome(Enum):
     CUT_IDLE = "cut idle"
     #: Ended on purpose by a fault mode (C{reset}, C{refuse}).
     FAULT = "fault"
+
+    # Members are singletons, so identity is equality: hash them by
+    # identity, in C, rather than by Enum's __hash__ (Python code that
+    # hashes the name), since the factory counts every connection by member.
+    __hash__ = object.__hash__

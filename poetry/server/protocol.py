@@ -188,7 +188,8 @@ class PoetryServerProtocol(BaseServerProtocol):
         now if the client has half-closed too, else within L{LINGER_TIMEOUT}.
         """
         self.writeClosed = True
-        self._cancelIdle()
+        if self._idle is not None:
+            self._cancelIdle()
         if self.timeOut is not None:
             self.setTimeout(None)
         if self.readClosed:
@@ -231,8 +232,10 @@ class PoetryServerProtocol(BaseServerProtocol):
         BaseServerProtocol.cut(self)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._cancelLinger()
-        self._cancelIdle()
+        if self._linger is not None:
+            self._cancelLinger()
+        if self._idle is not None:
+            self._cancelIdle()
         if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(
             reason.value, ConnectionDone
         ):
