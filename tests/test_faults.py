@@ -167,6 +167,22 @@ class FaultBehaviourTests(SynchronousTestCase):
             self.assertIsInstance(proto, BaseServerProtocol)
             self.assertNotIsInstance(proto, PoetryServerProtocol)
 
+    def test_faultInSlowMode(self) -> None:
+        """
+        A fault mode on a slow server (C{--delay}) plays the fault, not the
+        schedule, and its connections end and are counted like any other.
+        """
+        for spec in ["stall", "silent", "refuse", "reset:5", "endless"]:
+            clock = MemoryReactorClock()
+            factory = makeFactory(spec, clock=clock, delay=1.0, chunk_size=4)
+            proto, _ = connect(factory)
+            self.assertEqual(len(factory.schedule), 0, spec)
+            lose(proto, ConnectionLost)
+            self.assertEqual(factory.live, set(), spec)
+            self.assertEqual(
+                sum(factory.ended.values()), 1, (spec, factory.counts())
+            )
+
     def test_usersProtocolRespected(self) -> None:
         """
         A user's C{factory.protocol} is what a connection runs while no

@@ -6,18 +6,78 @@ while the server is quiet and in batches when it is busy.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
 
-__all__ = ["ACCESS_FORMAT", "LIFECYCLE_NAMESPACE", "BatchingLog"]
+from poetry.addresses import formatAddress
+
+if TYPE_CHECKING:
+    from poetry.server.base import BaseServerProtocol
+
+__all__ = [
+    "ACCESS_FORMAT",
+    "LIFECYCLE_NAMESPACE",
+    "BatchingLog",
+    "access_event",
+    "display_name",
+]
 
 LIFECYCLE_NAMESPACE = "poetry.server.lifecycle"
 """The C{twisted.logger} namespace of the server's lifecycle trace events."""
 
 ACCESS_FORMAT = "{peer} {poem} {bytes} bytes {seconds:.3f} s {outcome}"
 """The text of one access-log event."""
+
+
+def access_event(
+    protocol: BaseServerProtocol,
+    reason: Failure,
+    now: float,
+    show_name: Callable[[str], str],
+    lifecycle: bool,
+) -> tuple[str, dict[str, Any]]:
+    """
+    The access-log event of a connection that has ended: its format and
+    its fields (C{peer}, C{poem} as C{show_name} shows it, C{bytes},
+    C{seconds}, C{outcome}'s text).  With C{lifecycle}, the event is also
+    the lifecycle trace's C{connectionLost} line: it adds why the
+    connection was lost (C{reason}: the exception's class name) and
+    whether cleanly (C{clean}).
+    """
+    record: dict[str, Any] = {
+        "peer": formatAddress(protocol.peer or protocol.transport.getPeer()),
+        "poem": show_name(protocol.poem.name) if hasattr(protocol, "poem") else "-",
+        "bytes": protocol.sent,
+        "seconds": now - protocol.started,
+        # _value_ is .value without the descriptor's cost.
+        "outcome": protocol.outcome._value_,  # type: ignore[union-attr]
+    }
+    if not lifecycle:
+        return ACCESS_FORMAT, record
+    record["lifecycle"] = "connectionLost"
+    record["reason"] = type(reason.value).__name__
+    record["clean"] = reason.check(ConnectionDone) is not None
+    return ACCESS_FORMAT + " (connectionLost: {reason}, clean={clean})", record
+
+
+def display_name(name: str) -> str:
+    """
+    C{name} (a poem's name, from its file name) as logs show it: a name
+    that is not valid UTF-8 (decoded with C{surrogateescape}) shows its
+    bad bytes escaped (C{caf\\xe9}), and unprintable characters are
+    escaped too, so every log observer can write it (text and JSON logs
+    are UTF-8) and no name can forge a log line.
+    """
+    shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+    if not shown.isprintable():
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown)
+    return shown
 
 
 class BatchingLog:

@@ -7,23 +7,25 @@ protocol, and graceful drain.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from operator import methodcaller
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
-from twisted.internet.protocol import ServerFactory
+from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-from poetry.addresses import formatAddress
 from poetry.library import PoemLibrary
-from poetry.server.accesslog import ACCESS_FORMAT, LIFECYCLE_NAMESPACE, BatchingLog
+from poetry.server.accesslog import (
+    LIFECYCLE_NAMESPACE,
+    BatchingLog,
+    access_event,
+    display_name,
+)
 from poetry.server.base import BaseServerProtocol
 from poetry.server.deadlines import Deadlines
+from poetry.server.limits import LimitedServerFactory
 from poetry.server.outcome import ConnectionOutcome
 from poetry.server.protocol import PoetryServerProtocol
 from poetry.server.schedule import SlowSchedule
@@ -54,22 +56,28 @@ def defaultIdleTimeout(delay: float | None, fault: Fault | None) -> float | None
     return default
 
 
-class PoetryServerFactory(ServerFactory):
+def _counted(outcome: ConnectionOutcome) -> Any:
+    """A read-only attribute: how many connections ended as C{outcome}."""
+    return property(
+        lambda factory: factory.ended[outcome],
+        doc=f"Connections ended as {outcome.value!r}.",
+    )
+
+
+class PoetryServerFactory(LimitedServerFactory):
     """
-    Builds L{PoetryServerProtocol}s and holds what they share.
+    Builds L{PoetryServerProtocol}s (or, while C{fault} is set, the fault
+    mode's protocols) and holds what they share; refuses connections beyond
+    its limits (L{LimitedServerFactory}).
 
     @ivar library: where each connection's poem comes from.
     @ivar delay: seconds between chunks in slow mode; L{None} for fast mode.
     @ivar chunkSize: bytes per chunk in slow mode.
-    @ivar maxConnections: refuse connections beyond this many live ones
-        (L{None}: no limit).
-    @ivar live: the connections being served now.
     @ivar served: poems sent in full.
     @ivar bytesSent: bytes handed to transports, over all connections.
     @ivar clientsGone: connections the client closed or reset before the
         poem was sent in full.
     @ivar cutAtShutdown: connections aborted at shutdown.
-    @ivar refused: connections refused by C{maxConnections}.
     @ivar clientResets: connections whose poem was all in the kernel, but
         whose client then reset the connection instead of closing it (it may
         not have read it all); see L{ConnectionOutcome.CLIENT_RESET}.
@@ -80,13 +88,7 @@ class PoetryServerFactory(ServerFactory):
         connection runs instead of the poem protocol (L{None}: serve poems).
     @ivar idleTimeout: abort a connection on which no data has moved for this
         many seconds (L{None}: never); see L{PoetryServerProtocol}.
-    @ivar maxPerPeer: refuse connections from one IP address beyond this many
-        live ones (L{None}: no limit).  It keeps one client host from taking
-        every connection the server can hold.
-    @ivar perPeer: live connections by peer IP address, while C{maxPerPeer}
-        is set.
     @ivar cutIdle: connections aborted by C{idleTimeout}.
-    @ivar refusedPerPeer: connections refused by C{maxPerPeer}.
     @ivar faults: connections ended on purpose by the fault mode.
     @ivar traceLifecycle: log each connection's C{connectionMade} to
         C{lifecycleLog}, and add to its access-log event why it was lost
@@ -100,7 +102,6 @@ class PoetryServerFactory(ServerFactory):
 
     protocol = PoetryServerProtocol  # type: ignore[assignment]
     noisy = False
-    log = Logger()
 
     DEFAULT_CHUNK_SIZE = 10
 
@@ -110,16 +111,6 @@ class PoetryServerFactory(ServerFactory):
     connection when C{--idle-timeout} is not given (see
     L{defaultIdleTimeout}).  The factory itself has no default: a
     L{PoetryServerFactory} built without C{idle_timeout} never cuts.
-    """
-
-    REFUSAL_SUMMARY_INTERVAL = 1.0
-    """
-    Refusals (C{maxConnections}, C{maxPerPeer}) are logged in summary: one
-    event at most this many seconds after the first refusal, counting it and
-    every refusal since, never one event per refusal.  Under a connection
-    flood a line per refusal would cost more than serving (the log write
-    outweighs the C{accept} and C{close}), and fill the disk.  The timer
-    runs only while refusals are waiting to be logged.
     """
 
     def __init__(
@@ -161,24 +152,16 @@ class PoetryServerFactory(ServerFactory):
                     f"idle_timeout ({idle_timeout!r}) must be longer than"
                     f" delay ({delay!r})"
                 )
-        if max_per_peer is not None and max_per_peer < 1:
-            raise ValueError(f"max_per_peer must be at least 1, not {max_per_peer!r}")
+        LimitedServerFactory.__init__(self, reactor, max_connections, max_per_peer)
         self.library = library
         self.delay = delay
         self.chunkSize = chunk_size
-        self.maxConnections = max_connections
-        self.clock: IReactorTime = reactor
         self.schedule = SlowSchedule(reactor, delay or 1.0)
-        self.live: set[BaseServerProtocol] = set()
         self.bytesSent = 0
         #: Connections that have ended, by how they ended.
         self.ended: dict[ConnectionOutcome, int] = dict.fromkeys(ConnectionOutcome, 0)
-        self.refused = 0
         self.fault = fault
         self.idleTimeout = idle_timeout
-        self.maxPerPeer = max_per_peer
-        self.perPeer: dict[str | None, int] = {}
-        self.refusedPerPeer = 0
         self._names: dict[str, str] = {}
         self._lingers: dict[float, Deadlines] = {}
         #: The idle timeouts of fast-mode connections (see
@@ -188,8 +171,6 @@ class PoetryServerFactory(ServerFactory):
             if idle_timeout is not None
             else None
         )
-        self._refusalTimer: IDelayedCall | None = None
-        self._refusalMark = (0, 0)
         self._drained: list[Deferred[None]] = []
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
@@ -203,78 +184,13 @@ class PoetryServerFactory(ServerFactory):
 
     def protocol_for(self, addr: IAddress) -> Callable[[], BaseServerProtocol]:
         """
-        What a connection from C{addr} runs: the one place the factory picks
-        a protocol.  The fault mode's protocol (L{Fault.protocol}) while
-        C{fault} is set, else C{self.protocol} (a subclass's class attribute
-        or a user's C{factory.protocol = X}).  Override it to choose by
-        address.
+        The fault mode's protocol (L{Fault.protocol}) while C{fault} is
+        set, else C{self.protocol} (L{LimitedServerFactory.protocol_for}).
         """
         fault = self.fault
         if fault is not None:
             return fault.protocol
         return self.protocol
-
-    def buildProtocol(self, addr: IAddress) -> BaseServerProtocol | None:  # type: ignore[override]
-        if self.maxConnections is not None and len(self.live) >= self.maxConnections:
-            self.refused += 1
-            if self._refusalTimer is None:
-                self._startRefusalSummary()
-            return None
-        if self.maxPerPeer is not None:
-            return self._buildForPeer(addr)
-        p = self.protocol_for(addr)()
-        p.factory = self
-        p.peer = addr
-        return p
-
-    def _buildForPeer(self, addr: IAddress) -> BaseServerProtocol | None:
-        """
-        C{buildProtocol} under C{maxPerPeer}: count live connections by the
-        peer's IP address (C{addr.host}; addresses without one, such as UNIX
-        sockets, are counted together), refuse beyond the limit.
-        """
-        host = getattr(addr, "host", None)
-        live = self.perPeer.get(host, 0)
-        if live >= self.maxPerPeer:  # type: ignore[operator]
-            self.refusedPerPeer += 1
-            if self._refusalTimer is None:
-                self._startRefusalSummary()
-            return None
-        self.perPeer[host] = live + 1
-        p = self.protocol_for(addr)()
-        p.factory = self
-        p.peerHost = host
-        p.peer = addr
-        return p
-
-    def _startRefusalSummary(self) -> None:
-        """
-        The first refusal since the last summary: log a summary of this and
-        every later refusal L{REFUSAL_SUMMARY_INTERVAL} seconds from now.
-        """
-        self._refusalTimer = self.clock.callLater(
-            self.REFUSAL_SUMMARY_INTERVAL, self._logRefusals
-        )
-
-    def _logRefusals(self) -> None:
-        """Log one event counting the refusals since the last summary."""
-        self._refusalTimer = None
-        refused, perPeer = self._refusalMark
-        self._refusalMark = (self.refused, self.refusedPerPeer)
-        refused, perPeer = self.refused - refused, self.refusedPerPeer - perPeer
-        if refused or perPeer:
-            self.log.info(
-                "Refused {count} connections in the last {seconds} s: {refused} by "
-                "--max-connections ({limit}), {refusedPerPeer} by --max-per-peer "
-                "({perPeerLimit}); {live} live",
-                count=refused + perPeer,
-                seconds=self.REFUSAL_SUMMARY_INTERVAL,
-                refused=refused,
-                refusedPerPeer=perPeer,
-                limit=self.maxConnections,
-                perPeerLimit=self.maxPerPeer,
-                live=len(self.live),
-            )
 
     def lingerDeadlines(self, seconds: float) -> Deadlines:
         """The shared L{Deadlines} of lingering connections, by duration."""
@@ -286,63 +202,25 @@ class PoetryServerFactory(ServerFactory):
         return deadlines
 
     def displayName(self, name: str) -> str:
-        """
-        C{name} (a poem's name, from its file name) as logs show it: a name
-        that is not valid UTF-8 (decoded with C{surrogateescape}) shows its
-        bad bytes escaped (C{caf\\xe9}), and unprintable characters are
-        escaped too, so every log observer can write it (text and JSON logs
-        are UTF-8) and no name can forge a log line.  Computed once per name.
-        """
+        """L{display_name}C{(name)}, computed once per name."""
         shown = self._names.get(name)
         if shown is None:
-            shown = os.fsencode(name).decode("utf-8", "backslashreplace")
-            if not shown.isprintable():
-                shown = "".join(
-                    c if c.isprintable() else repr(c)[1:-1] for c in shown
-                )
-            self._names[name] = shown
+            shown = self._names[name] = display_name(name)
         return shown
-
-    def _peerGone(self, protocol: BaseServerProtocol) -> None:
-        """Forget one of C{maxPerPeer}'s live connections."""
-        host = protocol.peerHost
-        left = self.perPeer.get(host, 0) - 1
-        if left > 0:
-            self.perPeer[host] = left
-        else:
-            self.perPeer.pop(host, None)
 
     def connectionEnded(self, protocol: BaseServerProtocol, reason: Failure) -> None:
         """
         Called by a protocol's C{connectionLost}: update the counters, write
         the access-log event, and fire L{drain} waiters once none are live.
         """
-        self.live.discard(protocol)
-        if self.delay is not None:
-            self.schedule.discard(protocol)  # type: ignore[arg-type]
+        self.connectionGone(protocol)
         outcome = protocol.outcome
         self.ended[outcome] += 1  # type: ignore[index]
-        if self.maxPerPeer is not None:
-            self._peerGone(protocol)
         self.bytesSent += protocol.sent
         now = self.clock.seconds()
-        record: dict[str, Any] = {
-            "peer": formatAddress(protocol.peer or protocol.transport.getPeer()),
-            "poem": self.displayName(protocol.poem.name)
-            if hasattr(protocol, "poem")
-            else "-",
-            "bytes": protocol.sent,
-            "seconds": now - protocol.started,
-            # _value_ is .value without the descriptor's cost.
-            "outcome": outcome._value_,  # type: ignore[union-attr]
-        }
-        logFormat = ACCESS_FORMAT
-        if self.traceLifecycle:
-            # The access event is also the trace's connectionLost line.
-            logFormat += " (connectionLost: {reason}, clean={clean})"
-            record["lifecycle"] = "connectionLost"
-            record["reason"] = type(reason.value).__name__
-            record["clean"] = reason.check(ConnectionDone) is not None
+        logFormat, record = access_event(
+            protocol, reason, now, self.displayName, self.traceLifecycle
+        )
         self.events.emit(self.accessLog, LogLevel.info, logFormat, record, now=now)
         if not self.live:
             self.events.flush()
@@ -353,11 +231,8 @@ class PoetryServerFactory(ServerFactory):
 
     def doStop(self) -> None:
         """The last port has stopped listening: write out waiting events."""
-        if self._refusalTimer is not None:
-            self._refusalTimer.cancel()
-            self._logRefusals()
-        self.events.flush()
         super().doStop()
+        self.events.flush()
 
     def drain(self, grace: float) -> Deferred[None]:
         """
@@ -386,40 +261,14 @@ class PoetryServerFactory(ServerFactory):
         for proto in list(self.live):
             proto.cut()
 
-    @property
-    def served(self) -> int:
-        """Poems sent in full (L{ConnectionOutcome.COMPLETE})."""
-        return self.ended[ConnectionOutcome.COMPLETE]
-
-    @property
-    def clientsGone(self) -> int:
-        """Connections ended as L{ConnectionOutcome.CLIENT_GONE}."""
-        return self.ended[ConnectionOutcome.CLIENT_GONE]
-
-    @property
-    def cutAtShutdown(self) -> int:
-        """Connections ended as L{ConnectionOutcome.CUT_AT_SHUTDOWN}."""
-        return self.ended[ConnectionOutcome.CUT_AT_SHUTDOWN]
-
-    @property
-    def cutIdle(self) -> int:
-        """Connections ended as L{ConnectionOutcome.CUT_IDLE}."""
-        return self.ended[ConnectionOutcome.CUT_IDLE]
-
-    @property
-    def faults(self) -> int:
-        """Connections ended as L{ConnectionOutcome.FAULT}."""
-        return self.ended[ConnectionOutcome.FAULT]
-
-    @property
-    def clientResets(self) -> int:
-        """Connections ended as L{ConnectionOutcome.CLIENT_RESET}."""
-        return self.ended[ConnectionOutcome.CLIENT_RESET]
-
-    @property
-    def lingerTimeouts(self) -> int:
-        """Connections ended as L{ConnectionOutcome.LINGER_TIMEOUT}."""
-        return self.ended[ConnectionOutcome.LINGER_TIMEOUT]
+    #: The counters of ended connections, read from C{ended}.
+    served: int = _counted(ConnectionOutcome.COMPLETE)
+    clientsGone: int = _counted(ConnectionOutcome.CLIENT_GONE)
+    cutAtShutdown: int = _counted(ConnectionOutcome.CUT_AT_SHUTDOWN)
+    cutIdle: int = _counted(ConnectionOutcome.CUT_IDLE)
+    faults: int = _counted(ConnectionOutcome.FAULT)
+    clientResets: int = _counted(ConnectionOutcome.CLIENT_RESET)
+    lingerTimeouts: int = _counted(ConnectionOutcome.LINGER_TIMEOUT)
 
     def counts(self) -> dict[str, int]:
         """The counters, by name, for logs and tests."""

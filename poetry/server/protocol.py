@@ -236,6 +236,8 @@ class PoetryServerProtocol(BaseServerProtocol):
             self._cancelLinger()
         if self._idle is not None:
             self._cancelIdle()
+        if self._entry is not None:
+            self.factory.schedule.discard(self)
         if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(
             reason.value, ConnectionDone
         ):
