@@ -1,40 +1,9 @@
 """
 The server's fault modes, at their old address: everything here lives in
-L{poetry.server.faults}.
+L{poetry.server.faults} (C{from poetry.faults import Stall} keeps working).
 """
 
-from poetry.server.faults import (
-    CHUNK,
-    MODES,
-    Endless,
-    EndlessProtocol,
-    Fault,
-    FaultProtocol,
-    Refuse,
-    RefuseProtocol,
-    Reset,
-    ResetProtocol,
-    Silent,
-    SilentProtocol,
-    Stall,
-    StallProtocol,
-    parseFault,
-)
+from poetry.server import faults as _faults
+from poetry.server.faults import *  # noqa: F403
 
-__all__ = [
-    "CHUNK",
-    "MODES",
-    "Endless",
-    "EndlessProtocol",
-    "Fault",
-    "FaultProtocol",
-    "Refuse",
-    "RefuseProtocol",
-    "Reset",
-    "ResetProtocol",
-    "Silent",
-    "SilentProtocol",
-    "Stall",
-    "StallProtocol",
-    "parseFault",
-]
+__all__ = _faults.__all__

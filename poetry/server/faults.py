@@ -27,12 +27,18 @@ C{protocol} the factory builds for every connection while the mode is set
 Whatever the mode, every connection stays in the factory's C{live} set, so
 graceful shutdown (C{drain}/C{cutAll}) and C{--idle-timeout} cut the ones
 that would otherwise never end (the default idle timeout does not apply to
-C{stall} and C{silent}, which hang on purpose: L{FaultProtocol.hangs}).  A client's
-half-close changes nothing for the modes that send; every cut is a reset.
-Every protocol that writes more than one chunk (C{reset}, C{endless}) is
-its own pull producer: it writes only when the transport's buffer has drained, so a
-client that does not read never makes the server buffer more than one
-L{CHUNK}.
+C{stall} and C{silent}, which hang on purpose: L{FaultProtocol.hangs}).  A
+client's half-close changes nothing for the modes that send; every cut is a
+reset.  Every protocol that writes more than one chunk (C{reset},
+C{endless}) is its own pull producer: it writes only when the transport's
+buffer has drained, so a client that does not read never makes the server
+buffer more than one L{CHUNK}.
+
+To add a mode: a L{FaultProtocol} subclass that misbehaves in
+C{connectionMade} (handing every byte to C{send}, setting C{outcome} if it
+ends the connection on purpose), a L{Fault} subclass naming it, and its
+name in L{parseFault} (C{_SIMPLE}, or a case of its own if it takes an
+argument) and L{MODES}.
 """
 
 from __future__ import annotations
