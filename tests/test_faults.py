@@ -430,6 +430,40 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.clock.advance(0.01)
         self.assertCutIdle(factory, proto, transport)
 
+    def test_producingFaultsRestartTheTimer(self) -> None:
+        """
+        reset and endless restart the idle timer each time the transport
+        drains (asks for more): a client that keeps reading is never cut,
+        however long it reads; once it stops, the cut comes idle-timeout
+        seconds after the last drain.
+        """
+        for fault in [Reset(100 * CHUNK), Endless()]:
+            self.events.clear()
+            factory = self.factory(fault=fault, idle_timeout=5.0)
+            proto, transport = connect(factory)
+            for _ in range(10):
+                self.clock.advance(4.0)
+                transport.producer.resumeProducing()
+            self.assertFalse(transport.disconnected, fault)
+            self.clock.advance(4.99)
+            self.assertFalse(transport.disconnected, fault)
+            self.clock.advance(0.01)
+            self.assertCutIdle(factory, proto, transport)
+
+    def test_stallCountsWhatItSent(self) -> None:
+        """
+        The bytes stall sent are counted: in the connection's access event,
+        and in the factory's C{bytesSent}.
+        """
+        factory = self.factory(fault=Stall(), idle_timeout=5.0)
+        access: list[dict[str, Any]] = []
+        factory.accessLog = Logger(observer=access.append)
+        proto, _ = connect(factory)
+        self.clock.advance(5.0)
+        lose(proto, ConnectionAborted)
+        self.assertEqual(access[-1]["bytes"], 10)
+        self.assertEqual(factory.bytesSent, 10)
+
     def test_silentCut(self) -> None:
         """A silent connection is cut after idle-timeout seconds too."""
         factory = self.factory(fault=Silent(), idle_timeout=2.0)

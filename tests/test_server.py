@@ -126,6 +126,22 @@ class FastModeTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
         self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
 
+    def test_poemOfExactlyOneChunkWrittenAtOnce(self) -> None:
+        """
+        A poem of exactly STREAM_CHUNK bytes is written in one write, with no
+        producer; one byte more and it is streamed.
+        """
+        chunk = PoetryServerProtocol.STREAM_CHUNK
+        exact = PoemFile("exact", b"e" * chunk)
+        proto, transport = connect(makeFactory(exact))
+        self.assertEqual(transport.value(), exact.data)
+        self.assertIsNone(transport.producer)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
+        over = PoemFile("over", b"o" * (chunk + 1))
+        proto, transport = connect(makeFactory(over))
+        self.assertIs(transport.producer, proto)
+        self.assertIsNone(proto.outcome)
+
     def test_clientDataDiscarded(self) -> None:
         """
         Bytes from the client, however many, change nothing the server

@@ -213,7 +213,7 @@ class PoetryServerFactory(LimitedServerFactory):
         Called by a protocol's C{connectionLost}: update the counters, write
         the access-log event, and fire L{drain} waiters once none are live.
         """
-        self.connectionGone(protocol)
+        self.connection_gone(protocol)
         outcome = protocol.outcome
         self.ended[outcome] += 1  # type: ignore[index]
         self.bytesSent += protocol.sent

@@ -24,7 +24,7 @@ class LimitedServerFactory(ServerFactory):
     C{buildProtocol} returns L{None}, so the port closes the connection at
     once.  It builds what L{protocol_for} picks, and keeps the live
     connections in C{live} (its protocols join it when made and leave it
-    through L{connectionGone}).
+    through L{connection_gone}).
 
     @ivar maxConnections: refuse connections beyond this many live ones
         (L{None}: no limit).
@@ -138,7 +138,7 @@ class LimitedServerFactory(ServerFactory):
                 live=len(self.live),
             )
 
-    def connectionGone(self, protocol: BaseServerProtocol) -> None:
+    def connection_gone(self, protocol: BaseServerProtocol) -> None:
         """C{protocol}'s connection has ended: it is no longer live."""
         self.live.discard(protocol)
         if self.maxPerPeer is not None:
