@@ -155,7 +155,7 @@ def runOurs(
 
 def _poemBytes(outcome: Any) -> bytes | None:
     """
-    The poem's bytes from one L{poetry.client.Outcome} (its C{poem.data}),
+    The poem's bytes from one L{poetry.client.DownloadResult} (its C{poem.data}),
     or L{None} if that download failed.
     """
     poem = getattr(outcome, "poem", None)

@@ -203,8 +203,8 @@ def findOurs(
         server = probe(
             [*twistdCommand(), "-n", "poetry", "--help"], b"--delay", workdir
         )
-    if not (ROOT / "poetry/client.py").exists():
-        client = (False, "missing poetry/client.py")
+    if not (ROOT / "poetry/client/__init__.py").exists():
+        client = (False, "missing poetry/client/__init__.py")
     else:
         client = probe(
             [sys.executable, "-c", "from poetry.client import get_poems; print('ok')"],

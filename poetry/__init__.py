@@ -6,14 +6,28 @@ The package holds the poem library (L{poetry.library}), the server
 (L{poetry.client}, driven from the command line by L{poetry.cli}).
 
 The client's public API is importable from here: L{get_poem},
-L{get_poems}, L{Poem}, L{Outcome}, L{Address}, L{parse_address} and the
-errors (L{PoemError} and its subclasses).
+L{get_poems}, L{Poem}, L{DownloadResult} with its L{DownloadStatus},
+L{Address}, L{parse_address} and the errors (L{PoemError} and its
+subclasses), and L{TraceRecorder}, the interface a tracer provides.
 """
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+try:
+    #: The installed distribution's version: pyproject.toml is its one source.
+    __version__ = _metadata.version("twisted-poetry")
+except _metadata.PackageNotFoundError:  # imported from a checkout, not installed
+    __version__ = "0+unknown"
 
 from poetry.addresses import Address, AddressError, parse_address
-from poetry.client import Outcome, Poem, get_poem, get_poems
+from poetry.client import (
+    DownloadResult,
+    DownloadStatus,
+    Poem,
+    TraceRecorder,
+    get_poem,
+    get_poems,
+)
 from poetry.errors import (
     EmptyPoem,
     PoemCallbackError,
@@ -27,8 +41,9 @@ from poetry.errors import (
 __all__ = [
     "Address",
     "AddressError",
+    "DownloadResult",
+    "DownloadStatus",
     "EmptyPoem",
-    "Outcome",
     "Poem",
     "PoemCallbackError",
     "PoemConnectionFailed",
@@ -36,6 +51,7 @@ __all__ = [
     "PoemTimeout",
     "PoemTooLarge",
     "PoemTruncated",
+    "TraceRecorder",
     "__version__",
     "get_poem",
     "get_poems",

@@ -117,7 +117,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from twisted.internet._resolver import GAIResolver
-from twisted.internet.defer import CancelledError, Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.error import ConnectionAborted
 from twisted.logger import Logger, LogPublisher
 from twisted.python.threadpool import ThreadPool
@@ -129,11 +129,11 @@ from poetry.client import (
     DEFAULT_MAX_BYTES,
     DEFAULT_PER_SERVER,
     DEFAULT_TIMEOUT,
-    Outcome,
+    DownloadResult,
+    DownloadStatus,
     TraceRecorder,
     get_poems,
 )
-from poetry.errors import PoemTimeout
 from poetry.output import (
     ClosedStream,
     FDStream,
@@ -361,17 +361,15 @@ class TaskResult:
     What the summary, the JSON and the timeline need of one task: sizes and
     reasons, never the poem's bytes (so memory follows what is in flight).
 
-    @ivar status: C{"ok"}, C{"failed"} or C{"cancelled"}.
-    @ivar timeline: how the timeline draws it: C{"ok"}, C{"timeout"},
-        C{"unfinished"} or C{"failed"}.
+    @ivar status: how it ended, for the summary, the JSON (as its
+        L{DownloadStatus.verdict}) and the timeline alike.
     """
 
     index: int
     address: Address
-    status: str
+    status: DownloadStatus
     bytes: int
     elapsed: float
-    timeline: str
     peer: str | None = None
     valid_utf8: bool | None = None
     file: str | None = None
@@ -384,24 +382,17 @@ class TaskResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status is DownloadStatus.OK
 
     @classmethod
-    def fromOutcome(cls, outcome: Outcome, received: int) -> TaskResult:
+    def fromResult(cls, outcome: DownloadResult, received: int) -> TaskResult:
         poem, error = outcome.poem, outcome.error
-        if poem is not None:
-            status = "ok"
-        elif isinstance(error, CancelledError):
-            status = "cancelled"
-        else:
-            status = "failed"
         return cls(
             index=outcome.index,
             address=outcome.address,
-            status=status,
+            status=outcome.status,
             bytes=max(outcome.received, received),
             elapsed=outcome.elapsed,
-            timeline=_timelineOutcome(outcome),
             peer=str(poem.peer) if poem is not None and poem.peer else None,
             valid_utf8=poem.valid_utf8 if poem is not None else None,
             error_type=None if error is None else type(error).__name__,
@@ -412,8 +403,7 @@ class TaskResult:
 
     def failSaving(self, error: SaveError) -> None:
         """The poem arrived but could not be saved: the task failed."""
-        self.status = "failed"
-        self.timeline = "failed"
+        self.status = DownloadStatus.FAILED
         self.error_type = type(error).__name__
         self.error_message = str(error)
 
@@ -428,7 +418,7 @@ class TaskResult:
             if self.file is not None:
                 line += f" -> {self.file}"
             return line
-        if self.status == "cancelled":
+        if self.status is DownloadStatus.CANCELLED:
             line = f"Task {self.task}: cancelled after {seconds} from {self.address}"
             if self.bytes:
                 line += f", {_plural(self.bytes, 'byte')} received"
@@ -444,7 +434,7 @@ class TaskResult:
             "address": str(self.address),
             "host": self.address.host,
             "port": self.address.port,
-            "status": self.status,
+            "status": self.status.verdict,
             "bytes": self.bytes,
             "elapsed": round(self.elapsed, 6),
             "peer": self.peer,
@@ -632,7 +622,7 @@ class Run:
         self.saver: Saver | None = None
         if options.output_dir is not None:
             self.saver = Saver(options.output_dir, len(str(len(self.addresses))))
-        self._downloads: Deferred[list[Outcome]] | None = None
+        self._downloads: Deferred[list[DownloadResult]] | None = None
         self._bar: ProgressBar | None = None
         self._barDrawn = False
         self._refresh: Any = None
@@ -738,11 +728,6 @@ class Run:
     def _stdoutFailed(self, error: BaseException) -> None:
         """Stdout cannot take any more: nothing left to fetch for."""
         if self._downloads is not None and self.results is None and self._writesStdout:
-            # Next turn: this may be called from inside a download's result.
-            self.reactor.callLater(0, self._cancelForOutput)
-
-    def _cancelForOutput(self) -> None:
-        if self._downloads is not None and self.results is None:
             self._downloads.cancel()
 
     # -- as downloads progress --------------------------------------------
@@ -757,9 +742,9 @@ class Run:
         if self._bar is not None:
             self._bar.received += nbytes
 
-    def _onOutcome(self, outcome: Outcome) -> None:
+    def _onOutcome(self, outcome: DownloadResult) -> None:
         index = outcome.index
-        result = TaskResult.fromOutcome(outcome, self._received[index])
+        result = TaskResult.fromResult(outcome, self._received[index])
         self._results[index] = result
         poem = outcome.poem
         data = None if poem is None else poem.data
@@ -772,13 +757,15 @@ class Run:
             self._printer.ended(index, result.address, data)
         if self._bar is not None:
             self._bar.done += 1
-            self._bar.failed += result.status == "failed"
+            self._bar.failed += result.status.failed
         if self.options.verbose:
             self._err(result.line())
 
     # -- the end -------------------------------------------------------------
 
-    def _whenFactoriesStopped(self, outcomes: list[Outcome]) -> Deferred[list[Outcome]]:
+    def _whenFactoriesStopped(
+        self, outcomes: list[DownloadResult]
+    ) -> Deferred[list[DownloadResult]]:
         """
         C{outcomes}, once every started factory has stopped (or after
         L{FACTORY_STOP_GRACE} seconds, or at Ctrl-C).
@@ -859,7 +846,7 @@ class Run:
 
     def _timelineRows(self, results: list[TaskResult]) -> list[TaskRow]:
         assert self.tracer is not None
-        return self.tracer.timeline({r.task: r.timeline for r in results})
+        return self.tracer.timeline({r.task: r.status.value for r in results})
 
     def _drawTimeline(self, results: list[TaskResult]) -> None:
         """C{--timeline}: the chart on stderr."""
@@ -960,21 +947,6 @@ class Run:
             self._screen.write(ERASE_LINE)
             self._barDrawn = False
         self._bar = None
-
-
-def _timelineOutcome(outcome: Outcome) -> str:
-    """
-    How C{outcome} is drawn on a timeline: C{"ok"}, C{"timeout"} for a
-    L{PoemTimeout}, C{"unfinished"} when cancelled (Ctrl-C), else
-    C{"failed"}.
-    """
-    if outcome.ok:
-        return "ok"
-    if isinstance(outcome.error, PoemTimeout):
-        return "timeout"
-    if isinstance(outcome.error, CancelledError):
-        return "unfinished"
-    return "failed"
 
 
 class _FactoryWatch:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import signal
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from typing import IO, Any, cast
 
 from twisted.application import service
@@ -60,11 +59,8 @@ MIN_IDLE_TIMEOUT = 0.1
 
 
 def projectVersion() -> str:
-    """The installed distribution's version (the package's own, if none)."""
-    try:
-        return metadata.version("twisted-poetry")
-    except metadata.PackageNotFoundError:
-        return __version__
+    """The installed distribution's version (L{poetry.__version__})."""
+    return __version__
 
 
 def versionLine() -> str:

@@ -386,6 +386,24 @@ class JSONTests(SynchronousTestCase):
         )
         self.assertIsNone(failed["valid_utf8"])
 
+    def test_timeoutIsFailed(self) -> None:
+        """
+        A timed-out task is C{"failed"} in the JSON (its status's verdict,
+        the same word as before the timeline learnt C{"timeout"}), its
+        error a L{PoemTimeout}; the summary line says failed too.
+        """
+        h = Harness(self, "--json", "-v", "--timeout", "2", "10001")
+        h.reactor.advance(2)
+        self.assertEqual(h.status, 1)
+        [task] = json.loads(h.out)["tasks"]
+        self.assertEqual(
+            (task["status"], task["error"]["type"]), ("failed", "PoemTimeout")
+        )
+        self.assertTrue(
+            any(line.startswith("Task 1: failed after 2.00 s") for line in h.errLines),
+            h.errLines,
+        )
+
     def test_allOk(self) -> None:
         """All poems arrived: ok is true, status 0."""
         h = Harness(self, "--json", "-q", "10001")
@@ -866,14 +884,14 @@ class TraceTimelineTests(SynchronousTestCase):
         self.assertEqual(h.reactor.getDelayedCalls(), [])
 
     def test_timelineInterrupted(self) -> None:
-        """A task cancelled by Ctrl-C is drawn as unfinished."""
+        """A task cancelled by Ctrl-C is drawn as cancelled, as the summary says."""
         h = TracedHarness(self, "--timeline", "10001")
         h.connect(1).dataReceived(b"four")
         h.run.interrupt()
         h.reactor.advance(0)
         self.assertEqual(h.status, 130)
         [row] = timelineRows(h.errLines)
-        self.assertTrue(row.endswith("| unfinished 4 B"), row)
+        self.assertTrue(row.endswith("| cancelled 4 B"), row)
 
     def test_timelineSVG(self) -> None:
         """

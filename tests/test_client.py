@@ -34,17 +34,17 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from poetry import client
 from poetry.addresses import Address, AddressError
 from poetry.client import (
     DEFAULT_MAX_BYTES,
-    Outcome,
+    DownloadResult,
     Poem,
     PoetryClientFactory,
     PoetryProtocol,
     get_poem,
     get_poems,
 )
+from poetry.client import api as clientAPI
 from poetry.errors import (
     EmptyPoem,
     PoemCallbackError,
@@ -71,7 +71,7 @@ CLIENT = IPv4Address("TCP", "127.0.0.1", 54321)
 
 
 class Recorder:
-    """A L{client.TraceRecorder} keeping every event, in order."""
+    """A L{poetry.client.TraceRecorder} keeping every event, in order."""
 
     def __init__(self) -> None:
         self.events: list[tuple[int, str, str, dict[str, object]]] = []
@@ -785,13 +785,13 @@ class GetPoemsTests(SynchronousTestCase):
         and every download still gets its own outcome with that address.
         """
         calls: list[str] = []
-        parse = client.parse_address
+        parse = clientAPI.parse_address
 
         def counting(text: str) -> Address:
             calls.append(text)
             return parse(text)
 
-        self.patch(client, "parse_address", counting)
+        self.patch(clientAPI, "parse_address", counting)
         reactor = MemoryReactorClock()
         d = get_poems(["10001"] * 5 + ["h:2"] * 3, reactor=reactor)
         self.assertEqual(sorted(calls), ["10001", "h:2"])
@@ -899,7 +899,7 @@ class GetPoemsTests(SynchronousTestCase):
         """A failing C{on_outcome} is logged and does not stop the run."""
         reactor = MemoryReactorClock()
 
-        def broken(outcome: Outcome) -> None:
+        def broken(outcome: DownloadResult) -> None:
             raise RuntimeError("oops")
 
         d = get_poems(["1", "2"], reactor=reactor, on_outcome=broken)
@@ -1098,11 +1098,11 @@ class SlotTests(SynchronousTestCase):
 
     def test_defaults(self) -> None:
         """
-        By default at most L{client.DEFAULT_PER_SERVER} (20) run to one
-        server and L{client.DEFAULT_CONCURRENCY} (100) in all.
+        By default at most L{poetry.client.DEFAULT_PER_SERVER} (20) run to one
+        server and L{poetry.client.DEFAULT_CONCURRENCY} (100) in all.
         """
         self.assertEqual(
-            (client.DEFAULT_PER_SERVER, client.DEFAULT_CONCURRENCY), (20, 100)
+            (clientAPI.DEFAULT_PER_SERVER, clientAPI.DEFAULT_CONCURRENCY), (20, 100)
         )
         reactor = MemoryReactorClock()
         get_poems(["1"] * 1000, reactor=reactor)
@@ -1517,7 +1517,7 @@ class LeakTests(TestCase):
                 refs.append(weakref.ref(p))
                 return p
 
-        self.patch(client, "PoetryClientFactory", Tracked)
+        self.patch(clientAPI, "PoetryClientFactory", Tracked)
         address, _ = serve(self, POEM)
         refused = await closedPort(self)
         targets = [address] * 990 + [Address("127.0.0.1", refused)] * 10

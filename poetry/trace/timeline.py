@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
+from poetry.client.results import DownloadStatus
 from poetry.trace.events import TraceEvent, plain_value
 
 __all__ = [
@@ -25,9 +26,10 @@ __all__ = [
     "timeline_span",
 ]
 
-OUTCOMES = ("ok", "failed", "timeout", "unfinished")
-"""How a download ended, as drawn on a timeline.  C{"unfinished"}: its events
-stop before any end (a chart drawn while downloads still run)."""
+OUTCOMES = (*(status.value for status in DownloadStatus), "unfinished")
+"""How a download ended, as drawn on a timeline: a L{DownloadStatus} value,
+or C{"unfinished"}: its events stop before any end (a chart drawn while
+downloads still run)."""
 
 
 @dataclass(frozen=True, slots=True)

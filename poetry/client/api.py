@@ -1,0 +1,369 @@
+"""
+The client's API: plain functions returning Deferreds.
+
+    - L{get_poem} fetches one poem.
+    - L{get_poems} fetches many at once, at most L{DEFAULT_CONCURRENCY} in
+      all and L{DEFAULT_PER_SERVER} from any one server unless told
+      otherwise, and reports one L{DownloadResult} per address.
+
+Every argument is checked before anything starts: a bad one raises
+L{TypeError} or L{ValueError} at once, never a Deferred that does not fire.
+
+The library never changes process-wide state: it does not raise the file
+descriptor limit (RLIMIT_NOFILE).  A caller whose concurrency needs more
+descriptors than the process may open sees the downloads that could not get
+one fail with L{PoemConnectionFailed} naming the limit (EMFILE); a program
+raises the limit in its entry point (C{get-poetry}'s C{main} does).
+
+Using it from your own Twisted program::
+
+    from twisted.internet import task
+    from poetry import get_poem
+
+    async def main(reactor):
+        poem = await get_poem("127.0.0.1", 10001, timeout=5.0, reactor=reactor)
+        print(poem.text)
+
+    task.react(main)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import os
+import sys
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, cast
+
+from twisted.internet.defer import Deferred, succeed
+
+from poetry.addresses import Address, check_address, parse_address
+from poetry.client.protocol import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    PoetryClientFactory,
+    TCPReactor,
+    TraceRecorder,
+)
+from poetry.client.results import DownloadResult, Poem
+from poetry.client.scheduler import DownloadScheduler
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_PER_SERVER",
+    "get_poem",
+    "get_poems",
+]
+
+DEFAULT_CONCURRENCY = 100
+"""
+How many downloads L{get_poems} runs at once by default, in all.  It keeps
+a run well inside the usual 1,024 file descriptors of a process (one per
+connection) and is the order of C{curl --parallel}'s default (50).
+"""
+
+DEFAULT_PER_SERVER = 20
+"""
+How many downloads L{get_poems} runs at once to any one server (one
+L{Address}) by default.  All at once, thousands of connections to one
+server overflow its listen queue (Twisted's default backlog is 50; the
+kernel then drops SYNs, and each retry costs the client one, three, seven
+seconds), so downloads fail by timeout that never needed to: 20 stays below
+any such backlog and, against a local server, fetches as fast as 100 (see
+bench/RESULTS.md).  Browsers use 6 per host for HTTP/1.1.
+"""
+
+
+def _reactor(reactor: object | None) -> TCPReactor:
+    if reactor is None:
+        from twisted.internet import reactor as globalReactor
+
+        reactor = globalReactor
+    return cast(TCPReactor, reactor)
+
+
+def _checkTimeout(timeout: object) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(
+            f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
+        )
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise ValueError(
+            f"timeout must be a positive, finite number of seconds (or None"
+            f" for no limit), not {timeout!r}"
+        )
+    return timeout
+
+
+def _checkCount(name: str, value: object, *, noneAllowed: bool) -> int | None:
+    """C{value} as a whole number >= 1 (or None if allowed)."""
+    if value is None and noneAllowed:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, not bool")
+    try:
+        number = operator.index(cast(Any, value))
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a whole number (an int), not {value!r}"
+        ) from None
+    if number < 1:
+        raise ValueError(f"{name} must be at least 1, not {number!r}")
+    return number
+
+
+def _checkLimits(timeout: object, max_bytes: object) -> None:
+    _checkTimeout(timeout)
+    _checkCount("max_bytes", max_bytes, noneAllowed=False)
+
+
+def get_poem(
+    host: str,
+    port: int,
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reactor: object | None = None,
+    tracer: TraceRecorder | None = None,
+    task: int | None = None,
+    on_data: Callable[[int], object] | None = None,
+) -> Deferred[Poem]:
+    """
+    Fetch one poem from C{host}:C{port}.
+
+    Every argument is checked before anything starts: a bad one raises
+    L{TypeError} or L{ValueError} at once, never a Deferred that does not
+    fire.
+
+    @param host: a host name (labels of at most 63 characters, 253 in all)
+        or an IPv4/IPv6 literal (without brackets).
+    @param port: an C{int} in 1-65535.
+    @param timeout: seconds (positive, finite) allowed for connecting plus
+        downloading, or L{None} for no limit at all: then neither the
+        library nor Twisted's connector ends the download; only the
+        operating system gives up connecting (on Linux after about two
+        minutes of unanswered SYNs), and a server that accepts and never
+        closes is waited for forever.
+    @param max_bytes: the largest poem accepted (an C{int} >= 1).
+    @param reactor: provides L{IReactorTCP} and L{IReactorTime}; the global
+        reactor if L{None}.
+    @param tracer: records every lifecycle callback, if given.
+    @param task: the download's number in the trace (default 1).
+    @param on_data: called with the size of each chunk as it arrives.  If it
+        raises, the download is stopped and fails with L{PoemCallbackError}
+        carrying the exception (which is also logged).
+
+    @return: a L{Deferred} firing with a L{Poem}, or failing with a
+        L{PoemError}.  Cancelling it stops the download and fails it with
+        L{CancelledError}.
+
+    @raise TypeError: (synchronously) for an argument of the wrong type.
+    @raise ValueError: (synchronously) for a bad value (L{AddressError}
+        for the host or port).
+    """
+    _checkLimits(timeout, max_bytes)
+    address = check_address(host, port)
+    return _fetch(
+        address,
+        _reactor(reactor),
+        timeout,
+        max_bytes,
+        tracer,
+        1 if task is None else task,
+        on_data,
+    )
+
+
+def _fetch(
+    address: Address,
+    clock: TCPReactor,
+    timeout: float | None,
+    maxBytes: int,
+    tracer: TraceRecorder | None,
+    task: int,
+    onData: Callable[[int], object] | None,
+    onClosed: Callable[[], object] | None = None,
+) -> Deferred[Poem]:
+    """L{get_poem} with its arguments already checked."""
+    factory = PoetryClientFactory(
+        address,
+        clock=clock,
+        timeout=timeout,
+        maxBytes=maxBytes,
+        tracer=tracer,
+        task=task,
+        onData=onData,
+        onClosed=onClosed,
+    )
+    d = factory.deferred
+    assert d is not None
+    # Our own timeout covers connecting, so the connector's is switched off
+    # (otherwise it would fail as "connection timed out" instead); with no
+    # timeout at all there is none either.
+    clock.connectTCP(address.host, address.port, factory, timeout=None)
+    return d
+
+
+_FD_RESERVE = 32
+"""File descriptors left free for everything that is not a download."""
+
+
+def _openFileCount() -> int:
+    for fdDir in ("/proc/self/fd", "/dev/fd"):
+        try:
+            return len(os.listdir(fdDir))
+        except OSError:
+            continue
+    return 0
+
+
+def _toAddress(address: object, parsed: dict[object, Address]) -> Address:
+    """
+    C{address} as a checked L{Address}; each distinct value (text, pair or
+    L{Address}) is parsed or checked once, remembered in C{parsed}.
+
+    @raise TypeError: if C{address} is none of the accepted kinds.
+    @raise AddressError: if it is malformed.
+    """
+    try:
+        result = parsed.get(address)
+    except TypeError:  # unhashable: a list, say
+        result = None
+    if result is not None:
+        return result
+    if isinstance(address, Address):
+        result = check_address(address.host, address.port)
+    elif isinstance(address, str):
+        result = parse_address(address)
+    elif isinstance(address, tuple) and len(address) == 2:
+        result = check_address(*address)
+    else:
+        raise TypeError(
+            "each address must be an Address, a (host, port) tuple or address"
+            f" text such as '10001' or 'host:10001', not {address!r}"
+        )
+    parsed[address] = result
+    return result
+
+
+def get_poems(
+    addresses: Iterable[Address | str | tuple[str, int]],
+    *,
+    concurrency: int | None = DEFAULT_CONCURRENCY,
+    per_server: int | None = DEFAULT_PER_SERVER,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reactor: object | None = None,
+    tracer: TraceRecorder | None = None,
+    on_data: Callable[[int, int], object] | None = None,
+    on_outcome: Callable[[DownloadResult], object] | None = None,
+    keep_outcomes: bool = True,
+) -> Deferred[list[DownloadResult]]:
+    """
+    Fetch a poem from each address, many at once.
+
+    Downloads start in input order, as long as both limits allow: at most
+    C{concurrency} in all and C{per_server} to any one server.  A download
+    holds its slot until its connection is really closed (not merely until
+    its result is known: an aborted socket closes a reactor turn after a
+    timeout), so at most C{concurrency} sockets are ever open.
+
+    The library never raises the process's file descriptor limit.  If
+    C{concurrency} (plus what the process already has open) exceeds it, the
+    downloads that find no descriptor fail with L{PoemConnectionFailed}
+    (C{cannot open a socket: too many open files (... RLIMIT_NOFILE, is
+    N ...)}); the others are unaffected.  Raise the limit in your program's
+    entry point, or lower C{concurrency}.  Under the C{select()} reactor
+    (at most 1,024 descriptors whatever the limit) the concurrency is
+    capped below that.
+
+    @param addresses: a list (any iterable but a string) of L{Address}es,
+        C{(host, port)} pairs, or address text (C{"10001"},
+        C{"host:10001"}, C{"[::1]:10001"}).
+    @param concurrency: at most this many downloads in flight in all (an
+        C{int} >= 1), default L{DEFAULT_CONCURRENCY}; L{None}: no total
+        limit.
+    @param per_server: at most this many in flight to any one server (an
+        C{int} >= 1), default L{DEFAULT_PER_SERVER}; L{None}: no limit per
+        server.  Raise it for a server known to take more (a slow server
+        serving many clients at once, say).
+    @param timeout: per download, once it starts; see L{get_poem}.
+    @param max_bytes: per download; see L{get_poem}.
+    @param reactor: see L{get_poem}.
+    @param tracer: records every download's callbacks; task numbers are the
+        1-based positions in C{addresses}.
+    @param on_data: called as C{on_data(index, nbytes)} for each chunk; if
+        it raises, that download fails with L{PoemCallbackError}.
+    @param on_outcome: called with each L{DownloadResult} as soon as that
+        download ends (in completion order); if it raises, the error is
+        logged.  It may cancel the returned Deferred: the download it is
+        given already counts as ended.
+    @param keep_outcomes: if false, each L{DownloadResult} (and its poem) is
+        given only to C{on_outcome} and not kept, so memory follows the
+        downloads in flight rather than the total; the result is then an
+        empty list.
+
+    @return: a L{Deferred} firing, once every download has ended, with one
+        L{DownloadResult} per address in input order.  It never fails: one
+        failure never stops the others.  Cancelling it stops every download
+        still queued or running; it then fires with all the results, the
+        unfinished ones failed with L{CancelledError}.
+
+    @raise TypeError: (synchronously) for an argument of the wrong type (a
+        string for C{addresses}, a float concurrency, ...).
+    @raise ValueError: (synchronously) for a bad value (L{AddressError} for
+        an address).
+    """
+    _checkLimits(timeout, max_bytes)
+    total = _checkCount("concurrency", concurrency, noneAllowed=True)
+    perServer = _checkCount("per_server", per_server, noneAllowed=True)
+    if isinstance(addresses, str | bytes | bytearray):
+        raise TypeError(
+            "addresses must be a list of addresses, not a single "
+            f"{type(addresses).__name__} ({addresses!r})"
+        )
+    parsed: dict[object, Address] = {}
+    targets = [_toAddress(a, parsed) for a in addresses]
+    if not targets:
+        return succeed([])
+    clock = _reactor(reactor)
+    count = len(targets)
+    limit = count if total is None else min(total, count)
+    if _isSelectReactor(clock):
+        limit = max(1, min(limit, 1024 - _openFileCount() - _FD_RESERVE))
+    perServerCap = count if perServer is None else perServer
+
+    def fetch(index: int, onClosed: Callable[[], object]) -> Deferred[Poem]:
+        return _fetch(
+            targets[index],
+            clock,
+            timeout,
+            max_bytes,
+            tracer,
+            index + 1,
+            None if on_data is None else partial(on_data, index),
+            onClosed,
+        )
+
+    scheduler = DownloadScheduler(
+        targets,
+        fetch,
+        clock,
+        limit=limit,
+        perServer=perServerCap,
+        keepResults=keep_outcomes,
+        onResult=on_outcome,
+    )
+    return scheduler.start()
+
+
+def _isSelectReactor(reactor: object) -> bool:
+    """Whether C{reactor} is limited to FD_SETSIZE (1024) descriptors."""
+    selectreactor = sys.modules.get("twisted.internet.selectreactor")
+    if selectreactor is None:
+        return False
+    return isinstance(reactor, selectreactor.SelectReactor)

@@ -1,0 +1,470 @@
+"""
+One download on the wire: L{PoetryProtocol} receives one poem and
+L{PoetryClientFactory} connects one connection attempt to one result.
+
+    - L{PoetryProtocol} buffers what the server sends until the server closes
+      the connection; a clean close completes the poem, an unclean one
+      truncates it.
+    - L{PoetryClientFactory} owns the download's L{Deferred} and its timeout,
+      and nothing else once the result has fired.
+
+Every lifecycle callback can be observed through a L{TraceRecorder} (the
+C{tracer} argument); with none given the only cost is one C{is not None} test
+per callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+from typing import Protocol as _Interface
+
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone, NotConnectingError
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from poetry.addresses import Address, formatAddress
+from poetry.client.results import Poem
+from poetry.errors import (
+    EmptyPoem,
+    PoemCallbackError,
+    PoemConnectionFailed,
+    PoemError,
+    PoemTimeout,
+    PoemTooLarge,
+    PoemTruncated,
+)
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IAddress, IProtocolFactory
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_TIMEOUT",
+    "PoetryClientFactory",
+    "PoetryProtocol",
+    "TCPReactor",
+    "TraceRecorder",
+]
+
+_log = Logger(namespace="poetry.client")
+
+DEFAULT_TIMEOUT = 30.0
+"""Seconds allowed for connecting plus downloading one poem."""
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+"""The largest poem accepted by default (10 MiB)."""
+
+
+class TraceRecorder(_Interface):
+    """
+    Anything that can record client lifecycle events (L{poetry.trace.Tracer}
+    is one).  C{source} is C{"factory"}, C{"protocol"} or C{"timeout"};
+    C{name} is the callback (C{"doStart"}, C{"dataReceived"}, ...) or the
+    timeout's event (C{"scheduled"}, C{"cancelled"}, C{"fired"}).  Calls
+    arrive in the real order of the callbacks.
+    """
+
+    def record(self, task: int, source: str, name: str, **detail: object) -> None:
+        """Record one event of download number C{task}."""
+
+
+class TCPReactor(_Interface):
+    """
+    What the client needs from a reactor: L{IReactorTCP.connectTCP} and
+    L{IReactorTime}.  The global reactor, L{MemoryReactorClock} and friends
+    all fit.
+    """
+
+    def connectTCP(
+        self,
+        host: str,
+        port: int,
+        factory: IProtocolFactory,
+        timeout: float | None = ...,
+    ) -> Any:
+        """Connect to C{host}:C{port} using C{factory}; return the connector."""
+
+    def callLater(self, delay: float, f: Callable[..., object], /) -> Any:
+        """Call C{f} after C{delay} seconds; return the L{IDelayedCall}."""
+
+    def seconds(self) -> float:
+        """The current time in seconds."""
+
+
+def _reasonName(reason: Failure) -> str:
+    return type(reason.value).__name__
+
+
+class PoetryProtocol(Protocol):
+    """
+    Receive one poem: buffer every chunk until the server closes the
+    connection, then hand the whole poem (or the failure) to the factory.
+
+    Chunks are kept in a list and joined once at the end, so receiving is
+    linear in the poem's size whatever the chunk sizes.
+
+    @ivar received: bytes received so far.
+    @ivar maxBytes: this connection's size limit; see L{MAX_BYTES}.
+    @ivar peer: the transport's peer address, once connected.
+    """
+
+    MAX_BYTES = DEFAULT_MAX_BYTES
+    """
+    The largest poem accepted, in bytes.  It protects the client's memory
+    from a faulty or hostile server that never stops sending: past the limit
+    L{poemTooLarge} is called and nothing more is buffered.
+    """
+
+    tracer: TraceRecorder | None = None
+    task = 1
+    onData: Callable[[int], object] | None = None
+
+    def __init__(self) -> None:
+        self.maxBytes = self.MAX_BYTES
+        self.received = 0
+        self.peer: IAddress | None = None
+        self._chunks: list[bytes] | None = []
+
+    def makeConnection(self, transport: Any) -> None:
+        if self.tracer is not None:
+            self.tracer.record(self.task, "protocol", "makeConnection")
+        Protocol.makeConnection(self, transport)
+
+    def connectionMade(self) -> None:
+        transport = cast(Any, self.transport)
+        self.peer = transport.getPeer()
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task,
+                "protocol",
+                "connectionMade",
+                peer=formatAddress(self.peer),
+                host=formatAddress(transport.getHost()),
+            )
+
+    def dataReceived(self, data: bytes) -> None:
+        chunks = self._chunks
+        if chunks is None:
+            return  # finished (too large, timed out, cancelled): ignore the rest
+        self.received += len(data)
+        if self.tracer is not None:
+            self.tracer.record(self.task, "protocol", "dataReceived", bytes=len(data))
+        if self.received > self.maxBytes:
+            self.poemTooLarge()
+            return
+        chunks.append(data)
+        if self.onData is not None:
+            try:
+                self.onData(len(data))
+            except Exception:
+                self.callbackFailed(Failure())
+
+    def callbackFailed(self, reason: Failure) -> None:
+        """
+        The caller's C{on_data} callback raised: a bug in the caller, not a
+        fault of the server.  Log it, fail the download with
+        L{PoemCallbackError} carrying the exception, and abort the
+        connection.
+        """
+        self._chunks = None
+        factory = cast("PoetryClientFactory | None", self.factory)
+        address = factory.address if factory is not None else None
+        _log.failure(
+            "on_data callback failed for {address}",
+            reason,
+            address=str(address),
+        )
+        if factory is not None:
+            factory.poemFailed(
+                PoemCallbackError(factory.address, "on_data", reason, self.received)
+            )
+        cast(Any, self.transport).abortConnection()
+
+    def partial(self) -> bytes:
+        """The bytes buffered so far (empty once the poem is finished)."""
+        return b"".join(self._chunks) if self._chunks else b""
+
+    def poemTooLarge(self) -> None:
+        """
+        Called when the server has sent more than L{maxBytes}.  The default
+        drops the buffer, fails the download with L{PoemTooLarge} and aborts
+        the connection.  Override to handle the limit differently.
+        """
+        self._chunks = None
+        factory = cast("PoetryClientFactory | None", self.factory)
+        if factory is not None:
+            factory.poemFailed(
+                PoemTooLarge(factory.address, self.maxBytes, self.received)
+            )
+        cast(Any, self.transport).abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        clean = isinstance(reason.value, ConnectionDone)
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task,
+                "protocol",
+                "connectionLost",
+                reason=_reasonName(reason),
+                clean=clean,
+            )
+        chunks, self._chunks = self._chunks, None
+        factory = cast("PoetryClientFactory | None", self.factory)
+        if factory is None:
+            return
+        if chunks is not None:
+            data = b"".join(chunks)
+            if clean:
+                factory.poemFinished(self, data)
+            else:
+                factory.poemTruncated(self, data, reason)
+        # The socket is closed now (Twisted closes it before telling us).
+        factory.connectionClosed()
+
+
+class PoetryClientFactory(ClientFactory[PoetryProtocol]):
+    """
+    One download: connects one connection attempt to one result.
+
+    The factory holds the L{Deferred} (L{deferred}) that fires exactly once:
+    with a L{Poem}, or with a L{PoemError} (L{PoemConnectionFailed},
+    L{EmptyPoem}, L{PoemTruncated}, L{PoemTooLarge}, L{PoemTimeout}), or with
+    L{CancelledError} if it is cancelled.  Once it has fired, the factory
+    drops its references to the protocol, the connector and the timeout, so
+    finished downloads leave nothing alive.
+
+    The timeout starts in L{startedConnecting} and covers connecting plus
+    downloading; it is cancelled the moment the result fires.
+
+    The result can fire before the connection's socket is closed (a timeout
+    or a cancel aborts the connection, and Twisted closes it a reactor turn
+    later).  C{onClosed}, if given, is called once the attempt's socket
+    really is closed: after the protocol's C{connectionLost}, or in
+    L{clientConnectionFailed} if it never connected.  L{get_poems} hands a
+    download's slot on only then, so it never has more sockets open than
+    its concurrency.
+
+    @ivar deferred: the result, or L{None} once it has fired.
+    """
+
+    protocol = PoetryProtocol
+    noisy = False  # no "Starting factory" log line per download
+
+    def __init__(
+        self,
+        address: Address,
+        *,
+        clock: TCPReactor,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        maxBytes: int = DEFAULT_MAX_BYTES,
+        tracer: TraceRecorder | None = None,
+        task: int = 1,
+        onData: Callable[[int], object] | None = None,
+        onClosed: Callable[[], object] | None = None,
+    ) -> None:
+        self.address = address
+        self.clock = clock
+        self.timeout = timeout
+        self.maxBytes = maxBytes
+        self.tracer = tracer
+        self.task = task
+        self.onData = onData
+        self.onClosed = onClosed
+        self.deferred: Deferred[Poem] | None = Deferred(self._cancel)
+        self.started: float | None = None
+        self._connector: Any = None
+        self._protocol: PoetryProtocol | None = None
+        self._timeoutCall: Any = None
+
+    # -- ClientFactory callbacks, in the order Twisted calls them ------------
+
+    def doStart(self) -> None:
+        if self.tracer is not None:
+            self.tracer.record(self.task, "factory", "doStart")
+        super().doStart()
+
+    def startedConnecting(self, connector: Any) -> None:
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task, "factory", "startedConnecting", destination=str(self.address)
+            )
+        if self.deferred is None:
+            return
+        self._connector = connector
+        self.started = self.clock.seconds()
+        if self.timeout is not None:
+            self._timeoutCall = self.clock.callLater(self.timeout, self.timedOut)
+            if self.tracer is not None:
+                self.tracer.record(
+                    self.task, "timeout", "scheduled", seconds=self.timeout
+                )
+
+    def buildProtocol(self, addr: IAddress) -> PoetryProtocol | None:  # type: ignore[override]
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task, "factory", "buildProtocol", address=formatAddress(addr)
+            )
+        if self.deferred is None:
+            return None  # already timed out or cancelled: refuse the connection
+        p = self.protocol()
+        p.factory = self
+        p.maxBytes = self.maxBytes
+        p.task = self.task
+        p.tracer = self.tracer
+        p.onData = self.onData
+        self._protocol = p
+        return p
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task,
+                "factory",
+                "clientConnectionFailed",
+                reason=_reasonName(reason),
+            )
+        d = self._take()
+        if d is not None:
+            reason.cleanFailure()
+            self._release()
+            d.errback(PoemConnectionFailed(self.address, reason))
+        # else: our own stopConnecting() after a timeout or cancel.
+        # Either way the attempt's socket (if it had one) is closed now.
+        self.connectionClosed()
+
+    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
+        if self.tracer is not None:
+            self.tracer.record(
+                self.task,
+                "factory",
+                "clientConnectionLost",
+                reason=_reasonName(reason),
+            )
+        # The protocol's connectionLost has already decided the result.
+
+    def doStop(self) -> None:
+        if self.tracer is not None:
+            self.tracer.record(self.task, "factory", "doStop")
+        super().doStop()
+
+    def connectionClosed(self) -> None:
+        """
+        This attempt's socket is closed: call C{onClosed}, once.  Called by
+        the protocol's C{connectionLost} and by L{clientConnectionFailed}.
+        """
+        onClosed, self.onClosed = self.onClosed, None
+        if onClosed is not None:
+            onClosed()
+
+    # -- results from the protocol -------------------------------------------
+
+    def poemFinished(self, protocol: PoetryProtocol, data: bytes) -> None:
+        """The server closed the connection cleanly after sending C{data}."""
+        d = self._take()
+        if d is None:
+            return
+        elapsed = self._elapsed()
+        peer = protocol.peer
+        self._release()
+        if not data:
+            d.errback(EmptyPoem(self.address))
+            return
+        host = getattr(peer, "host", None)
+        port = getattr(peer, "port", None)
+        d.callback(
+            Poem(
+                data,
+                self.address,
+                Address(host, port) if host is not None and port is not None else None,
+                elapsed,
+            )
+        )
+
+    def poemTruncated(
+        self, protocol: PoetryProtocol, data: bytes, reason: Failure
+    ) -> None:
+        """The connection was lost uncleanly after C{data} arrived."""
+        d = self._take()
+        if d is None:
+            return
+        self._release()
+        reason.cleanFailure()
+        d.errback(PoemTruncated(self.address, data, reason))
+
+    def poemFailed(self, error: PoemError) -> None:
+        """
+        The download failed with C{error} while still connected (for example
+        L{PoemTooLarge}); the caller closes the connection.
+        """
+        d = self._take()
+        if d is None:
+            return
+        self._release()
+        d.errback(error)
+
+    # -- the timeout -----------------------------------------------------------
+
+    def timedOut(self) -> None:
+        """
+        The timeout expired: stop connecting or abort the connection, and fail
+        with L{PoemTimeout} carrying the bytes received so far.
+        """
+        self._timeoutCall = None
+        if self.tracer is not None:
+            self.tracer.record(self.task, "timeout", "fired", seconds=self.timeout)
+        d = self._take()
+        if d is None:
+            return
+        partialData = self._protocol.partial() if self._protocol is not None else b""
+        self._stop()
+        self._release()
+        d.errback(PoemTimeout(self.address, cast(float, self.timeout), partialData))
+
+    # -- internals -------------------------------------------------------------
+
+    def _elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return self.clock.seconds() - self.started
+
+    def _take(self) -> Deferred[Poem] | None:
+        """Take the result Deferred (fire-once) and cancel the timeout."""
+        d, self.deferred = self.deferred, None
+        if d is not None:
+            self._cancelTimeout()
+        return d
+
+    def _cancelTimeout(self) -> None:
+        call, self._timeoutCall = self._timeoutCall, None
+        if call is not None and call.active():
+            call.cancel()
+            if self.tracer is not None:
+                self.tracer.record(self.task, "timeout", "cancelled")
+
+    def _stop(self) -> None:
+        """Abort the connection, or stop connecting if not connected yet."""
+        protocol = self._protocol
+        if protocol is not None and protocol.transport is not None:
+            protocol._chunks = None
+            cast(Any, protocol.transport).abortConnection()
+        elif self._connector is not None:
+            try:
+                self._connector.stopConnecting()
+            except NotConnectingError:
+                pass
+
+    def _release(self) -> None:
+        """Drop every reference to this download's objects."""
+        self._protocol = None
+        self._connector = None
+        self.onData = None
+
+    def _cancel(self, d: Deferred[Poem]) -> None:
+        """Canceller of L{deferred}: stop the download; Deferred fails itself."""
+        if self._take() is None:
+            return
+        self._stop()
+        self._release()

@@ -1,0 +1,262 @@
+"""
+The scheduler behind L{get_poems}: which download starts next, and when.
+
+L{DownloadScheduler} has one job: run a list of downloads with at most
+C{limit} in flight in all and C{perServer} to any one server, starting them
+in input order, and hand each download's slot on only once both its result
+and its socket's close have been seen.
+
+Why not L{twisted.internet.defer.DeferredSemaphore}: a semaphore's token is
+released when the result fires, and a download's socket closes a reactor
+turn later after a timeout or cancel (so the sockets open could exceed the
+concurrency); and two semaphores (in all, per server) taken one after the
+other would make a download waiting for its server hold a token in all,
+blocking the other servers' downloads behind it.  The per-server queues
+below pick the next download by its input position across servers.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Protocol as _Interface
+from typing import cast
+
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from poetry.addresses import Address
+from poetry.client.results import DownloadResult, Poem
+
+__all__ = ["DownloadScheduler"]
+
+_log = Logger(namespace="poetry.client")
+
+
+class Clock(_Interface):
+    def seconds(self) -> float:
+        """The current time in seconds."""
+
+
+Fetch = Callable[[int, Callable[[], object]], Deferred[Poem]]
+"""
+C{fetch(index, onClosed)}: start download C{index}, calling C{onClosed()}
+once its socket is closed; return its L{Deferred}.
+"""
+
+
+class _ServerQueue:
+    """
+    The downloads of one server (one L{Address}): the indices not started
+    yet, in input order, and how many hold a slot.
+    """
+
+    __slots__ = ("pending", "running")
+
+    def __init__(self) -> None:
+        self.pending: deque[int] = deque()
+        self.running = 0
+
+    def __lt__(self, other: _ServerQueue) -> bool:  # pragma: no cover
+        # Heap entries are (head index, queue) and head indices are unique,
+        # so queues are never compared; defined for the type checker.
+        return id(self) < id(other)
+
+
+class DownloadScheduler:
+    """
+    Run one download per target, at most C{limit} at once in all and
+    C{perServer} at once to any one server, in input order.
+
+    A download holds its slot until both its result and its socket's close
+    have been seen (in either order); then the next download that both caps
+    allow starts.  L{start}'s Deferred fires once every download has ended,
+    with one L{DownloadResult} per target in input order (or an empty list
+    when C{keepResults} is false).  It never fails; cancelling it cancels
+    every download queued or running, and it then fires with every result,
+    the unfinished ones failed with L{CancelledError}.  C{onResult} is
+    given each result as its download ends; it may cancel the run.
+
+    @ivar inFlight: how many downloads hold a slot.
+    """
+
+    __slots__ = (
+        "_cap",
+        "_clock",
+        "_done",
+        "_fetch",
+        "_filling",
+        "_keep",
+        "_limit",
+        "_onResult",
+        "_queueOf",
+        "_queues",
+        "_ready",
+        "_remaining",
+        "_results",
+        "_running",
+        "_startedAt",
+        "_targets",
+        "_toSee",
+        "inFlight",
+    )
+
+    def __init__(
+        self,
+        targets: Sequence[Address],
+        fetch: Fetch,
+        clock: Clock,
+        *,
+        limit: int,
+        perServer: int,
+        keepResults: bool = True,
+        onResult: Callable[[DownloadResult], object] | None = None,
+    ) -> None:
+        count = len(targets)
+        self._targets = targets
+        self._fetch = fetch
+        self._clock = clock
+        self._limit = limit
+        self._cap = perServer
+        self._keep = keepResults
+        self._onResult = onResult
+        # One queue per server, and a heap of the queues that may start a
+        # download now (pending and below the per-server cap), keyed by the
+        # index of their next download so downloads start in input order.
+        queues: dict[Address, _ServerQueue] = {}
+        self._queueOf: list[_ServerQueue] = []
+        for index, target in enumerate(targets):
+            queue = queues.get(target)
+            if queue is None:
+                queue = queues[target] = _ServerQueue()
+            queue.pending.append(index)
+            self._queueOf.append(queue)
+        self._queues = list(queues.values())
+        self._ready = [(q.pending[0], q) for q in self._queues]
+        heapq.heapify(self._ready)
+        self._results: list[DownloadResult | None] = [None] * count
+        self._startedAt: list[float | None] = [None] * count
+        # How many of a started download's two ends (result, socket closed)
+        # are still to be seen: 2, then 1, then 0 when its slot is free.
+        self._toSee = bytearray(count)
+        self._running: dict[int, Deferred[Poem]] = {}
+        self.inFlight = 0
+        self._remaining = count
+        self._filling = False
+        self._done: Deferred[list[DownloadResult]] | None = Deferred(self._cancelAll)
+
+    def start(self) -> Deferred[list[DownloadResult]]:
+        """
+        Start as many downloads as the caps allow.  Call it once.
+
+        @return: the L{Deferred} of all the results.
+        """
+        done = self._done
+        assert done is not None, "already started and finished"
+        self._fill()
+        return done
+
+    def _fill(self) -> None:
+        # Start downloads while both caps allow.  A re-entrant call (a
+        # download failing synchronously as it starts frees its slot at
+        # once) returns at once: the outer loop picks the freed slot up.
+        if self._filling:
+            return
+        self._filling = True
+        try:
+            ready = self._ready
+            while ready and self.inFlight < self._limit:
+                _, queue = heapq.heappop(ready)
+                index = queue.pending.popleft()
+                queue.running += 1
+                if queue.pending and queue.running < self._cap:
+                    heapq.heappush(ready, (queue.pending[0], queue))
+                self.inFlight += 1
+                self._start(index)
+        finally:
+            self._filling = False
+
+    def _start(self, index: int) -> None:
+        self._startedAt[index] = self._clock.seconds()
+        self._toSee[index] = 2
+        try:
+            d = self._fetch(index, partial(self._seen, index))
+        except Exception:
+            self._toSee[index] = 1  # no socket to wait for
+            self._ended(Failure(), index)
+            return
+        self._running[index] = d
+        d.addBoth(self._ended, index)
+
+    def _seen(self, index: int) -> None:
+        # One of a started download's two ends was seen; after both, its
+        # slot goes to the next download.
+        toSee = self._toSee
+        if not toSee[index]:
+            return  # both seen already: never free a slot twice
+        toSee[index] -= 1
+        if toSee[index]:
+            return
+        queue = self._queueOf[index]
+        queue.running -= 1
+        self.inFlight -= 1
+        if queue.pending and queue.running == self._cap - 1:
+            # It was at its cap: it may start a download again.
+            heapq.heappush(self._ready, (queue.pending[0], queue))
+        self._fill()
+
+    def _ended(self, outcome: object, index: int) -> None:
+        # The one callback per download.  The download counts as ended
+        # before the caller hears of it, so the caller may cancel
+        # everything from onResult.  Returns None: the download's Deferred
+        # holds nothing afterwards.
+        self._running.pop(index, None)
+        started = self._startedAt[index]
+        elapsed = 0.0 if started is None else self._clock.seconds() - started
+        target = self._targets[index]
+        if isinstance(outcome, Failure):
+            result = DownloadResult(index, target, error=outcome.value, elapsed=elapsed)
+        else:
+            poem = cast(Poem, outcome)
+            result = DownloadResult(index, target, poem=poem, elapsed=elapsed)
+        if self._keep:
+            self._results[index] = result
+        self._remaining -= 1
+        if self._onResult is not None:
+            try:
+                self._onResult(result)
+            except Exception:
+                _log.failure(
+                    "on_outcome callback failed for {address}",
+                    address=str(result.address),
+                )
+        if started is not None:
+            self._seen(index)
+        if self._remaining == 0:
+            self._finish()
+
+    def _finish(self) -> None:
+        d, self._done = self._done, None
+        if d is not None:
+            results = cast(list[DownloadResult], self._results) if self._keep else []
+            d.callback(results)
+
+    def _cancelAll(self, d: Deferred[list[DownloadResult]]) -> None:
+        """Canceller of the results: end every download queued or running."""
+        # Fail the queued ones first: they never start (with nothing
+        # pending, no slot freed later starts anything either).
+        queued = sorted(i for q in self._queues for i in q.pending)
+        for q in self._queues:
+            q.pending.clear()
+        self._ready.clear()
+        for index in queued:
+            self._ended(Failure(CancelledError()), index)
+        for running in list(self._running.values()):
+            running.cancel()
+        if self._remaining == 0:
+            # Cancelled from the last download's onResult, say: nothing was
+            # left to end it, so fire it here (not with CancelledError).
+            self._finish()
