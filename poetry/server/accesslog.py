@@ -19,12 +19,14 @@ from poetry.addresses import formatAddress
 
 if TYPE_CHECKING:
     from poetry.server.base import BaseServerProtocol
+    from poetry.server.protocol import PoetryServerProtocol
 
 __all__ = [
     "ACCESS_FORMAT",
     "LIFECYCLE_NAMESPACE",
     "BatchingLog",
     "access_event",
+    "chunk_event",
     "display_name",
 ]
 
@@ -64,6 +66,21 @@ def access_event(
     record["reason"] = type(reason.value).__name__
     record["clean"] = reason.check(ConnectionDone) is not None
     return ACCESS_FORMAT + " (connectionLost: {reason}, clean={clean})", record
+
+
+def chunk_event(
+    protocol: PoetryServerProtocol, offset: int
+) -> tuple[str, dict[str, Any]]:
+    """
+    The lifecycle trace's event for a slow-mode chunk just written: the
+    bytes from C{offset} to what C{protocol} has sent of its poem.
+    """
+    return "{peer} chunk: {bytes} bytes at offset {offset}", {
+        "lifecycle": "chunk",
+        "peer": formatAddress(protocol.transport.getPeer()),
+        "bytes": protocol.offset - offset,
+        "offset": offset,
+    }
 
 
 def display_name(name: str) -> str:

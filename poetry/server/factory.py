@@ -73,23 +73,14 @@ class PoetryServerFactory(LimitedServerFactory):
     @ivar library: where each connection's poem comes from.
     @ivar delay: seconds between chunks in slow mode; L{None} for fast mode.
     @ivar chunkSize: bytes per chunk in slow mode.
-    @ivar served: poems sent in full.
     @ivar bytesSent: bytes handed to transports, over all connections.
-    @ivar clientsGone: connections the client closed or reset before the
-        poem was sent in full.
-    @ivar cutAtShutdown: connections aborted at shutdown.
-    @ivar clientResets: connections whose poem was all in the kernel, but
-        whose client then reset the connection instead of closing it (it may
-        not have read it all); see L{ConnectionOutcome.CLIENT_RESET}.
-    @ivar lingerTimeouts: connections closed by the server after lingering
-        L{PoetryServerProtocol.LINGER_TIMEOUT} seconds for the client to
-        close.
+    @ivar ended: how many connections ended in each L{ConnectionOutcome};
+        C{served}, C{clientResets}, C{lingerTimeouts}, C{clientsGone},
+        C{cutAtShutdown}, C{cutIdle} and C{faults} read from it.
     @ivar fault: the L{poetry.server.faults.Fault} whose protocol every
         connection runs instead of the poem protocol (L{None}: serve poems).
     @ivar idleTimeout: abort a connection on which no data has moved for this
         many seconds (L{None}: never); see L{PoetryServerProtocol}.
-    @ivar cutIdle: connections aborted by C{idleTimeout}.
-    @ivar faults: connections ended on purpose by the fault mode.
     @ivar traceLifecycle: log each connection's C{connectionMade} to
         C{lifecycleLog}, and add to its access-log event why it was lost
         (C{reason}: the exception's class name) and whether cleanly
@@ -261,7 +252,6 @@ class PoetryServerFactory(LimitedServerFactory):
         for proto in list(self.live):
             proto.cut()
 
-    #: The counters of ended connections, read from C{ended}.
     served: int = _counted(ConnectionOutcome.COMPLETE)
     clientsGone: int = _counted(ConnectionOutcome.CLIENT_GONE)
     cutAtShutdown: int = _counted(ConnectionOutcome.CUT_AT_SHUTDOWN)

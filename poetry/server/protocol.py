@@ -14,7 +14,7 @@ from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from poetry.addresses import formatAddress
+from poetry.server.accesslog import chunk_event
 from poetry.server.base import BaseServerProtocol
 from poetry.server.outcome import ConnectionOutcome
 
@@ -32,14 +32,11 @@ class PoetryServerProtocol(BaseServerProtocol):
     Slow mode writes C{chunkSize} bytes at each of the factory's
     L{SlowSchedule} ticks (L{sendChunk}).
 
-    A client's half-close (C{shutdown(SHUT_WR)}, C{nc -N}) changes nothing:
-    the poem goes on.  The lingering close, as nginx does it: after the last
-    byte the server half-closes (C{loseWriteConnection}: the kernel sends
-    what it holds, then a FIN) and keeps reading and discarding until the
-    client closes, for at most L{LINGER_TIMEOUT}; only then does it close
-    the socket.  Closing a socket while the client's bytes are unread makes
-    the kernel send a reset that can destroy the poem in flight.  A
-    transport that cannot half-close is closed with C{loseConnection}.
+    A client's half-close (C{nc -N}) changes nothing.  The lingering close,
+    as nginx does it: after the last byte the server half-closes
+    (C{loseWriteConnection}) and reads and discards until the client closes,
+    for at most L{LINGER_TIMEOUT}, so no unread byte from the client makes
+    the kernel reset the connection while the poem is in flight.
 
     The factory's C{idleTimeout}, if set, cuts a connection on which no data
     has moved for that long (L{ConnectionOutcome.CUT_IDLE}) until the poem
@@ -52,12 +49,12 @@ class PoetryServerProtocol(BaseServerProtocol):
     @cvar STREAM_CHUNK: poems up to this many bytes are written in one
         C{write}; larger ones this many bytes at a time.  It bounds what the
         server holds in user space for a client that does not read.
-    @ivar offset: how much of the poem has been sent (C{sent} counts every
-        byte written, a subclass's own included).
     """
 
     STREAM_CHUNK = 65536
 
+    #: How much of the poem has been sent (C{sent} counts every byte
+    #: written, a subclass's own included).
     offset: int = 0
     #: This connection's entries in the factory's L{SlowSchedule}, linger
     #: and idle L{Deadlines}, while it has them.
@@ -138,15 +135,7 @@ class PoetryServerProtocol(BaseServerProtocol):
         self.send(chunk)
         if factory.traceChunks:
             factory.events.emit(
-                factory.lifecycleLog,
-                LogLevel.debug,
-                "{peer} chunk: {bytes} bytes at offset {offset}",
-                {
-                    "lifecycle": "chunk",
-                    "peer": formatAddress(self.transport.getPeer()),
-                    "bytes": len(chunk),
-                    "offset": offset,
-                },
+                factory.lifecycleLog, LogLevel.debug, *chunk_event(self, offset)
             )
         if end >= len(data):
             self._finished()
