@@ -192,7 +192,7 @@ def findOurs(
 ) -> tuple[tuple[bool, str], tuple[bool, str], tuple[bool, str]]:
     """Which of our pieces exist and work: server, client library, CLI."""
     files = [
-        "poetry/server.py",
+        "poetry/server/__init__.py",
         "poetry/service.py",
         "twisted_plugins/poetry_plugin.py",
     ]

@@ -34,17 +34,22 @@ from poetry.errors import EmptyPoem, PoemTimeout, PoemTooLarge, PoemTruncated
 from poetry.faults import (
     CHUNK,
     Endless,
+    EndlessProtocol,
     Fault,
     Refuse,
+    RefuseProtocol,
     Reset,
+    ResetProtocol,
     Silent,
+    SilentProtocol,
     Stall,
+    StallProtocol,
     parseFault,
 )
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
-    GuardedServerProtocol,
-    Outcome,
+    BaseServerProtocol,
+    ConnectionOutcome,
     PoetryServerFactory,
     PoetryServerProtocol,
 )
@@ -143,14 +148,107 @@ class FaultBehaviourTests(SynchronousTestCase):
 
     def test_plainProtocolWithoutFaultOrIdle(self) -> None:
         """
-        A factory with no fault and no idle timeout builds the plain
-        PoetryServerProtocol, so the benchmarked fast and slow paths run
-        unchanged; with either, it builds the guarded subclass.
+        A factory with no fault builds the one poem protocol,
+        PoetryServerProtocol, with or without an idle timeout; with a fault
+        mode, that mode's own protocol class.
         """
         self.assertIs(type(connect(makeFactory())[0]), PoetryServerProtocol)
-        self.assertIs(type(connect(makeFactory("stall"))[0]), GuardedServerProtocol)
-        guarded = connect(makeFactory(idle_timeout=5.0))[0]
-        self.assertIs(type(guarded), GuardedServerProtocol)
+        timed = connect(makeFactory(idle_timeout=5.0))[0]
+        self.assertIs(type(timed), PoetryServerProtocol)
+        for fault, kind in [
+            ("stall", StallProtocol),
+            ("silent", SilentProtocol),
+            ("refuse", RefuseProtocol),
+            ("reset:5", ResetProtocol),
+            ("endless", EndlessProtocol),
+        ]:
+            proto = connect(makeFactory(fault, idle_timeout=5.0))[0]
+            self.assertIs(type(proto), kind, fault)
+            self.assertIsInstance(proto, BaseServerProtocol)
+            self.assertNotIsInstance(proto, PoetryServerProtocol)
+
+    def test_faultInSlowMode(self) -> None:
+        """
+        A fault mode on a slow server (C{--delay}) plays the fault, not the
+        schedule, and its connections end and are counted like any other.
+        """
+        for spec in ["stall", "silent", "refuse", "reset:5", "endless"]:
+            clock = MemoryReactorClock()
+            factory = makeFactory(spec, clock=clock, delay=1.0, chunk_size=4)
+            proto, _ = connect(factory)
+            self.assertEqual(len(factory.schedule), 0, spec)
+            lose(proto, ConnectionLost)
+            self.assertEqual(factory.live, set(), spec)
+            self.assertEqual(
+                sum(factory.ended.values()), 1, (spec, factory.counts())
+            )
+
+    def test_usersProtocolRespected(self) -> None:
+        """
+        A user's C{factory.protocol} is what a connection runs while no
+        fault is set, with or without an idle timeout; a fault mode's
+        protocol takes its place only while the fault is set, and
+        C{protocol_for} is the one place that picks.
+        """
+
+        class Greeting(PoetryServerProtocol):
+            def connectionMade(self) -> None:
+                self.send(b"hello\n")
+                PoetryServerProtocol.connectionMade(self)
+
+        big = PoemFile("big", bytes(range(256)) * 1000)
+        for poem, kw in [
+            (POEM, {}),
+            (POEM, {"idle_timeout": 5.0}),
+            (POEM, {"delay": 1.0, "chunk_size": 100}),
+            (big, {}),
+            (big, {"idle_timeout": 5.0}),
+        ]:
+            clock = MemoryReactorClock()
+            factory = makeFactory(None, poem, clock=clock, **kw)
+            factory.protocol = Greeting  # type: ignore[assignment]
+            proto, transport = connect(factory)
+            self.assertIs(type(proto), Greeting)
+            for _ in range(len(poem.data)):
+                if proto.outcome is not None:
+                    break
+                clock.advance(1.0)
+                producer = transport.producer
+                if producer is not None:
+                    producer.resumeProducing()
+            self.assertEqual(transport.value(), b"hello\n" + poem.data, kw)
+            self.assertEqual(proto.sent, len(b"hello\n" + poem.data))
+            self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
+        # The idle timeout is the user's protocol's too: a poem that does
+        # not leave the transport (no drain, no half-close) is cut.
+        for poem, kw in [
+            (POEM, {}),
+            (big, {}),
+            (POEM, {"delay": 1.0, "chunk_size": 10}),
+        ]:
+            clock = MemoryReactorClock()
+            factory = makeFactory(None, poem, clock=clock, idle_timeout=5.0, **kw)
+            factory.protocol = Greeting  # type: ignore[assignment]
+            proto, transport = connect(factory)
+            clock.advance(4.0)
+            self.assertNotEqual(proto.outcome, ConnectionOutcome.CUT_IDLE, kw)
+            for _ in range(3):
+                clock.advance(1.0)
+            self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE, kw)
+            lose(proto, ConnectionLost)
+            self.assertEqual(factory.counts()["cutIdle"], 1)
+        factory = makeFactory("silent")
+        factory.protocol = Greeting  # type: ignore[assignment]
+        self.assertIs(type(connect(factory)[0]), SilentProtocol)
+
+        class ByAddress(PoetryServerFactory):
+            def protocol_for(self, addr: Any) -> Any:
+                return SilentProtocol
+
+        chosen = ByAddress(PoemLibrary([POEM]), reactor=MemoryReactorClock())
+        proto, transport = connect(chosen)
+        self.assertIs(type(proto), SilentProtocol)
+        self.assertEqual(transport.value(), b"")
 
     def test_stallSendsFirstChunkOnly(self) -> None:
         """
@@ -221,7 +319,7 @@ class FaultBehaviourTests(SynchronousTestCase):
         copies = nbytes // len(POEM.data) + 1
         self.assertEqual(transport.value(), (POEM.data * copies)[:nbytes])
         lose(proto, ConnectionAborted)
-        self.assertEqual(proto.outcome, Outcome.FAULT)
+        self.assertEqual(proto.outcome, ConnectionOutcome.FAULT)
         self.assertEqual(factory.counts()["faults"], 1)
         self.assertEqual(factory.counts()["bytesSent"], nbytes)
 
@@ -311,7 +409,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self, factory: PoetryServerFactory, proto: Any, transport: StringTransport
     ) -> None:
         self.assertTrue(transport.disconnected)  # abortConnection
-        self.assertEqual(proto.outcome, Outcome.CUT_IDLE)
+        self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE)
         lose(proto, ConnectionAborted)
         self.assertEqual(factory.counts()["cutIdle"], 1)
         self.assertEqual(factory.live, set())
@@ -331,6 +429,40 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.assertFalse(transport.disconnected)
         self.clock.advance(0.01)
         self.assertCutIdle(factory, proto, transport)
+
+    def test_producingFaultsRestartTheTimer(self) -> None:
+        """
+        reset and endless restart the idle timer each time the transport
+        drains (asks for more): a client that keeps reading is never cut,
+        however long it reads; once it stops, the cut comes idle-timeout
+        seconds after the last drain.
+        """
+        for fault in [Reset(100 * CHUNK), Endless()]:
+            self.events.clear()
+            factory = self.factory(fault=fault, idle_timeout=5.0)
+            proto, transport = connect(factory)
+            for _ in range(10):
+                self.clock.advance(4.0)
+                transport.producer.resumeProducing()
+            self.assertFalse(transport.disconnected, fault)
+            self.clock.advance(4.99)
+            self.assertFalse(transport.disconnected, fault)
+            self.clock.advance(0.01)
+            self.assertCutIdle(factory, proto, transport)
+
+    def test_stallCountsWhatItSent(self) -> None:
+        """
+        The bytes stall sent are counted: in the connection's access event,
+        and in the factory's C{bytesSent}.
+        """
+        factory = self.factory(fault=Stall(), idle_timeout=5.0)
+        access: list[dict[str, Any]] = []
+        factory.accessLog = Logger(observer=access.append)
+        proto, _ = connect(factory)
+        self.clock.advance(5.0)
+        lose(proto, ConnectionAborted)
+        self.assertEqual(access[-1]["bytes"], 10)
+        self.assertEqual(factory.bytesSent, 10)
 
     def test_silentCut(self) -> None:
         """A silent connection is cut after idle-timeout seconds too."""
@@ -374,7 +506,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.assertEqual(transport.value(), big.data)
         self.assertTrue(transport.disconnecting)
         lose(proto)
-        self.assertEqual(proto.outcome, Outcome.COMPLETE)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
         self.assertEqual(factory.counts()["cutIdle"], 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
@@ -408,7 +540,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.assertEqual(transport.value(), POEM.data)
         self.assertIsNone(transport.producer)
         lose(proto)
-        self.assertEqual(proto.outcome, Outcome.COMPLETE)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_slowModeNonReaderCut(self) -> None:

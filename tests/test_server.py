@@ -20,7 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
-    Outcome,
+    ConnectionOutcome,
     PoetryServerFactory,
     PoetryServerProtocol,
     formatAddress,
@@ -124,7 +124,23 @@ class FastModeTests(SynchronousTestCase):
         self.assertEqual(transport.value(), big.data)
         self.assertIsNone(transport.producer)
         self.assertTrue(transport.disconnecting)
-        self.assertEqual(proto.outcome, Outcome.COMPLETE)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
+
+    def test_poemOfExactlyOneChunkWrittenAtOnce(self) -> None:
+        """
+        A poem of exactly STREAM_CHUNK bytes is written in one write, with no
+        producer; one byte more and it is streamed.
+        """
+        chunk = PoetryServerProtocol.STREAM_CHUNK
+        exact = PoemFile("exact", b"e" * chunk)
+        proto, transport = connect(makeFactory(exact))
+        self.assertEqual(transport.value(), exact.data)
+        self.assertIsNone(transport.producer)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
+        over = PoemFile("over", b"o" * (chunk + 1))
+        proto, transport = connect(makeFactory(over))
+        self.assertIs(transport.producer, proto)
+        self.assertIsNone(proto.outcome)
 
     def test_clientDataDiscarded(self) -> None:
         """
@@ -219,7 +235,7 @@ class SlowModeTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
         self.assertEqual(factory.counts()["clientsGone"], 1)
         self.assertEqual(factory.counts()["served"], 0)
-        self.assertEqual(events[-1]["outcome"], Outcome.CLIENT_GONE)
+        self.assertEqual(events[-1]["outcome"], ConnectionOutcome.CLIENT_GONE.value)
         self.assertEqual(events[-1]["bytes"], 4)
 
     def test_badSettingsRejected(self) -> None:
@@ -265,7 +281,7 @@ class FactoryTests(SynchronousTestCase):
         self.assertEqual(event["poem"], "short")
         self.assertEqual(event["bytes"], len(POEM.data))
         self.assertEqual(event["seconds"], 0.25)
-        self.assertEqual(event["outcome"], Outcome.COMPLETE)
+        self.assertEqual(event["outcome"], ConnectionOutcome.COMPLETE.value)
         self.assertEqual(
             formatEvent(event),
             f"10.1.2.3:4242 short {len(POEM.data)} bytes 0.250 s complete",
@@ -277,6 +293,37 @@ class FactoryTests(SynchronousTestCase):
         )
         self.assertEqual(counts["cutAtShutdown"] + counts["refused"], 0)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_countedByOutcome(self) -> None:
+        """
+        Each way a connection can end is counted by its own counter, and by
+        that one only: no outcome falls into another's count (such as
+        C{faults} catching whatever it does not know), and the access log
+        shows the outcome's text as a plain string.
+        """
+        names = {
+            ConnectionOutcome.COMPLETE: "served",
+            ConnectionOutcome.CLIENT_RESET: "clientResets",
+            ConnectionOutcome.LINGER_TIMEOUT: "lingerTimeouts",
+            ConnectionOutcome.CLIENT_GONE: "clientsGone",
+            ConnectionOutcome.CUT_AT_SHUTDOWN: "cutAtShutdown",
+            ConnectionOutcome.CUT_IDLE: "cutIdle",
+            ConnectionOutcome.FAULT: "faults",
+        }
+        self.assertEqual(set(names), set(ConnectionOutcome))
+        for outcome, name in names.items():
+            events: list[dict[str, Any]] = []
+            factory = makeFactory(events=events)
+            proto, _ = connect(factory)
+            proto.outcome = outcome
+            lose(proto)
+            counts = factory.counts()
+            self.assertEqual(counts[name], 1, outcome)
+            self.assertEqual(factory.ended[outcome], 1)
+            others = {k: v for k, v in counts.items() if k in names.values()}
+            self.assertEqual(sum(others.values()), 1, (outcome, counts))
+            self.assertEqual(events[-1]["outcome"], outcome.value)
+            self.assertIs(type(events[-1]["outcome"]), str)
 
     def test_busyServerBatches(self) -> None:
         """
@@ -383,7 +430,7 @@ class DrainTests(SynchronousTestCase):
         d = factory.drain(2.5)
         clock.advance(2.5)
         self.assertTrue(transport.disconnecting)
-        self.assertEqual(proto.outcome, Outcome.CUT_AT_SHUTDOWN)
+        self.assertEqual(proto.outcome, ConnectionOutcome.CUT_AT_SHUTDOWN)
         self.assertEqual(transport.value(), b"xxx")
         self.assertNoResult(d)
         lose(proto, ConnectionAborted)

@@ -37,7 +37,7 @@ from poetry.addresses import formatAddress
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
     LIFECYCLE_NAMESPACE,
-    Outcome,
+    ConnectionOutcome,
     PoetryServerFactory,
     PoetryServerProtocol,
 )
@@ -872,7 +872,7 @@ class ServerLifecycleTraceTests(SynchronousTestCase):
                 " (connectionLost: ConnectionDone, clean=True)",
             ],
         )
-        self.assertEqual(self.events[-1]["outcome"], Outcome.COMPLETE)
+        self.assertEqual(self.events[-1]["outcome"], ConnectionOutcome.COMPLETE.value)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_connectionsInterleave(self) -> None:
@@ -985,7 +985,7 @@ class ServerLifecycleTraceTests(SynchronousTestCase):
         )
         self.assertEqual(transport.value(), b"abcdefgh")
         lost = self.events[-1]
-        self.assertEqual(lost["outcome"], Outcome.CLIENT_GONE)
+        self.assertEqual(lost["outcome"], ConnectionOutcome.CLIENT_GONE.value)
         self.assertEqual(
             formatEvent(lost),
             "10.0.0.7:5555 ten 8 bytes 0.500 s client gone"
@@ -1005,7 +1005,9 @@ class ServerLifecycleTraceTests(SynchronousTestCase):
         self.assertEqual(
             self.trace()[-1], ("connectionLost", "ConnectionAborted", False)
         )
-        self.assertEqual(self.events[-1]["outcome"], Outcome.CUT_AT_SHUTDOWN)
+        self.assertEqual(
+            self.events[-1]["outcome"], ConnectionOutcome.CUT_AT_SHUTDOWN.value
+        )
 
 
 class _Untouchable:

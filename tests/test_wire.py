@@ -32,12 +32,11 @@ from zope.interface import implementer
 
 from poetry.client import get_poem
 from poetry.errors import PoemTruncated
-from poetry.faults import CHUNK, Reset, Silent, Stall, parseFault
+from poetry.faults import CHUNK, Reset, Silent, Stall, StallProtocol, parseFault
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
+    ConnectionOutcome,
     Deadlines,
-    GuardedServerProtocol,
-    Outcome,
     PoetryServerFactory,
     PoetryServerProtocol,
     defaultIdleTimeout,
@@ -187,7 +186,7 @@ class LingerTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
         self.assertEqual(clock.getDelayedCalls(), [])
         lose(proto)
-        self.assertEqual(events[0]["outcome"], Outcome.COMPLETE)
+        self.assertEqual(events[0]["outcome"], ConnectionOutcome.COMPLETE.value)
         self.assertEqual(factory.served, 1)
 
     def test_lingerBound(self) -> None:
@@ -206,7 +205,7 @@ class LingerTests(SynchronousTestCase):
         clock.advance(0.01)
         self.assertTrue(transport.disconnecting)
         lose(proto)
-        self.assertEqual(events[0]["outcome"], Outcome.LINGER_TIMEOUT)
+        self.assertEqual(events[0]["outcome"], ConnectionOutcome.LINGER_TIMEOUT.value)
         self.assertEqual(factory.counts()["lingerTimeouts"], 1)
         self.assertEqual(factory.served, 0)
         self.assertEqual(clock.getDelayedCalls(), [])
@@ -231,11 +230,11 @@ class LingerTests(SynchronousTestCase):
         kernel, then only the linger bound does.
         """
         proto, transport, clock, _, _ = self.finished(idle_timeout=1.0)
-        self.assertIsInstance(proto, GuardedServerProtocol)
+        self.assertIs(type(proto), PoetryServerProtocol)
         transport.flushed()
         clock.advance(1.0)
         self.assertFalse(transport.disconnecting)
-        self.assertEqual(proto.outcome, Outcome.COMPLETE)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
         clock.advance(PoetryServerProtocol.LINGER_TIMEOUT)
         self.assertTrue(transport.disconnecting)
 
@@ -251,7 +250,8 @@ class LingerTests(SynchronousTestCase):
         proto, transport = connect(factory)
         lose(proto, ConnectionLost)
         self.assertEqual(
-            [e["outcome"] for e in events], [Outcome.CLIENT_RESET, Outcome.CLIENT_GONE]
+            [e["outcome"] for e in events],
+            [ConnectionOutcome.CLIENT_RESET.value, ConnectionOutcome.CLIENT_GONE.value],
         )
         counts = factory.counts()
         self.assertEqual(
@@ -356,7 +356,7 @@ class DeadlinesTests(SynchronousTestCase):
         fineT.flushed()
         clock.advance(2.5)
         self.assertTrue(stuckT.disconnected)  # aborted
-        self.assertEqual(stuck.outcome, Outcome.CUT_IDLE)
+        self.assertEqual(stuck.outcome, ConnectionOutcome.CUT_IDLE)
         self.assertFalse(fineT.disconnecting)
         lose(stuck, ConnectionLost)
         fine.readConnectionLost()
@@ -396,7 +396,7 @@ class ResetStreamsTests(SynchronousTestCase):
         expected = (poem.data * (4 * CHUNK // len(poem.data)))[: 3 * CHUNK + 5]
         self.assertEqual(transport.value(), expected)
         self.assertEqual(max(sizes), CHUNK)
-        self.assertEqual(proto.outcome, Outcome.FAULT)
+        self.assertEqual(proto.outcome, ConnectionOutcome.FAULT)
 
 
 class RefusalSummaryTests(SynchronousTestCase):
@@ -482,7 +482,7 @@ class DefaultIdleTimeoutTests(SynchronousTestCase):
         clock.advance(60.0)
         for proto, transport in stuck:
             self.assertTrue(transport.disconnected)  # aborted
-            self.assertEqual(proto.outcome, Outcome.CUT_IDLE)
+            self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE)
             lose(proto, ConnectionLost)
         self.assertEqual(factory.cutIdle, 3)
         proto, transport = connect(factory)
@@ -744,10 +744,13 @@ class WireOverSocketsTests(TestCase):
         # A stall whose client half-closed (nc -N): a reset after the bound.
         port = self.serve(POEM, fault=Stall())
 
-        class Short(GuardedServerProtocol):
+        class Short(StallProtocol):
             LINGER_TIMEOUT = 0.05
 
-        self.factory.protocol = Short  # type: ignore[assignment]
+        class ShortStall(Stall):
+            protocol = Short
+
+        self.factory.fault = ShortStall()
         data, reason = await read(port, halfClose=True)
         self.assertEqual(data, POEM.data[:10])
         self.assertTrue(reason.check(ConnectionLost))

@@ -1,0 +1,163 @@
+"""
+The base of every server protocol: the one owner of a connection's
+accounting (which poem it got, how many bytes it handed to the transport,
+how it ended), which it reports to its factory when the connection is lost.
+
+The poem protocol (L{poetry.server.protocol}) and every fault mode's
+protocol (L{poetry.server.faults}) subclass L{BaseServerProtocol}; it
+imports neither.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.interfaces import IAddress, IDelayedCall, IHalfCloseableProtocol
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.logger import LogLevel
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from poetry.addresses import formatAddress
+from poetry.library import PoemFile
+from poetry.server.outcome import ConnectionOutcome
+
+if TYPE_CHECKING:
+    from poetry.server.factory import PoetryServerFactory
+
+__all__ = ["BaseServerProtocol"]
+
+
+@implementer(IHalfCloseableProtocol)
+class BaseServerProtocol(Protocol, TimeoutMixin):
+    """
+    One server connection's accounting, and what every server connection
+    does alike.
+
+    On C{connectionMade} it takes the next poem from the factory's library,
+    notes the time and joins the factory's C{live} set; subclasses then
+    decide what to send, handing every byte to L{send}, which writes it to
+    the transport and counts it.  How the connection ended is recorded in
+    C{outcome} (a L{ConnectionOutcome}) by whoever ends it, and
+    C{connectionLost} reports the connection to the factory
+    (C{connectionEnded}), which counts it and writes its access-log event.
+
+    What the client sends is read and discarded: the classic protocol has no
+    requests, and reading (rather than ignoring the socket) keeps a chatty
+    client from filling the kernel's buffers and means a reset is noticed at
+    once.  The protocol is an L{IHalfCloseableProtocol}: a client's
+    half-close only sets C{readClosed}.
+
+    An idle timeout, when a subclass sets one (L{TimeoutMixin}, timers from
+    the factory's clock), aborts the connection as
+    L{ConnectionOutcome.CUT_IDLE}; so does every other path that stops a
+    poem before its last byte (L{cut}): a cut poem never ends with the clean
+    FIN that means "complete".
+
+    @ivar poem: the L{PoemFile} this connection gets.
+    @ivar sent: how many bytes have been handed to the transport.
+    @ivar started: the factory clock's time when the connection was made.
+    @ivar outcome: how the connection ended, once that is known.
+    """
+
+    LINGER_TIMEOUT = 5.0
+    """
+    The longest, in seconds, a connection lingers after the server's
+    half-close: from the moment the whole poem has left the transport's
+    buffer for the kernel (C{writeConnectionLost}) until the client closes.
+    It protects the server from clients that read the poem but never close
+    (or keep sending): past it the connection is closed, logged as
+    L{ConnectionOutcome.LINGER_TIMEOUT} and counted.  Reads do not extend it.
+    Like nginx's C{lingering_time}; override it on a subclass.  A fault mode
+    that hangs on purpose holds a connection whose client has half-closed
+    this long, then aborts it.
+    """
+
+    #: The client's address, as the factory was given it in buildProtocol.
+    peer: IAddress | None = None
+
+    factory: PoetryServerFactory
+    # An ITCPTransport that is also an IConsumer; Twisted's stubs have no
+    # single interface naming both.
+    transport: Any
+    poem: PoemFile
+    sent: int = 0
+    started: float = 0.0
+    outcome: ConnectionOutcome | None = None
+    #: The peer's IP address, counted by the factory's C{maxPerPeer}.
+    peerHost: str | None = None
+    #: The client has half-closed (or closed): it will send nothing more.
+    readClosed = False
+    #: The server has half-closed: everything it sent is in the kernel.
+    writeClosed = False
+
+    def connectionMade(self) -> None:
+        factory = self.factory
+        self.started = factory.clock.seconds()
+        self.poem = factory.library.next()
+        factory.live.add(self)
+        if factory.traceLifecycle:
+            self._traceMade()
+
+    def send(self, data: bytes) -> None:
+        """Hand C{data} to the transport and count it in C{sent}."""
+        self.transport.write(data)
+        self.sent += len(data)
+
+    def _traceMade(self) -> None:
+        """Log C{connectionMade} to the lifecycle trace."""
+        factory = self.factory
+        factory.events.emit(
+            factory.lifecycleLog,
+            LogLevel.info,
+            "{peer} connectionMade: poem {poem} ({size} bytes)",
+            {
+                "lifecycle": "connectionMade",
+                "peer": formatAddress(self.transport.getPeer()),
+                "poem": factory.displayName(self.poem.name),
+                "size": len(self.poem.data),
+            },
+        )
+
+    def dataReceived(self, data: bytes) -> None:
+        """Discard whatever the client sends."""
+
+    def readConnectionLost(self) -> None:
+        """The client half-closed: it will send no more."""
+        self.readClosed = True
+
+    def writeConnectionLost(self) -> None:
+        """The server's half-close is done."""
+        self.writeClosed = True
+
+    def callLater(self, period: float, func: Any) -> IDelayedCall:
+        """L{TimeoutMixin}'s timers, through the factory's injected clock."""
+        return self.factory.clock.callLater(period, func)
+
+    def timeoutConnection(self) -> None:
+        """No data moved for C{idleTimeout} seconds: abort the connection."""
+        self.outcome = ConnectionOutcome.CUT_IDLE
+        self.factory.log.info(
+            "Cut {peer}: no data moved for {seconds} s (--idle-timeout)",
+            peer=formatAddress(self.transport.getPeer()),
+            seconds=self.factory.idleTimeout,
+        )
+        self.transport.abortConnection()
+
+    def cut(self) -> None:
+        """
+        End this connection at the end of the shutdown grace: abort it
+        (buffered data is dropped, the client sees a reset, never a clean
+        end, and a client that never reads cannot hold the server open).
+        """
+        if self.outcome is None or self.outcome is ConnectionOutcome.COMPLETE:
+            self.outcome = ConnectionOutcome.CUT_AT_SHUTDOWN
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.timeOut is not None:
+            self.setTimeout(None)
+        if self.outcome is None:
+            self.outcome = ConnectionOutcome.CLIENT_GONE
+        self.factory.connectionEnded(self, reason)

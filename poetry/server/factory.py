@@ -1,0 +1,277 @@
+"""
+The poetry server's factory: what the connections share (the poem library,
+the slow-mode schedule, the live connections, the counters by how
+connections ended, the access log), the limits it applies when it builds a
+protocol, and graceful drain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from operator import methodcaller
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.logger import Logger, LogLevel
+from twisted.python.failure import Failure
+
+from poetry.library import PoemLibrary
+from poetry.server.accesslog import (
+    LIFECYCLE_NAMESPACE,
+    BatchingLog,
+    access_event,
+    display_name,
+)
+from poetry.server.base import BaseServerProtocol
+from poetry.server.deadlines import Deadlines
+from poetry.server.limits import LimitedServerFactory
+from poetry.server.outcome import ConnectionOutcome
+from poetry.server.protocol import PoetryServerProtocol
+from poetry.server.schedule import SlowSchedule
+
+if TYPE_CHECKING:
+    from poetry.server.faults import Fault
+
+__all__ = ["PoetryServerFactory", "defaultIdleTimeout"]
+
+
+def defaultIdleTimeout(delay: float | None, fault: Fault | None) -> float | None:
+    """
+    The idle timeout a server gets when C{--idle-timeout} is not given:
+    L{PoetryServerFactory.DEFAULT_IDLE_TIMEOUT} seconds (or, in slow mode
+    with a C{delay} that long or longer, twice the delay, since a slow
+    connection moves data only every C{delay} seconds), like nginx's
+    C{send_timeout}: a client that stops reading (a zero window, slowloris)
+    cannot hold a descriptor for ever.  L{None} for a fault mode that hangs
+    on purpose (C{stall}, C{silent}: L{poetry.server.faults.FaultProtocol.hangs}): it
+    hangs until the client gives up, an explicit C{--idle-timeout} or
+    shutdown.
+    """
+    if fault is not None and fault.hangs:
+        return None
+    default = PoetryServerFactory.DEFAULT_IDLE_TIMEOUT
+    if delay is not None and delay >= default:
+        return 2 * delay
+    return default
+
+
+def _counted(outcome: ConnectionOutcome) -> Any:
+    """A read-only attribute: how many connections ended as C{outcome}."""
+    return property(
+        lambda factory: factory.ended[outcome],
+        doc=f"Connections ended as {outcome.value!r}.",
+    )
+
+
+class PoetryServerFactory(LimitedServerFactory):
+    """
+    Builds L{PoetryServerProtocol}s (or, while C{fault} is set, the fault
+    mode's protocols) and holds what they share; refuses connections beyond
+    its limits (L{LimitedServerFactory}).
+
+    @ivar library: where each connection's poem comes from.
+    @ivar delay: seconds between chunks in slow mode; L{None} for fast mode.
+    @ivar chunkSize: bytes per chunk in slow mode.
+    @ivar bytesSent: bytes handed to transports, over all connections.
+    @ivar ended: how many connections ended in each L{ConnectionOutcome};
+        C{served}, C{clientResets}, C{lingerTimeouts}, C{clientsGone},
+        C{cutAtShutdown}, C{cutIdle} and C{faults} read from it.
+    @ivar fault: the L{poetry.server.faults.Fault} whose protocol every
+        connection runs instead of the poem protocol (L{None}: serve poems).
+    @ivar idleTimeout: abort a connection on which no data has moved for this
+        many seconds (L{None}: never); see L{PoetryServerProtocol}.
+    @ivar traceLifecycle: log each connection's C{connectionMade} to
+        C{lifecycleLog}, and add to its access-log event why it was lost
+        (C{reason}: the exception's class name) and whether cleanly
+        (C{clean}: a L{ConnectionDone}).
+    @ivar traceChunks: log each slow-mode chunk (C{bytes}, C{offset}) to
+        C{lifecycleLog}, at debug level.
+    @ivar lifecycleLog: where lifecycle trace events go (namespace
+        L{LIFECYCLE_NAMESPACE}).
+    """
+
+    protocol = PoetryServerProtocol  # type: ignore[assignment]
+    noisy = False
+
+    DEFAULT_CHUNK_SIZE = 10
+
+    DEFAULT_IDLE_TIMEOUT = 60.0
+    """
+    Seconds without data moving after which C{twistd poetry} cuts a
+    connection when C{--idle-timeout} is not given (see
+    L{defaultIdleTimeout}).  The factory itself has no default: a
+    L{PoetryServerFactory} built without C{idle_timeout} never cuts.
+    """
+
+    def __init__(
+        self,
+        library: PoemLibrary,
+        *,
+        delay: float | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_connections: int | None = None,
+        fault: Fault | None = None,
+        idle_timeout: float | None = None,
+        max_per_peer: int | None = None,
+        trace: bool | None = None,
+        reactor: IReactorTime | None = None,
+    ) -> None:
+        """
+        @param trace: the lifecycle trace.  L{None} (the default): trace
+            C{connectionMade} and C{connectionLost} in slow mode only, where
+            connections overlap for seconds and their interleaving is the
+            point; fast mode stays as lean as it can be.  C{True}: trace
+            them in any mode, and each slow-mode chunk too.  C{False}: no
+            trace.
+        """
+        if reactor is None:
+            from twisted.internet import reactor as _reactor
+
+            reactor = _reactor
+        assert reactor is not None
+        if delay is not None and delay <= 0:
+            raise ValueError(f"delay must be positive, not {delay!r}")
+        if chunk_size <= 0:
+            raise ValueError(f"chunk_size must be positive, not {chunk_size!r}")
+        if idle_timeout is not None:
+            if not idle_timeout > 0:
+                raise ValueError(f"idle_timeout must be positive, not {idle_timeout!r}")
+            if delay is not None and idle_timeout <= delay:
+                # Slow connections move data only every delay seconds.
+                raise ValueError(
+                    f"idle_timeout ({idle_timeout!r}) must be longer than"
+                    f" delay ({delay!r})"
+                )
+        LimitedServerFactory.__init__(self, reactor, max_connections, max_per_peer)
+        self.library = library
+        self.delay = delay
+        self.chunkSize = chunk_size
+        self.schedule = SlowSchedule(reactor, delay or 1.0)
+        self.bytesSent = 0
+        #: Connections that have ended, by how they ended.
+        self.ended: dict[ConnectionOutcome, int] = dict.fromkeys(ConnectionOutcome, 0)
+        self.fault = fault
+        self.idleTimeout = idle_timeout
+        self._names: dict[str, str] = {}
+        self._lingers: dict[float, Deadlines] = {}
+        #: The idle timeouts of fast-mode connections (see
+        #: L{PoetryServerProtocol}), while C{idleTimeout} is set.
+        self.idleDeadlines = (
+            Deadlines(reactor, idle_timeout, methodcaller("idleExpired"))
+            if idle_timeout is not None
+            else None
+        )
+        self._drained: list[Deferred[None]] = []
+        #: One event per connection, in its own namespace so it can be
+        #: filtered or routed apart from the rest of the log.
+        self.accessLog = Logger(namespace="poetry.access", source=self)
+        #: Per-connection events (access log, lifecycle trace) go out
+        #: through this, in batches when the server is busy.
+        self.events = BatchingLog(reactor)
+        self.traceLifecycle = delay is not None if trace is None else trace
+        self.traceChunks = bool(trace)
+        self.lifecycleLog = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
+
+    def protocol_for(self, addr: IAddress) -> Callable[[], BaseServerProtocol]:
+        """
+        The fault mode's protocol (L{Fault.protocol}) while C{fault} is
+        set, else C{self.protocol} (L{LimitedServerFactory.protocol_for}).
+        """
+        fault = self.fault
+        if fault is not None:
+            return fault.protocol
+        return self.protocol
+
+    def lingerDeadlines(self, seconds: float) -> Deadlines:
+        """The shared L{Deadlines} of lingering connections, by duration."""
+        deadlines = self._lingers.get(seconds)
+        if deadlines is None:
+            deadlines = self._lingers[seconds] = Deadlines(
+                self.clock, seconds, methodcaller("lingerExpired")
+            )
+        return deadlines
+
+    def displayName(self, name: str) -> str:
+        """L{display_name}C{(name)}, computed once per name."""
+        shown = self._names.get(name)
+        if shown is None:
+            shown = self._names[name] = display_name(name)
+        return shown
+
+    def connectionEnded(self, protocol: BaseServerProtocol, reason: Failure) -> None:
+        """
+        Called by a protocol's C{connectionLost}: update the counters, write
+        the access-log event, and fire L{drain} waiters once none are live.
+        """
+        self.connection_gone(protocol)
+        outcome = protocol.outcome
+        self.ended[outcome] += 1  # type: ignore[index]
+        self.bytesSent += protocol.sent
+        now = self.clock.seconds()
+        logFormat, record = access_event(
+            protocol, reason, now, self.displayName, self.traceLifecycle
+        )
+        self.events.emit(self.accessLog, LogLevel.info, logFormat, record, now=now)
+        if not self.live:
+            self.events.flush()
+        if not self.live and self._drained:
+            waiting, self._drained = self._drained, []
+            for d in waiting:
+                d.callback(None)
+
+    def doStop(self) -> None:
+        """The last port has stopped listening: write out waiting events."""
+        super().doStop()
+        self.events.flush()
+
+    def drain(self, grace: float) -> Deferred[None]:
+        """
+        Wait for the live connections to finish, for at most C{grace}
+        seconds; then cut the ones left with C{abortConnection}.
+
+        @return: a L{Deferred} that fires once no connection is live.
+        """
+        if not self.live:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._drained.append(d)
+        timer = self.clock.callLater(grace, self.cutAll)
+
+        def cancelTimer(result: None) -> None:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        d.addBoth(cancelTimer)
+        return d
+
+    def cutAll(self) -> None:
+        """Abort every live connection (see L{PoetryServerProtocol.cut})."""
+        self.schedule.stop()
+        for proto in list(self.live):
+            proto.cut()
+
+    served: int = _counted(ConnectionOutcome.COMPLETE)
+    clientsGone: int = _counted(ConnectionOutcome.CLIENT_GONE)
+    cutAtShutdown: int = _counted(ConnectionOutcome.CUT_AT_SHUTDOWN)
+    cutIdle: int = _counted(ConnectionOutcome.CUT_IDLE)
+    faults: int = _counted(ConnectionOutcome.FAULT)
+    clientResets: int = _counted(ConnectionOutcome.CLIENT_RESET)
+    lingerTimeouts: int = _counted(ConnectionOutcome.LINGER_TIMEOUT)
+
+    def counts(self) -> dict[str, int]:
+        """The counters, by name, for logs and tests."""
+        return {
+            "live": len(self.live),
+            "served": self.served,
+            "bytesSent": self.bytesSent,
+            "clientsGone": self.clientsGone,
+            "cutAtShutdown": self.cutAtShutdown,
+            "refused": self.refused,
+            "cutIdle": self.cutIdle,
+            "refusedPerPeer": self.refusedPerPeer,
+            "faults": self.faults,
+            "clientResets": self.clientResets,
+            "lingerTimeouts": self.lingerTimeouts,
+        }

@@ -1,0 +1,42 @@
+"""
+How a server connection ended: one word for it, shared by the access log
+and the factory's counters.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["ConnectionOutcome"]
+
+
+class ConnectionOutcome(Enum):
+    """
+    How a connection ended.  Each member's value is the text the access
+    log shows (its C{outcome} field); the factory counts connections by
+    member (L{PoetryServerFactory.ended}).
+    """
+
+    #: The whole poem was handed to the kernel, the server half-closed, and
+    #: the client then closed cleanly (or had half-closed already).
+    COMPLETE = "complete"
+    #: The whole poem was handed to the kernel, but the client then reset the
+    #: connection instead of closing it: it may not have read it all.
+    CLIENT_RESET = "client reset"
+    #: The whole poem was handed to the kernel and the server half-closed,
+    #: but the client did not close within
+    #: L{PoetryServerProtocol.LINGER_TIMEOUT}; the server closed it.
+    LINGER_TIMEOUT = "linger timeout"
+    #: The client closed or reset before the poem was handed over in full.
+    CLIENT_GONE = "client gone"
+    #: Aborted at the end of the shutdown grace.
+    CUT_AT_SHUTDOWN = "cut at shutdown"
+    #: Cut by C{--idle-timeout}: no data moved for that long.
+    CUT_IDLE = "cut idle"
+    #: Ended on purpose by a fault mode (C{reset}, C{refuse}).
+    FAULT = "fault"
+
+    # Members are singletons, so identity is equality: hash them by
+    # identity, in C, rather than by Enum's __hash__ (Python code that
+    # hashes the name), since the factory counts every connection by member.
+    __hash__ = object.__hash__

@@ -1,0 +1,240 @@
+"""
+The poem protocol: sends one poem, fast or slow, under an optional idle
+timeout, then ends the connection with a lingering close.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHalfCloseableDescriptor, IPullProducer
+from twisted.internet.protocol import connectionDone
+from twisted.logger import LogLevel
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from poetry.server.accesslog import chunk_event
+from poetry.server.base import BaseServerProtocol
+from poetry.server.outcome import ConnectionOutcome
+
+__all__ = ["PoetryServerProtocol"]
+
+
+@implementer(IPullProducer)
+class PoetryServerProtocol(BaseServerProtocol):
+    """
+    Sends one poem, then ends the connection with a lingering close.
+
+    Fast mode (the factory's C{delay} is L{None}) writes the poem at once; a
+    poem larger than L{STREAM_CHUNK} is streamed, the protocol being its own
+    pull producer: one chunk each time the transport's buffer has drained.
+    Slow mode writes C{chunkSize} bytes at each of the factory's
+    L{SlowSchedule} ticks (L{sendChunk}).
+
+    A client's half-close (C{nc -N}) changes nothing.  The lingering close,
+    as nginx does it: after the last byte the server half-closes
+    (C{loseWriteConnection}) and reads and discards until the client closes,
+    for at most L{LINGER_TIMEOUT}, so no unread byte from the client makes
+    the kernel reset the connection while the poem is in flight.
+
+    The factory's C{idleTimeout}, if set, cuts a connection on which no data
+    has moved for that long (L{ConnectionOutcome.CUT_IDLE}) until the poem
+    is all in the kernel.  Each case has the cheapest timer: a small fast
+    poem an entry in the factory's shared L{Deadlines} FIFO
+    (C{idleDeadlines}); a streamed poem L{TimeoutMixin}'s, restarted at each
+    drain; a slow poem a check before each chunk against the last drain
+    (C{lastMoved}: the protocol is registered as a producer to hear drains).
+
+    @cvar STREAM_CHUNK: poems up to this many bytes are written in one
+        C{write}; larger ones this many bytes at a time.  It bounds what the
+        server holds in user space for a client that does not read.
+    """
+
+    STREAM_CHUNK = 65536
+
+    #: How much of the poem has been sent (C{sent} counts every byte
+    #: written, a subclass's own included).
+    offset: int = 0
+    #: This connection's entries in the factory's L{SlowSchedule}, linger
+    #: and idle L{Deadlines}, while it has them.
+    _entry: list[Any] | None = None
+    _linger: list[Any] | None = None
+    _idle: list[Any] | None = None
+    #: Slow mode with an idle timeout: registered as a producer to hear
+    #: drains, the last of them at C{lastMoved} (clock seconds).
+    _watching = False
+    lastMoved = 0.0
+
+    def connectionMade(self) -> None:
+        BaseServerProtocol.connectionMade(self)
+        factory = self.factory
+        timeout = factory.idleTimeout
+        if factory.delay is None:
+            data = self.poem.data
+            if len(data) > self.STREAM_CHUNK:
+                if timeout is not None:
+                    self.setTimeout(timeout)
+                self.transport.registerProducer(self, False)
+                return
+            if timeout is not None:
+                self._idle = factory.idleDeadlines.add(self)  # type: ignore[union-attr]
+            self.offset = len(data)
+            self.send(data)
+            self._finished()
+            return
+        if timeout is not None:
+            self.lastMoved = self.started
+            self._watching = True
+            self.transport.registerProducer(self, False)
+        if self.sendChunk():
+            factory.schedule.add(self, self.started + factory.delay)
+
+    def resumeProducing(self) -> None:
+        """
+        The transport's buffer has drained.  Slow mode: note when (for the
+        idle check of L{sendChunk}).  Fast mode: restart the idle timer and
+        write the next L{STREAM_CHUNK}; after the last one, stop producing.
+        """
+        if self._watching:
+            self.lastMoved = self.factory.clock.seconds()
+            return
+        self.resetTimeout()
+        data = self.poem.data
+        offset = self.offset
+        chunk = data[offset : offset + self.STREAM_CHUNK]
+        self.offset = end = offset + len(chunk)
+        self.send(chunk)
+        if end >= len(data):
+            self.transport.unregisterProducer()
+            self._finished()
+
+    def stopProducing(self) -> None:
+        """The connection is gone; C{connectionLost} logs it."""
+
+    def sendChunk(self) -> bool:
+        """
+        Write the next C{chunkSize} bytes of the poem; close the connection
+        after the last one.  With an idle timeout, first cut the connection
+        if its transport has not drained for C{idleTimeout} seconds (so a
+        cut comes at a chunk time, at most one C{delay} late): a check per
+        chunk costs less than restarting a timer at each drain.
+
+        @return: whether more of the poem remains to be sent.
+        """
+        factory = self.factory
+        if self._watching and (
+            factory.schedule.now - self.lastMoved >= factory.idleTimeout  # type: ignore[operator]
+        ):
+            self.timeoutConnection()
+            return False
+        data = self.poem.data
+        offset = self.offset
+        chunk = data[offset : offset + factory.chunkSize]
+        self.offset = end = offset + len(chunk)
+        self.send(chunk)
+        if factory.traceChunks:
+            factory.events.emit(
+                factory.lifecycleLog, LogLevel.debug, *chunk_event(self, offset)
+            )
+        if end >= len(data):
+            self._finished()
+            return False
+        return True
+
+    def _finished(self) -> None:
+        """
+        The whole poem has been handed to the transport: half-close and
+        linger.  The outcome is L{ConnectionOutcome.COMPLETE} unless the
+        client resets or outstays L{LINGER_TIMEOUT}.
+        """
+        if self._watching:
+            # A registered producer would keep loseConnection from closing.
+            self._watching = False
+            self.transport.unregisterProducer()
+            # Until the last chunk leaves the transport, the idle bound runs.
+            self._idle = self.factory.idleDeadlines.add(self)  # type: ignore[union-attr]
+        self.outcome = ConnectionOutcome.COMPLETE
+        if IHalfCloseableDescriptor.providedBy(self.transport):
+            cast(Any, self.transport).loseWriteConnection()
+        else:
+            self.transport.loseConnection()
+
+    def readConnectionLost(self) -> None:
+        """
+        The client half-closed: keep sending.  If the server had half-closed
+        already (the poem is in the kernel), both sides are done: close.
+        """
+        self.readClosed = True
+        if self.writeClosed:
+            self._cancelLinger()
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        """
+        The server's half-close is done: every byte is in the kernel and
+        the FIN follows it.  The linger bound replaces the idle timer: close
+        now if the client has half-closed too, else within L{LINGER_TIMEOUT}.
+        """
+        self.writeClosed = True
+        if self._idle is not None:
+            self._cancelIdle()
+        if self.timeOut is not None:
+            self.setTimeout(None)
+        if self.readClosed:
+            self.transport.loseConnection()
+        else:
+            self._linger = self.factory.lingerDeadlines(self.LINGER_TIMEOUT).add(self)
+
+    def lingerExpired(self) -> None:
+        """The client did not close within L{LINGER_TIMEOUT}: close it."""
+        self._linger = None
+        self.outcome = ConnectionOutcome.LINGER_TIMEOUT
+        self.transport.loseConnection()
+
+    def idleExpired(self) -> None:
+        """A small fast poem did not leave the transport in time."""
+        self._idle = None
+        self.timeoutConnection()
+
+    def _cancelIdle(self) -> None:
+        idle, self._idle = self._idle, None
+        if idle is not None:
+            self.factory.idleDeadlines.cancel(idle)  # type: ignore[union-attr]
+
+    def _cancelLinger(self) -> None:
+        linger, self._linger = self._linger, None
+        if linger is not None:
+            self.factory.lingerDeadlines(self.LINGER_TIMEOUT).cancel(linger)
+
+    def cut(self) -> None:
+        """
+        End this connection at the end of the shutdown grace.  One whose
+        poem is all in the kernel (lingering through the grace, so no stray
+        byte from its client can turn the close into a reset) is closed
+        cleanly: its poem is complete.  Any other is aborted.
+        """
+        if self.writeClosed:
+            self._cancelLinger()
+            self.transport.loseConnection()
+            return
+        BaseServerProtocol.cut(self)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._linger is not None:
+            self._cancelLinger()
+        if self._idle is not None:
+            self._cancelIdle()
+        if self._entry is not None:
+            self.factory.schedule.discard(self)
+        if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(
+            reason.value, ConnectionDone
+        ):
+            # Reset by the client after the whole poem was handed over: if
+            # it was all in the kernel, the client reset instead of closing.
+            self.outcome = (
+                ConnectionOutcome.CLIENT_RESET
+                if self.writeClosed
+                else ConnectionOutcome.CLIENT_GONE
+            )
+        BaseServerProtocol.connectionLost(self, reason)
