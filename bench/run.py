@@ -394,7 +394,7 @@ def fastOnce(ctx: Context, kind: str) -> dict[str, Any]:
 def scenarioFast(ctx: Context) -> list[Row]:
     cfg = ctx.cfg
     sc = "1 fast serve"
-    kinds = ["minimal", "asyncio", "logging"]
+    kinds = ["minimal", "minimal-linger", "asyncio", "logging"]
     if ctx.oursServer[0]:
         # ours-nolog: our server with every log event discarded (twistd
         # --logger), to show what the access log costs.
@@ -431,7 +431,11 @@ def scenarioFast(ctx: Context) -> list[Row]:
                 )
 
     rows: list[Row] = []
-    targets = {"minimal": 0.85, "asyncio": 1.25, "logging": 1.6}
+    # minimal-linger keeps the wire contract (half-close, then close once the
+    # client has): the fair baseline for our bookkeeping.  minimal does not,
+    # so its target includes the lingering close's own cost (docs in
+    # bench/README.md).
+    targets = {"minimal": 0.85, "minimal-linger": 0.85, "asyncio": 1.25, "logging": 1.6}
     for base, target in targets.items():
         metric = f"poems/s vs {base}"
         if "ours" not in runs:
@@ -453,7 +457,7 @@ def scenarioFast(ctx: Context) -> list[Row]:
                 verdict(r.median, ">=", target),
             )
         )
-    for base in ("asyncio", "logging"):
+    for base in ("minimal-linger", "asyncio", "logging"):
         r = ratios(pps[base].values, pps["minimal"].values)
         rows.append(
             Row(
@@ -462,7 +466,7 @@ def scenarioFast(ctx: Context) -> list[Row]:
                 fmtRate(pps[base]),
                 f"minimal {fmtRate(pps['minimal'])}",
                 fmtRatio(r),
-                "ref 0.68x" if base == "asyncio" else "ref 0.54x",
+                {"asyncio": "ref 0.68x", "logging": "ref 0.54x"}.get(base, ""),
                 "info",
             )
         )
@@ -499,6 +503,18 @@ def scenarioFast(ctx: Context) -> list[Row]:
                 "server CPU us/poem vs minimal (lower is better)",
                 cpp["ours"].fmt(".1f"),
                 f"minimal {cpp['minimal'].fmt('.1f')}",
+                fmtRatio(r),
+                "",
+                "info",
+            )
+        )
+        r = ratios(cpp["ours"].values, cpp["minimal-linger"].values)
+        rows.append(
+            Row(
+                sc,
+                "server CPU us/poem vs minimal-linger (lower is better)",
+                cpp["ours"].fmt(".1f"),
+                f"minimal-linger {cpp['minimal-linger'].fmt('.1f')}",
                 fmtRatio(r),
                 "",
                 "info",

@@ -4,6 +4,12 @@ process: C{python -m bench.servers KIND --port P --poem FILE [options]}.
 
   - C{minimal}: the least a Twisted poetry server can do: C{connectionMade}
     writes the poem and calls C{loseConnection}.
+  - C{minimal-linger}: C{minimal} keeping the project's wire contract: it
+    provides C{IHalfCloseableProtocol}, half-closes after the poem
+    (C{loseWriteConnection}) and closes once the client has closed its side,
+    so stray client bytes cannot turn the end into a reset.  This is the
+    least a I{correct} server does (no linger bound, no accounting, no log),
+    the fair baseline for what our server's bookkeeping costs.
   - C{logging}: C{minimal} plus one C{log.msg} line per connection, written by
     the same kind of observer twistd installs (a text file observer on a
     L{LogFile}), so each line is formatted and written at once.
@@ -61,6 +67,27 @@ def runTwisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> N
                 self.transport.loseConnection()
 
         factory = Factory.forProtocol(Minimal)
+
+    elif kind == "minimal-linger":
+        from twisted.internet.interfaces import IHalfCloseableProtocol
+        from zope.interface import implementer
+
+        @implementer(IHalfCloseableProtocol)
+        class MinimalLinger(Protocol):
+            def connectionMade(self) -> None:
+                self.transport.write(poem)
+                self.transport.loseWriteConnection()
+
+            def dataReceived(self, data: bytes) -> None:
+                pass
+
+            def readConnectionLost(self) -> None:
+                self.transport.loseConnection()
+
+            def writeConnectionLost(self) -> None:
+                pass
+
+        factory = Factory.forProtocol(MinimalLinger)
 
     elif kind == "logging":
         from twisted.logger import globalLogBeginner, textFileLogObserver
@@ -134,7 +161,8 @@ def runAsyncio(port: int, poem: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.servers")
-    p.add_argument("kind", choices=["minimal", "logging", "asyncio", "naive-slow"])
+    kinds = ["minimal", "minimal-linger", "logging", "asyncio", "naive-slow"]
+    p.add_argument("kind", choices=kinds)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--poem", required=True)
     p.add_argument("--logfile", default="baseline.log")
