@@ -500,9 +500,12 @@ class IdleTimeoutTests(SynchronousTestCase):
         big = PoemFile("big", b"y" * (PoetryServerProtocol.STREAM_CHUNK * 3 + 5))
         factory = self.factory(big, idle_timeout=5.0)
         proto, transport = connect(factory)
-        while transport.producer is not None:
+        for _ in range(10):  # bounded: a regression fails, never spins
+            if transport.producer is None:
+                break
             self.clock.advance(1.0)
             transport.producer.resumeProducing()
+        self.assertIsNone(transport.producer)
         self.assertEqual(transport.value(), big.data)
         self.assertTrue(transport.disconnecting)
         lose(proto)
@@ -533,10 +536,13 @@ class IdleTimeoutTests(SynchronousTestCase):
         proto, transport = connect(factory)
         self.assertIsNotNone(transport.producer)
         self.assertFalse(transport.streaming)
-        while not transport.disconnecting:
+        for _ in range(100):  # bounded: a regression fails, never spins
+            if transport.disconnecting:
+                break
             self.clock.advance(1.0)
             if transport.producer is not None:
                 transport.producer.resumeProducing()  # the chunk drained
+        self.assertTrue(transport.disconnecting)
         self.assertEqual(transport.value(), POEM.data)
         self.assertIsNone(transport.producer)
         lose(proto)

@@ -509,8 +509,7 @@ class LoopbackTests(TestCase):
         """
         factory, port = self.serve(POEM, delay=0.05, chunk_size=4, max_connections=1)
         first = fetch(port)
-        while not factory.live:
-            await _sleep(0.005)
+        await waitFor(lambda: factory.live)
         data, _ = await fetch(port)
         self.assertEqual(data, b"")
         self.assertEqual(factory.refused, 1)

@@ -678,6 +678,9 @@ class ProcessTests(TestCase):
         self.assertEqual({p.data for p in complete}, {short.data})
         self.assertEqual(len(complete), n // 2)
         for error in cut:
+            # Every download had begun (on_data fired), so what it kept is a
+            # non-empty proper prefix of the poem.
+            self.assertGreater(len(error.partial), 0)
             self.assertTrue(long.data.startswith(error.partial))
             self.assertLess(len(error.partial), len(long.data))
         log = process.text()
