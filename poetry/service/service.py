@@ -85,8 +85,9 @@ class ListeningService(StreamServerEndpointService):
             ) from None
         waiting = self._waitingForPort
         assert waiting is not None
-        waiting.addCallback(self._listening)
-        if self.port is None:
+        if waiting.called:
+            waiting.addCallback(self._listening)
+        else:
             waiting.cancel()
             self._waitingForPort = None
             raise CannotListen(

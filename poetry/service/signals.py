@@ -92,9 +92,7 @@ class ProcessSignals:
         elif name in self.REOPEN:
             logFile = self.service.logFile
             if logFile is None:
-                self.log.info(
-                    "Received {signal}: no log file to reopen", signal=name
-                )
+                self.log.info("Received {signal}: no log file to reopen", signal=name)
                 return
             logFile.reopen()
             self.log.info(
