@@ -289,7 +289,8 @@ class ListeningTests(SynchronousTestCase):
     def test_listenerAlone(self) -> None:
         """
         A L{ListeningService} listens in C{privilegedStartService}, keeps its
-        port, and a second C{privilegedStartService} does nothing.
+        port, and a second C{privilegedStartService} does nothing; once
+        stopped, starting listens anew.
         """
         endpoint = FakeEndpoint(5)
         factory = PoetryServerFactory(LIBRARY, reactor=Clock())
@@ -300,6 +301,12 @@ class ListeningTests(SynchronousTestCase):
         self.assertIs(listener.port, endpoint.port)
         self.successResultOf(listener.stopService())
         self.assertIsNone(listener.port)
+        self.assertEqual(endpoint.port.stopped, 1)
+        listener.startService()
+        self.assertEqual(endpoint.listens, 2)
+        self.assertIs(listener.port, endpoint.port)
+        self.successResultOf(listener.stopService())
+        self.assertEqual(endpoint.port.stopped, 2)
 
 
 class GracefulStopTests(SynchronousTestCase):
