@@ -193,7 +193,7 @@ def findOurs(
     """Which of our pieces exist and work: server, client library, CLI."""
     files = [
         "poetry/server/__init__.py",
-        "poetry/service.py",
+        "poetry/service/__init__.py",
         "twisted_plugins/poetry_plugin.py",
     ]
     missing = [f for f in files if not (ROOT / f).exists()]

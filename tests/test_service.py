@@ -18,6 +18,7 @@ from twisted import __version__ as twistedVersion
 from twisted.application.service import Application, IServiceMaker
 from twisted.internet import reactor
 from twisted.internet.address import UNIXAddress
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.error import ConnectionDone
 from twisted.logger import ILogObserver, capturedLogs, formatEvent
@@ -229,6 +230,7 @@ class ServiceTests(TestCase):
         """
         service = makeService(parse("--port", "tcp:0:interface=127.0.0.1"))
         service.startService()
+        self.addCleanup(stopIfRunning, service)
         self.assertEqual(len(service.ports), 1)
         port = service.ports[0].getHost().port
         data, reason = await fetch(port)
@@ -271,6 +273,7 @@ class ServiceTests(TestCase):
         """
         service = self.makeService(delay=0.02, chunk_size=6)
         service.startService()
+        self.addCleanup(stopIfRunning, service)
         port = service.ports[0].getHost().port
         result = fetch(port)
         await waitFor(lambda: bool(service.factory.live), tries=1000)
@@ -291,6 +294,7 @@ class ServiceTests(TestCase):
         """
         service = self.makeService(delay=10.0, chunk_size=2)
         service.startService()
+        self.addCleanup(stopIfRunning, service)
         port = service.ports[0].getHost().port
         result = fetch(port)
         await waitFor(lambda: bool(service.factory.live), tries=1000)
@@ -317,6 +321,7 @@ class ServiceMessageTests(TestCase):
             service = PoetryService(factory, [endpoint], grace=0.3)
             with capturedLogs() as events:
                 service.startService()
+                self.addCleanup(stopIfRunning, service)
                 await fetch(service.ports[0].getHost().port)
                 await service.stopService()
             text = "\n".join(formatEvent(e) for e in events)
@@ -350,6 +355,7 @@ class ServiceMessageTests(TestCase):
         endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
         service = PoetryService(factory, [endpoint], grace=1000.0)
         service.startService()
+        self.addCleanup(stopIfRunning, service)
         result = fetch(service.ports[0].getHost().port)
         await waitFor(lambda: bool(factory.live))
         stopped = service.stopService()
@@ -623,6 +629,13 @@ class PluginTests(SynchronousTestCase):
         maker = makers["poetry"]
         self.assertIsInstance(maker.options(), Options)
         self.assertIs(maker.makeService, makeService)
+
+
+def stopIfRunning(service: PoetryService) -> Deferred[None] | None:
+    """Stop C{service} unless the test did: no port outlives a failed test."""
+    if service.running:
+        return service.stopService()
+    return None
 
 
 def _rmtree(path: Path) -> None:

@@ -1,0 +1,54 @@
+"""
+Running the poetry server under twistd or twist.  The plugin in
+C{twisted/plugins/poetry_plugin.py} names this module, which exposes
+L{Options} and L{makeService}; the parts live in one module each:
+
+  - L{poetry.service.config}: L{ServerConfig}, every option checked once;
+  - L{poetry.service.options}: the command line (L{Options});
+  - L{poetry.service.service}: L{PoetryService}, a L{MultiService} of one
+    L{StreamServerEndpointService} per port and a L{GracefulStop};
+  - L{poetry.service.signals}: L{ProcessSignals};
+  - L{poetry.service.tap}: L{makeService}, the entry point.
+"""
+
+from poetry.service.config import (
+    DEFAULT_BACKLOG,
+    DEFAULT_PORT,
+    MIN_DELAY,
+    MIN_IDLE_TIMEOUT,
+    ConfigError,
+    ServerConfig,
+    normalizeEndpoint,
+)
+from poetry.service.messages import plural, projectVersion, versionLine
+from poetry.service.options import BadOptions, Options
+from poetry.service.service import (
+    CannotListen,
+    GracefulStop,
+    ListeningService,
+    PoetryService,
+)
+from poetry.service.signals import ProcessSignals
+from poetry.service.tap import _twistdLogFile, makeService
+
+__all__ = [
+    "DEFAULT_BACKLOG",
+    "DEFAULT_PORT",
+    "MIN_DELAY",
+    "MIN_IDLE_TIMEOUT",
+    "BadOptions",
+    "CannotListen",
+    "ConfigError",
+    "GracefulStop",
+    "ListeningService",
+    "Options",
+    "PoetryService",
+    "ProcessSignals",
+    "ServerConfig",
+    "_twistdLogFile",
+    "makeService",
+    "normalizeEndpoint",
+    "plural",
+    "projectVersion",
+    "versionLine",
+]

@@ -1,0 +1,221 @@
+"""
+The command line of C{twistd poetry} / C{twist poetry}: L{Options}, whose
+C{postOptions} turns the words into a L{ServerConfig} (where every rule
+about a value lives), and L{BadOptions}, the one-line error both runners
+print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from twisted.python import usage
+
+from poetry.faults import MODES
+from poetry.server import PoetryServerFactory
+from poetry.service.config import (
+    MIN_DELAY,
+    MIN_IDLE_TIMEOUT,
+    ConfigError,
+    ServerConfig,
+)
+from poetry.service.messages import versionLine
+
+__all__ = ["BadOptions", "Options"]
+
+
+class BadOptions(SystemExit):
+    """
+    The command line is wrong: one line, C{poetry: PROBLEM (see --help)},
+    printed by Python on stderr, and exit status 1, under both C{twistd} and
+    C{twist}.  (A L{usage.UsageError} would make twistd print the whole
+    option list first, and twist exit 64.)
+
+    @ivar error: the L{usage.UsageError} it replaces.
+    """
+
+    def __init__(self, error: usage.UsageError) -> None:
+        super().__init__(f"poetry: {error} (see --help)")
+        self.error = error
+
+
+def _oneLine(method: Callable[..., Any]) -> Callable[..., Any]:
+    """
+    Collapse an C{opt_} method's docstring to one paragraph: L{usage.Options}
+    wraps it for --help but keeps the indentation of its continuation lines.
+    """
+    method.__doc__ = " ".join((method.__doc__ or "").split())
+    return method
+
+
+class Options(usage.Options):
+    """
+    Options of C{twistd poetry} / C{twist poetry}.
+    """
+
+    #: The checked configuration, once L{postOptions} has run.
+    config: ServerConfig
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serve poems over TCP: each client that connects gets one poem, then "
+        "the server closes the connection.  Fast by default; with --delay, "
+        "slow: --chunk-size bytes every --delay seconds.  SIGTERM, SIGINT, "
+        "SIGHUP and SIGQUIT stop gracefully (--grace; a second one cuts at "
+        "once); SIGUSR1 reopens the --logfile; SIGUSR2 and SIGALRM are ignored."
+    )
+
+    optFlags = [
+        [
+            "random",
+            "r",
+            "Pick each connection's poem at random (default: round-robin).",
+        ],
+        [
+            "trace",
+            "t",
+            "Trace every connection's lifecycle: connectionMade (peer, poem), "
+            "each slow-mode chunk (bytes, offset; debug level) and why the "
+            "connection was lost, clean or not (added to its poetry.access "
+            "line).  Without it only slow mode traces connectionMade and "
+            "connectionLost, so that --delay shows connections interleave while "
+            "fast mode stays lean.  Under twist add --log-level=debug to see "
+            "the chunks; twistd shows every level.",
+        ],
+    ]
+    optParameters = [
+        [
+            "delay",
+            "d",
+            None,
+            f"Slow mode: seconds between chunks, at least {MIN_DELAY:g} "
+            "(default: fast mode).",
+        ],
+        [
+            "chunk-size",
+            "c",
+            None,
+            "Slow mode: bytes per chunk "
+            f"(default {PoetryServerFactory.DEFAULT_CHUNK_SIZE}).",
+        ],
+        [
+            "grace",
+            "g",
+            "5",
+            "Seconds to let in-flight poems finish at shutdown before cutting "
+            "them (finite, > 0; a second SIGINT or SIGTERM cuts at once).",
+        ],
+        [
+            "max-connections",
+            None,
+            None,
+            "Refuse connections beyond this many live ones, a whole number >= 1 "
+            "(default: no limit).",
+        ],
+        [
+            "max-per-peer",
+            None,
+            None,
+            "Refuse connections from one IP address beyond this many live ones, "
+            "a whole number >= 1 (default: no limit).",
+        ],
+        [
+            "idle-timeout",
+            None,
+            None,
+            "Abort a connection on which no data has moved for this many seconds: "
+            "a client that does not read, or a stalled fault (default: "
+            f"{PoetryServerFactory.DEFAULT_IDLE_TIMEOUT:g}, or twice --delay if "
+            "that is longer; none for --fault stall and silent; at least "
+            f"{MIN_IDLE_TIMEOUT:g}; with --delay it must be longer than the delay).",
+        ],
+        [
+            "fault",
+            None,
+            None,
+            f"Misbehave on purpose, to test clients: {MODES}.  stall sends the "
+            "first --chunk-size bytes then hangs; reset:BYTES sends BYTES bytes "
+            "then resets the connection; silent never sends; endless streams the "
+            "poem forever; refuse closes at once with nothing sent.",
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["ports"] = []
+        self["poemFiles"] = []
+        self["poemDirs"] = []
+
+    @_oneLine
+    def opt_port(self, description: str) -> None:
+        """
+        Listen on this endpoint description (repeatable; default
+        tcp:10000:interface=127.0.0.1; a bare number, or a tcp: description
+        naming no interface, listens on 127.0.0.1 only: add
+        interface=0.0.0.0 to listen beyond loopback).
+        """
+        self["ports"].append(description)
+
+    opt_p = opt_port
+
+    @_oneLine
+    def opt_poem(self, path: str) -> None:
+        """
+        Serve this poem file (repeatable; default: the bundled poems): a
+        regular file (not a FIFO or device) of at most 16 MiB.
+        """
+        self["poemFiles"].append(path)
+
+    @_oneLine
+    def opt_poems(self, path: str) -> None:
+        """
+        Serve every *.txt file in this directory (repeatable; same rules as
+        --poem for each file).
+        """
+        self["poemDirs"].append(path)
+
+    def opt_version(self) -> None:
+        """Show the versions of twisted-poetry and Twisted, and exit."""
+        print(versionLine())
+        raise SystemExit(0)
+
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        """
+        Parse the command line.
+
+        @raise BadOptions: for any usage error, so that both runners print
+            one line and exit 1.
+        """
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            raise BadOptions(e) from None
+
+    def postOptions(self) -> None:
+        """
+        Check every value once, into L{config} (a frozen L{ServerConfig});
+        the typed values are also left under their option names, for
+        readers of the mapping.
+
+        @raise usage.UsageError: for the first bad value, in one line.
+        """
+        try:
+            config = ServerConfig.from_options(self)
+        except ConfigError as e:
+            raise usage.UsageError(str(e)) from None
+        self.config = config
+        self.update(
+            {
+                "fault": config.fault,
+                "delay": config.delay,
+                "chunk-size": config.chunk_size,
+                "grace": config.grace,
+                "max-connections": config.max_connections,
+                "max-per-peer": config.max_per_peer,
+                "idle-timeout": config.idle_timeout,
+                "given": list(config.given),
+                "ports": list(config.ports),
+                "library": config.library,
+            }
+        )

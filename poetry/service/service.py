@@ -1,0 +1,335 @@
+"""
+The server as Twisted application services: L{PoetryService}, a
+L{MultiService} of one L{ListeningService} (a
+L{StreamServerEndpointService}) per C{--port} and one L{GracefulStop}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import IO, Any, cast
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.logger import ILogObserver, Logger, textFileLogObserver
+from twisted.python.components import Componentized
+
+from poetry.logfile import ReopeningLogFile
+from poetry.server import PoetryServerFactory, formatAddress
+from poetry.service.messages import plural, versionLine
+
+__all__ = ["CannotListen", "GracefulStop", "ListeningService", "PoetryService"]
+
+
+class CannotListen(SystemExit, Exception):
+    """
+    An endpoint cannot listen (port in use, permission denied, no such
+    interface).  The message is one line.
+
+    It is a L{SystemExit}, so C{twistd} and C{twist} print just the message
+    and exit 1, no traceback; and an L{Exception}, so a daemonizing twistd
+    that meets it after forking reports it through its status pipe (it only
+    catches C{Exception}) instead of leaving the parent waiting for ever.
+    Under a runner it is raised by L{poetry.service.tap.makeService}, before
+    twistd forks or starts logging, so the whole line reaches the terminal.
+    """
+
+
+class ListeningService(StreamServerEndpointService):
+    """
+    Listens on one endpoint, at once: a failure to listen is
+    L{CannotListen}, raised by L{privilegedStartService} itself (Twisted's
+    C{_raiseSynchronously}, documented on L{StreamServerEndpointService});
+    an endpoint that does not listen synchronously is refused the same way.
+    Listening a second time (twistd's C{privilegedStartService} after
+    L{poetry.service.tap.makeService} listened) does nothing.
+
+    @ivar description: the endpoint as the user wrote it, for messages.
+    @ivar port: the listening port, while listening.
+    """
+
+    _raiseSynchronously = True
+    _waitingForPort: Deferred[Any] | None
+
+    log = Logger()
+
+    def __init__(
+        self,
+        endpoint: IStreamServerEndpoint,
+        factory: PoetryServerFactory,
+        description: str,
+    ) -> None:
+        super().__init__(endpoint, factory)
+        self.description = description
+        self.port: IListeningPort | None = None
+
+    def privilegedStartService(self) -> None:
+        """
+        Listen, unless already listening.
+
+        @raise CannotListen: if the endpoint cannot listen, at once.
+        """
+        if self._waitingForPort is not None:
+            return
+        self._raiseSynchronously = True
+        try:
+            super().privilegedStartService()
+        except Exception as error:
+            self._waitingForPort = None
+            reason = getattr(error, "socketError", None) or error
+            strerror = getattr(reason, "strerror", None) or str(reason)
+            raise CannotListen(
+                f"poetry: cannot listen on {self.description}: {strerror}"
+            ) from None
+        waiting = self._waitingForPort
+        assert waiting is not None
+        if waiting.called:
+            waiting.addCallback(self._listening)
+        else:
+            waiting.cancel()
+            self._waitingForPort = None
+            raise CannotListen(
+                f"poetry: endpoint {self.description} did not listen at once; "
+                "only endpoints that listen synchronously are supported"
+            )
+
+    def _listening(self, port: IListeningPort) -> IListeningPort:
+        self.port = port
+        self.log.info(
+            "Poetry server listening on {address}",
+            address=formatAddress(port.getHost()),
+        )
+        return port
+
+    def stopService(self) -> Deferred[None]:
+        """Stop listening (if listening); a later start listens anew."""
+        if self._waitingForPort is None:
+            self.running = False
+            return succeed(None)
+        self.port = None
+        d: Deferred[None] = super().stopService()
+        self._waitingForPort = None
+        return d
+
+
+class GracefulStop(Service):
+    """
+    Stops the poems in flight: waits up to C{grace} seconds for them to
+    finish (L{PoetryServerFactory.drain}), cuts the rest, and logs the
+    counts.  L{cutNow} (a second signal) cuts at once.
+
+    Under a L{PoetryService} it stops after the listening ports, so no new
+    connection arrives while it waits.
+    """
+
+    log = Logger()
+
+    def __init__(self, factory: PoetryServerFactory, grace: float) -> None:
+        self.factory = factory
+        self.grace = grace
+        self._stopping = False
+
+    def startService(self) -> None:
+        super().startService()
+        factory = self.factory
+        mode = (
+            "fast"
+            if factory.delay is None
+            else f"slow: {factory.chunkSize} bytes every {factory.delay} s"
+        )
+        if factory.fault is not None:
+            mode = f"fault: {factory.fault}"
+        if factory.traceChunks:
+            mode += "; tracing connections and chunks"
+        elif factory.traceLifecycle:
+            mode += "; tracing connections"
+        count = len(factory.library)
+        self.log.info(
+            "{version} serving {count} " + plural(count, "poem") + " ({mode})",
+            version=versionLine(),
+            count=count,
+            mode=mode,
+        )
+
+    def cutNow(self) -> None:
+        """
+        Stop waiting for in-flight poems: cut them at once (a reset, like any
+        cut at shutdown).  Before L{stopService} this makes the grace zero.
+        """
+        self.grace = 0.0
+        if self._stopping:
+            inFlight = len(self.factory.live)
+            self.log.info(
+                "Cutting {inFlight} " + plural(inFlight, "poem") + " in flight now",
+                inFlight=inFlight,
+            )
+            self.factory.cutAll()
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        self._stopping = True
+        factory = self.factory
+        inFlight = len(factory.live)
+        if inFlight:
+            self.log.info(
+                "Stopping: {inFlight} "
+                + plural(inFlight, "poem")
+                + " in flight, waiting up to {grace} s",
+                inFlight=inFlight,
+                grace=self.grace,
+            )
+        cutBefore = factory.cutAtShutdown
+        servedBefore = factory.served
+        d = factory.drain(self.grace)
+        d.addCallback(lambda _: self._report(servedBefore, cutBefore))
+        return d
+
+    def _report(self, servedBefore: int, cutBefore: int) -> None:
+        self._stopping = False
+        self.factory.events.flush()
+        counts = self.factory.counts()
+        fields = {
+            "served": counts["served"],
+            "finished": counts["served"] - servedBefore,
+            "cut": counts["cutAtShutdown"] - cutBefore,
+            "gone": counts["clientsGone"],
+            "refused": counts["refused"],
+            "refusedPerPeer": counts["refusedPerPeer"],
+            "cutIdle": counts["cutIdle"],
+            "faults": counts["faults"],
+            "clientResets": counts["clientResets"],
+            "lingerTimeouts": counts["lingerTimeouts"],
+            "bytesSent": counts["bytesSent"],
+        }
+        self.log.info(
+            "Poetry server stopped: {served} "
+            + plural(fields["served"], "poem")
+            + " served, {finished} finished during shutdown, {cut} cut at "
+            "shutdown, {gone} " + plural(fields["gone"], "client") + " gone, "
+            "{refused} refused, {refusedPerPeer} refused per peer, "
+            "{cutIdle} cut idle, {faults} "
+            + plural(fields["faults"], "fault")
+            + ", {clientResets} "
+            + plural(fields["clientResets"], "client reset")
+            + ", {lingerTimeouts} "
+            + plural(fields["lingerTimeouts"], "linger timeout")
+            + ", {bytesSent} "
+            + plural(fields["bytesSent"], "byte")
+            + " sent",
+            **fields,
+        )
+
+
+class PoetryService(MultiService):
+    """
+    The poetry server: one L{ListeningService} per endpoint and a
+    L{GracefulStop}, under one L{MultiService}.
+
+    Starting listens on every endpoint (in C{privilegedStartService}, so
+    ports below 1024 work under C{twistd --uid}; unless L{listen} already
+    did) and logs the address each one got (so C{tcp:0} reports its port),
+    then the start-up line.  Stopping stops listening at once, then waits
+    for in-flight poems for at most C{grace} seconds, cuts the rest, and
+    logs the counts; the L{Deferred} it returns keeps twistd running until
+    then.  L{cutNow} ends the wait early.
+
+    @ivar listeners: the L{ListeningService}s, one per endpoint.
+    @ivar stopper: the L{GracefulStop}.
+    @ivar logFile: the log file the service's process writes, if it opened
+        one (see L{poetry.service.tap.makeService}); L{ProcessSignals}
+        reopens it.
+    """
+
+    def __init__(
+        self,
+        factory: PoetryServerFactory,
+        endpoints: Sequence[IStreamServerEndpoint],
+        *,
+        grace: float = 5.0,
+        descriptions: Sequence[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.factory = factory
+        descriptions = list(descriptions or [repr(e) for e in endpoints])
+        # MultiService stops its children in reverse: the listeners, added
+        # last, stop listening before the graceful stop starts waiting.
+        self.stopper = GracefulStop(factory, grace)
+        self.stopper.setServiceParent(self)
+        self.listeners = [
+            ListeningService(endpoint, factory, description)
+            for endpoint, description in zip(endpoints, descriptions, strict=True)
+        ]
+        for listener in self.listeners:
+            listener.setServiceParent(self)
+        self.logFile: ReopeningLogFile | None = None
+        #: The reactor trigger that installs L{ProcessSignals}, if any.
+        self.signalsTrigger: Any = None
+
+    @property
+    def grace(self) -> float:
+        """Seconds in-flight poems get at shutdown (the L{GracefulStop}'s)."""
+        return self.stopper.grace
+
+    @property
+    def ports(self) -> list[IListeningPort]:
+        """The listening ports, while listening."""
+        return [lst.port for lst in self.listeners if lst.port is not None]
+
+    def listen(self) -> None:
+        """
+        Listen on every endpoint, once (later calls do nothing while the
+        ports are open).
+
+        @raise CannotListen: if an endpoint cannot listen; then nothing is
+            left listening.
+        """
+        for listener in self.listeners:
+            try:
+                listener.privilegedStartService()
+            except CannotListen:
+                for other in self.listeners:
+                    other.stopService()
+                raise
+
+    def privilegedStartService(self) -> None:
+        """
+        Listen on every endpoint, before privileges are shed.
+
+        @raise CannotListen: if an endpoint cannot listen; then nothing is
+            left listening.
+        """
+        Service.privilegedStartService(self)
+        self.listen()
+
+    def startService(self) -> None:
+        """Listen (unless already listening), then log the start-up line."""
+        self.listen()
+        super().startService()
+
+    def setServiceParent(self, parent: Any) -> None:
+        """
+        Join C{parent}; if it is twistd's application and the service opened
+        a log file, give it the log observer (twistd's documented
+        L{ILogObserver} component), so twistd logs to that file instead of
+        opening its own.
+        """
+        super().setServiceParent(parent)
+        if (
+            self.logFile is not None
+            and isinstance(parent, Componentized)
+            and parent.getComponent(ILogObserver, None) is None
+        ):
+            observer = textFileLogObserver(cast(IO[Any], self.logFile))
+            parent.setComponent(ILogObserver, observer)
+
+    def cutNow(self) -> None:
+        """Cut the poems in flight at once (L{GracefulStop.cutNow})."""
+        self.stopper.cutNow()
+
+    def stopService(self) -> Deferred[None]:
+        """Stop listening, drain within the grace, cut the rest."""
+        d = super().stopService()
+        d.addCallback(lambda _: None)
+        return d

@@ -1,0 +1,73 @@
+"""
+The twistd plugin's entry point: L{makeService}, which builds the
+L{PoetryService} from checked L{Options} and, under a runner, does the
+process-level wiring (listening before twistd forks, the log file, the
+signals).  As in C{twisted/tap/}, this is the only place the server touches
+the global reactor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.endpoints import serverFromString
+
+from poetry.logfile import ReopeningLogFile
+from poetry.service.options import Options
+from poetry.service.service import PoetryService
+from poetry.service.signals import ProcessSignals
+
+__all__ = ["makeService"]
+
+
+def _twistdLogFile(runner: Any) -> ReopeningLogFile | None:
+    """
+    The log file twistd would open for these command-line options, opened
+    the way logrotate needs (L{ReopeningLogFile}); L{None} where twistd logs
+    elsewhere (stdout under C{-n} without C{--logfile}, syslog, a custom
+    C{--logger}) or the runner is not twistd.
+    """
+    if runner is None or "nodaemon" not in runner or "syslog" not in runner:
+        return None
+    if runner.get("logger") or runner.get("syslog"):
+        return None
+    name = runner.get("logfile") or ""
+    if name == "-" or (runner["nodaemon"] and not name):
+        return None
+    return ReopeningLogFile.fromFullPath(name or "twistd.log")
+
+
+def makeService(options: Options) -> PoetryService:
+    """
+    Build the service twistd runs from parsed L{Options} (their checked
+    L{Options.config}).  This is an entry
+    point, so it is where the global reactor is used.
+
+    When the options came from a runner's command line (C{twistd} or
+    C{twist}: C{options.parent} is set), this also does the process-level
+    wiring: it listens at once, before twistd starts logging, forks into a
+    daemon, writes its pidfile or sheds privileges (as nginx binds before
+    it daemonizes), so that a port in use is one plain line on the terminal
+    and exit status 1 in every mode; under twistd with a log file it opens
+    that file for append (L{ReopeningLogFile}); and it installs
+    L{ProcessSignals} once the reactor runs.
+    """
+    from twisted.internet import reactor
+
+    config = options.config
+    endpoints = [serverFromString(reactor, p) for p in config.ports]
+    result = PoetryService(
+        config.build_factory(reactor),
+        endpoints,
+        grace=config.grace,
+        descriptions=config.given,
+    )
+    runner = getattr(options, "parent", None)
+    if runner is not None:
+        result.listen()
+        result.logFile = _twistdLogFile(runner)
+        signals = ProcessSignals(result, reactor)
+        result.signalsTrigger = reactor.addSystemEventTrigger(
+            "after", "startup", signals.install
+        )
+    return result
