@@ -17,7 +17,7 @@ from twisted.application import service
 from twisted.internet.defer import Deferred, gatherResults, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
-from twisted.logger import ILogObserver, Logger, textFileLogObserver
+from twisted.logger import ILogObserver, Logger
 from twisted.python import usage
 from twisted.python.components import Componentized
 from twisted.python.failure import Failure
@@ -25,8 +25,14 @@ from twisted.python.failure import Failure
 from poetry import __version__
 from poetry.faults import MODES, Stall, parseFault
 from poetry.library import LibraryError, PoemLibrary
-from poetry.logfile import ReopeningLogFile
-from poetry.server import PoetryServerFactory, defaultIdleTimeout, formatAddress
+from poetry.logfile import BufferedFileLogObserver, ReopeningLogFile
+from poetry.server import (
+    ACCESS_NAMESPACE,
+    LIFECYCLE_NAMESPACE,
+    PoetryServerFactory,
+    defaultIdleTimeout,
+    formatAddress,
+)
 
 __all__ = [
     "DEFAULT_PORT",
@@ -400,6 +406,8 @@ class PoetryService(service.Service):
         self.grace = grace
         self.ports: list[IListeningPort] = []
         self.logFile: ReopeningLogFile | None = None
+        #: The observer writing L{logFile}, once twistd was given it.
+        self.logObserver: BufferedFileLogObserver | None = None
         #: The reactor trigger that installs L{ProcessSignals}, if any.
         self.signalsTrigger: Any = None
         self._stopping = False
@@ -464,8 +472,12 @@ class PoetryService(service.Service):
             and isinstance(parent, Componentized)
             and parent.getComponent(ILogObserver, None) is None
         ):
-            observer = textFileLogObserver(cast(IO[Any], self.logFile))
-            parent.setComponent(ILogObserver, observer)
+            self.logObserver = BufferedFileLogObserver(
+                cast(IO[Any], self.logFile),
+                self.factory.clock,
+                (ACCESS_NAMESPACE, LIFECYCLE_NAMESPACE),
+            )
+            parent.setComponent(ILogObserver, self.logObserver)
 
     def startService(self) -> None:
         self.listen()
@@ -525,7 +537,6 @@ class PoetryService(service.Service):
 
         def report(_: object) -> None:
             self._stopping = False
-            self.factory.events.flush()
             counts = self.factory.counts()
             fields = {
                 "served": counts["served"],
@@ -641,6 +652,8 @@ class ProcessSignals:
                     "Received {signal}: no log file to reopen", signal=name
                 )
                 return
+            if self.service.logObserver is not None:
+                self.service.logObserver.flush()  # the old file's last lines
             logFile.reopen()
             self.log.info(
                 "Received {signal}: reopened the log file {path}",
