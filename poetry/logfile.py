@@ -143,9 +143,44 @@ class BufferedFileLogObserver:
             self._second = second
         return self._stamp
 
+    def _format(self, event: LogEvent) -> str | None:
+        """
+        C{formatEventAsClassicLogText(event)}, the text twistd writes.
+
+        The common event (a text format without calls, no C{log_system},
+        traceback or flattened fields) is formatted by C{str.format_map},
+        which gives the same text as C{twisted.logger}'s own formatter (a
+        C{string.Formatter} that adds the C{{name()}} call syntax) at a
+        tenth of its cost; any other event, or one whose format fails, goes
+        to C{twisted.logger}'s formatter.
+        """
+        fmt = event.get("log_format")
+        level = event.get("log_level")
+        if (
+            type(fmt) is str
+            and "()" not in fmt
+            and level is not None
+            and "log_system" not in event
+            and "log_failure" not in event
+            and "log_flattened" not in event
+        ):
+            try:
+                text = fmt.format_map(event)
+            except Exception:
+                pass  # twisted.logger's formatter tells what went wrong
+            else:
+                if not text:
+                    return None
+                line = (
+                    f"{self._format_time(event.get('log_time'))}"
+                    f" [{event.get('log_namespace', '-')}#{level.name}] {text}"
+                )
+                return line.replace("\n", "\n\t") + "\n"
+        return formatEventAsClassicLogText(event, formatTime=self._format_time)
+
     def __call__(self, event: LogEvent) -> None:
         """Format C{event}; write it now or let it wait (see above)."""
-        text = formatEventAsClassicLogText(event, formatTime=self._format_time)
+        text = self._format(event)
         if not text:
             return
         self._waiting.append(text)

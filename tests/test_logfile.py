@@ -16,6 +16,7 @@ from twisted.application.service import Application
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import ILogObserver, Logger, LogLevel, textFileLogObserver
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -27,6 +28,14 @@ from tests.helpers import lose
 
 #: A fixed time, mid-second, so a timestamp cached per second is tested.
 T0 = 1_700_000_000.25
+
+
+def failure() -> Failure:
+    try:
+        raise ZeroDivisionError("a test failure")
+    except ZeroDivisionError:
+        return Failure()
+    raise AssertionError("unreachable")
 
 
 class CountingFile(io.BytesIO):
@@ -91,13 +100,21 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
             event(when=T0 + 2, log_system="pid:7"),
             event(log_time=None),
             event(when=T0 - 1.0),  # a clock stepped back
+            event(n="two\nlines"),  # continuation lines indented
+            event(log_format="{peer!r:>20} {n:05d} {{braces}} {log_level.name}"),
+            event(log_format=""),  # no text: no line
+            event(log_level=None),  # no level
+            event(log_format="{missing}"),  # unformattable: twisted's message
+            event(log_format="{peer.upper()} {n}"),  # twisted's call syntax
+            event(log_format=b"{peer} bytes"),
+            event(log_format="{n}", log_failure=failure()),  # with traceback
+            event(log_namespace=None),  # not buffered: written through
         ]
         plain = io.BytesIO()
         reference = textFileLogObserver(plain)
         for e in events:
             self.observer(dict(e))
             reference(dict(e))
-        self.assertEqual(self.out.getvalue(), b"")
         self.observer.flush()
         self.assertEqual(self.out.getvalue(), plain.getvalue())
         self.assertEqual((self.out.writes, self.out.flushes), (1, 1))
