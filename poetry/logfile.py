@@ -121,7 +121,9 @@ class BufferedFileLogObserver:
             (UTF-8 is written), such as a L{ReopeningLogFile}.
         @param clock: what runs the flush timer.
         @param namespaces: the C{log_namespace}s whose events are buffered.
-        @param time_format: the timestamps' C{strftime} format.
+        @param time_format: the timestamps' C{strftime} format, to the
+            second (as twistd's default, RFC 3339): a timestamp is
+            computed once per second.
         """
         self.out = out
         self.clock = clock

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IAddress, IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from poetry.library import PoemLibrary
@@ -209,7 +209,7 @@ class PoetryServerFactory(LimitedServerFactory):
         logFormat, record = access_event(
             protocol, reason, now, self.displayName, self.traceLifecycle
         )
-        self.accessLog.info(logFormat, **record)
+        self.accessLog.emit(LogLevel.info, logFormat, **record)
         if not self.live and self._drained:
             waiting, self._drained = self._drained, []
             for d in waiting:
