@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import tempfile
 from pathlib import Path
@@ -197,8 +198,7 @@ class WiringTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.tmp = Path(tempfile.mkdtemp())
-        self.addCleanup(lambda: [p.unlink() for p in self.tmp.iterdir()]
-                        and self.tmp.rmdir())  # fmt: skip
+        self.addCleanup(shutil.rmtree, self.tmp)
         self.clock = Clock()
         self.factory = PoetryServerFactory(
             PoemLibrary([PoemFile("short", b"a poem\n")]), reactor=self.clock
