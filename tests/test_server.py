@@ -41,7 +41,10 @@ def makeFactory(
         PoemLibrary(poems or [POEM]), reactor=clock or Clock(), **kw
     )
     if events is not None:
-        factory.accessLog = Logger(observer=events.append)
+        factory.accessLog = Logger(
+            namespace=factory.accessLog.namespace, source=factory,
+            observer=events.append,
+        )  # fmt: skip
     return factory
 
 
@@ -325,59 +328,33 @@ class FactoryTests(SynchronousTestCase):
             self.assertEqual(events[-1]["outcome"], outcome.value)
             self.assertIs(type(events[-1]["outcome"]), str)
 
-    def test_busyServerBatches(self) -> None:
+    def test_oneEventPerConnectionUnderLoad(self) -> None:
         """
-        Past BURST events in a second, access events wait and go out as one
-        event with one line per connection, in order: when no connection is
-        live any more, or MAX_AGE seconds after the first waited.
+        However busy the server, each connection that ends makes one
+        ordinary access event, at once (nothing waits on a timer), with the
+        same fields as a quiet server's: no batch event, no shape that
+        depends on load.
         """
         clock = Clock()
         events: list[dict[str, Any]] = []
         factory = makeFactory(clock=clock, events=events)
-        factory.events.BURST = 2
         keep = connect(factory, port=99)[0]
-        for n in range(1, 6):
+        for n in range(1, 1001):  # a thousand in one instant, one still live
             lose(connect(factory, port=n)[0])
-        self.assertEqual([e.get("count") for e in events], [None, None])
-        self.assertEqual(len(clock.getDelayedCalls()), 1)
-        clock.advance(factory.events.MAX_AGE)
-        self.assertEqual([e.get("count") for e in events], [None, None, 3])
-        lines = formatEvent(events[-1]).split("\n")
-        self.assertEqual([line.split()[0] for line in lines],
-                         [f"10.1.2.3:{n}" for n in (3, 4, 5)])  # fmt: skip
-        self.assertEqual(
-            [r["outcome"] for r in events[-1]["records"]], ["complete"] * 3
-        )
-        clock.advance(1.0)  # a new second: room for BURST more at once
-        lose(connect(factory, port=6)[0])
-        self.assertEqual(len(events), 4)
-        factory.events.BURST = 0
-        lose(connect(factory, port=7)[0])
-        self.assertEqual(len(events), 4)
-        lose(keep)  # nothing live: everything waiting goes out
-        self.assertEqual(len(events), 5)
-        self.assertEqual(events[-1]["count"], 2)
+            self.assertEqual(len(events), n)
         self.assertEqual(clock.getDelayedCalls(), [])
-
-    def test_batchLimit(self) -> None:
-        """
-        A batch holds at most MAX_BATCH events; the factory's doStop writes
-        out whatever waits.
-        """
-        clock = Clock()
-        events: list[dict[str, Any]] = []
-        factory = makeFactory(clock=clock, events=events)
-        factory.events.BURST = 0
-        factory.events.MAX_BATCH = 3
-        keep = connect(factory)[0]
-        for _ in range(4):
-            lose(connect(factory)[0])
-        self.assertEqual([e["count"] for e in events], [3])
-        factory.doStart()
-        factory.doStop()
-        self.assertEqual([e.get("count") for e in events], [3, None])
-        self.assertEqual(clock.getDelayedCalls(), [])
+        fields = {"peer", "poem", "bytes", "seconds", "outcome"}
+        for n, event in enumerate(events, 1):
+            self.assertEqual(set(event), fields | {
+                "log_logger", "log_level", "log_namespace", "log_source",
+                "log_format", "log_time"})  # fmt: skip
+            self.assertEqual(event["log_namespace"], "poetry.access")
+            self.assertEqual(
+                formatEvent(event), f"10.1.2.3:{n} short 31 bytes 0.000 s complete"
+            )
         lose(keep)
+        self.assertEqual(len(events), 1001)
+        self.assertEqual(events[-1]["peer"], "10.1.2.3:99")
 
     def test_formatAddress(self) -> None:
         """IPv6 hosts are bracketed; addresses without a port print as given."""

@@ -464,6 +464,7 @@ class _FakeReactor:
 class _FakeService:
     def __init__(self, logFile: Any = None) -> None:
         self.logFile = logFile
+        self.logObserver: Any = None
         self.cuts = 0
 
     def cutNow(self) -> None:

@@ -25,7 +25,13 @@ from twisted.internet.interfaces import IHalfCloseableDescriptor
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import Logger, jsonFileLogObserver, textFileLogObserver
+from twisted.logger import (
+    Logger,
+    eventsFromJSONLogFile,
+    formatEvent,
+    jsonFileLogObserver,
+    textFileLogObserver,
+)
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
@@ -89,7 +95,9 @@ def makeFactory(
 ) -> PoetryServerFactory:
     factory = PoetryServerFactory(PoemLibrary(poems or [POEM]), reactor=clock, **kw)
     if events is not None:
-        factory.accessLog = Logger(observer=events.append)
+        factory.accessLog = Logger(
+            namespace=factory.accessLog.namespace, observer=events.append
+        )
     return factory
 
 
@@ -523,22 +531,41 @@ class PoemNameTests(SynchronousTestCase):
 
     def test_jsonAccessRecordKeepsEveryField(self) -> None:
         """
-        Every field of an access event survives twist's JSON log (a field
-        JSON cannot hold is written as "unpersistable", i.e. lost): the
-        peer is a plain string.
+        Every field of an access event survives twist's JSON log
+        (C{jsonFileLogObserver} out, C{eventsFromJSONLogFile} back; a
+        field JSON cannot hold comes back as "unpersistable", i.e. lost):
+        the peer is a plain string, and the round-tripped event formats to
+        the same text.  The same holds for many connections at once (the
+        access event has one shape under any load).
         """
         events: list[dict[str, Any]] = []
         factory = makeFactory(clock=Clock(), events=events, trace=True)
-        proto, transport = connect(factory)
-        transport.flushed()
-        proto.readConnectionLost()
-        lose(proto)
+        keep = connect(factory)[0]
+        for _ in range(300):
+            proto, transport = connect(factory)
+            transport.flushed()
+            proto.readConnectionLost()
+            lose(proto)
+        access = [e for e in events if e.get("lifecycle") == "connectionLost"]
+        self.assertEqual(len(access), 300)
         out = io.StringIO()
-        jsonFileLogObserver(out)(events[0])
-        record = json.loads(out.getvalue().strip("\x1e\n"))
-        self.assertEqual(record["peer"], "192.168.1.1:54321")
-        for key in ("poem", "bytes", "seconds", "outcome", "reason", "clean"):
-            self.assertEqual(record[key], events[0][key], key)
+        observer = jsonFileLogObserver(out)
+        for event in access:
+            observer(event)
+        out.seek(0)
+        back = list(eventsFromJSONLogFile(out))
+        self.assertEqual(len(back), len(access))
+        fields = ("peer", "poem", "bytes", "seconds", "outcome", "lifecycle",
+                  "reason", "clean")  # fmt: skip
+        for original, loaded in zip(access, back, strict=True):
+            self.assertEqual(loaded["peer"], "192.168.1.1:54321")
+            for key in fields:
+                self.assertEqual(loaded[key], original[key], key)
+                self.assertIs(type(loaded[key]), type(original[key]), key)
+            self.assertEqual(formatEvent(loaded), formatEvent(original))
+            ours = {k for k in loaded if not k.startswith("log_")}
+            self.assertEqual(ours, set(fields))
+        lose(keep)
 
     def test_unprintableNameEscaped(self) -> None:
         """A newline in a name cannot start a forged log line."""

@@ -12,7 +12,7 @@ factory that holds what connections share.
   - L{poetry.server.factory}: L{PoetryServerFactory}.
   - L{poetry.server.schedule}: slow mode's single-timer L{SlowSchedule};
     L{poetry.server.deadlines}: fixed-duration timeouts on one timer.
-  - L{poetry.server.accesslog}: the access-log event and L{BatchingLog}.
+  - L{poetry.server.accesslog}: the access-log event, one per connection.
   - L{poetry.server.outcome}: L{ConnectionOutcome}, how a connection ended.
 
 Fast mode writes the poem and closes the connection; a poem larger than
@@ -36,7 +36,11 @@ default) no event is built: one boolean test per connection.
 """
 
 from poetry.addresses import formatAddress
-from poetry.server.accesslog import ACCESS_FORMAT, LIFECYCLE_NAMESPACE, BatchingLog
+from poetry.server.accesslog import (
+    ACCESS_FORMAT,
+    ACCESS_NAMESPACE,
+    LIFECYCLE_NAMESPACE,
+)
 from poetry.server.base import BaseServerProtocol
 from poetry.server.deadlines import Deadlines
 from poetry.server.factory import PoetryServerFactory, defaultIdleTimeout
@@ -46,9 +50,9 @@ from poetry.server.schedule import SlowSchedule
 
 __all__ = [
     "ACCESS_FORMAT",
+    "ACCESS_NAMESPACE",
     "LIFECYCLE_NAMESPACE",
     "BaseServerProtocol",
-    "BatchingLog",
     "ConnectionOutcome",
     "Deadlines",
     "PoetryServerFactory",

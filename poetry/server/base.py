@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IAddress, IDelayedCall, IHalfCloseableProtocol
 from twisted.internet.protocol import Protocol, connectionDone
-from twisted.logger import LogLevel
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -108,16 +107,12 @@ class BaseServerProtocol(Protocol, TimeoutMixin):
     def _traceMade(self) -> None:
         """Log C{connectionMade} to the lifecycle trace."""
         factory = self.factory
-        factory.events.emit(
-            factory.lifecycleLog,
-            LogLevel.info,
+        factory.lifecycleLog.info(
             "{peer} connectionMade: poem {poem} ({size} bytes)",
-            {
-                "lifecycle": "connectionMade",
-                "peer": formatAddress(self.transport.getPeer()),
-                "poem": factory.displayName(self.poem.name),
-                "size": len(self.poem.data),
-            },
+            lifecycle="connectionMade",
+            peer=formatAddress(self.transport.getPeer()),
+            poem=factory.displayName(self.poem.name),
+            size=len(self.poem.data),
         )
 
     def dataReceived(self, data: bytes) -> None:

@@ -18,8 +18,8 @@ from twisted.python.failure import Failure
 
 from poetry.library import PoemLibrary
 from poetry.server.accesslog import (
+    ACCESS_NAMESPACE,
     LIFECYCLE_NAMESPACE,
-    BatchingLog,
     access_event,
     display_name,
 )
@@ -165,10 +165,7 @@ class PoetryServerFactory(LimitedServerFactory):
         self._drained: list[Deferred[None]] = []
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
-        self.accessLog = Logger(namespace="poetry.access", source=self)
-        #: Per-connection events (access log, lifecycle trace) go out
-        #: through this, in batches when the server is busy.
-        self.events = BatchingLog(reactor)
+        self.accessLog = Logger(namespace=ACCESS_NAMESPACE, source=self)
         self.traceLifecycle = delay is not None if trace is None else trace
         self.traceChunks = bool(trace)
         self.lifecycleLog = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
@@ -212,18 +209,11 @@ class PoetryServerFactory(LimitedServerFactory):
         logFormat, record = access_event(
             protocol, reason, now, self.displayName, self.traceLifecycle
         )
-        self.events.emit(self.accessLog, LogLevel.info, logFormat, record, now=now)
-        if not self.live:
-            self.events.flush()
+        self.accessLog.emit(LogLevel.info, logFormat, **record)
         if not self.live and self._drained:
             waiting, self._drained = self._drained, []
             for d in waiting:
                 d.callback(None)
-
-    def doStop(self) -> None:
-        """The last port has stopped listening: write out waiting events."""
-        super().doStop()
-        self.events.flush()
 
     def drain(self, grace: float) -> Deferred[None]:
         """

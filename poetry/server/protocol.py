@@ -10,7 +10,6 @@ from typing import Any, cast
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IHalfCloseableDescriptor, IPullProducer
 from twisted.internet.protocol import connectionDone
-from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -134,9 +133,8 @@ class PoetryServerProtocol(BaseServerProtocol):
         self.offset = end = offset + len(chunk)
         self.send(chunk)
         if factory.traceChunks:
-            factory.events.emit(
-                factory.lifecycleLog, LogLevel.debug, *chunk_event(self, offset)
-            )
+            chunkFormat, fields = chunk_event(self, offset)
+            factory.lifecycleLog.debug(chunkFormat, **fields)
         if end >= len(data):
             self._finished()
             return False

@@ -13,11 +13,16 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
-from twisted.logger import ILogObserver, Logger, textFileLogObserver
+from twisted.logger import ILogObserver, Logger
 from twisted.python.components import Componentized
 
-from poetry.logfile import ReopeningLogFile
-from poetry.server import PoetryServerFactory, formatAddress
+from poetry.logfile import BufferedFileLogObserver, ReopeningLogFile
+from poetry.server import (
+    ACCESS_NAMESPACE,
+    LIFECYCLE_NAMESPACE,
+    PoetryServerFactory,
+    formatAddress,
+)
 from poetry.service.messages import plural, versionLine
 
 __all__ = ["CannotListen", "GracefulStop", "ListeningService", "PoetryService"]
@@ -188,7 +193,6 @@ class GracefulStop(Service):
 
     def _report(self, servedBefore: int, cutBefore: int) -> None:
         self._stopping = False
-        self.factory.events.flush()
         counts = self.factory.counts()
         fields = {
             "served": counts["served"],
@@ -264,6 +268,8 @@ class PoetryService(MultiService):
         for listener in self.listeners:
             listener.setServiceParent(self)
         self.logFile: ReopeningLogFile | None = None
+        #: The observer writing L{logFile}, once twistd was given it.
+        self.logObserver: BufferedFileLogObserver | None = None
         #: The reactor trigger that installs L{ProcessSignals}, if any.
         self.signalsTrigger: Any = None
 
@@ -321,8 +327,12 @@ class PoetryService(MultiService):
             and isinstance(parent, Componentized)
             and parent.getComponent(ILogObserver, None) is None
         ):
-            observer = textFileLogObserver(cast(IO[Any], self.logFile))
-            parent.setComponent(ILogObserver, observer)
+            self.logObserver = BufferedFileLogObserver(
+                cast(IO[Any], self.logFile),
+                self.factory.clock,
+                (ACCESS_NAMESPACE, LIFECYCLE_NAMESPACE),
+            )
+            parent.setComponent(ILogObserver, self.logObserver)
 
     def cutNow(self) -> None:
         """Cut the poems in flight at once (L{GracefulStop.cutNow})."""

@@ -94,6 +94,8 @@ class ProcessSignals:
             if logFile is None:
                 self.log.info("Received {signal}: no log file to reopen", signal=name)
                 return
+            if self.service.logObserver is not None:
+                self.service.logObserver.flush()  # the old file's last lines
             logFile.reopen()
             self.log.info(
                 "Received {signal}: reopened the log file {path}",
