@@ -30,7 +30,7 @@ def _cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def runMinimal(
+def run_minimal(
     reactor: Any,
     port: int,
     count: int,
@@ -110,36 +110,36 @@ def runMinimal(
     return finished
 
 
-def runOurs(
+def run_ours(
     reactor: Any,
     port: int,
     count: int,
     concurrency: int | None,
     expect: int,
-    perServer: int | None = None,
-    allAtOnce: bool = False,
+    per_server: int | None = None,
+    all_at_once: bool = False,
 ) -> Any:
     """
     Fetch C{count} poems with C{poetry.client.get_poems}: its defaults,
-    except C{concurrency}/C{perServer} when given (non-zero), or no limits
-    at all with C{allAtOnce}.
+    except C{concurrency}/C{per_server} when given (non-zero), or no limits
+    at all with C{all_at_once}.
     """
     from poetry.client import get_poems
 
     addresses = [f"127.0.0.1:{port}"] * count
     kwargs: dict[str, Any] = {"reactor": reactor}
-    if allAtOnce:
+    if all_at_once:
         kwargs.update(concurrency=None, per_server=None)
     if concurrency:
         kwargs["concurrency"] = concurrency
-    if perServer:
-        kwargs["per_server"] = perServer
+    if per_server:
+        kwargs["per_server"] = per_server
     d = get_poems(addresses, **kwargs)
 
     def tally(outcomes: Any) -> tuple[int, int, int]:
         ok = failed = nbytes = 0
         for outcome in outcomes:
-            text = _poemBytes(outcome)
+            text = _poem_bytes(outcome)
             if text is None:
                 failed += 1
                 continue
@@ -153,7 +153,7 @@ def runOurs(
     return d.addCallback(tally)
 
 
-def _poemBytes(outcome: Any) -> bytes | None:
+def _poem_bytes(outcome: Any) -> bytes | None:
     """
     The poem's bytes from one L{poetry.client.DownloadResult} (its C{poem.data}),
     or L{None} if that download failed.
@@ -196,11 +196,11 @@ def main(argv: list[str] | None = None) -> None:
         if profiler:
             profiler.enable()
         if args.kind == "minimal":
-            d = runMinimal(
+            d = run_minimal(
                 reactor, args.port, args.count, args.concurrency or 1000, args.expect
             )
         else:
-            d = runOurs(
+            d = run_ours(
                 reactor,
                 args.port,
                 args.count,

@@ -40,7 +40,7 @@ class BenchError(Exception):
     """The suite itself broke (a process failed to start, bad output...)."""
 
 
-def raiseFileLimit() -> int:
+def raise_file_limit() -> int:
     """
     Raise this process's soft RLIMIT_NOFILE to the hard limit; every process
     spawned from here (twistd included) inherits it.  Returns the new limit.
@@ -51,25 +51,25 @@ def raiseFileLimit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def freePort() -> int:
+def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def cpuCount() -> int:
+def cpu_count() -> int:
     return len(os.sched_getaffinity(0))
 
 
 def pinned(cmd: Sequence[str], cpu: int | None) -> list[str]:
     """C{cmd} run under C{taskset} on one CPU (unchanged if not possible)."""
-    if cpu is None or cpuCount() < 2 or not shutil.which("taskset"):
+    if cpu is None or cpu_count() < 2 or not shutil.which("taskset"):
         return list(cmd)
     return ["taskset", "-c", str(cpu), *cmd]
 
 
-def buildLoadgen(builddir: Path) -> Path:
+def build_loadgen(builddir: Path) -> Path:
     """Compile bench/loadgen.c with C{cc -O2} into C{builddir}."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
@@ -102,7 +102,7 @@ def listening(port: int) -> bool:
     return False
 
 
-def listenOverflows() -> tuple[int, int]:
+def listen_overflows() -> tuple[int, int]:
     """The kernel's TcpExt ListenOverflows and ListenDrops counters."""
     try:
         with open("/proc/net/netstat") as f:
@@ -118,7 +118,7 @@ def listenOverflows() -> tuple[int, int]:
     return (0, 0)
 
 
-def coreTimes() -> dict[int, tuple[int, int]]:
+def core_times() -> dict[int, tuple[int, int]]:
     """Per CPU: (busy, total) clock ticks since boot, from /proc/stat."""
     out: dict[int, tuple[int, int]] = {}
     with open("/proc/stat") as f:
@@ -131,7 +131,7 @@ def coreTimes() -> dict[int, tuple[int, int]]:
     return out
 
 
-def coreBusy(
+def core_busy(
     before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], cpu: int
 ) -> float:
     """Fraction of the time CPU was busy (user, system, irq, softirq, steal)."""
@@ -142,7 +142,7 @@ def coreBusy(
     return busy / total if total else float("nan")
 
 
-def procCpu(pid: int) -> float:
+def proc_cpu(pid: int) -> float:
     """
     CPU seconds (user + system) used so far by every thread of a process.
 
@@ -164,7 +164,7 @@ def procCpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def procUserSys(pid: int) -> tuple[float, float]:
+def proc_user_sys(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of a process, from /proc/PID/stat (ticks)."""
     with open(f"/proc/{pid}/stat") as f:
         data = f.read()
@@ -172,7 +172,7 @@ def procUserSys(pid: int) -> tuple[float, float]:
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
-def procMem(pid: int) -> tuple[int, int]:
+def proc_mem(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of a process in KB."""
     rss = hwm = 0
     with open(f"/proc/{pid}/status") as f:
@@ -197,7 +197,7 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                rss, _ = procMem(self.pid)
+                rss, _ = proc_mem(self.pid)
             except OSError:
                 return
             self.peak = max(self.peak, rss)
@@ -211,7 +211,7 @@ class RssSampler:
         self._stop.set()
         self._thread.join(timeout=2)
         try:
-            self.peak = max(self.peak, procMem(self.pid)[0])
+            self.peak = max(self.peak, proc_mem(self.pid)[0])
         except OSError:
             pass
 
@@ -278,11 +278,11 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
-    def cpuTime(self) -> float:
-        return procCpu(self.pid)
+    def cpu_time(self) -> float:
+        return proc_cpu(self.pid)
 
     def mem(self) -> tuple[int, int]:
-        return procMem(self.pid)
+        return proc_mem(self.pid)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -317,7 +317,7 @@ class Finished:
     maxrss_kb: int
 
 
-def runMeasured(
+def run_measured(
     cmd: Sequence[str],
     *,
     timeout: float,
@@ -378,7 +378,7 @@ def runMeasured(
         )
 
 
-def runJson(
+def run_json(
     cmd: Sequence[str],
     *,
     timeout: float,
@@ -386,7 +386,7 @@ def runJson(
     env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run a command that prints one JSON object; add its wall/cpu/maxrss."""
-    r = runMeasured(cmd, timeout=timeout, cpu=cpu, env=env)
+    r = run_measured(cmd, timeout=timeout, cpu=cpu, env=env)
     text = r.stdout.decode(errors="replace").strip()
     try:
         data: dict[str, Any] = json.loads(text.splitlines()[-1])
@@ -402,7 +402,7 @@ def runJson(
     return data
 
 
-def pythonTool(name: str) -> list[str]:
+def python_tool(name: str) -> list[str]:
     """A console script installed beside this interpreter, or None-equivalent."""
     p = Path(sys.executable).parent / name
     return [str(p)] if p.exists() else []

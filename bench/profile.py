@@ -30,10 +30,10 @@ from bench.harness import (
     LOAD_CPU,
     ROOT,
     BenchError,
-    buildLoadgen,
+    build_loadgen,
     kill,
     pinned,
-    raiseFileLimit,
+    raise_file_limit,
 )
 
 
@@ -58,7 +58,7 @@ def record(
 
 def summarize(path: Path, top: int = 25, focus: str = "poetry/") -> str:
     """Top functions by self and inclusive samples from py-spy's raw output."""
-    selfCount: collections.Counter[str] = collections.Counter()
+    self_count: collections.Counter[str] = collections.Counter()
     total: collections.Counter[str] = collections.Counter()
     samples = 0
     for line in path.read_text().splitlines():
@@ -70,11 +70,11 @@ def summarize(path: Path, top: int = 25, focus: str = "poetry/") -> str:
         frames = [short(f) for f in stack.split(";")]
         if not frames:
             continue
-        selfCount[frames[-1]] += n
+        self_count[frames[-1]] += n
         for f in set(frames):
             total[f] += n
     lines = [f"{samples} samples", "", "self%   function (file:line)"]
-    for f, n in selfCount.most_common(top):
+    for f, n in self_count.most_common(top):
         lines.append(f"{100 * n / samples:5.1f}   {f}")
     lines += ["", "total%  function (file:line)"]
     for f, n in total.most_common(top + 10):
@@ -110,11 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         help="fanout: which client to profile",
     )
     args = p.parse_args(argv)
-    raiseFileLimit()
+    raise_file_limit()
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
-    from bench.run import Config, Context, findPoem, serverFor
+    from bench.run import Config, Context, find_poem, server_for
 
     outdir = BENCH / "build"
     outdir.mkdir(exist_ok=True)
@@ -123,14 +123,14 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="poetry-profile-"))
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        lg = buildLoadgen(workdir)
-        kb = findPoem("kilobyte.txt", 1024, workdir)
-        s160 = findPoem("slow-160.txt", 160, workdir)
+        lg = build_loadgen(workdir)
+        kb = find_poem("kilobyte.txt", 1024, workdir)
+        s160 = find_poem("slow-160.txt", 160, workdir)
         cfg = Config.make(False, 1)
         ok = (True, "")
         ctx = Context(cfg, workdir, lg, kb, s160, ok, ok, ok)
         if args.scenario == "fanout":
-            server = serverFor(ctx, "minimal", kb)
+            server = server_for(ctx, "minimal", kb)
             server.start()
             try:
                 prof = record(
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
                 server.stop()
         else:
             slow = args.scenario == "slow"
-            server = serverFor(
+            server = server_for(
                 ctx,
                 "ours",
                 s160 if slow else kb,

@@ -44,17 +44,17 @@ from bench.harness import (
     RssSampler,
     Server,
     Spread,
-    buildLoadgen,
-    coreBusy,
-    coreTimes,
-    freePort,
-    listenOverflows,
-    procUserSys,
-    pythonTool,
-    raiseFileLimit,
+    build_loadgen,
+    core_busy,
+    core_times,
+    free_port,
+    listen_overflows,
+    proc_user_sys,
+    python_tool,
+    raise_file_limit,
     ratios,
-    runJson,
-    runMeasured,
+    run_json,
+    run_measured,
 )
 
 NOT_AVAILABLE = "not available"
@@ -67,15 +67,15 @@ class Config:
 
     quick: bool
     reps: int
-    fastSeconds: float
-    fastConns: int
-    slowSizes: list[int]
-    slowDelay: float
-    slowChunk: int
-    fanoutCount: int
-    concurrencyUnit: float
-    memPoems: int
-    memIdle: int
+    fast_seconds: float
+    fast_conns: int
+    slow_sizes: list[int]
+    slow_delay: float
+    slow_chunk: int
+    fanout_count: int
+    concurrency_unit: float
+    mem_poems: int
+    mem_idle: int
 
     @classmethod
     def make(cls, quick: bool, reps: int | None) -> Config:
@@ -83,28 +83,28 @@ class Config:
             return cls(
                 quick=True,
                 reps=reps or 1,
-                fastSeconds=1.0,
-                fastConns=64,
-                slowSizes=[200],
-                slowDelay=0.25,
-                slowChunk=16,
-                fanoutCount=300,
-                concurrencyUnit=0.01,
-                memPoems=200,
-                memIdle=200,
+                fast_seconds=1.0,
+                fast_conns=64,
+                slow_sizes=[200],
+                slow_delay=0.25,
+                slow_chunk=16,
+                fanout_count=300,
+                concurrency_unit=0.01,
+                mem_poems=200,
+                mem_idle=200,
             )
         return cls(
             quick=False,
             reps=reps or 3,
-            fastSeconds=5.0,
-            fastConns=64,
-            slowSizes=[10000, 1000],
-            slowDelay=0.5,
-            slowChunk=16,
-            fanoutCount=10000,
-            concurrencyUnit=0.05,
-            memPoems=1000,
-            memIdle=1000,
+            fast_seconds=5.0,
+            fast_conns=64,
+            slow_sizes=[10000, 1000],
+            slow_delay=0.5,
+            slow_chunk=16,
+            fanout_count=10000,
+            concurrency_unit=0.05,
+            mem_poems=1000,
+            mem_idle=1000,
         )
 
 
@@ -130,9 +130,9 @@ class Context:
     loadgen: Path
     kilobyte: Path
     slow160: Path
-    oursServer: tuple[bool, str]
-    oursClient: tuple[bool, str]
-    oursCli: tuple[bool, str]
+    ours_server: tuple[bool, str]
+    ours_client: tuple[bool, str]
+    ours_cli: tuple[bool, str]
     notes: dict[str, list[str]] = field(default_factory=dict)
     details: dict[str, list[str]] = field(default_factory=dict)
     cache: dict[Any, Any] = field(default_factory=dict)
@@ -147,8 +147,8 @@ class Context:
 # --- commands -----------------------------------------------------------------
 
 
-def twistdCommand() -> list[str]:
-    return pythonTool("twistd") or [
+def twistd_command() -> list[str]:
+    return python_tool("twistd") or [
         sys.executable,
         "-c",
         "import sys; from twisted.scripts.twistd import run; "
@@ -156,11 +156,11 @@ def twistdCommand() -> list[str]:
     ]
 
 
-def cliCommand() -> list[str]:
-    return pythonTool("get-poetry") or [sys.executable, "-m", "poetry"]
+def cli_command() -> list[str]:
+    return python_tool("get-poetry") or [sys.executable, "-m", "poetry"]
 
 
-def pythonEnv() -> dict[str, str]:
+def python_env() -> dict[str, str]:
     """The environment with this checkout first on PYTHONPATH."""
     env = dict(os.environ)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -176,7 +176,7 @@ def probe(cmd: Sequence[str], want: bytes, cwd: Path) -> tuple[bool, str]:
             capture_output=True,
             timeout=60,
             cwd=cwd,
-            env=pythonEnv(),
+            env=python_env(),
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -187,7 +187,7 @@ def probe(cmd: Sequence[str], want: bytes, cwd: Path) -> tuple[bool, str]:
     return True, ""
 
 
-def findOurs(
+def find_ours(
     workdir: Path,
 ) -> tuple[tuple[bool, str], tuple[bool, str], tuple[bool, str]]:
     """Which of our pieces exist and work: server, client library, CLI."""
@@ -201,7 +201,7 @@ def findOurs(
         server = (False, "missing " + ", ".join(missing))
     else:
         server = probe(
-            [*twistdCommand(), "-n", "poetry", "--help"], b"--delay", workdir
+            [*twistd_command(), "-n", "poetry", "--help"], b"--delay", workdir
         )
     if not (ROOT / "poetry/client/__init__.py").exists():
         client = (False, "missing poetry/client/__init__.py")
@@ -214,13 +214,13 @@ def findOurs(
     if not (ROOT / "poetry/cli/__init__.py").exists():
         cli = (False, "missing poetry/cli/__init__.py")
     else:
-        cli = probe([*cliCommand(), "--help"], b"usage", workdir)
+        cli = probe([*cli_command(), "--help"], b"usage", workdir)
         if not cli[0]:
-            cli = probe([*cliCommand(), "--help"], b"Usage", workdir)
+            cli = probe([*cli_command(), "--help"], b"Usage", workdir)
     return server, client, cli
 
 
-def serverFor(
+def server_for(
     ctx: Context,
     kind: str,
     poem: Path,
@@ -230,14 +230,14 @@ def serverFor(
     cpu: int | None = 0,
 ) -> Server:
     """A L{Server} (not started) of kind C{ours} or a baseline in bench.servers."""
-    port = freePort()
+    port = free_port()
     if kind in ("ours", "ours-nolog"):
         if kind == "ours":
             logging = ["--logfile", str(ctx.workdir / f"ours-{port}.log")]
         else:
-            logging = ["--logger", "bench.servers.discardingObserver"]
+            logging = ["--logger", "bench.servers.discarding_observer"]
         cmd = [
-            *twistdCommand(),
+            *twistd_command(),
             "-n",
             *logging,
             "--pidfile",
@@ -265,21 +265,21 @@ def serverFor(
         ]
         if delay is not None:
             cmd += ["--delay", repr(delay), "--chunk-size", str(chunk)]
-    return Server(kind, cmd, port, ctx.workdir, cpu=cpu, env=pythonEnv())
+    return Server(kind, cmd, port, ctx.workdir, cpu=cpu, env=python_env())
 
 
 def loadgen(ctx: Context, *args: object, timeout: float) -> dict[str, Any]:
-    return runJson([str(ctx.loadgen), *map(str, args)], timeout=timeout, cpu=LOAD_CPU)
+    return run_json([str(ctx.loadgen), *map(str, args)], timeout=timeout, cpu=LOAD_CPU)
 
 
 # --- formatting ---------------------------------------------------------------
 
 
-def fmtRate(s: Spread) -> str:
+def fmt_rate(s: Spread) -> str:
     return s.fmt(",.0f")
 
 
-def fmtRatio(s: Spread) -> str:
+def fmt_ratio(s: Spread) -> str:
     if not s.values:
         return "n/a"
     if len(s.values) == 1:
@@ -315,10 +315,10 @@ DISTURBED = 0.15
 RETRIES = 2
 
 
-def fastUndisturbed(ctx: Context, kind: str, sc: str) -> dict[str, Any]:
-    """L{fastOnce}, repeated (at most L{RETRIES} times) while disturbed."""
+def fast_undisturbed(ctx: Context, kind: str, sc: str) -> dict[str, Any]:
+    """L{fast_once}, repeated (at most L{RETRIES} times) while disturbed."""
     for attempt in range(RETRIES + 1):
-        r = fastOnce(ctx, kind)
+        r = fast_once(ctx, kind)
         other = r["server_core_busy"] - r["server_cpu_frac"]
         r["disturbed"] = other > DISTURBED
         if not r["disturbed"]:
@@ -332,10 +332,10 @@ def fastUndisturbed(ctx: Context, kind: str, sc: str) -> dict[str, Any]:
     return r
 
 
-def fastOnce(ctx: Context, kind: str) -> dict[str, Any]:
+def fast_once(ctx: Context, kind: str) -> dict[str, Any]:
     cfg = ctx.cfg
     size = ctx.kilobyte.stat().st_size
-    server = serverFor(ctx, kind, ctx.kilobyte)
+    server = server_for(ctx, kind, ctx.kilobyte)
     try:
         server.start()
         warm = loadgen(
@@ -346,7 +346,7 @@ def fastOnce(ctx: Context, kind: str) -> dict[str, Any]:
             "--expect",
             size,
             "--conns",
-            cfg.fastConns,
+            cfg.fast_conns,
             "--total",
             300,
             "--timeout",
@@ -355,9 +355,9 @@ def fastOnce(ctx: Context, kind: str) -> dict[str, Any]:
         )
         if warm["poems"] == 0:
             raise BenchError(f"{kind}: warm-up served no poems: {warm}")
-        cpu0 = server.cpuTime()
-        ovf0 = listenOverflows()
-        cores0 = coreTimes()
+        cpu0 = server.cpu_time()
+        ovf0 = listen_overflows()
+        cores0 = core_times()
         lg = loadgen(
             ctx,
             "fast",
@@ -366,16 +366,16 @@ def fastOnce(ctx: Context, kind: str) -> dict[str, Any]:
             "--expect",
             size,
             "--conns",
-            cfg.fastConns,
+            cfg.fast_conns,
             "--duration",
-            cfg.fastSeconds,
+            cfg.fast_seconds,
             "--timeout",
             10,
-            timeout=cfg.fastSeconds + 60,
+            timeout=cfg.fast_seconds + 60,
         )
-        cores1 = coreTimes()
-        cpu1 = server.cpuTime()
-        ovf1 = listenOverflows()
+        cores1 = core_times()
+        cpu1 = server.cpu_time()
+        ovf1 = listen_overflows()
         if not server.alive():
             raise BenchError(f"server {kind} died during the run")
     finally:
@@ -384,18 +384,18 @@ def fastOnce(ctx: Context, kind: str) -> dict[str, Any]:
     lg["server_cpu"] = cpu1 - cpu0
     lg["server_cpu_per_poem_us"] = (cpu1 - cpu0) / poems * 1e6
     lg["server_cpu_frac"] = (cpu1 - cpu0) / lg["wall"]
-    lg["server_core_busy"] = coreBusy(cores0, cores1, SERVER_CPU)
-    lg["load_core_busy"] = coreBusy(cores0, cores1, LOAD_CPU)
+    lg["server_core_busy"] = core_busy(cores0, cores1, SERVER_CPU)
+    lg["load_core_busy"] = core_busy(cores0, cores1, LOAD_CPU)
     lg["overflows"] = ovf1[0] - ovf0[0]
     lg["drops"] = ovf1[1] - ovf0[1]
     return lg
 
 
-def scenarioFast(ctx: Context) -> list[Row]:
+def scenario_fast(ctx: Context) -> list[Row]:
     cfg = ctx.cfg
     sc = "1 fast serve"
     kinds = ["minimal", "minimal-linger", "asyncio", "logging"]
-    if ctx.oursServer[0]:
+    if ctx.ours_server[0]:
         # ours-nolog: our server with every log event discarded (twistd
         # --logger), to show what the access log costs.
         kinds[:0] = ["ours", "ours-nolog"]
@@ -403,7 +403,7 @@ def scenarioFast(ctx: Context) -> list[Row]:
     for rep in range(cfg.reps):
         order = kinds[rep % len(kinds) :] + kinds[: rep % len(kinds)]
         for kind in order:
-            runs[kind].append(fastUndisturbed(ctx, kind, sc))
+            runs[kind].append(fast_undisturbed(ctx, kind, sc))
     pps = {k: spread(v, "poems_per_s") for k, v in runs.items()}
     cpp = {k: spread(v, "server_cpu_per_poem_us") for k, v in runs.items()}
 
@@ -441,7 +441,7 @@ def scenarioFast(ctx: Context) -> list[Row]:
         if "ours" not in runs:
             rows.append(
                 unavailable(
-                    sc, metric, ctx.oursServer[1], f"{base} {fmtRate(pps[base])}"
+                    sc, metric, ctx.ours_server[1], f"{base} {fmt_rate(pps[base])}"
                 )
             )
             continue
@@ -450,9 +450,9 @@ def scenarioFast(ctx: Context) -> list[Row]:
             Row(
                 sc,
                 metric,
-                fmtRate(pps["ours"]),
-                f"{base} {fmtRate(pps[base])}",
-                fmtRatio(r),
+                fmt_rate(pps["ours"]),
+                f"{base} {fmt_rate(pps[base])}",
+                fmt_ratio(r),
                 f">= {target}x",
                 verdict(r.median, ">=", target),
             )
@@ -463,9 +463,9 @@ def scenarioFast(ctx: Context) -> list[Row]:
             Row(
                 sc,
                 f"(context) {base} poems/s vs minimal",
-                fmtRate(pps[base]),
-                f"minimal {fmtRate(pps['minimal'])}",
-                fmtRatio(r),
+                fmt_rate(pps[base]),
+                f"minimal {fmt_rate(pps['minimal'])}",
+                fmt_ratio(r),
                 {"asyncio": "ref 0.68x", "logging": "ref 0.54x"}.get(base, ""),
                 "info",
             )
@@ -477,9 +477,9 @@ def scenarioFast(ctx: Context) -> list[Row]:
                 Row(
                     sc,
                     f"(context) {k} poems/s vs minimal",
-                    fmtRate(pps[k]),
-                    f"minimal {fmtRate(pps['minimal'])}",
-                    fmtRatio(r),
+                    fmt_rate(pps[k]),
+                    f"minimal {fmt_rate(pps['minimal'])}",
+                    fmt_ratio(r),
                     "",
                     "info",
                 )
@@ -491,7 +491,7 @@ def scenarioFast(ctx: Context) -> list[Row]:
                 "(context) ours-nolog server CPU us/poem vs minimal",
                 cpp["ours-nolog"].fmt(".1f"),
                 f"minimal {cpp['minimal'].fmt('.1f')}",
-                fmtRatio(r),
+                fmt_ratio(r),
                 "",
                 "info",
             )
@@ -503,7 +503,7 @@ def scenarioFast(ctx: Context) -> list[Row]:
                 "server CPU us/poem vs minimal (lower is better)",
                 cpp["ours"].fmt(".1f"),
                 f"minimal {cpp['minimal'].fmt('.1f')}",
-                fmtRatio(r),
+                fmt_ratio(r),
                 "",
                 "info",
             )
@@ -515,7 +515,7 @@ def scenarioFast(ctx: Context) -> list[Row]:
                 "server CPU us/poem vs minimal-linger (lower is better)",
                 cpp["ours"].fmt(".1f"),
                 f"minimal-linger {cpp['minimal-linger'].fmt('.1f')}",
-                fmtRatio(r),
+                fmt_ratio(r),
                 "",
                 "info",
             )
@@ -523,13 +523,13 @@ def scenarioFast(ctx: Context) -> list[Row]:
         stalls = sum(r["stalls"] for r in runs["ours"])
         ovf = sum(r["overflows"] for r in runs["ours"])
         fails = sum(r["failures"] for r in runs["ours"])
-        minStalls = sum(r["stalls"] for r in runs["minimal"])
+        min_stalls = sum(r["stalls"] for r in runs["minimal"])
         rows.append(
             Row(
                 sc,
                 "poems stalled >= 0.9 s (SYN retry)",
                 str(stalls),
-                f"minimal {minStalls}",
+                f"minimal {min_stalls}",
                 "",
                 "0",
                 "PASS" if stalls == 0 else "MISS",
@@ -579,16 +579,18 @@ def scenarioFast(ctx: Context) -> list[Row]:
 # --- scenario 2: slow serve at scale ------------------------------------------
 
 
-def slowOnce(ctx: Context, kind: str, clients: int) -> dict[str, Any]:
+def slow_once(ctx: Context, kind: str, clients: int) -> dict[str, Any]:
     cfg = ctx.cfg
     size = ctx.slow160.stat().st_size
-    server = serverFor(ctx, kind, ctx.slow160, delay=cfg.slowDelay, chunk=cfg.slowChunk)
+    server = server_for(
+        ctx, kind, ctx.slow160, delay=cfg.slow_delay, chunk=cfg.slow_chunk
+    )
     try:
         server.start()
         time.sleep(0.3)
         rss0, _ = server.mem()
-        cpu0 = server.cpuTime()
-        us0 = procUserSys(server.pid)
+        cpu0 = server.cpu_time()
+        us0 = proc_user_sys(server.pid)
         with RssSampler(server.pid) as sampler:
             lg = loadgen(
                 ctx,
@@ -600,17 +602,17 @@ def slowOnce(ctx: Context, kind: str, clients: int) -> dict[str, Any]:
                 "--clients",
                 clients,
                 "--chunk",
-                cfg.slowChunk,
+                cfg.slow_chunk,
                 "--delay",
-                cfg.slowDelay,
+                cfg.slow_delay,
                 "--window",
                 256,
                 "--timeout",
                 30,
                 timeout=120,
             )
-        cpu1 = server.cpuTime()
-        us1 = procUserSys(server.pid)
+        cpu1 = server.cpu_time()
+        us1 = proc_user_sys(server.pid)
         _, hwm = server.mem()
         if not server.alive():
             raise BenchError(f"server {kind} died during the slow run")
@@ -629,28 +631,28 @@ def slowOnce(ctx: Context, kind: str, clients: int) -> dict[str, Any]:
     return lg
 
 
-def slowRuns(ctx: Context, clients: int) -> dict[str, list[dict[str, Any]]]:
+def slow_runs(ctx: Context, clients: int) -> dict[str, list[dict[str, Any]]]:
     """Ours and the naive baseline at one size, cached for the memory scenario."""
     key = ("slow", clients)
     if key in ctx.cache:
         return ctx.cache[key]
     kinds = ["naive-slow"]
-    if ctx.oursServer[0]:
+    if ctx.ours_server[0]:
         kinds[:0] = ["ours", "ours-nolog"]
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     for rep in range(ctx.cfg.reps):
         for kind in kinds[rep % len(kinds) :] + kinds[: rep % len(kinds)]:
-            runs[kind].append(slowOnce(ctx, kind, clients))
+            runs[kind].append(slow_once(ctx, kind, clients))
     ctx.cache[key] = runs
     return runs
 
 
-def scenarioSlow(ctx: Context) -> list[Row]:
+def scenario_slow(ctx: Context) -> list[Row]:
     cfg = ctx.cfg
     rows: list[Row] = []
-    for clients in cfg.slowSizes:
+    for clients in cfg.slow_sizes:
         sc = f"2 slow serve, {clients:,} clients"
-        runs = slowRuns(ctx, clients)
+        runs = slow_runs(ctx, clients)
         for k, v in runs.items():
             for i, r in enumerate(v):
                 ctx.detail(
@@ -669,7 +671,7 @@ def scenarioSlow(ctx: Context) -> list[Row]:
                     f"load generator CPU {r['cpu_frac']:.0%}",
                 )
         naive = runs["naive-slow"]
-        wallTarget = 1.10 if clients >= 5000 else 1.02
+        wall_target = 1.10 if clients >= 5000 else 1.02
         if "ours" not in runs:
             for metric in (
                 "failures",
@@ -678,7 +680,7 @@ def scenarioSlow(ctx: Context) -> list[Row]:
                 "chunk-writes per server CPU-s",
                 "peak RSS growth KB/conn",
             ):
-                rows.append(unavailable(sc, metric, ctx.oursServer[1]))
+                rows.append(unavailable(sc, metric, ctx.ours_server[1]))
             continue
         ours = runs["ours"]
         fails = sum(r["failures"] for r in ours)
@@ -698,11 +700,11 @@ def scenarioSlow(ctx: Context) -> list[Row]:
             Row(
                 sc,
                 "wall / ideal (slowest client)",
-                fmtRatio(w),
-                f"naive {fmtRatio(wn)}",
-                fmtRatio(ratios(w.values, wn.values)),
-                f"<= {wallTarget}x ideal",
-                verdict(w.median, "<=", wallTarget),
+                fmt_ratio(w),
+                f"naive {fmt_ratio(wn)}",
+                fmt_ratio(ratios(w.values, wn.values)),
+                f"<= {wall_target}x ideal",
+                verdict(w.median, "<=", wall_target),
             )
         )
         s, sn = spread(ours, "span_ideal"), spread(naive, "span_ideal")
@@ -710,8 +712,8 @@ def scenarioSlow(ctx: Context) -> list[Row]:
             Row(
                 sc,
                 "(context) first connect to last EOF / ideal",
-                fmtRatio(s),
-                f"naive {fmtRatio(sn)}",
+                fmt_ratio(s),
+                f"naive {fmt_ratio(sn)}",
                 "",
                 "",
                 "info",
@@ -725,7 +727,7 @@ def scenarioSlow(ctx: Context) -> list[Row]:
                 "p99 per-client lateness ms",
                 late.fmt(".1f"),
                 f"naive {laten.fmt('.1f')}",
-                fmtRatio(ratios(late.values, laten.values)),
+                fmt_ratio(ratios(late.values, laten.values)),
                 "",
                 "info",
             )
@@ -736,9 +738,9 @@ def scenarioSlow(ctx: Context) -> list[Row]:
             Row(
                 sc,
                 "chunk-writes per server CPU-s",
-                fmtRate(c),
-                f"naive {fmtRate(cn)}",
-                fmtRatio(r),
+                fmt_rate(c),
+                f"naive {fmt_rate(cn)}",
+                fmt_ratio(r),
                 ">= 2x naive",
                 verdict(r.median, ">=", 2.0),
             )
@@ -751,7 +753,7 @@ def scenarioSlow(ctx: Context) -> list[Row]:
                 "(context) server CPU us per chunk-write: user; system",
                 f"{u.fmt('.1f')}; {y.fmt('.1f')}",
                 f"naive {un.fmt('.1f')}; {yn.fmt('.1f')}",
-                f"user {fmtRatio(ratios(u.values, un.values))}",
+                f"user {fmt_ratio(ratios(u.values, un.values))}",
                 "",
                 "info",
             )
@@ -762,9 +764,9 @@ def scenarioSlow(ctx: Context) -> list[Row]:
             Row(
                 sc,
                 "(context) ours-nolog chunk-writes per server CPU-s",
-                fmtRate(c2),
-                f"naive {fmtRate(cn)}",
-                fmtRatio(ratios(c2.values, cn.values)),
+                fmt_rate(c2),
+                f"naive {fmt_rate(cn)}",
+                fmt_ratio(ratios(c2.values, cn.values)),
                 "",
                 "info",
             )
@@ -775,8 +777,8 @@ def scenarioSlow(ctx: Context) -> list[Row]:
             Row(
                 sc,
                 "(context) ours-nolog wall / ideal; p99 lateness ms",
-                f"{fmtRatio(w2)}; {late2.fmt('.1f')}",
-                f"naive {fmtRatio(wn)}; {laten.fmt('.1f')}",
+                f"{fmt_ratio(w2)}; {late2.fmt('.1f')}",
+                f"naive {fmt_ratio(wn)}; {laten.fmt('.1f')}",
                 "",
                 "",
                 "info",
@@ -789,7 +791,7 @@ def scenarioSlow(ctx: Context) -> list[Row]:
                 "peak RSS growth KB/conn",
                 g.fmt(".2f"),
                 f"naive {gn.fmt('.2f')}",
-                fmtRatio(ratios(g.values, gn.values)),
+                fmt_ratio(ratios(g.values, gn.values)),
                 "<= 5 KB",
                 verdict(g.median, "<=", 5.0),
             )
@@ -800,7 +802,7 @@ def scenarioSlow(ctx: Context) -> list[Row]:
 # --- scenario 3: client fan-out -----------------------------------------------
 
 
-def clientRun(
+def client_run(
     ctx: Context,
     kind: str,
     port: int,
@@ -824,7 +826,7 @@ def clientRun(
     if concurrency:
         cmd += ["--concurrency", str(concurrency)]
     cmd += list(extra)
-    r = runJson(cmd, timeout=300, cpu=LOAD_CPU, env=pythonEnv())
+    r = run_json(cmd, timeout=300, cpu=LOAD_CPU, env=python_env())
     if "error" in r:
         raise BenchError(f"client {kind} failed: {r}")
     r["cpu_per_poem_us"] = r["cpu"] / max(r["poems"], 1) * 1e6
@@ -832,9 +834,9 @@ def clientRun(
     return r
 
 
-def scenarioFanout(ctx: Context) -> list[Row]:
+def scenario_fanout(ctx: Context) -> list[Row]:
     cfg = ctx.cfg
-    count = cfg.fanoutCount
+    count = cfg.fanout_count
     size = ctx.kilobyte.stat().st_size
     rows: list[Row] = []
     # get_poems' defaults: at most 20 per server (and 100 in all), so the
@@ -843,11 +845,11 @@ def scenarioFanout(ctx: Context) -> list[Row]:
         from poetry.client import DEFAULT_CONCURRENCY, DEFAULT_PER_SERVER
     except ImportError:  # our client not there: the documented values
         DEFAULT_CONCURRENCY, DEFAULT_PER_SERVER = 100, 20
-    inFlight = min(DEFAULT_PER_SERVER, DEFAULT_CONCURRENCY)
+    in_flight = min(DEFAULT_PER_SERVER, DEFAULT_CONCURRENCY)
     # (label, concurrency and options for ours, concurrency for the minimal
     # client, whether failures are judged)
     variants: list[tuple[str, int, list[str], int, bool]] = [
-        (f"default options ({inFlight} in flight)", 0, [], inFlight, True)
+        (f"default options ({in_flight} in flight)", 0, [], in_flight, True)
     ]
     if not cfg.quick:
         variants.append(
@@ -856,19 +858,19 @@ def scenarioFanout(ctx: Context) -> list[Row]:
         # The old default, for context: thousands of connections at once
         # overflow the server's listen queue on a busy machine.
         variants.append(("all at once (no limits)", 0, ["--all-at-once"], count, False))
-    for label, oursConc, oursExtra, baseConc, judged in variants:
+    for label, ours_conc, ours_extra, base_conc, judged in variants:
         sc = f"3 client fan-out, {count:,} poems, {label}"
-        kinds = ["minimal"] + (["ours"] if ctx.oursClient[0] else [])
+        kinds = ["minimal"] + (["ours"] if ctx.ours_client[0] else [])
         runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
-        server = serverFor(ctx, "minimal", ctx.kilobyte)
+        server = server_for(ctx, "minimal", ctx.kilobyte)
         try:
             server.start()
             for rep in range(cfg.reps):
                 for kind in kinds if rep % 2 == 0 else kinds[::-1]:
-                    conc = oursConc if kind == "ours" else baseConc
-                    extra = oursExtra if kind == "ours" else []
+                    conc = ours_conc if kind == "ours" else base_conc
+                    extra = ours_extra if kind == "ours" else []
                     runs[kind].append(
-                        clientRun(ctx, kind, server.port, count, conc, size, extra)
+                        client_run(ctx, kind, server.port, count, conc, size, extra)
                     )
         finally:
             server.stop()
@@ -882,21 +884,21 @@ def scenarioFanout(ctx: Context) -> list[Row]:
                     f"{r['maxrss_kb'] / 1024:.1f} MB",
                 )
         base = runs["minimal"]
-        baseFailed = sum(r["failures"] for r in base)
-        if baseFailed:
+        base_failed = sum(r["failures"] for r in base)
+        if base_failed:
             ctx.note(
                 sc,
-                f"the minimal client lost {baseFailed} poems: connections whose "
+                f"the minimal client lost {base_failed} poems: connections whose "
                 "handshake completed on the client while the server's listen queue "
                 "was full were never served and were aborted by its 30 s watchdog",
             )
         if "ours" not in runs:
-            rows.append(unavailable(sc, "failures", ctx.oursClient[1]))
+            rows.append(unavailable(sc, "failures", ctx.ours_client[1]))
             rows.append(
                 unavailable(
                     sc,
                     "client CPU us/poem",
-                    ctx.oursClient[1],
+                    ctx.ours_client[1],
                     f"minimal {spread(base, 'cpu_per_poem_us').fmt('.0f')}",
                 )
             )
@@ -922,7 +924,7 @@ def scenarioFanout(ctx: Context) -> list[Row]:
                 "client CPU us/poem",
                 c.fmt(".0f"),
                 f"minimal {cb.fmt('.0f')}",
-                fmtRatio(r),
+                fmt_ratio(r),
                 "<= 1.25x",
                 verdict(r.median, "<=", 1.25),
             )
@@ -932,9 +934,9 @@ def scenarioFanout(ctx: Context) -> list[Row]:
             Row(
                 sc,
                 "(context) poems/s",
-                fmtRate(p),
-                f"minimal {fmtRate(pb)}",
-                fmtRatio(ratios(p.values, pb.values)),
+                fmt_rate(p),
+                f"minimal {fmt_rate(pb)}",
+                fmt_ratio(ratios(p.values, pb.values)),
                 "",
                 "info",
             )
@@ -945,7 +947,7 @@ def scenarioFanout(ctx: Context) -> list[Row]:
 # --- scenario 4: concurrency --------------------------------------------------
 
 
-def aloneTimes(
+def alone_times(
     ctx: Context,
     servers: Sequence[Server],
     delays: Sequence[float],
@@ -985,23 +987,23 @@ def aloneTimes(
             f.close()
 
 
-def scenarioConcurrency(ctx: Context) -> list[Row]:
+def scenario_concurrency(ctx: Context) -> list[Row]:
     cfg = ctx.cfg
     sc = "4 concurrency, 10 slow servers"
     size = ctx.slow160.stat().st_size
-    chunk = cfg.slowChunk
-    delays = [round(cfg.concurrencyUnit * i, 4) for i in range(1, 11)]
-    kind = "ours" if ctx.oursServer[0] else "naive-slow"
+    chunk = cfg.slow_chunk
+    delays = [round(cfg.concurrency_unit * i, 4) for i in range(1, 11)]
+    kind = "ours" if ctx.ours_server[0] else "naive-slow"
     if kind != "ours":
         ctx.note(
             sc,
-            f"our server is {NOT_AVAILABLE} ({ctx.oursServer[1]}); "
+            f"our server is {NOT_AVAILABLE} ({ctx.ours_server[1]}); "
             "the naive slow baseline servers stand in",
         )
-    if not ctx.oursCli[0]:
-        return [unavailable(sc, "get-poetry wall / slowest server", ctx.oursCli[1])]
+    if not ctx.ours_cli[0]:
+        return [unavailable(sc, "get-poetry wall / slowest server", ctx.ours_cli[1])]
     servers = [
-        serverFor(ctx, kind, ctx.slow160, delay=d, chunk=chunk, cpu=None)
+        server_for(ctx, kind, ctx.slow160, delay=d, chunk=chunk, cpu=None)
         for d in delays
     ]
     walls: list[float] = []
@@ -1013,11 +1015,11 @@ def scenarioConcurrency(ctx: Context) -> list[Row]:
         for rep in range(cfg.reps):
             # Each server alone, all at once in separate load generators: the
             # slowest is the floor, the sum is what one-at-a-time would take.
-            durs = aloneTimes(ctx, servers, delays, size, chunk)
+            durs = alone_times(ctx, servers, delays, size, chunk)
             slowest.append(max(durs))
             sums.append(sum(durs))
             addresses = [f"127.0.0.1:{s.port}" for s in servers]
-            r = runMeasured([*cliCommand(), *addresses], timeout=120)
+            r = run_measured([*cli_command(), *addresses], timeout=120)
             if r.returncode != 0:
                 raise BenchError(
                     f"get-poetry exited {r.returncode}: "
@@ -1034,7 +1036,7 @@ def scenarioConcurrency(ctx: Context) -> list[Row]:
     finally:
         for s in servers:
             s.stop()
-    start = runMeasured([*cliCommand(), "--help"], timeout=60)
+    start = run_measured([*cli_command(), "--help"], timeout=60)
     ctx.detail(
         sc,
         f"get-poetry --help (interpreter + import start-up) {start.wall:.3f} s; "
@@ -1049,7 +1051,7 @@ def scenarioConcurrency(ctx: Context) -> list[Row]:
             "get-poetry wall / slowest server alone",
             Spread(walls).fmt(".2f", " s"),
             f"slowest {Spread(slowest).fmt('.2f', ' s')}",
-            fmtRatio(w),
+            fmt_ratio(w),
             "<= 1.10",
             verdict(w.median, "<=", 1.10),
         ),
@@ -1058,7 +1060,7 @@ def scenarioConcurrency(ctx: Context) -> list[Row]:
             "(contrast) one at a time: sum / slowest",
             Spread(sums).fmt(".2f", " s"),
             f"slowest {Spread(slowest).fmt('.2f', ' s')}",
-            fmtRatio(s),
+            fmt_ratio(s),
             "",
             "info",
         ),
@@ -1067,7 +1069,7 @@ def scenarioConcurrency(ctx: Context) -> list[Row]:
             "(context) wall less --help start-up / slowest",
             "",
             "",
-            fmtRatio(adjusted),
+            fmt_ratio(adjusted),
             "",
             "info",
         ),
@@ -1086,23 +1088,23 @@ def scenarioConcurrency(ctx: Context) -> list[Row]:
 # --- scenario 5: memory ---------------------------------------------------------
 
 
-def scenarioMemory(ctx: Context) -> list[Row]:
+def scenario_memory(ctx: Context) -> list[Row]:
     cfg = ctx.cfg
     rows: list[Row] = []
-    n = cfg.memPoems
+    n = cfg.mem_poems
     sc = f"5 memory, get-poetry fetching {n:,} poems"
     size = ctx.kilobyte.stat().st_size
-    if not ctx.oursCli[0]:
-        rows.append(unavailable(sc, "get-poetry peak RSS MB", ctx.oursCli[1]))
+    if not ctx.ours_cli[0]:
+        rows.append(unavailable(sc, "get-poetry peak RSS MB", ctx.ours_cli[1]))
     else:
-        server = serverFor(ctx, "minimal", ctx.kilobyte)
+        server = server_for(ctx, "minimal", ctx.kilobyte)
         ours: list[float] = []
         base: list[float] = []
         try:
             server.start()
             for _rep in range(cfg.reps):
-                r = runMeasured(
-                    [*cliCommand(), *[f"127.0.0.1:{server.port}"] * n],
+                r = run_measured(
+                    [*cli_command(), *[f"127.0.0.1:{server.port}"] * n],
                     timeout=300,
                     cpu=LOAD_CPU,
                     stdout=subprocess.DEVNULL,
@@ -1113,7 +1115,7 @@ def scenarioMemory(ctx: Context) -> list[Row]:
                         f"{r.stderr.decode(errors='replace')[-500:]}"
                     )
                 ours.append(r.maxrss_kb / 1024)
-                b = clientRun(ctx, "minimal", server.port, n, n, size)
+                b = client_run(ctx, "minimal", server.port, n, n, size)
                 base.append(b["_proc_maxrss_kb"] / 1024)
                 ctx.detail(
                     sc,
@@ -1128,21 +1130,21 @@ def scenarioMemory(ctx: Context) -> list[Row]:
                 "client peak RSS MB",
                 Spread(ours).fmt(".1f"),
                 f"minimal client {Spread(base).fmt('.1f')}",
-                fmtRatio(ratios(ours, base)),
+                fmt_ratio(ratios(ours, base)),
                 "",
                 "info",
             )
         )
-    idle = cfg.memIdle
+    idle = cfg.mem_idle
     sc = f"5 memory, server holding {idle:,} slow connections"
-    runs = slowRuns(ctx, idle)
+    runs = slow_runs(ctx, idle)
     naive = runs["naive-slow"]
     if "ours" not in runs:
         rows.append(
             unavailable(
                 sc,
                 "server peak RSS MB",
-                ctx.oursServer[1],
+                ctx.ours_server[1],
                 f"naive {spread(naive, lambda r: r['peak_kb'] / 1024).fmt('.1f')}",
             )
         )
@@ -1156,7 +1158,7 @@ def scenarioMemory(ctx: Context) -> list[Row]:
             "server peak RSS MB",
             p.fmt(".1f"),
             f"naive {pn.fmt('.1f')}",
-            fmtRatio(ratios(p.values, pn.values)),
+            fmt_ratio(ratios(p.values, pn.values)),
             "",
             "info",
         )
@@ -1169,7 +1171,7 @@ def scenarioMemory(ctx: Context) -> list[Row]:
             "server RSS growth KB/conn",
             g.fmt(".2f"),
             f"naive {gn.fmt('.2f')}",
-            fmtRatio(ratios(g.values, gn.values)),
+            fmt_ratio(ratios(g.values, gn.values)),
             "<= 5 KB",
             verdict(g.median, "<=", 5.0),
         )
@@ -1191,7 +1193,7 @@ COLUMNS = (
 )
 
 
-def tableText(rows: Sequence[Row]) -> str:
+def table_text(rows: Sequence[Row]) -> str:
     data = [COLUMNS] + [
         (r.scenario, r.metric, r.ours, r.baseline, r.ratio, r.target, r.verdict)
         for r in rows
@@ -1207,7 +1209,7 @@ def tableText(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def tableMarkdown(rows: Sequence[Row]) -> str:
+def table_markdown(rows: Sequence[Row]) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|")
 
@@ -1218,7 +1220,7 @@ def tableMarkdown(rows: Sequence[Row]) -> str:
     return "\n".join(out)
 
 
-def gitCommit() -> str:
+def git_commit() -> str:
     """The checkout's commit, and whether poetry/ has uncommitted changes."""
     try:
         head = subprocess.run(
@@ -1270,7 +1272,7 @@ def machine() -> dict[str, str]:
         "Twisted": twisted.__version__,
         "C compiler": ccv,
         "Date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "Commit": gitCommit(),
+        "Commit": git_commit(),
     }
 
 
@@ -1291,7 +1293,7 @@ METHOD = """
   The logging baseline writes one `log.msg` line per connection through the
   same kind of text file observer. Every baseline listens with backlog 1024,
   as ours does.
-- Fast serve: {cfg.fastConns} connections in flight for {cfg.fastSeconds:g} s
+- Fast serve: {cfg.fast_conns} connections in flight for {cfg.fast_seconds:g} s
   after a 300-poem warm-up; a poem counts when the connection closes cleanly
   after exactly the poem's length. Latency is connect() to EOF; "stalls" are
   poems slower than 0.9 s (a SYN retry after a listen-queue overflow costs
@@ -1299,7 +1301,7 @@ METHOD = """
   (machine-wide). A run whose server core was busier than the server itself
   by more than 15 points (another process took the CPU) is repeated, at most
   twice, and noted.
-- Slow serve: {cfg.slowChunk}-byte chunks every {cfg.slowDelay:g} s of a
+- Slow serve: {cfg.slow_chunk}-byte chunks every {cfg.slow_delay:g} s of a
   160-byte poem; clients connect with at most 256 waiting for their first
   byte, then all stay connected. A client's lateness is the largest, over its
   chunks, of arrival - (connect start + k x delay); "wall / ideal" is the
@@ -1345,7 +1347,7 @@ def writeResults(
         "",
         "## Results",
         "",
-        tableMarkdown(rows),
+        table_markdown(rows),
         "",
     ]
     judged = [r for r in rows if r.verdict in ("PASS", "MISS")]
@@ -1380,7 +1382,7 @@ def writeResults(
 # --- main -------------------------------------------------------------------------
 
 
-def findPoem(name: str, size: int, workdir: Path) -> Path:
+def find_poem(name: str, size: int, workdir: Path) -> Path:
     """poems/NAME, or a generated stand-in of SIZE bytes if it is not there yet."""
     p = ROOT / "poems" / name
     if p.is_file() and p.stat().st_size > 0:
@@ -1393,15 +1395,15 @@ def findPoem(name: str, size: int, workdir: Path) -> Path:
 
 
 RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
-    "fast": scenarioFast,
-    "slow": scenarioSlow,
-    "fanout": scenarioFanout,
-    "concurrency": scenarioConcurrency,
-    "memory": scenarioMemory,
+    "fast": scenario_fast,
+    "slow": scenario_slow,
+    "fanout": scenario_fanout,
+    "concurrency": scenario_concurrency,
+    "memory": scenario_memory,
 }
 
 
-def defaultOutput(quick: bool, only: Sequence[str]) -> Path:
+def default_output(quick: bool, only: Sequence[str]) -> Path:
     """
     Where results go without C{--output}: only a full run (every scenario,
     full sizes) writes the tracked C{bench/RESULTS.md}; a quick run writes
@@ -1458,26 +1460,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.reps is not None and args.reps < 1:
         p.error("--reps must be at least 1")
     cfg = Config.make(args.quick, args.reps)
-    output = Path(args.output) if args.output else defaultOutput(cfg.quick, only)
+    output = Path(args.output) if args.output else default_output(cfg.quick, only)
 
-    raiseFileLimit()
+    raise_file_limit()
     # Every process started from here (twistd, get-poetry, the drivers)
     # imports this checkout's poetry and bench packages, whatever the venv
     # holds.
-    os.environ["PYTHONPATH"] = pythonEnv()["PYTHONPATH"]
+    os.environ["PYTHONPATH"] = python_env()["PYTHONPATH"]
     t0 = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="poetry-bench-"))
     rows: list[Row] = []
     errors: list[str] = []
     try:
-        loadgenPath = buildLoadgen(workdir)
-        server, client, cli = findOurs(workdir)
+        loadgen_path = build_loadgen(workdir)
+        server, client, cli = find_ours(workdir)
         ctx = Context(
             cfg,
             workdir,
-            loadgenPath,
-            findPoem("kilobyte.txt", 1024, workdir),
-            findPoem("slow-160.txt", 160, workdir),
+            loadgen_path,
+            find_poem("kilobyte.txt", 1024, workdir),
+            find_poem("slow-160.txt", 160, workdir),
             server,
             client,
             cli,
@@ -1507,11 +1509,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     Row(name, "ERROR", str(e).splitlines()[0][:80], "", "", "", "ERROR")
                 ]
             rows.extend(got)
-            print(tableText(got), flush=True)
+            print(table_text(got), flush=True)
             print(f"   ({time.monotonic() - t:.1f} s)", flush=True)
         elapsed = time.monotonic() - t0
         print()
-        print(tableText(rows))
+        print(table_text(rows))
         missed = [r for r in rows if r.verdict == "MISS"]
         judged = [r for r in rows if r.verdict in ("PASS", "MISS")]
         print(f"\ntargets met: {len(judged) - len(missed)} of {len(judged)}")

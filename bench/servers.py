@@ -35,9 +35,9 @@ from typing import Any
 BACKLOG = 1024
 
 
-def discardingObserver() -> Callable[[dict[str, Any]], None]:
+def discarding_observer() -> Callable[[dict[str, Any]], None]:
     """
-    A log observer factory for C{twistd --logger bench.servers.discardingObserver}:
+    A log observer factory for C{twistd --logger bench.servers.discarding_observer}:
     every event is dropped.  Running our server with it shows what the access
     log costs (the suite's "ours, log discarded" context row).
     """
@@ -48,13 +48,13 @@ def discardingObserver() -> Callable[[dict[str, Any]], None]:
     return discard
 
 
-def _raiseFileLimit() -> None:
+def _raise_file_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def runTwisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> None:
+def run_twisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> None:
     """Run one of the Twisted baselines until killed."""
     from twisted.internet import reactor
     from twisted.internet.protocol import Factory, Protocol
@@ -94,9 +94,9 @@ def runTwisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> N
         from twisted.python import log
         from twisted.python.logfile import LogFile
 
-        logFile = LogFile.fromFullPath(args.logfile)
+        log_file = LogFile.fromFullPath(args.logfile)
         globalLogBeginner.beginLoggingTo(
-            [textFileLogObserver(logFile)], redirectStandardIO=False
+            [textFileLogObserver(log_file)], redirectStandardIO=False
         )
 
         class Logging(Protocol):
@@ -141,7 +141,7 @@ def runTwisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> N
     reactor.run()
 
 
-def runAsyncio(port: int, poem: bytes) -> None:
+def run_asyncio(port: int, poem: bytes) -> None:
     """Run the asyncio streams baseline until killed."""
     import asyncio
 
@@ -169,13 +169,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--delay", type=float, default=0.5)
     p.add_argument("--chunk-size", type=int, default=16)
     args = p.parse_args(argv)
-    _raiseFileLimit()
+    _raise_file_limit()
     with open(args.poem, "rb") as f:
         poem = f.read()
     if args.kind == "asyncio":
-        runAsyncio(args.port, poem)
+        run_asyncio(args.port, poem)
     else:
-        runTwisted(args.kind, args.port, poem, args)
+        run_twisted(args.kind, args.port, poem, args)
 
 
 if __name__ == "__main__":

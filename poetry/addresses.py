@@ -19,7 +19,7 @@ __all__ = [
     "Address",
     "AddressError",
     "check_address",
-    "formatAddress",
+    "format_address",
     "parse_address",
 ]
 
@@ -75,7 +75,7 @@ class Address:
         return f"{self.host}:{self.port}"
 
 
-def formatAddress(address: object) -> str:
+def format_address(address: object) -> str:
     """
     How logs and traces show a Twisted address object (an L{IAddress}):
     C{host:port} for IPv4, C{[host]:port} for IPv6 (as L{Address} does), the
@@ -105,7 +105,7 @@ def _port(text: str, port: str) -> int:
     return value
 
 
-def _isIPv6(text: str) -> bool:
+def _is_ipv6(text: str) -> bool:
     try:
         ipaddress.IPv6Address(text)
     except ValueError:
@@ -138,14 +138,14 @@ def parse_address(text: str) -> Address:
             raise AddressError(text, "missing port")
         if not rest.startswith(":"):
             raise AddressError(text, "expected ':PORT' after ']'")
-        if not _isIPv6(host):
+        if not _is_ipv6(host):
             raise AddressError(text, f"{host!r} is not an IPv6 address")
         return Address(host, _port(text, rest[1:]))
     if ":" not in text:
         raise AddressError(text, "expected PORT, HOST:PORT or [IPv6]:PORT")
     host, port = text.rsplit(":", 1)
     if ":" in host:
-        if _isIPv6(host) or _isIPv6(text):
+        if _is_ipv6(host) or _is_ipv6(text):
             raise AddressError(text, "an IPv6 address needs brackets: [IPv6]:PORT")
         raise AddressError(text, f"{host!r} is not a valid host name")
     number = _port(text, port)
@@ -156,13 +156,13 @@ def parse_address(text: str) -> Address:
     return Address(host, number)
 
 
-def _hostProblem(host: str) -> str | None:
+def _host_problem(host: str) -> str | None:
     """What is wrong with C{host} as a host to connect to, or L{None}."""
     if not host:
         return "empty host"
-    if _HOSTNAME.fullmatch(host) or _isIPv6(host):
+    if _HOSTNAME.fullmatch(host) or _is_ipv6(host):
         return None
-    if host.startswith("[") and host.endswith("]") and _isIPv6(host[1:-1]):
+    if host.startswith("[") and host.endswith("]") and _is_ipv6(host[1:-1]):
         return f"{host!r}: an IPv6 address is given without brackets here"
     if "\x00" in host:
         return f"{host!r} contains a NUL character"
@@ -194,7 +194,7 @@ def check_address(host: object, port: object) -> Address:
     if not isinstance(port, int) or isinstance(port, bool):
         raise TypeError(f"port must be an int, not {type(port).__name__}")
     text = str(Address(host, port))
-    problem = _hostProblem(host)
+    problem = _host_problem(host)
     if problem is not None:
         raise AddressError(text, problem)
     if not 1 <= port <= 65535:

@@ -139,7 +139,7 @@ class EmptyPoem(PoemError):
         super().__init__(address, f"{address}: server sent an empty poem")
 
 
-def _descriptorLimit() -> str:
+def _descriptor_limit() -> str:
     """The soft RLIMIT_NOFILE as text, for a message (read, never changed)."""
     if resource is None:  # pragma: no cover (Windows)
         return "unknown"
@@ -147,14 +147,14 @@ def _descriptorLimit() -> str:
     return "unlimited" if soft == resource.RLIM_INFINITY else str(soft)
 
 
-def _osErrno(value: BaseException | None) -> object:
+def _os_errno(value: BaseException | None) -> object:
     """The errno of an OSError, or of a Twisted ConnectError's C{osError}."""
     if isinstance(value, OSError):
         return value.errno
     return getattr(value, "osError", None)
 
 
-def _describeConnectFailure(address: Address, reason: Failure) -> str:
+def _describe_connect_failure(address: Address, reason: Failure) -> str:
     value = reason.value
     if isinstance(value, _error.DNSLookupError):
         return f"cannot resolve {address.host}"
@@ -164,12 +164,12 @@ def _describeConnectFailure(address: Address, reason: Failure) -> str:
         return f"{address}: connection timed out"
     if isinstance(value, _error.NoRouteError):
         return f"{address}: no route to host"
-    code = _osErrno(value)
+    code = _os_errno(value)
     if code == errno.EMFILE:
         return (
             f"{address}: cannot open a socket: too many open files (this"
             f" process's file descriptor limit, RLIMIT_NOFILE, is"
-            f" {_descriptorLimit()}: lower the concurrency or raise the limit)"
+            f" {_descriptor_limit()}: lower the concurrency or raise the limit)"
         )
     if code == errno.ENFILE:
         return (
@@ -201,7 +201,7 @@ class PoemConnectionFailed(PoemError, _error.ConnectError):
         _error.ConnectError.__init__(
             self,
             getattr(reason.value, "osError", None),
-            _describeConnectFailure(address, reason),
+            _describe_connect_failure(address, reason),
         )
         self.address = address
         self.reason = reason

@@ -46,7 +46,7 @@ class PoemFile:
     MAX_SIZE = 16 * 1024 * 1024
 
     @classmethod
-    def fromPath(cls, path: str | Path) -> PoemFile:
+    def from_path(cls, path: str | Path) -> PoemFile:
         """
         Read a poem file.
 
@@ -90,7 +90,7 @@ class PoemFile:
         return cls(p.stem, data)
 
 
-def _bundledFiles() -> list[PoemFile]:
+def _bundled_files() -> list[PoemFile]:
     """
     The poems shipped inside the package (C{poetry.poems} in a wheel), or,
     when running from a checkout that was not installed, the C{poems/}
@@ -107,7 +107,7 @@ def _bundledFiles() -> list[PoemFile]:
             for e in sorted(entries, key=lambda e: e.name)
         ]
     checkout = Path(__file__).resolve().parent.parent / "poems"
-    return [PoemFile.fromPath(p) for p in sorted(checkout.glob("*.txt"))]
+    return [PoemFile.from_path(p) for p in sorted(checkout.glob("*.txt"))]
 
 
 class PoemLibrary:
@@ -137,10 +137,10 @@ class PoemLibrary:
     @classmethod
     def bundled(cls, *, random: bool = False) -> PoemLibrary:
         """The poems that ship with the package."""
-        return cls(_bundledFiles(), random=random)
+        return cls(_bundled_files(), random=random)
 
     @classmethod
-    def fromPaths(
+    def from_paths(
         cls,
         files: Iterable[str | Path] = (),
         dirs: Iterable[str | Path] = (),
@@ -153,7 +153,7 @@ class PoemLibrary:
         @raise LibraryError: for any unusable file, a missing directory, or a
             directory with no poems in it.
         """
-        poems = [PoemFile.fromPath(f) for f in files]
+        poems = [PoemFile.from_path(f) for f in files]
         for d in dirs:
             p = Path(d)
             if not p.exists():
@@ -163,7 +163,7 @@ class PoemLibrary:
             found = sorted(q for q in p.glob("*.txt") if q.is_file())
             if not found:
                 raise LibraryError(f"poem directory {str(p)!r} holds no *.txt poems")
-            poems.extend(PoemFile.fromPath(q) for q in found)
+            poems.extend(PoemFile.from_path(q) for q in found)
         return cls(poems, random=random)
 
     def next(self) -> PoemFile:

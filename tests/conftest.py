@@ -12,7 +12,7 @@ import pytest
 from twisted.trial.unittest import SynchronousTestCase
 
 
-def _isTrial(item: pytest.Item) -> bool:
+def _is_trial(item: pytest.Item) -> bool:
     cls = getattr(item, "cls", None)
     return isinstance(cls, type) and issubclass(cls, SynchronousTestCase)
 
@@ -21,4 +21,4 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Run trial TestCases before every other test (a stable sort)."""
-    items.sort(key=lambda item: 0 if _isTrial(item) else 1)
+    items.sort(key=lambda item: 0 if _is_trial(item) else 1)

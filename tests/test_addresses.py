@@ -20,7 +20,7 @@ from poetry.addresses import (
     Address,
     AddressError,
     check_address,
-    formatAddress,
+    format_address,
     parse_address,
 )
 
@@ -171,7 +171,7 @@ class CheckAddressTests(SynchronousTestCase):
 
 
 class FormatAddressTests(SynchronousTestCase):
-    """L{formatAddress} shows any Twisted address as the logs and traces do."""
+    """L{format_address} shows any Twisted address as the logs and traces do."""
 
     def test_everyKind(self) -> None:
         """
@@ -179,12 +179,14 @@ class FormatAddressTests(SynchronousTestCase):
         name and port (bytes decoded), a UNIX address as its path (bytes
         decoded), anything else with C{str}.
         """
-        self.assertEqual(formatAddress(IPv4Address("TCP", "10.0.0.1", 7)), "10.0.0.1:7")
-        self.assertEqual(formatAddress(IPv6Address("TCP", "::1", 7)), "[::1]:7")
         self.assertEqual(
-            formatAddress(HostnameAddress(b"example.org", 7)), "example.org:7"
+            format_address(IPv4Address("TCP", "10.0.0.1", 7)), "10.0.0.1:7"
         )
-        self.assertEqual(formatAddress(HostnameAddress(b"::1", 7)), "[::1]:7")
-        self.assertEqual(formatAddress(UNIXAddress(b"/run/p.sock")), "/run/p.sock")
-        self.assertEqual(formatAddress(UNIXAddress(None)), "UNIXAddress(None)")
-        self.assertEqual(formatAddress(None), "None")
+        self.assertEqual(format_address(IPv6Address("TCP", "::1", 7)), "[::1]:7")
+        self.assertEqual(
+            format_address(HostnameAddress(b"example.org", 7)), "example.org:7"
+        )
+        self.assertEqual(format_address(HostnameAddress(b"::1", 7)), "[::1]:7")
+        self.assertEqual(format_address(UNIXAddress(b"/run/p.sock")), "/run/p.sock")
+        self.assertEqual(format_address(UNIXAddress(None)), "UNIXAddress(None)")
+        self.assertEqual(format_address(None), "None")

@@ -8,11 +8,11 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from bench.harness import BENCH
-from bench.run import SCENARIOS, defaultOutput
+from bench.run import SCENARIOS, default_output
 
 
 class DefaultOutputTests(SynchronousTestCase):
-    """L{defaultOutput}."""
+    """L{default_output}."""
 
     def test_onlyAFullRunWritesResults(self) -> None:
         """
@@ -20,10 +20,10 @@ class DefaultOutputTests(SynchronousTestCase):
         all but one scenario) writes bench/build/RESULTS-partial.md; --quick
         writes bench/build/RESULTS-quick.md.
         """
-        self.assertEqual(defaultOutput(False, list(SCENARIOS)), BENCH / "RESULTS.md")
+        self.assertEqual(default_output(False, list(SCENARIOS)), BENCH / "RESULTS.md")
         partial = BENCH / "build" / "RESULTS-partial.md"
-        self.assertEqual(defaultOutput(False, ["fast", "slow"]), partial)
-        self.assertEqual(defaultOutput(False, list(SCENARIOS[:-1])), partial)
+        self.assertEqual(default_output(False, ["fast", "slow"]), partial)
+        self.assertEqual(default_output(False, list(SCENARIOS[:-1])), partial)
         quick = BENCH / "build" / "RESULTS-quick.md"
-        self.assertEqual(defaultOutput(True, list(SCENARIOS)), quick)
-        self.assertEqual(defaultOutput(True, ["fast"]), quick)
+        self.assertEqual(default_output(True, list(SCENARIOS)), quick)
+        self.assertEqual(default_output(True, ["fast"]), quick)

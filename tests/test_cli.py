@@ -107,7 +107,7 @@ class Harness:
         return self.stdout.getvalue()
 
     @property
-    def errLines(self) -> list[str]:
+    def err_lines(self) -> list[str]:
         return self.stderr.getvalue().splitlines()
 
 
@@ -118,7 +118,7 @@ class UsageErrorTests(SynchronousTestCase):
         """C{argv} is a usage error whose one line contains C{fragments}."""
         h = Harness(self, *argv)
         self.assertEqual(h.status, 2)
-        lines = h.errLines
+        lines = h.err_lines
         self.assertEqual(len(lines), 1, lines)
         self.assertTrue(lines[0].startswith("get-poetry: error: "), lines[0])
         for fragment in fragments:
@@ -214,7 +214,7 @@ class OutputTests(SynchronousTestCase):
             + b"\n",
         )
         self.assertEqual(
-            h.errLines,
+            h.err_lines,
             [
                 f"Task 1: ok, {len(FIRST)} bytes in 1.50 s from 127.0.0.1:10001",
                 f"Task 2: ok, {len(SECOND)} bytes in 0.50 s from 127.0.0.1:10002",
@@ -246,7 +246,7 @@ class OutputTests(SynchronousTestCase):
         self.assertIn(FIRST, h.out)
         self.assertNotIn(b"10002", h.out)
         self.assertEqual(
-            h.errLines[1:],
+            h.err_lines[1:],
             [
                 "Task 2: failed after 0.00 s: 127.0.0.1:10002: connection refused",
                 "Got 1 of 2 poems in 0.00 seconds",
@@ -258,7 +258,7 @@ class OutputTests(SynchronousTestCase):
         h = Harness(self, "10001")
         h.serve(1, b"\xff\xfe bad\n")
         self.assertIn(b"\xff\xfe bad\n", h.out)
-        self.assertIn("(invalid UTF-8 replaced)", h.errLines[0])
+        self.assertIn("(invalid UTF-8 replaced)", h.err_lines[0])
 
     def test_options(self) -> None:
         """--timeout, --concurrency and --max-bytes reach the downloads."""
@@ -271,8 +271,8 @@ class OutputTests(SynchronousTestCase):
         self.assertEqual(len(h.reactor.tcpClients), 2)
         h.reactor.advance(2)
         self.assertEqual(h.status, 1)
-        self.assertIn("limit", h.errLines[0])
-        self.assertIn("timed out after 2.0 s", h.errLines[1])
+        self.assertIn("limit", h.err_lines[0])
+        self.assertIn("timed out after 2.0 s", h.err_lines[1])
 
     def test_perServerAndDefaults(self) -> None:
         """
@@ -292,12 +292,12 @@ class OutputTests(SynchronousTestCase):
         proto = h.connect(1)
         proto.dataReceived(b"0123456789")
         self.assertEqual(
-            h.errLines, ["Task 1: got 10 bytes of poetry from 127.0.0.1:10001"]
+            h.err_lines, ["Task 1: got 10 bytes of poetry from 127.0.0.1:10001"]
         )
         proto.dataReceived(b"abc")
         proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(
-            h.errLines[1:3],
+            h.err_lines[1:3],
             [
                 "Task 1: got 3 bytes of poetry from 127.0.0.1:10001",
                 "Task 1: ok, 13 bytes in 0.00 s from 127.0.0.1:10001",
@@ -311,8 +311,8 @@ class OutputTests(SynchronousTestCase):
         h.refuse(2)
         self.assertEqual(h.status, 1)
         self.assertIn(FIRST, h.out)
-        self.assertEqual(len(h.errLines), 1)
-        self.assertTrue(h.errLines[0].startswith("Task 2: failed"))
+        self.assertEqual(len(h.err_lines), 1)
+        self.assertTrue(h.err_lines[0].startswith("Task 2: failed"))
 
     def test_brokenPipe(self) -> None:
         """
@@ -402,8 +402,8 @@ class JSONTests(SynchronousTestCase):
             (task["status"], task["error"]["type"]), ("failed", "PoemTimeout")
         )
         self.assertTrue(
-            any(line.startswith("Task 1: failed after 2.00 s") for line in h.errLines),
-            h.errLines,
+            any(line.startswith("Task 1: failed after 2.00 s") for line in h.err_lines),
+            h.err_lines,
         )
 
     def test_allOk(self) -> None:
@@ -412,7 +412,7 @@ class JSONTests(SynchronousTestCase):
         h.serve(1, FIRST)
         self.assertEqual(h.status, 0)
         self.assertTrue(json.loads(h.out)["ok"])
-        self.assertEqual(h.errLines, [])
+        self.assertEqual(h.err_lines, [])
 
 
 class OutputDirTests(SynchronousTestCase):
@@ -438,7 +438,7 @@ class OutputDirTests(SynchronousTestCase):
         self.assertEqual((directory / "3-1-7.txt").read_bytes(), b"six\n")
         self.assertEqual(len(list(directory.iterdir())), 4)
         self.assertEqual(h.out, b"")
-        self.assertTrue(h.errLines[0].endswith("1-127.0.0.1-10001-2.txt"))
+        self.assertTrue(h.err_lines[0].endswith("1-127.0.0.1-10001-2.txt"))
 
     def test_createsDirectory(self) -> None:
         """A missing directory is created."""
@@ -523,7 +523,7 @@ class ProgressTests(SynchronousTestCase):
         calls = h.reactor.getDelayedCalls()
         self.assertEqual(len(calls), 1)  # the timeout, and no redraw timer
         h.serve(1, FIRST)
-        self.assertFalse(any("\x1b" in line for line in h.errLines))
+        self.assertFalse(any("\x1b" in line for line in h.err_lines))
 
     def test_progressBar(self) -> None:
         """
@@ -558,7 +558,7 @@ def serve(case: TestCase, poem: bytes, delay: float | None = None) -> int:
     return port.getHost().port
 
 
-def childEnv() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     """The environment for C{python -m poetry}: this checkout importable."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -567,10 +567,10 @@ def childEnv() -> dict[str, str]:
     return env
 
 
-def getPoetry(*argv: str) -> Deferred[tuple[bytes, bytes, int]]:
+def get_poetry(*argv: str) -> Deferred[tuple[bytes, bytes, int]]:
     """Run C{python -m poetry ARGV}; fire with (stdout, stderr, status)."""
     return utils.getProcessOutputAndValue(
-        sys.executable, ["-m", "poetry", *argv], env=childEnv(), path=CHECKOUT
+        sys.executable, ["-m", "poetry", *argv], env=child_env(), path=CHECKOUT
     )
 
 
@@ -602,7 +602,7 @@ class ProcessTests(TestCase):
     async def test_success(self) -> None:
         """Every poem arrived: the poems on stdout, status 0."""
         port = serve(self, FIRST)
-        out, err, status = await getPoetry(str(port), f"127.0.0.1:{port}")
+        out, err, status = await get_poetry(str(port), f"127.0.0.1:{port}")
         self.assertEqual(status, 0, err)
         self.assertEqual(out.count(FIRST), 2)
         self.assertIn(b"Got 2 of 2 poems in ", err)
@@ -615,13 +615,13 @@ class ProcessTests(TestCase):
         listening = reactor.listenTCP(0, ServerFactory(), interface="127.0.0.1")
         closed = listening.getHost().port
         await defer.maybeDeferred(listening.stopListening)
-        _, err, status = await getPoetry(str(closed))
+        _, err, status = await get_poetry(str(closed))
         self.assertEqual(status, 1)
         self.assertIn(f"127.0.0.1:{closed}: connection refused".encode(), err)
 
     async def test_usage(self) -> None:
         """A usage error: status 2, one line, no traceback."""
-        out, err, status = await getPoetry("--timeout", "-1", "10001")
+        out, err, status = await get_poetry("--timeout", "-1", "10001")
         self.assertEqual(status, 2)
         self.assertEqual(len(err.splitlines()), 1, err)
         self.assertIn(b"argument --timeout", err)
@@ -638,7 +638,7 @@ class ProcessTests(TestCase):
             proto,
             sys.executable,
             [sys.executable, "-m", "poetry", "-v", "--timeout", "60", str(port)],
-            env=childEnv(),
+            env=child_env(),
             path=CHECKOUT,
         )
         status = await proto.ended
@@ -696,7 +696,7 @@ class TracedHarness(Harness):
         self.reactor.pending(task - 1).failIfNotConnected(ConnectionRefusedError())
 
 
-def timelineRows(lines: list[str]) -> list[str]:
+def timeline_rows(lines: list[str]) -> list[str]:
     """The task rows of the text timeline in C{lines}."""
     return [line for line in lines if re.match(r"task \d+ ", line)]
 
@@ -717,7 +717,7 @@ class TraceTimelineTests(SynchronousTestCase):
         h = TracedHarness(self, "--trace", "10001", "10002")
         h.reactor.advance(0.25)
         h.connect(2)
-        self.assertEqual(len(h.errLines), 9)  # written at once, not at the end
+        self.assertEqual(len(h.err_lines), 9)  # written at once, not at the end
         h.refuse(1)
         h.reactor.advance(0.25)
         proto = h.reactor.pending(1).protocol
@@ -726,7 +726,7 @@ class TraceTimelineTests(SynchronousTestCase):
         self.assertEqual(h.status, 1)
         self.assertIn(FIRST, h.out)
         self.assertEqual(
-            h.errLines[:20],
+            h.err_lines[:20],
             [
                 "+0.000s task 1 factory.doStart",
                 "+0.000s task 1 factory.startedConnecting destination=127.0.0.1:10001",
@@ -753,7 +753,7 @@ class TraceTimelineTests(SynchronousTestCase):
                 "Got 1 of 2 poems in 0.50 seconds",
             ],
         )
-        self.assertEqual(len(h.errLines), 20)
+        self.assertEqual(len(h.err_lines), 20)
         self.assertEqual(h.reactor.getDelayedCalls(), [])
 
     def test_traceWaitsForTheLastFactory(self) -> None:
@@ -768,12 +768,12 @@ class TraceTimelineTests(SynchronousTestCase):
         transport.abortConnection = lambda: None  # type: ignore[method-assign]
         h.reactor.advance(2)
         self.assertEqual(h.result, [])
-        self.assertEqual(h.errLines[-1], "+2.000s task 1 timeout.fired seconds=2")
+        self.assertEqual(h.err_lines[-1], "+2.000s task 1 timeout.fired seconds=2")
         h.reactor.advance(0.5)
         h.close(1, ConnectionAborted())
         self.assertEqual(h.status, 1)
         self.assertEqual(
-            h.errLines[-5:],
+            h.err_lines[-5:],
             [
                 "+2.500s task 1 protocol.connectionLost"
                 " reason=ConnectionAborted clean=False",
@@ -799,7 +799,7 @@ class TraceTimelineTests(SynchronousTestCase):
         self.assertEqual(h.result, [])
         h.reactor.advance(0.001)
         self.assertEqual(h.status, 1)
-        self.assertEqual(h.errLines[-1], "Got 0 of 1 poem in 3.00 seconds")
+        self.assertEqual(h.err_lines[-1], "Got 0 of 1 poem in 3.00 seconds")
         self.assertEqual(h.reactor.getDelayedCalls(), [])
 
     def test_noTracerWhenOff(self) -> None:
@@ -809,11 +809,11 @@ class TraceTimelineTests(SynchronousTestCase):
         logging a line.
         """
         given: list[object] = []
-        realGetPoems = command.get_poems
+        real_get_poems = command.get_poems
 
         def spy(*args: Any, **kw: Any) -> Any:
             given.append(kw["tracer"])
-            return realGetPoems(*args, **kw)
+            return real_get_poems(*args, **kw)
 
         self.patch(command, "get_poems", spy)
         plain = TracedHarness(self, "10001")
@@ -830,7 +830,7 @@ class TraceTimelineTests(SynchronousTestCase):
         assert tracer is not None
         self.assertFalse(tracer.emit)
         self.assertEqual(len(tracer.events), 11)
-        self.assertFalse(any(line.startswith("+") for line in drawn.errLines))
+        self.assertFalse(any(line.startswith("+") for line in drawn.err_lines))
         self.assertEqual(given[0], None)
         self.assertIsNotNone(given[1])
 
@@ -863,11 +863,11 @@ class TraceTimelineTests(SynchronousTestCase):
         h.close(1)
         h.reactor.advance(1)
         self.assertEqual(h.status, 1)
-        lines = h.errLines
+        lines = h.err_lines
         starts = [i for i, line in enumerate(lines) if line.startswith("timeline: ")]
         self.assertEqual(len(starts), 1)
         self.assertTrue(lines[starts[0]].startswith("timeline: 3 tasks in 2.000s"))
-        rows = timelineRows(lines)
+        rows = timeline_rows(lines)
         self.assertEqual(len(rows), 3)
         self.assertEqual(rows, lines[starts[0] + 1 : starts[0] + 4])
         ends = [re.search(r"\| (\w+) +(\d+) B$", row) for row in rows]
@@ -892,7 +892,7 @@ class TraceTimelineTests(SynchronousTestCase):
         h.run.interrupt()
         h.reactor.advance(0)
         self.assertEqual(h.status, 130)
-        [row] = timelineRows(h.errLines)
+        [row] = timeline_rows(h.err_lines)
         self.assertTrue(row.endswith("| cancelled 4 B"), row)
 
     def test_timelineSVG(self) -> None:
@@ -917,7 +917,7 @@ class TraceTimelineTests(SynchronousTestCase):
         self.assertEqual([g.get("data-outcome") for g in groups], ["ok", "timeout"])
         labels = [g.find(f"{SVG}text").text for g in groups]  # type: ignore[union-attr]
         self.assertEqual(labels, ["task 1  127.0.0.1:10001", "task 2  127.0.0.1:10002"])
-        self.assertFalse(any(line.startswith("timeline") for line in h.errLines))
+        self.assertFalse(any(line.startswith("timeline") for line in h.err_lines))
         self.assertIn(FIRST, h.out)
 
     def test_timelineSVGUnwritable(self) -> None:
@@ -934,7 +934,7 @@ class TraceTimelineTests(SynchronousTestCase):
         h.serve(1, FIRST)
         self.assertEqual(h.status, 1)
         self.assertIn(FIRST, h.out)
-        errors = [line for line in h.errLines if "error" in line]
+        errors = [line for line in h.err_lines if "error" in line]
         self.assertEqual(
             errors,
             [
@@ -942,7 +942,7 @@ class TraceTimelineTests(SynchronousTestCase):
                 " No such file or directory"
             ],
         )
-        self.assertEqual(h.errLines[-1], "Got 1 of 1 poem in 0.00 seconds")
+        self.assertEqual(h.err_lines[-1], "Got 1 of 1 poem in 0.00 seconds")
         self.assertNotIn("Traceback", h.stderr.getvalue())
         self.assertFalse(path.exists())
 
@@ -958,7 +958,7 @@ class TraceTimelineTests(SynchronousTestCase):
         ]:
             h = Harness(self, "--timeline-svg", str(path), "10001")
             self.assertEqual(h.status, 2)
-            [line] = h.errLines
+            [line] = h.err_lines
             self.assertTrue(
                 line.startswith("get-poetry: error: argument --timeline-svg")
             )
@@ -976,7 +976,7 @@ class TraceProcessTests(TestCase):
         timeline's row, then the summary.
         """
         port = serve(self, FIRST)
-        out, err, status = await getPoetry("--trace", "--timeline", str(port))
+        out, err, status = await get_poetry("--trace", "--timeline", str(port))
         self.assertEqual(status, 0, err)
         self.assertEqual(out.count(FIRST), 1)
         lines = err.decode().splitlines()
@@ -1005,6 +1005,6 @@ class TraceProcessTests(TestCase):
         )
         self.assertEqual(lines[: len(trace)], trace)
         self.assertTrue(lines[len(trace)].startswith("timeline: 1 task in "))
-        [row] = timelineRows(lines)
+        [row] = timeline_rows(lines)
         self.assertTrue(row.startswith(f"task 1 127.0.0.1:{port} "), row)
         self.assertEqual(lines[-1][:15], "Got 1 of 1 poem")

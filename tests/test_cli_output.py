@@ -27,9 +27,9 @@ from poetry.addresses import Address
 from poetry.cli.command import _usage
 from poetry.cli.console import ERASE_LINE
 from poetry.cli.output import ClosedStream, FileStream, OutputStream
-from poetry.cli.progress import ProgressBar, formatSize
-from poetry.cli.saving import MAX_NAME_BYTES, SaveError, Saver, fileStem
-from poetry.cli.terminal import escapeForTerminal
+from poetry.cli.progress import ProgressBar, format_size
+from poetry.cli.saving import MAX_NAME_BYTES, SaveError, Saver, file_stem
+from poetry.cli.terminal import escape_for_terminal
 from tests.test_cli import FIRST, SECOND, Harness, tempDir
 
 
@@ -83,7 +83,7 @@ class BrokenOutputTests(SynchronousTestCase):
         h = RunHarness(self, "10001", stdout=Failing(errno.ENOSPC))
         h.serve(1, FIRST)
         self.assertEqual(h.status, 1)
-        errors = [line for line in h.errLines if "error" in line]
+        errors = [line for line in h.err_lines if "error" in line]
         self.assertEqual(
             errors,
             ["get-poetry: error: cannot write to stdout: No space left on device"],
@@ -99,7 +99,7 @@ class BrokenOutputTests(SynchronousTestCase):
         h.serve(1, FIRST)
         self.assertEqual(h.status, cli.EXIT_BROKEN_PIPE)
         self.assertEqual(h.reactor.getDelayedCalls(), [])
-        self.assertTrue(h.errLines[2].startswith("Task 2: cancelled"), h.errLines)
+        self.assertTrue(h.err_lines[2].startswith("Task 2: cancelled"), h.err_lines)
 
     def test_stdoutClosed(self) -> None:
         """
@@ -109,8 +109,8 @@ class BrokenOutputTests(SynchronousTestCase):
         for argv in (["10001"], ["--json", "10001"]):
             h = RunHarness(self, *argv, stdout=ClosedStream("stdout"))
             self.assertEqual(h.status, 1)
-            self.assertEqual(len(h.errLines), 1, h.errLines)
-            self.assertIn("stdout is closed", h.errLines[0])
+            self.assertEqual(len(h.err_lines), 1, h.err_lines)
+            self.assertIn("stdout is closed", h.err_lines[0])
             self.assertEqual(h.reactor.tcpClients, [])
 
     def test_stdoutClosedWithOutputDir(self) -> None:
@@ -150,7 +150,7 @@ class _FullDisk(Saver):
     room = 5
     seen: list[tuple[bool, list[str]]]
 
-    def writeAll(self, fd: int, data: bytes) -> None:
+    def write_all(self, fd: int, data: bytes) -> None:
         os.write(fd, data[: self.room])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -165,14 +165,14 @@ class SavingTests(SynchronousTestCase):
         """
         directory = tempDir(self)
 
-        def injectFullDisk(run: cli.Run) -> None:
+        def inject_full_disk(run: cli.Run) -> None:
             saving = run.outputs.saving
             assert saving is not None
             saving.saver = _FullDisk(directory, saving.saver.width)
 
         h = RunHarness(
             self, "--json", "--output-dir", str(directory), "10001",
-            before=injectFullDisk,
+            before=inject_full_disk,
         )  # fmt: skip
         h.serve(1, FIRST)
         self.assertEqual(h.status, 1)
@@ -184,8 +184,8 @@ class SavingTests(SynchronousTestCase):
         self.assertEqual((task["status"], task["file"]), ("failed", None))
         self.assertEqual(task["error"]["type"], "SaveError")
         self.assertIn("No space left on device", task["error"]["message"])
-        self.assertIn("No space left on device", h.errLines[0])
-        self.assertTrue(h.errLines[0].startswith("Task 1: failed"))
+        self.assertIn("No space left on device", h.err_lines[0])
+        self.assertTrue(h.err_lines[0].startswith("Task 1: failed"))
 
     def test_renamedWhenComplete(self) -> None:
         """
@@ -196,10 +196,10 @@ class SavingTests(SynchronousTestCase):
         during: list[list[str]] = []
 
         class Watching(Saver):
-            def writeAll(self, fd: int, data: bytes) -> None:
-                super().writeAll(fd, data[:3])
+            def write_all(self, fd: int, data: bytes) -> None:
+                super().write_all(fd, data[:3])
                 during.append(sorted(p.name for p in directory.iterdir()))
-                super().writeAll(fd, data[3:])
+                super().write_all(fd, data[3:])
 
         path = Watching(directory, 1).save(1, Address("127.0.0.1", 7), FIRST)
         [names] = during
@@ -233,7 +233,7 @@ class SavingTests(SynchronousTestCase):
         self.assertNotEqual(one.name, two.name)
         self.assertLessEqual(len(one.name.encode()), MAX_NAME_BYTES)
         self.assertEqual((one.read_bytes(), two.read_bytes()), (FIRST, SECOND))
-        self.assertEqual(fileStem(1, 1, Address("h", 7)), "1-h-7")
+        self.assertEqual(file_stem(1, 1, Address("h", 7)), "1-h-7")
 
     def test_saveErrorIsOneLine(self) -> None:
         """An unwritable directory is a L{SaveError}, one line."""
@@ -250,13 +250,13 @@ class MemoryTests(SynchronousTestCase):
         refs: list[weakref.ref[Any]] = []
 
         def spy(run: cli.Run) -> None:
-            original = run._onOutcome
+            original = run._on_outcome
 
-            def onOutcome(outcome: Any) -> None:
+            def on_outcome(outcome: Any) -> None:
                 refs.append(weakref.ref(outcome.poem))
                 original(outcome)
 
-            run._onOutcome = onOutcome  # type: ignore[method-assign]
+            run._on_outcome = on_outcome  # type: ignore[method-assign]
 
         h = RunHarness(self, *argv, "10001", "10002", before=spy)
         h.serve(1, FIRST)
@@ -343,9 +343,9 @@ class TerminalTests(SynchronousTestCase):
     def test_escapeFunction(self) -> None:
         """The escaper on its own: unchanged when there is nothing to hide."""
         plain = "tab\tline\r\nüñï ✓\n".encode()
-        self.assertEqual(escapeForTerminal(plain), plain)
-        self.assertEqual(escapeForTerminal(b"\x7f\x1b"), b"\\x7f\\x1b")
-        self.assertEqual(escapeForTerminal(b"a\n==>b\n ==>"), b"a\n\\==>b\n ==>")
+        self.assertEqual(escape_for_terminal(plain), plain)
+        self.assertEqual(escape_for_terminal(b"\x7f\x1b"), b"\\x7f\\x1b")
+        self.assertEqual(escape_for_terminal(b"a\n==>b\n ==>"), b"a\n\\==>b\n ==>")
 
 
 class ProgressBarTests(SynchronousTestCase):
@@ -391,7 +391,7 @@ class ProgressBarTests(SynchronousTestCase):
         self.assertLess(len(line), 80)
         self.assertLess(len(bar.render(1.0, width=20)), 20)
         self.assertEqual(
-            [formatSize(n) for n in (0, 1023, 1024, 10 * 1024 * 1024)],
+            [format_size(n) for n in (0, 1023, 1024, 10 * 1024 * 1024)],
             ["0 B", "1023 B", "1.0 KiB", "10.0 MiB"],
         )
 
@@ -415,14 +415,14 @@ class ProgressBarTests(SynchronousTestCase):
             stdout=Pipe(),
             stderr=tty,
         )
-        self.assertFalse(run.showProgress)
+        self.assertFalse(run.show_progress)
         run = cli.Run(
             cli.parse_args(["--output-dir", str(tempDir(self)), "10001"]),
             reactor=MemoryReactorClock(),
             stdout=Pipe(),
             stderr=tty,
         )
-        self.assertTrue(run.showProgress)
+        self.assertTrue(run.show_progress)
 
 
 class WordingTests(SynchronousTestCase):
@@ -434,7 +434,7 @@ class WordingTests(SynchronousTestCase):
         h.serve(1, FIRST)
         h.refuse(2)
         self.assertEqual(h.status, 1)
-        results = [line for line in h.errLines if ": got " not in line]
+        results = [line for line in h.err_lines if ": got " not in line]
         self.assertEqual(len(results), 3, results)
         self.assertEqual(len(set(results)), 3, results)
 
@@ -443,16 +443,16 @@ class WordingTests(SynchronousTestCase):
         h = RunHarness(self, "10001")
         h.serve(1, b"x")
         self.assertEqual(
-            h.errLines[0], "Task 1: ok, 1 byte in 0.00 s from 127.0.0.1:10001"
+            h.err_lines[0], "Task 1: ok, 1 byte in 0.00 s from 127.0.0.1:10001"
         )
-        self.assertTrue(h.errLines[1].startswith("Got 1 of 1 poem in "))
+        self.assertTrue(h.err_lines[1].startswith("Got 1 of 1 poem in "))
 
     def test_failureSaysBytesOnce(self) -> None:
         """A failure's line has the error's own byte count, once."""
         h = RunHarness(self, "--timeout", "2", "10001")
         h.connect(1).dataReceived(b"1234567890")
         h.reactor.advance(2)
-        [line, _] = h.errLines
+        [line, _] = h.err_lines
         self.assertEqual(line.count("bytes"), 1, line)
         self.assertEqual(line.count("("), 0, line)
 
@@ -477,7 +477,7 @@ class SignalTests(SynchronousTestCase):
                 [t["status"] for t in summary["tasks"]], ["ok", "cancelled"]
             )
             self.assertIn(
-                f"(interrupted by {signal.Signals(signum).name})", h.errLines[-1]
+                f"(interrupted by {signal.Signals(signum).name})", h.err_lines[-1]
             )
 
     def test_handlers(self) -> None:
@@ -502,12 +502,14 @@ class SignalTests(SynchronousTestCase):
         exits: list[int] = []
         previous = signal.getsignal(signal.SIGTERM)
         self.addCleanup(signal.signal, signal.SIGTERM, previous)
-        handler = cli._installStopHandlers(reactor, run, [signal.SIGTERM], exits.append)
+        handler = cli._install_stop_handlers(
+            reactor, run, [signal.SIGTERM], exits.append
+        )
         self.assertIs(signal.getsignal(signal.SIGTERM), handler)
         handler(signal.SIGTERM, None)
         self.assertEqual(reactor.calls, [(run.interrupt, signal.SIGTERM)])
         handler(signal.SIGTERM, None)
-        self.assertEqual(reactor.calls[1], (run.abandonOutput,))
+        self.assertEqual(reactor.calls[1], (run.abandon_output,))
         handler(signal.SIGTERM, None)
         self.assertEqual(exits, [128 + signal.SIGTERM])
 
@@ -516,9 +518,9 @@ class SignalTests(SynchronousTestCase):
         previous = signal.getsignal(signal.SIGHUP)
         self.addCleanup(signal.signal, signal.SIGHUP, previous)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        self.assertNotIn(signal.SIGHUP, cli._wantedSignals())
+        self.assertNotIn(signal.SIGHUP, cli._wanted_signals())
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
-        self.assertIn(signal.SIGHUP, cli._wantedSignals())
+        self.assertIn(signal.SIGHUP, cli._wanted_signals())
 
 
 class EntryPointTests(SynchronousTestCase):
@@ -538,7 +540,7 @@ class EntryPointTests(SynchronousTestCase):
                 self.resolver = resolver
 
         reactor = Reactor()
-        pool = cli.installResolver(reactor)
+        pool = cli.install_resolver(reactor)
         self.addCleanup(pool.stop)
         self.addCleanup(never.set)  # runs first: the thread can then be joined
         self.assertIsNotNone(reactor.resolver)
@@ -565,10 +567,10 @@ class EntryPointTests(SynchronousTestCase):
                 self.set.append(limits)
 
         low = Resource(1024, 524288)
-        cli.raiseOpenFileLimit(low)
+        cli.raise_open_file_limit(low)
         self.assertEqual(low.set, [(524288, 524288)])
         high = Resource(4096, 4096)
-        cli.raiseOpenFileLimit(high)
+        cli.raise_open_file_limit(high)
         self.assertEqual(high.set, [])
 
 

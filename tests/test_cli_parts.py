@@ -138,7 +138,7 @@ class TaskLineTests(SynchronousTestCase):
     def test_not_saved(self) -> None:
         """A poem that arrived but was not saved says how much arrived."""
         r = result(nbytes=5)
-        r.failSaving(SaveError("cannot write d/1.txt: disk full"))
+        r.fail_saving(SaveError("cannot write d/1.txt: disk full"))
         self.assertEqual((r.status, r.ok), (DownloadStatus.FAILED, False))
         self.assertEqual(
             task_line(r),
@@ -640,10 +640,10 @@ class TracingTests(SynchronousTestCase):
 
     def test_factory_watch(self) -> None:
         watch = FactoryWatch()
-        self.successResultOf(watch.whenStopped())
+        self.successResultOf(watch.when_stopped())
         watch.record(1, "factory", "doStart")
         watch.record(2, "factory", "doStart")
-        stopped = watch.whenStopped()
+        stopped = watch.when_stopped()
         watch.record(1, "protocol", "doStop")
         watch.record(1, "factory", "doStop")
         self.assertNoResult(stopped)

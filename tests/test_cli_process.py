@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 
 from tests.helpers import waitFor
-from tests.test_cli import CHECKOUT, FIRST, childEnv, serve, tempDir
+from tests.test_cli import CHECKOUT, FIRST, child_env, serve, tempDir
 
 BIG = b"".join(b"line %07d of a long poem, sent fast\n" % i for i in range(28000))
 """About 1 MB: two of them are 2 MB, far more than a pipe holds."""
@@ -30,15 +30,15 @@ SLOW = b"a slow, slow poem\n" * 400
 class Child(ProcessProtocol):
     """Collects a child's output by descriptor; C{ended} fires with it."""
 
-    def __init__(self, onErr: Any = None) -> None:
+    def __init__(self, on_err: Any = None) -> None:
         self.data: dict[int, bytes] = {}
         self.ended: Deferred[Any] = Deferred()
-        self.onErr = onErr
+        self.on_err = on_err
 
     def childDataReceived(self, fd: int, data: bytes) -> None:
         self.data[fd] = self.data.get(fd, b"") + data
-        if fd == 2 and self.onErr is not None:
-            self.onErr(self)
+        if fd == 2 and self.on_err is not None:
+            self.on_err(self)
 
     def processEnded(self, reason: Failure) -> None:
         self.ended.callback(reason.value.exitCode)
@@ -54,18 +54,18 @@ class Child(ProcessProtocol):
 
 def spawn(
     case: TestCase,
-    argv: list[str], childFDs: dict[int, Any], onErr: Any = None,
+    argv: list[str], childFDs: dict[int, Any], on_err: Any = None,
     env: dict[str, str] | None = None,
 ) -> Child:  # fmt: skip
     """Start C{python ARGV} with C{childFDs}, killed after C{case}; return it."""
     from twisted.internet import reactor
 
-    child = Child(onErr)
+    child = Child(on_err)
     reactor.spawnProcess(
         child,
         sys.executable,
         [sys.executable, *argv],
-        env={**childEnv(), **(env or {})},
+        env={**child_env(), **(env or {})},
         path=CHECKOUT,
         childFDs=childFDs,
     )
@@ -81,7 +81,7 @@ def spawn(
     return child
 
 
-async def readAll(fd: int) -> bytes:
+async def read_all(fd: int) -> bytes:
     """Everything from C{fd} until end of file, read without blocking."""
     os.set_blocking(fd, False)
     chunks: list[bytes] = []
@@ -126,7 +126,7 @@ class StreamTests(TestCase):
         )
         os.close(w)
         await deferLater(reactor, 1.0, lambda: None)  # read late
-        out = await readAll(r)
+        out = await read_all(r)
         status = await child.ended
         self.assertEqual(status, 0, child.err)
         self.assertEqual(out.count(BIG), 2)
@@ -146,7 +146,7 @@ class StreamTests(TestCase):
         )
         os.close(w)
         await waitFor(lambda: b"Task 2: ok" in child.err)
-        out = await readAll(r)
+        out = await read_all(r)
         self.assertEqual(await child.ended, 0, child.err)
         self.assertEqual(out.count(BIG), 1)
         self.assertIn(FIRST, out)
@@ -179,7 +179,7 @@ class StreamTests(TestCase):
         os.set_blocking(r, False)
         got = b""
 
-        def tenBytes() -> bool:
+        def ten_bytes() -> bool:
             nonlocal got
             try:
                 got += os.read(r, 10 - len(got))
@@ -187,7 +187,7 @@ class StreamTests(TestCase):
                 pass
             return len(got) == 10
 
-        await waitFor(tenBytes)
+        await waitFor(ten_bytes)
         os.close(r)
         status = await child.ended
         self.assertEqual(status, 141, child.err)
@@ -232,11 +232,11 @@ class StreamTests(TestCase):
 class SignalProcessTests(TestCase):
     """SIGTERM and SIGHUP: the same ending as Ctrl-C, status 128 + signal."""
 
-    async def stopWith(self, name: str, status: int) -> None:
+    async def stop_with(self, name: str, status: int) -> None:
         fast, slow = serve(self, FIRST), serve(self, SLOW, delay=0.05)
         sent = []
 
-        def whenData(child: Child) -> None:
+        def when_data(child: Child) -> None:
             if not sent and b"bytes of poetry from 127.0.0.1:%d" % slow in child.err:
                 sent.append(name)
                 child.transport.signalProcess(name)
@@ -245,7 +245,7 @@ class SignalProcessTests(TestCase):
             self,
             ["-m", "poetry", "-v", "--json", "--timeout", "60", str(fast), str(slow)],
             {0: "w", 1: "r", 2: "r"},
-            onErr=whenData,
+            on_err=when_data,
         )
         self.assertEqual(await child.ended, status, child.err)
         self.assertNotIn(b"Traceback", child.err)
@@ -257,7 +257,7 @@ class SignalProcessTests(TestCase):
 
     async def test_sigterm(self) -> None:
         """SIGTERM mid-download: cancelled, interrupted, status 143."""
-        await self.stopWith("TERM", 143)
+        await self.stop_with("TERM", 143)
 
     async def test_interruptWhileStdoutUnread(self) -> None:
         """
@@ -276,7 +276,7 @@ class SignalProcessTests(TestCase):
 
         child = spawn(
             self, ["-m", "poetry", "-v", str(port)], {0: "w", 1: w, 2: "r"},
-            onErr=whenDone,
+            on_err=whenDone,
         )  # fmt: skip
         os.close(w)
         self.assertEqual(await child.ended, 130, child.err)
@@ -286,7 +286,7 @@ class SignalProcessTests(TestCase):
 
     async def test_sighup(self) -> None:
         """SIGHUP mid-download: cancelled, interrupted, status 129."""
-        await self.stopWith("HUP", 129)
+        await self.stop_with("HUP", 129)
 
 
 HANGING_LOOKUP = """

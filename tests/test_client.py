@@ -44,7 +44,7 @@ from poetry.client import (
     get_poem,
     get_poems,
 )
-from poetry.client import api as clientAPI
+from poetry.client import api as client_api
 from poetry.errors import (
     EmptyPoem,
     PoemCallbackError,
@@ -80,9 +80,9 @@ class Recorder:
     def record(self, task: int, source: str, name: str, **detail: object) -> None:
         self.events.append((task, source, name, detail))
         if name == "doStop":
-            self.whenStopped(task).callback(None)
+            self.when_stopped(task).callback(None)
 
-    def whenStopped(self, task: int = 1) -> Deferred[None]:
+    def when_stopped(self, task: int = 1) -> Deferred[None]:
         """A Deferred firing when task C{task}'s factory has stopped."""
         if task not in self.stopped:
             self.stopped[task] = Deferred()
@@ -133,7 +133,7 @@ def close(proto: Protocol, reason: Exception | None = None) -> None:
     proto.connectionLost(Failure(reason or ConnectionDone()))
 
 
-def serveFake(factory: PoetryClientFactory, data: bytes, size: int = 1) -> None:
+def serve_fake(factory: PoetryClientFactory, data: bytes, size: int = 1) -> None:
     """Connect, send C{data} in C{size}-byte chunks, close cleanly."""
     proto, _ = connect(factory)
     feed(proto, data, size)
@@ -188,7 +188,7 @@ class ProtocolTests(SynchronousTestCase):
     def test_oneByteAtATime(self) -> None:
         """A poem fed one byte at a time arrives byte-identical."""
         d, factory, _, reactor = start()
-        serveFake(factory, POEM, 1)
+        serve_fake(factory, POEM, 1)
         poem = self.successResultOf(d)
         self.assertEqual(poem.data, POEM)
         self.assertEqual(poem.address, Address("127.0.0.1", 10001))
@@ -217,7 +217,7 @@ class ProtocolTests(SynchronousTestCase):
     def test_nonAscii(self) -> None:
         """Multi-byte characters split across chunks decode correctly."""
         d, factory, _, _ = start()
-        serveFake(factory, NON_ASCII, 1)
+        serve_fake(factory, NON_ASCII, 1)
         poem = self.successResultOf(d)
         self.assertEqual(poem.text, NON_ASCII.decode())
         self.assertTrue(poem.valid_utf8)
@@ -261,7 +261,7 @@ class ProtocolTests(SynchronousTestCase):
     def test_protocolWithoutFactory(self) -> None:
         """The protocol alone buffers and ends without error."""
         proto = PoetryProtocol()
-        self.assertEqual(proto.maxBytes, PoetryProtocol.MAX_BYTES)
+        self.assertEqual(proto.max_bytes, PoetryProtocol.MAX_BYTES)
         self.assertEqual(PoetryProtocol.MAX_BYTES, DEFAULT_MAX_BYTES)
         proto.makeConnection(StringTransport())
         feed(proto, POEM[:5])
@@ -276,7 +276,7 @@ class MaxBytesTests(SynchronousTestCase):
     def test_exactlyTheLimit(self) -> None:
         """A poem of exactly C{max_bytes} is accepted."""
         d, factory, _, _ = start(max_bytes=len(POEM))
-        serveFake(factory, POEM)
+        serve_fake(factory, POEM)
         self.assertEqual(self.successResultOf(d).data, POEM)
 
     def test_overTheLimit(self) -> None:
@@ -308,15 +308,15 @@ class MaxBytesTests(SynchronousTestCase):
         self.assertIsNone(proto._chunks)
 
     def test_hookOverridable(self) -> None:
-        """L{PoetryProtocol.poemTooLarge} is a hook a subclass can replace."""
+        """L{PoetryProtocol.poem_too_large} is a hook a subclass can replace."""
         calls = []
 
         class Lenient(PoetryProtocol):
-            def poemTooLarge(self) -> None:
+            def poem_too_large(self) -> None:
                 calls.append(self.received)
 
         factory = PoetryClientFactory(
-            Address("127.0.0.1", 1), clock=MemoryReactorClock(), maxBytes=3
+            Address("127.0.0.1", 1), clock=MemoryReactorClock(), max_bytes=3
         )
         factory.protocol = Lenient
         proto, transport = connect(factory)
@@ -487,7 +487,7 @@ class TimeoutTests(SynchronousTestCase):
     def test_cancelledAfterSuccess(self) -> None:
         """A poem that arrives in time leaves no DelayedCall behind."""
         d, factory, _, reactor = start(timeout=5.0)
-        serveFake(factory, POEM)
+        serve_fake(factory, POEM)
         self.successResultOf(d)
         self.assertEqual(reactor.getDelayedCalls(), [])
         reactor.advance(10)  # nothing fires later
@@ -509,7 +509,7 @@ class TimeoutTests(SynchronousTestCase):
         d, factory, _, reactor = start(timeout=None)
         self.assertEqual(reactor.getDelayedCalls(), [])
         self.assertIsNone(reactor.tcpClients[0][3])
-        serveFake(factory, POEM)
+        serve_fake(factory, POEM)
         self.assertEqual(self.successResultOf(d).data, POEM)
 
     def test_noTimeoutWithTwistedsConnector(self) -> None:
@@ -563,7 +563,7 @@ class CancelTests(SynchronousTestCase):
     def test_afterResultIsHarmless(self) -> None:
         """Cancelling a finished download changes nothing."""
         d, factory, _, _ = start()
-        serveFake(factory, POEM)
+        serve_fake(factory, POEM)
         d.cancel()
         self.assertEqual(self.successResultOf(d).data, POEM)
 
@@ -574,7 +574,7 @@ class FactoryTests(SynchronousTestCase):
     def test_dropsReferences(self) -> None:
         """After the result fires the factory holds no protocol or connector."""
         d, factory, _, _ = start()
-        serveFake(factory, POEM)
+        serve_fake(factory, POEM)
         self.successResultOf(d)
         self.assertIsNone(factory.deferred)
         self.assertIsNone(factory._protocol)
@@ -584,7 +584,7 @@ class FactoryTests(SynchronousTestCase):
     def test_firesOnce(self) -> None:
         """A failure after the result (late connectionFailed) is ignored."""
         d, factory, connector, _ = start()
-        serveFake(factory, POEM)
+        serve_fake(factory, POEM)
         factory.clientConnectionFailed(connector, Failure(ConnectionRefusedError()))
         factory.clientConnectionLost(connector, Failure(ConnectionLost()))
         self.assertEqual(self.successResultOf(d).data, POEM)
@@ -602,7 +602,7 @@ class FactoryTests(SynchronousTestCase):
             return poem.text.upper()
 
         d = Deferred.fromCoroutine(fetch())
-        serveFake(reactor.tcpClients[0][2], POEM, 8)
+        serve_fake(reactor.tcpClients[0][2], POEM, 8)
         self.assertEqual(self.successResultOf(d), POEM.decode().upper())
 
 
@@ -663,13 +663,15 @@ class TraceHookTests(SynchronousTestCase):
         )
 
 
-def completeAll(reactor: MemoryReactorClock, done: set[int], data: bytes = POEM) -> int:
+def complete_all(
+    reactor: MemoryReactorClock, done: set[int], data: bytes = POEM
+) -> int:
     """Serve every connection attempt not served yet; return how many."""
     n = 0
     for i, (_, _, factory, _, _) in enumerate(reactor.tcpClients):
         if i not in done:
             done.add(i)
-            serveFake(factory, data, len(data))
+            serve_fake(factory, data, len(data))
             n += 1
     return n
 
@@ -691,7 +693,7 @@ class GetPoemsTests(SynchronousTestCase):
         )
         factories = [c[2] for c in reactor.tcpClients]
         for i in (2, 0, 1):
-            serveFake(factories[i], b"poem %d\n" % i)
+            serve_fake(factories[i], b"poem %d\n" % i)
         outcomes = self.successResultOf(d)
         self.assertEqual(
             [o.poem.data for o in outcomes if o.poem],
@@ -709,7 +711,7 @@ class GetPoemsTests(SynchronousTestCase):
         (_, _, f1, _, _), (_, _, f2, _, _) = reactor.tcpClients
         f1.clientConnectionFailed(None, Failure(ConnectionRefusedError()))
         self.assertNoResult(d)
-        serveFake(f2, POEM)
+        serve_fake(f2, POEM)
         first, second = self.successResultOf(d)
         self.assertFalse(first.ok)
         self.assertIsInstance(first.error, PoemConnectionFailed)
@@ -726,11 +728,11 @@ class GetPoemsTests(SynchronousTestCase):
         d = get_poems(["1", "2", "3", "4", "5"], concurrency=2, reactor=reactor)
         self.assertEqual(len(reactor.tcpClients), 2)
         self.assertEqual(len(reactor.getDelayedCalls()), 2)
-        serveFake(reactor.tcpClients[1][2], POEM)
+        serve_fake(reactor.tcpClients[1][2], POEM)
         self.assertEqual([c[1] for c in reactor.tcpClients], [1, 2, 3])
         done = {1}
         for _ in range(10):  # bounded: a regression fails, never spins
-            if not completeAll(reactor, done):
+            if not complete_all(reactor, done):
                 break
         else:
             self.fail("connection attempts never stopped")
@@ -748,7 +750,7 @@ class GetPoemsTests(SynchronousTestCase):
         reactor.advance(3)
         self.assertEqual(len(reactor.tcpClients), 2)
         reactor.advance(2)
-        serveFake(reactor.tcpClients[1][2], POEM)
+        serve_fake(reactor.tcpClients[1][2], POEM)
         first, second = self.successResultOf(d)
         self.assertIsInstance(first.error, PoemTimeout)
         self.assertEqual((first.elapsed, second.elapsed), (3, 2))
@@ -760,7 +762,7 @@ class GetPoemsTests(SynchronousTestCase):
         get_poems(
             ["1", "2"], reactor=reactor, on_data=lambda i, n: chunks.append((i, n))
         )
-        serveFake(reactor.tcpClients[1][2], b"abcde", 2)
+        serve_fake(reactor.tcpClients[1][2], b"abcde", 2)
         self.assertEqual(chunks, [(1, 2), (1, 2), (1, 1)])
 
     def test_cancel(self) -> None:
@@ -770,7 +772,7 @@ class GetPoemsTests(SynchronousTestCase):
         """
         reactor = MemoryReactorClock()
         d = get_poems(["1", "2", "3", "4"], concurrency=2, reactor=reactor)
-        serveFake(reactor.tcpClients[0][2], POEM)
+        serve_fake(reactor.tcpClients[0][2], POEM)
         _, transport = connect(reactor.tcpClients[1][2])
         d.cancel()
         outcomes = self.successResultOf(d)
@@ -788,13 +790,13 @@ class GetPoemsTests(SynchronousTestCase):
         and every download still gets its own outcome with that address.
         """
         calls: list[str] = []
-        parse = clientAPI.parse_address
+        parse = client_api.parse_address
 
         def counting(text: str) -> Address:
             calls.append(text)
             return parse(text)
 
-        self.patch(clientAPI, "parse_address", counting)
+        self.patch(client_api, "parse_address", counting)
         reactor = MemoryReactorClock()
         d = get_poems(["10001"] * 5 + ["h:2"] * 3, reactor=reactor)
         self.assertEqual(sorted(calls), ["10001", "h:2"])
@@ -802,7 +804,7 @@ class GetPoemsTests(SynchronousTestCase):
             [(c[0], c[1]) for c in reactor.tcpClients],
             [("127.0.0.1", 10001)] * 5 + [("h", 2)] * 3,
         )
-        completeAll(reactor, set())
+        complete_all(reactor, set())
         outcomes = self.successResultOf(d)
         self.assertEqual([o.task for o in outcomes], list(range(1, 9)))
         self.assertEqual(
@@ -830,7 +832,7 @@ class GetPoemsTests(SynchronousTestCase):
         self.assertEqual([c[1] for c in reactor.tcpClients], [2, 3])
         done: set[int] = set()
         for _ in range(10):  # bounded: a regression fails, never spins
-            if not completeAll(reactor, done):
+            if not complete_all(reactor, done):
                 break
         else:
             self.fail("connection attempts never stopped")
@@ -909,7 +911,7 @@ class GetPoemsTests(SynchronousTestCase):
             raise RuntimeError("oops")
 
         d = get_poems(["1", "2"], reactor=reactor, on_outcome=broken)
-        completeAll(reactor, set())
+        complete_all(reactor, set())
         self.assertEqual(len(self.successResultOf(d)), 2)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
 
@@ -938,7 +940,7 @@ class GetPoemsTests(SynchronousTestCase):
         rounds = 0
         while rounds < 200:
             self.assertLessEqual(len(reactor.tcpClients) - len(done), 100)
-            if not completeAll(reactor, done, b"x"):
+            if not complete_all(reactor, done, b"x"):
                 break
             rounds += 1
         outcomes = self.successResultOf(d)
@@ -986,7 +988,7 @@ class SlotTests(SynchronousTestCase):
         self.assertEqual(len(reactor.tcpClients), 1)
         close(proto, ConnectionAborted())
         self.assertEqual([c[1] for c in reactor.tcpClients], [1, 2])
-        serveFake(reactor.tcpClients[1][2], POEM)
+        serve_fake(reactor.tcpClients[1][2], POEM)
         first, second = self.successResultOf(d)
         self.assertIsInstance(first.error, PoemTimeout)
         self.assertTrue(second.ok)
@@ -1004,7 +1006,7 @@ class SlotTests(SynchronousTestCase):
         self.assertEqual(len(reactor.tcpClients), 1)
         reactor.tcpClients[0][2].clientConnectionFailed(connector, Failure(UserError()))
         self.assertEqual(len(reactor.tcpClients), 2)
-        serveFake(reactor.tcpClients[1][2], POEM)
+        serve_fake(reactor.tcpClients[1][2], POEM)
         self.assertEqual([o.ok for o in self.successResultOf(d)], [False, True])
 
     def test_slotFreedAfterBothEnds(self) -> None:
@@ -1025,7 +1027,7 @@ class SlotTests(SynchronousTestCase):
             None, Failure(ConnectionRefusedError())
         )
         self.assertEqual(len(reactor.tcpClients), 3)
-        serveFake(reactor.tcpClients[2][2], b"xyz")
+        serve_fake(reactor.tcpClients[2][2], b"xyz")
         outcomes = self.successResultOf(d)
         self.assertIsInstance(outcomes[0].error, PoemTooLarge)
         self.assertIsInstance(outcomes[1].error, PoemConnectionFailed)
@@ -1082,20 +1084,20 @@ class SlotTests(SynchronousTestCase):
         targets = ["1"] * 5 + ["2"] * 5
         d = get_poems(targets, concurrency=3, per_server=2, reactor=reactor)
         self.assertEqual([c[1] for c in reactor.tcpClients], [1, 1, 2])
-        serveFake(reactor.tcpClients[0][2], POEM)  # a server-1 slot frees
+        serve_fake(reactor.tcpClients[0][2], POEM)  # a server-1 slot frees
         self.assertEqual([c[1] for c in reactor.tcpClients], [1, 1, 2, 1])
-        serveFake(reactor.tcpClients[2][2], POEM)  # a server-2 slot frees
+        serve_fake(reactor.tcpClients[2][2], POEM)  # a server-2 slot frees
         self.assertEqual([c[1] for c in reactor.tcpClients], [1, 1, 2, 1, 2])
         done: set[int] = {0, 2}
         rounds = 0
         while rounds < 20:
-            perServer: dict[int, int] = {}
+            per_server: dict[int, int] = {}
             for i, c in enumerate(reactor.tcpClients):
                 if i not in done:
-                    perServer[c[1]] = perServer.get(c[1], 0) + 1
-            self.assertLessEqual(max(perServer.values(), default=0), 2)
-            self.assertLessEqual(sum(perServer.values()), 3)
-            if not completeAll(reactor, done):
+                    per_server[c[1]] = per_server.get(c[1], 0) + 1
+            self.assertLessEqual(max(per_server.values(), default=0), 2)
+            self.assertLessEqual(sum(per_server.values()), 3)
+            if not complete_all(reactor, done):
                 break
             rounds += 1
         outcomes = self.successResultOf(d)
@@ -1108,7 +1110,7 @@ class SlotTests(SynchronousTestCase):
         server and L{poetry.client.DEFAULT_CONCURRENCY} (100) in all.
         """
         self.assertEqual(
-            (clientAPI.DEFAULT_PER_SERVER, clientAPI.DEFAULT_CONCURRENCY), (20, 100)
+            (client_api.DEFAULT_PER_SERVER, client_api.DEFAULT_CONCURRENCY), (20, 100)
         )
         reactor = MemoryReactorClock()
         get_poems(["1"] * 1000, reactor=reactor)
@@ -1186,13 +1188,13 @@ class CallbackErrorTests(SynchronousTestCase):
         others go on.
         """
 
-        def onData(index: int, n: int) -> None:
+        def on_data(index: int, n: int) -> None:
             if index == 0:
                 raise ValueError("bad")
 
         reactor = MemoryReactorClock()
-        d = get_poems(["1", "2"], reactor=reactor, on_data=onData)
-        completeAll(reactor, set())
+        d = get_poems(["1", "2"], reactor=reactor, on_data=on_data)
+        complete_all(reactor, set())
         first, second = self.successResultOf(d)
         self.assertIsInstance(first.error, PoemCallbackError)
         self.assertTrue(second.ok)
@@ -1262,7 +1264,7 @@ class _ScriptedFactory(ServerFactory):
         self.connections: list[_ScriptedServer] = []
 
 
-def serveScripted(case: TestCase, script: Any) -> tuple[Address, _ScriptedFactory]:
+def serve_scripted(case: TestCase, script: Any) -> tuple[Address, _ScriptedFactory]:
     """
     Serve with C{script(serverProtocol)} run on each connection; at cleanup,
     wait for every server connection to be gone.
@@ -1272,18 +1274,18 @@ def serveScripted(case: TestCase, script: Any) -> tuple[Address, _ScriptedFactor
     factory = _ScriptedFactory(script)
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
 
-    def waitForConnections() -> Deferred[Any]:
+    def wait_for_connections() -> Deferred[Any]:
         for c in factory.connections:
             if not c.lost.called:
                 c.transport.abortConnection()
         return gatherResults([c.lost for c in factory.connections])
 
-    case.addCleanup(waitForConnections)
+    case.addCleanup(wait_for_connections)
     case.addCleanup(port.stopListening)
     return Address("127.0.0.1", port.getHost().port), factory
 
 
-def closedPort(case: TestCase) -> Deferred[int]:
+def closed_port(case: TestCase) -> Deferred[int]:
     """A port on 127.0.0.1 nothing listens on (just closed)."""
     from twisted.internet import reactor
 
@@ -1340,8 +1342,8 @@ class RealServerTests(TestCase):
         outcomes = await get_poems(addresses, timeout=30, tracer=tracer)
         self.assertEqual([o.poem.data for o in outcomes if o.poem], poems)
         order = [(t, n) for t, _, n, _ in tracer.events]
-        firstEnd = order.index(next(e for e in order if e[1] == "connectionLost"))
-        made = {t for t, n in order[:firstEnd] if n == "connectionMade"}
+        first_end = order.index(next(e for e in order if e[1] == "connectionLost"))
+        made = {t for t, n in order[:first_end] if n == "connectionMade"}
         self.assertEqual(made, {1, 2, 3})
 
     async def test_ipv6(self) -> None:
@@ -1356,7 +1358,7 @@ class RealServerTests(TestCase):
 
     async def test_refused(self) -> None:
         """A closed port gives PoemConnectionFailed: connection refused."""
-        port = await closedPort(self)
+        port = await closed_port(self)
         with self.assertRaises(PoemConnectionFailed) as caught:
             await get_poem("127.0.0.1", port, timeout=10)
         self.assertEqual(str(caught.exception), f"127.0.0.1:{port}: connection refused")
@@ -1366,7 +1368,7 @@ class RealServerTests(TestCase):
         A server that sends a little and stalls: PoemTimeout, and the client
         aborts the connection (the server sees it go).
         """
-        address, factory = serveScripted(self, lambda p: p.transport.write(b"partial"))
+        address, factory = serve_scripted(self, lambda p: p.transport.write(b"partial"))
         with self.assertRaises(PoemTimeout) as caught:
             await get_poem(address.host, address.port, timeout=0.5)
         self.assertEqual(caught.exception.partial, b"partial")
@@ -1378,13 +1380,13 @@ class RealServerTests(TestCase):
         def script(p: _ScriptedServer) -> None:
             p.transport.write(b"half a po")
 
-        address, factory = serveScripted(self, script)
+        address, factory = serve_scripted(self, script)
 
-        def onData(nbytes: int) -> None:
+        def on_data(nbytes: int) -> None:
             factory.connections[0].transport.abortConnection()
 
         with self.assertRaises(PoemTruncated) as caught:
-            await get_poem(address.host, address.port, timeout=10, on_data=onData)
+            await get_poem(address.host, address.port, timeout=10, on_data=on_data)
         self.assertEqual(caught.exception.partial, b"half a po")
 
     async def test_maxBytes(self) -> None:
@@ -1419,7 +1421,7 @@ class RealTraceOrderTests(TestCase):
         address, _ = serve(self, POEM)
         tracer = Recorder()
         await get_poem(address.host, address.port, timeout=10, tracer=tracer)
-        await tracer.whenStopped()
+        await tracer.when_stopped()
         self.assertEqual(
             tracer.names(),
             [
@@ -1441,11 +1443,11 @@ class RealTraceOrderTests(TestCase):
 
     async def test_refused(self) -> None:
         """Refused: no buildProtocol; clientConnectionFailed then doStop."""
-        port = await closedPort(self)
+        port = await closed_port(self)
         tracer = Recorder()
         with self.assertRaises(PoemConnectionFailed):
             await get_poem("127.0.0.1", port, timeout=10, tracer=tracer)
-        await tracer.whenStopped()
+        await tracer.when_stopped()
         self.assertEqual(
             tracer.names(),
             [
@@ -1460,11 +1462,11 @@ class RealTraceOrderTests(TestCase):
 
     async def test_timeout(self) -> None:
         """A stalled server: the timeout fires, then the aborted close."""
-        address, _ = serveScripted(self, lambda p: None)
+        address, _ = serve_scripted(self, lambda p: None)
         tracer = Recorder()
         with self.assertRaises(PoemTimeout):
             await get_poem(address.host, address.port, timeout=0.3, tracer=tracer)
-        await tracer.whenStopped()
+        await tracer.when_stopped()
         self.assertEqual(
             tracer.names()[-5:],
             [
@@ -1480,16 +1482,16 @@ class RealTraceOrderTests(TestCase):
 
     async def test_truncated(self) -> None:
         """A reset mid-poem: an unclean connectionLost, then the factory's."""
-        address, factory = serveScripted(self, lambda p: p.transport.write(b"abc"))
+        address, factory = serve_scripted(self, lambda p: p.transport.write(b"abc"))
         tracer = Recorder()
 
-        def onData(nbytes: int) -> None:
+        def on_data(nbytes: int) -> None:
             factory.connections[0].transport.abortConnection()
 
         with self.assertRaises(PoemTruncated):
             await get_poem(address.host, address.port, timeout=10, tracer=tracer,
-                           on_data=onData)  # fmt: skip
-        await tracer.whenStopped()
+                           on_data=on_data)  # fmt: skip
+        await tracer.when_stopped()
         self.assertEqual(
             tracer.names()[-6:],
             [
@@ -1527,9 +1529,9 @@ class LeakTests(TestCase):
                 refs.append(weakref.ref(p))
                 return p
 
-        self.patch(clientAPI, "PoetryClientFactory", Tracked)
+        self.patch(client_api, "PoetryClientFactory", Tracked)
         address, _ = serve(self, POEM)
-        refused = await closedPort(self)
+        refused = await closed_port(self)
         targets = [address] * 990 + [Address("127.0.0.1", refused)] * 10
         outcomes = await get_poems(targets, concurrency=50, timeout=30)
         self.assertEqual(sum(o.ok for o in outcomes), 990)

@@ -174,4 +174,4 @@ async def test_stop_cuts_slow_poems_with_a_reset(poetry_service: StartService) -
         await downloading
     assert len(cut.value.partial) == 10
     await stopped
-    assert service.factory.counts()["cutAtShutdown"] == 1
+    assert service.factory.counts()["cut_at_shutdown"] == 1

@@ -44,7 +44,7 @@ from poetry.faults import (
     SilentProtocol,
     Stall,
     StallProtocol,
-    parseFault,
+    parse_fault,
 )
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
@@ -72,7 +72,7 @@ SERVER_ADDRESS = IPv4Address("TCP", "127.0.0.1", 10000)
 CLIENT_ADDRESS = IPv4Address("TCP", "127.0.0.1", 40000)
 
 
-def makeFactory(
+def make_factory(
     fault: str | Fault | None = None,
     *poems: PoemFile,
     clock: Any = None,
@@ -80,7 +80,7 @@ def makeFactory(
 ) -> PoetryServerFactory:
     """A factory over C{poems} (default L{POEM}) with C{fault}, on a clock."""
     if isinstance(fault, str):
-        fault = parseFault(fault)
+        fault = parse_fault(fault)
     return PoetryServerFactory(
         PoemLibrary(poems or [POEM]),
         fault=fault,
@@ -101,21 +101,21 @@ def connect(
 
 
 class ParseFaultTests(SynchronousTestCase):
-    """L{parseFault}: the C{--fault} values it takes and the ones it refuses."""
+    """L{parse_fault}: the C{--fault} values it takes and the ones it refuses."""
 
     def test_everyMode(self) -> None:
         """
         Each mode name gives its strategy; reset takes a byte count (0 too);
         case and surrounding blanks do not matter; str() gives the spec back.
         """
-        self.assertEqual(parseFault("stall"), Stall())
-        self.assertEqual(parseFault("silent"), Silent())
-        self.assertEqual(parseFault("endless"), Endless())
-        self.assertEqual(parseFault("refuse"), Refuse())
-        self.assertEqual(parseFault(" RESET:100 "), Reset(100))
-        self.assertEqual(parseFault("reset:0").nbytes, 0)  # type: ignore[attr-defined]
+        self.assertEqual(parse_fault("stall"), Stall())
+        self.assertEqual(parse_fault("silent"), Silent())
+        self.assertEqual(parse_fault("endless"), Endless())
+        self.assertEqual(parse_fault("refuse"), Refuse())
+        self.assertEqual(parse_fault(" RESET:100 "), Reset(100))
+        self.assertEqual(parse_fault("reset:0").nbytes, 0)  # type: ignore[attr-defined]
         for spec in ["stall", "silent", "endless", "refuse", "reset:7"]:
-            self.assertEqual(str(parseFault(spec)), spec)
+            self.assertEqual(str(parse_fault(spec)), spec)
 
     def test_badModes(self) -> None:
         """
@@ -135,7 +135,7 @@ class ParseFaultTests(SynchronousTestCase):
         }
         for text, expected in cases.items():
             with self.assertRaises(ValueError, msg=text) as cm:
-                parseFault(text)
+                parse_fault(text)
             message = str(cm.exception)
             self.assertIn(expected, message)
             self.assertIn(repr(text), message)
@@ -152,8 +152,8 @@ class FaultBehaviourTests(SynchronousTestCase):
         PoetryServerProtocol, with or without an idle timeout; with a fault
         mode, that mode's own protocol class.
         """
-        self.assertIs(type(connect(makeFactory())[0]), PoetryServerProtocol)
-        timed = connect(makeFactory(idle_timeout=5.0))[0]
+        self.assertIs(type(connect(make_factory())[0]), PoetryServerProtocol)
+        timed = connect(make_factory(idle_timeout=5.0))[0]
         self.assertIs(type(timed), PoetryServerProtocol)
         for fault, kind in [
             ("stall", StallProtocol),
@@ -162,7 +162,7 @@ class FaultBehaviourTests(SynchronousTestCase):
             ("reset:5", ResetProtocol),
             ("endless", EndlessProtocol),
         ]:
-            proto = connect(makeFactory(fault, idle_timeout=5.0))[0]
+            proto = connect(make_factory(fault, idle_timeout=5.0))[0]
             self.assertIs(type(proto), kind, fault)
             self.assertIsInstance(proto, BaseServerProtocol)
             self.assertNotIsInstance(proto, PoetryServerProtocol)
@@ -174,7 +174,7 @@ class FaultBehaviourTests(SynchronousTestCase):
         """
         for spec in ["stall", "silent", "refuse", "reset:5", "endless"]:
             clock = MemoryReactorClock()
-            factory = makeFactory(spec, clock=clock, delay=1.0, chunk_size=4)
+            factory = make_factory(spec, clock=clock, delay=1.0, chunk_size=4)
             proto, _ = connect(factory)
             self.assertEqual(len(factory.schedule), 0, spec)
             lose(proto, ConnectionLost)
@@ -205,7 +205,7 @@ class FaultBehaviourTests(SynchronousTestCase):
             (big, {"idle_timeout": 5.0}),
         ]:
             clock = MemoryReactorClock()
-            factory = makeFactory(None, poem, clock=clock, **kw)
+            factory = make_factory(None, poem, clock=clock, **kw)
             factory.protocol = Greeting  # type: ignore[assignment]
             proto, transport = connect(factory)
             self.assertIs(type(proto), Greeting)
@@ -227,7 +227,7 @@ class FaultBehaviourTests(SynchronousTestCase):
             (POEM, {"delay": 1.0, "chunk_size": 10}),
         ]:
             clock = MemoryReactorClock()
-            factory = makeFactory(None, poem, clock=clock, idle_timeout=5.0, **kw)
+            factory = make_factory(None, poem, clock=clock, idle_timeout=5.0, **kw)
             factory.protocol = Greeting  # type: ignore[assignment]
             proto, transport = connect(factory)
             clock.advance(4.0)
@@ -236,8 +236,8 @@ class FaultBehaviourTests(SynchronousTestCase):
                 clock.advance(1.0)
             self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE, kw)
             lose(proto, ConnectionLost)
-            self.assertEqual(factory.counts()["cutIdle"], 1)
-        factory = makeFactory("silent")
+            self.assertEqual(factory.counts()["cut_idle"], 1)
+        factory = make_factory("silent")
         factory.protocol = Greeting  # type: ignore[assignment]
         self.assertIs(type(connect(factory)[0]), SilentProtocol)
 
@@ -256,7 +256,7 @@ class FaultBehaviourTests(SynchronousTestCase):
         ever; the connection stays open and live and nothing is scheduled.
         """
         clock = MemoryReactorClock()
-        factory = makeFactory("stall", clock=clock)
+        factory = make_factory("stall", clock=clock)
         proto, transport = connect(factory)
         self.assertEqual(transport.value(), POEM.data[:10])
         self.assertEqual(PoetryServerFactory.DEFAULT_CHUNK_SIZE, 10)
@@ -269,13 +269,13 @@ class FaultBehaviourTests(SynchronousTestCase):
 
     def test_stallHonoursChunkSize(self) -> None:
         """With chunk_size=3, stall sends exactly three bytes."""
-        _, transport = connect(makeFactory("stall", chunk_size=3))
+        _, transport = connect(make_factory("stall", chunk_size=3))
         self.assertEqual(transport.value(), POEM.data[:3])
 
     def test_silentSendsNothing(self) -> None:
         """silent writes nothing and does not close."""
         clock = MemoryReactorClock()
-        factory = makeFactory("silent", clock=clock)
+        factory = make_factory("silent", clock=clock)
         proto, transport = connect(factory)
         clock.advance(3600)
         self.assertEqual(transport.value(), b"")
@@ -287,7 +287,7 @@ class FaultBehaviourTests(SynchronousTestCase):
         refuse closes at once with loseConnection (a FIN, not an abort),
         zero bytes written; the connection is counted as a fault.
         """
-        factory = makeFactory("refuse")
+        factory = make_factory("refuse")
         proto, transport = connect(factory)
         self.assertEqual(transport.value(), b"")
         self.assertTrue(transport.disconnecting)
@@ -303,7 +303,7 @@ class FaultBehaviourTests(SynchronousTestCase):
         connection only on the drain after the last byte.
         """
         nbytes = 2 * CHUNK + 123
-        factory = makeFactory(f"reset:{nbytes}")
+        factory = make_factory(f"reset:{nbytes}")
         proto, transport = connect(factory)
         producer = transport.producer
         self.assertIsNotNone(producer)
@@ -321,11 +321,11 @@ class FaultBehaviourTests(SynchronousTestCase):
         lose(proto, ConnectionAborted)
         self.assertEqual(proto.outcome, ConnectionOutcome.FAULT)
         self.assertEqual(factory.counts()["faults"], 1)
-        self.assertEqual(factory.counts()["bytesSent"], nbytes)
+        self.assertEqual(factory.counts()["bytes_sent"], nbytes)
 
     def test_resetZeroAbortsAtOnce(self) -> None:
         """reset:0 aborts as soon as it is asked for data, with nothing sent."""
-        _, transport = connect(makeFactory("reset:0"))
+        _, transport = connect(make_factory("reset:0"))
         transport.producer.resumeProducing()
         self.assertTrue(transport.disconnected)
         self.assertEqual(transport.value(), b"")
@@ -337,7 +337,7 @@ class FaultBehaviourTests(SynchronousTestCase):
         that does not read costs one block however long it stays.
         """
         clock = MemoryReactorClock()
-        factory = makeFactory("endless", clock=clock)
+        factory = make_factory("endless", clock=clock)
         proto, transport = connect(factory)
         producer = transport.producer
         self.assertFalse(transport.streaming)
@@ -362,7 +362,7 @@ class FaultBehaviourTests(SynchronousTestCase):
         """
         for spec in ["stall", "silent", "endless"]:
             clock = MemoryReactorClock()
-            factory = makeFactory(spec, clock=clock)
+            factory = make_factory(spec, clock=clock)
             conns = [connect(factory) for _ in range(3)]
             d = factory.drain(2.0)
             clock.advance(1.9)
@@ -372,7 +372,7 @@ class FaultBehaviourTests(SynchronousTestCase):
             for proto, _ in conns:
                 lose(proto, ConnectionAborted)
             self.successResultOf(d)
-            self.assertEqual(factory.cutAtShutdown, 3, spec)
+            self.assertEqual(factory.cut_at_shutdown, 3, spec)
             self.assertEqual(factory.live, set())
             self.assertEqual(clock.getDelayedCalls(), [])
 
@@ -401,7 +401,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.events: list[dict[str, Any]] = []
 
     def factory(self, *poems: PoemFile, **kw: Any) -> PoetryServerFactory:
-        factory = makeFactory(kw.pop("fault", None), *poems, clock=self.clock, **kw)
+        factory = make_factory(kw.pop("fault", None), *poems, clock=self.clock, **kw)
         factory.log = Logger(observer=self.events.append)
         return factory
 
@@ -411,11 +411,11 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.assertTrue(transport.disconnected)  # abortConnection
         self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE)
         lose(proto, ConnectionAborted)
-        self.assertEqual(factory.counts()["cutIdle"], 1)
+        self.assertEqual(factory.counts()["cut_idle"], 1)
         self.assertEqual(factory.live, set())
         self.assertEqual(self.clock.getDelayedCalls(), [])
         [event] = [e for e in self.events if "idle" in e["log_format"]]
-        self.assertEqual(event["seconds"], factory.idleTimeout)
+        self.assertEqual(event["seconds"], factory.idle_timeout)
         self.assertEqual(str(event["peer"]), "127.0.0.1:40000")
 
     def test_stallCut(self) -> None:
@@ -453,16 +453,16 @@ class IdleTimeoutTests(SynchronousTestCase):
     def test_stallCountsWhatItSent(self) -> None:
         """
         The bytes stall sent are counted: in the connection's access event,
-        and in the factory's C{bytesSent}.
+        and in the factory's C{bytes_sent}.
         """
         factory = self.factory(fault=Stall(), idle_timeout=5.0)
         access: list[dict[str, Any]] = []
-        factory.accessLog = Logger(observer=access.append)
+        factory.access_log = Logger(observer=access.append)
         proto, _ = connect(factory)
         self.clock.advance(5.0)
         lose(proto, ConnectionAborted)
         self.assertEqual(access[-1]["bytes"], 10)
-        self.assertEqual(factory.bytesSent, 10)
+        self.assertEqual(factory.bytes_sent, 10)
 
     def test_silentCut(self) -> None:
         """A silent connection is cut after idle-timeout seconds too."""
@@ -510,7 +510,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
         lose(proto)
         self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
-        self.assertEqual(factory.counts()["cutIdle"], 0)
+        self.assertEqual(factory.counts()["cut_idle"], 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_unflushedSmallPoemCut(self) -> None:
@@ -572,7 +572,7 @@ class IdleTimeoutTests(SynchronousTestCase):
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
         lose(proto, ConnectionLost)
         self.assertEqual(self.clock.getDelayedCalls(), [])
-        self.assertEqual(factory.counts()["clientsGone"], 1)
+        self.assertEqual(factory.counts()["clients_gone"], 1)
 
 
 class MaxPerPeerTests(SynchronousTestCase):
@@ -585,7 +585,7 @@ class MaxPerPeerTests(SynchronousTestCase):
         other addresses are still served; once one ends, the address may
         connect again, and nothing is left in the table at the end.
         """
-        factory = makeFactory("silent", max_per_peer=2)
+        factory = make_factory("silent", max_per_peer=2)
         a = [IPv4Address("TCP", "10.0.0.1", p) for p in range(3)]
         b = IPv4Address("TCP", "10.0.0.2", 1)
         c = [IPv6Address("TCP", "::1", p) for p in range(3)]
@@ -596,21 +596,21 @@ class MaxPerPeerTests(SynchronousTestCase):
         connect(factory, c[0])
         connect(factory, c[1])
         self.assertIsNone(factory.buildProtocol(c[2]))
-        self.assertEqual(factory.counts()["refusedPerPeer"], 2)
-        self.assertEqual(factory.perPeer, {"10.0.0.1": 2, "10.0.0.2": 1, "::1": 2})
+        self.assertEqual(factory.counts()["refused_per_peer"], 2)
+        self.assertEqual(factory.per_peer, {"10.0.0.1": 2, "10.0.0.2": 1, "::1": 2})
         lose(first, ConnectionLost)
         self.assertIsNotNone(factory.buildProtocol(a[2]))
         for proto in list(factory.live):
             lose(proto, ConnectionLost)
         # The one built above was never connected: it is still counted.
-        self.assertEqual(factory.perPeer, {"10.0.0.1": 1})
+        self.assertEqual(factory.per_peer, {"10.0.0.1": 1})
 
     def test_refusalOnlyWhenSet(self) -> None:
         """Without max_per_peer nothing is tracked and nothing refused."""
-        factory = makeFactory("silent")
+        factory = make_factory("silent")
         for p in range(50):
             connect(factory, IPv4Address("TCP", "10.0.0.1", p))
-        self.assertEqual(factory.perPeer, {})
+        self.assertEqual(factory.per_peer, {})
         self.assertEqual(len(factory.live), 50)
 
 
@@ -632,9 +632,9 @@ class FaultOptionTests(SynchronousTestCase):
         self.assertEqual(options["max-per-peer"], 3)
         factory = makeService(options).factory
         self.assertEqual(factory.fault, Stall())
-        self.assertEqual(factory.chunkSize, 4)
-        self.assertEqual(factory.idleTimeout, 2.5)
-        self.assertEqual(factory.maxPerPeer, 3)
+        self.assertEqual(factory.chunk_size, 4)
+        self.assertEqual(factory.idle_timeout, 2.5)
+        self.assertEqual(factory.max_per_peer, 3)
         self.assertEqual(parse("--fault", "reset:100")["fault"], Reset(100))
         self.assertEqual(parse("--delay", "1", "--idle-timeout", "2")["delay"], 1.0)
         self.assertIsNone(parse()["fault"])
@@ -675,7 +675,7 @@ class _Wire:
     (ConnectionLost), and the client's abort a lost connection for the
     server.
 
-    @ivar endedAt: the clock's time when the client's result fired.
+    @ivar ended_at: the clock's time when the client's result fired.
     """
 
     def __init__(
@@ -684,13 +684,13 @@ class _Wire:
         clock: MemoryReactorClock,
         *,
         timeout: float,
-        maxBytes: int = 1_000_000,
+        max_bytes: int = 1_000_000,
     ) -> None:
         self.clock = clock
         self.result: list[Any] = []
-        self.endedAt: float | None = None
+        self.ended_at: float | None = None
         d = get_poem(
-            "127.0.0.1", 10000, timeout=timeout, max_bytes=maxBytes, reactor=clock
+            "127.0.0.1", 10000, timeout=timeout, max_bytes=max_bytes, reactor=clock
         )
         d.addBoth(self._ended)
         clientFactory = clock.tcpClients[0][2]
@@ -704,7 +704,7 @@ class _Wire:
         self.pump()
 
     def _ended(self, result: Any) -> None:
-        self.endedAt = self.clock.seconds()
+        self.ended_at = self.clock.seconds()
         self.result.append(result)
 
     def pump(self) -> None:
@@ -743,8 +743,8 @@ class ClientAgainstFaultsOnClockTests(SynchronousTestCase):
 
     def wire(self, fault: str, **kw: Any) -> _Wire:
         self.clock = MemoryReactorClock()
-        self.factory = makeFactory(fault, clock=self.clock, **kw)
-        return _Wire(self.factory, self.clock, timeout=self.TIMEOUT, maxBytes=20_000)
+        self.factory = make_factory(fault, clock=self.clock, **kw)
+        return _Wire(self.factory, self.clock, timeout=self.TIMEOUT, max_bytes=20_000)
 
     def error(self, wire: _Wire, kind: type[Exception]) -> Any:
         [result] = wire.result
@@ -767,7 +767,7 @@ class ClientAgainstFaultsOnClockTests(SynchronousTestCase):
         self.assertEqual(wire.result, [])
         self.clock.advance(0.001)
         error = self.error(wire, PoemTimeout)
-        self.assertEqual(wire.endedAt, self.TIMEOUT)
+        self.assertEqual(wire.ended_at, self.TIMEOUT)
         self.assertEqual(error.partial, POEM.data[:10])
         wire.pump()
         self.assertClean()
@@ -777,7 +777,7 @@ class ClientAgainstFaultsOnClockTests(SynchronousTestCase):
         wire = self.wire("silent")
         self.clock.advance(self.TIMEOUT)
         error = self.error(wire, PoemTimeout)
-        self.assertEqual(wire.endedAt, self.TIMEOUT)
+        self.assertEqual(wire.ended_at, self.TIMEOUT)
         self.assertEqual(error.partial, b"")
         wire.pump()
         self.assertClean()
@@ -789,7 +789,7 @@ class ClientAgainstFaultsOnClockTests(SynchronousTestCase):
         """
         wire = self.wire("reset:100")
         error = self.error(wire, PoemTruncated)
-        self.assertEqual(wire.endedAt, 0)
+        self.assertEqual(wire.ended_at, 0)
         self.assertEqual(error.partial, POEM.data[:100])
         self.assertEqual(self.factory.counts()["faults"], 1)
         self.assertClean()
@@ -802,12 +802,12 @@ class ClientAgainstFaultsOnClockTests(SynchronousTestCase):
         """
         wire = self.wire("endless")
         error = self.error(wire, PoemTooLarge)
-        self.assertEqual(wire.endedAt, 0)
+        self.assertEqual(wire.ended_at, 0)
         self.assertEqual(error.limit, 20_000)
         self.assertGreater(error.received, 20_000)
         self.assertLessEqual(error.received, 20_000 + CHUNK)
         self.assertEqual(wire.client.partial(), b"")
-        self.assertEqual(self.factory.counts()["clientsGone"], 1)
+        self.assertEqual(self.factory.counts()["clients_gone"], 1)
         self.assertClean()
 
     def test_refuse(self) -> None:
@@ -817,7 +817,7 @@ class ClientAgainstFaultsOnClockTests(SynchronousTestCase):
         """
         wire = self.wire("refuse")
         self.error(wire, EmptyPoem)
-        self.assertEqual(wire.endedAt, 0)
+        self.assertEqual(wire.ended_at, 0)
         self.assertClean()
 
     def test_stallWithServerIdleTimeout(self) -> None:
@@ -829,9 +829,9 @@ class ClientAgainstFaultsOnClockTests(SynchronousTestCase):
         self.clock.advance(2.0)
         wire.pump()
         error = self.error(wire, PoemTruncated)
-        self.assertEqual(wire.endedAt, 2.0)
+        self.assertEqual(wire.ended_at, 2.0)
         self.assertEqual(error.partial, POEM.data[:10])
-        self.assertEqual(self.factory.counts()["cutIdle"], 1)
+        self.assertEqual(self.factory.counts()["cut_idle"], 1)
         self.assertClean()
 
 
@@ -865,7 +865,7 @@ class OverSocketsTests(TestCase):
     timeout = 30  # trial's limit per test: these end in well under a second
 
     def serve(self, fault: str | None, *poems: PoemFile, **kw: Any) -> int:
-        self.factory = makeFactory(fault, *poems, clock=reactor, **kw)
+        self.factory = make_factory(fault, *poems, clock=reactor, **kw)
         port = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
         # Cleanups run last-added first: stop listening, then let the
         # server's side of every connection end (cutting any left after 2 s).
@@ -971,7 +971,7 @@ class OverSocketsTests(TestCase):
         reactor.connectTCP("127.0.0.1", port, _OneProtocol(client))
         await client.lost
         await waitFor(lambda: not self.factory.live)
-        self.assertEqual(self.factory.counts()["clientsGone"], 1)
+        self.assertEqual(self.factory.counts()["clients_gone"], 1)
         poem = await self.fetch(port, timeout=30)
         self.assertEqual(poem.data, POEM.data)
         # The server counts it once the client's close reaches it.
@@ -1010,14 +1010,14 @@ class OverSocketsTests(TestCase):
         port = self.serve(None, big, idle_timeout=0.2)
         client = _NonReader()
         reactor.connectTCP("127.0.0.1", port, _OneProtocol(client))
-        await waitFor(lambda: self.factory.cutIdle == 1)
+        await waitFor(lambda: self.factory.cut_idle == 1)
         self.assertEqual(self.factory.live, set())
         client.transport.resumeProducing()  # type: ignore[union-attr]
         await client.lost
         assert client.reason is not None
         self.assertTrue(client.reason.check(ConnectionLost))
-        self.assertEqual(self.factory.counts()["cutIdle"], 1)
-        self.assertLess(self.factory.bytesSent, len(big.data))
+        self.assertEqual(self.factory.counts()["cut_idle"], 1)
+        self.assertLess(self.factory.bytes_sent, len(big.data))
 
     async def test_idleTimeoutSparesReader(self) -> None:
         """
@@ -1028,7 +1028,7 @@ class OverSocketsTests(TestCase):
         port = self.serve(None, big, idle_timeout=0.2)
         poem = await self.fetch(port, timeout=30)
         self.assertEqual(poem.data, big.data)
-        self.assertEqual(self.factory.counts()["cutIdle"], 0)
+        self.assertEqual(self.factory.counts()["cut_idle"], 0)
 
     async def test_maxPerPeer(self) -> None:
         """
@@ -1040,10 +1040,10 @@ class OverSocketsTests(TestCase):
         first = [self.fetch(port, timeout=30) for _ in range(2)]
         await waitFor(lambda: len(self.factory.live) == 2)
         await self.assertFailure(self.fetch(port), EmptyPoem)
-        self.assertEqual(self.factory.counts()["refusedPerPeer"], 1)
+        self.assertEqual(self.factory.counts()["refused_per_peer"], 1)
         poems = await gatherResults(first)
         self.assertEqual([p.data for p in poems], [POEM.data] * 2)
-        await waitFor(lambda: self.factory.perPeer == {})
+        await waitFor(lambda: self.factory.per_peer == {})
 
 
 class _Resetter(Protocol):

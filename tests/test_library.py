@@ -38,7 +38,7 @@ class BundledTests(SynchronousTestCase):
 
 
 class LoadingTests(SynchronousTestCase):
-    """L{PoemLibrary.fromPaths} and L{PoemFile.fromPath}."""
+    """L{PoemLibrary.from_paths} and L{PoemFile.from_path}."""
 
     def setUp(self) -> None:
         self.tmp = Path(tempfile.mkdtemp())
@@ -55,7 +55,7 @@ class LoadingTests(SynchronousTestCase):
         (d / "b.txt").write_bytes("bé\n".encode())
         (d / "a.txt").write_bytes(b"a\n")
         (d / "notes.md").write_bytes(b"skip\n")
-        library = PoemLibrary.fromPaths([self.tmp / "z.txt"], [d])
+        library = PoemLibrary.from_paths([self.tmp / "z.txt"], [d])
         self.assertEqual([p.name for p in library.poems], ["z", "a", "b"])
         self.assertEqual(library.poems[0].data, b"zed\r\n")
         self.assertEqual(library.poems[2].data, "bé\n".encode())
@@ -75,7 +75,7 @@ class LoadingTests(SynchronousTestCase):
             ([], [self.tmp / "void"]),
         ]:
             with self.assertRaises(LibraryError) as cm:
-                PoemLibrary.fromPaths(files, dirs)
+                PoemLibrary.from_paths(files, dirs)
             message = str(cm.exception)
             self.assertIn(self.tmp.name, message)
             self.assertNotIn("\n", message)
@@ -99,15 +99,15 @@ class LoadingTests(SynchronousTestCase):
             ("/dev/zero", "is not a regular file"),
         ]:
             with self.assertRaises(LibraryError) as cm:
-                PoemFile.fromPath(path)
+                PoemFile.from_path(path)
             self.assertIn(expected, str(cm.exception))
         self.patch(PoemFile, "MAX_SIZE", 10)
         (self.tmp / "big.txt").write_bytes(b"x" * 11)
         (self.tmp / "fits.txt").write_bytes(b"x" * 10)
         with self.assertRaises(LibraryError) as cm:
-            PoemFile.fromPath(self.tmp / "big.txt")
+            PoemFile.from_path(self.tmp / "big.txt")
         self.assertIn("is larger than 10 bytes", str(cm.exception))
-        self.assertEqual(PoemFile.fromPath(self.tmp / "fits.txt").data, b"x" * 10)
+        self.assertEqual(PoemFile.from_path(self.tmp / "fits.txt").data, b"x" * 10)
 
     def test_maxSizeAsDocumented(self) -> None:
         """--help and the README state the maximum as 16 MiB."""
@@ -120,10 +120,10 @@ class LoadingTests(SynchronousTestCase):
         """--poems naming an existing file says it is not a directory."""
         (self.tmp / "a.txt").write_bytes(b"a\n")
         with self.assertRaises(LibraryError) as cm:
-            PoemLibrary.fromPaths([], [self.tmp / "a.txt"])
+            PoemLibrary.from_paths([], [self.tmp / "a.txt"])
         self.assertIn("is not a directory", str(cm.exception))
         with self.assertRaises(LibraryError) as cm:
-            PoemLibrary.fromPaths([], [self.tmp / "nope"])
+            PoemLibrary.from_paths([], [self.tmp / "nope"])
         self.assertIn("does not exist", str(cm.exception))
 
     def test_emptyLibrary(self) -> None:

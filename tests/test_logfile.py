@@ -204,19 +204,19 @@ class WiringTests(SynchronousTestCase):
             PoemLibrary([PoemFile("short", b"a poem\n")]), reactor=self.clock
         )
         self.service = PoetryService(self.factory, [])
-        self.logFile = ReopeningLogFile.fromFullPath(str(self.tmp / "server.log"))
-        self.addCleanup(self.logFile.close)
-        self.service.logFile = self.logFile
+        self.log_file = ReopeningLogFile.fromFullPath(str(self.tmp / "server.log"))
+        self.addCleanup(self.log_file.close)
+        self.service.log_file = self.log_file
         self.service.setServiceParent(Application("poetry"))
-        observer = self.service.logObserver
+        observer = self.service.log_observer
         assert isinstance(observer, BufferedFileLogObserver)
-        self.assertIs(observer.out, self.logFile)
+        self.assertIs(observer.out, self.log_file)
         self.assertIs(observer.clock, self.clock)
         self.observer = observer
         # The service's and the factory's loggers, to this observer only.
         # (The start-up and stop lines are the GracefulStop's.)
         self.service.stopper.log = Logger(observer=observer)
-        self.factory.accessLog = Logger(ACCESS_NAMESPACE, observer=observer)
+        self.factory.access_log = Logger(ACCESS_NAMESPACE, observer=observer)
 
     def serve(self) -> None:
         """Serve one connection to its end."""

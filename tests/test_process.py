@@ -106,7 +106,7 @@ class ProcessTestCase(TestCase):
         return out.decode(), err.decode(), code
 
     async def start(
-        self, runner: str, *args: str, logFile: Path | None = None
+        self, runner: str, *args: str, log_file: Path | None = None
     ) -> tuple[_Server, Any, int]:
         """
         Start a server that runs until signalled; wait until it has
@@ -126,8 +126,8 @@ class ProcessTestCase(TestCase):
         self.addCleanup(reap)
 
         def log() -> str:
-            if logFile is not None:
-                return logFile.read_text("utf-8") if logFile.exists() else ""
+            if log_file is not None:
+                return log_file.read_text("utf-8") if log_file.exists() else ""
             return server.text()
 
         try:
@@ -199,7 +199,7 @@ class CommandLineProcessTests(ProcessTestCase):
 class SignalProcessTests(ProcessTestCase):
     """Signals sent to a server with a slow poem in flight."""
 
-    def slowArgs(self, grace: str, delay: str = "0.05") -> list[str]:
+    def slow_args(self, grace: str, delay: str = "0.05") -> list[str]:
         return [
             "--port", "tcp:0", "--poem", str(self.poem),
             "--delay", delay, "--chunk-size", "11", "--grace", grace,
@@ -218,7 +218,7 @@ class SignalProcessTests(ProcessTestCase):
             ("twistd", "QUIT", ["-n", "--pidfile=q.pid", "poetry"]),
         ]:
             server, transport, port = await self.start(
-                runner, *args, *self.slowArgs("20")
+                runner, *args, *self.slow_args("20")
             )
             reader = self.connect(port)
             await waitFor(lambda: reader.received)  # noqa: B023
@@ -243,19 +243,19 @@ class SignalProcessTests(ProcessTestCase):
         it outright, leaving the pidfile behind).
         """
         logPath = self.tmp / "daemon.log"
-        pidPath = self.tmp / "daemon.pid"
+        pid_path = self.tmp / "daemon.pid"
         out, err, code = await self.runCommand(
-            "twistd", f"--pidfile={pidPath}", f"--logfile={logPath}",
-            "poetry", *self.slowArgs("20"),
+            "twistd", f"--pidfile={pid_path}", f"--logfile={logPath}",
+            "poetry", *self.slow_args("20"),
         )  # fmt: skip
         self.assertEqual((out, err, code), ("", "", 0))
-        pid = int(pidPath.read_text())
+        pid = int(pid_path.read_text())
 
-        def killDaemon() -> None:
-            if pidPath.exists():
+        def kill_daemon() -> None:
+            if pid_path.exists():
                 os.kill(pid, signal.SIGKILL)
 
-        self.addCleanup(killDaemon)
+        self.addCleanup(kill_daemon)
 
         def log() -> str:
             return logPath.read_text("utf-8") if logPath.exists() else ""
@@ -271,7 +271,7 @@ class SignalProcessTests(ProcessTestCase):
         self.assertEqual(data, POEM, log())
         self.assertTrue(reason.check(ConnectionDone), reason)
         self.assertIn("Poetry server stopped: 1 poem served, 1 finished", log())
-        self.assertFalse(pidPath.exists())
+        self.assertFalse(pid_path.exists())
 
     async def test_secondSignalCutsAtOnce(self) -> None:
         """
@@ -282,7 +282,7 @@ class SignalProcessTests(ProcessTestCase):
         """
         pid = self.tmp / "t.pid"
         server, transport, port = await self.start(
-            "twistd", "-n", f"--pidfile={pid}", "poetry", *self.slowArgs("60", "0.5")
+            "twistd", "-n", f"--pidfile={pid}", "poetry", *self.slow_args("60", "0.5")
         )
         self.assertTrue(pid.exists())
         reader = self.connect(port)
@@ -315,7 +315,7 @@ class SignalProcessTests(ProcessTestCase):
         pid = self.tmp / "r.pid"
         server, transport, port = await self.start(
             "twistd", "-n", f"--pidfile={pid}", f"--logfile={logPath}",
-            "poetry", "--port", "tcp:0", logFile=logPath,
+            "poetry", "--port", "tcp:0", log_file=logPath,
         )  # fmt: skip
 
         def log() -> str:
@@ -337,7 +337,7 @@ class SignalProcessTests(ProcessTestCase):
         self.assertNotIn(" complete", log())
         await fetch(port)
         await waitFor(lambda: " complete" in log())
-        movedSize = moved.stat().st_size
+        moved_size = moved.stat().st_size
 
         os.truncate(logPath, 0)
         await fetch(port)
@@ -348,7 +348,7 @@ class SignalProcessTests(ProcessTestCase):
 
         transport.signalProcess(signal.SIGTERM)
         await server.ended.addTimeout(LIMIT, reactor)
-        self.assertEqual(moved.stat().st_size, movedSize)
+        self.assertEqual(moved.stat().st_size, moved_size)
         self.assertIn("Poetry server stopped: 3 poems served", log())
         self.assertFalse(pid.exists())
 

@@ -22,7 +22,7 @@ from poetry.addresses import Address
 from poetry.client import DownloadScheduler, Poem, get_poems
 from poetry.errors import PoemTimeout, PoemTruncated
 
-from .test_client import POEM, connect, serveFake
+from .test_client import POEM, connect, serve_fake
 
 A = Address("a", 1)
 B = Address("b", 2)
@@ -31,20 +31,20 @@ B = Address("b", 2)
 class FakeFetch:
     """
     A fetch for L{DownloadScheduler}: records each download started, its
-    Deferred and its C{onClosed}.
+    Deferred and its C{on_closed}.
     """
 
     def __init__(self) -> None:
         self.started: list[int] = []
         self.deferreds: dict[int, Deferred[Poem]] = {}
-        self.onClosed: dict[int, Callable[[], object]] = {}
+        self.on_closed: dict[int, Callable[[], object]] = {}
         self.cancelled: list[int] = []
 
-    def __call__(self, index: int, onClosed: Callable[[], object]) -> Deferred[Poem]:
+    def __call__(self, index: int, on_closed: Callable[[], object]) -> Deferred[Poem]:
         self.started.append(index)
         d: Deferred[Poem] = Deferred(lambda _: self.cancelled.append(index))
         self.deferreds[index] = d
-        self.onClosed[index] = onClosed
+        self.on_closed[index] = on_closed
         return d
 
     def succeed(self, index: int) -> None:
@@ -53,7 +53,7 @@ class FakeFetch:
 
     def close(self, index: int) -> None:
         """Download C{index}'s socket closes."""
-        self.onClosed[index]()
+        self.on_closed[index]()
 
     def finish(self, index: int) -> None:
         self.succeed(index)
@@ -63,9 +63,9 @@ class FakeFetch:
 def schedule(
     targets: list[Address],
     limit: int,
-    perServer: int,
-    onResult: Callable[[DownloadResult], object] | None = None,
-    keepResults: bool = True,
+    per_server: int,
+    on_result: Callable[[DownloadResult], object] | None = None,
+    keep_results: bool = True,
 ) -> tuple[DownloadScheduler, FakeFetch, Deferred[list[DownloadResult]]]:
     fetch = FakeFetch()
     scheduler = DownloadScheduler(
@@ -73,9 +73,9 @@ def schedule(
         fetch,
         Clock(),
         limit=limit,
-        perServer=perServer,
-        keepResults=keepResults,
-        onResult=onResult,
+        per_server=per_server,
+        keep_results=keep_results,
+        on_result=on_result,
     )
     return scheduler, fetch, scheduler.start()
 
@@ -85,23 +85,23 @@ class CapTests(SynchronousTestCase):
 
     def test_limitInAll(self) -> None:
         """With C{limit=2} exactly two run; each freed slot starts exactly one."""
-        scheduler, fetch, d = schedule([A, B, A, B, A], limit=2, perServer=5)
+        scheduler, fetch, d = schedule([A, B, A, B, A], limit=2, per_server=5)
         self.assertEqual(fetch.started, [0, 1])
-        self.assertEqual(scheduler.inFlight, 2)
+        self.assertEqual(scheduler.in_flight, 2)
         fetch.finish(1)
         self.assertEqual(fetch.started, [0, 1, 2])
         for index in (0, 2, 3, 4):
             fetch.finish(index)
         self.assertEqual(fetch.started, [0, 1, 2, 3, 4])
-        self.assertEqual(scheduler.inFlight, 0)
+        self.assertEqual(scheduler.in_flight, 0)
         self.assertEqual([r.index for r in self.successResultOf(d)], [0, 1, 2, 3, 4])
 
     def test_perServer(self) -> None:
         """
-        With C{perServer=2} exactly two run to one server, while another
+        With C{per_server=2} exactly two run to one server, while another
         server's downloads, later in the input, go ahead.
         """
-        _, fetch, d = schedule([A, A, A, B], limit=10, perServer=2)
+        _, fetch, d = schedule([A, A, A, B], limit=10, per_server=2)
         self.assertEqual(fetch.started, [0, 1, 3])
         fetch.finish(3)
         self.assertEqual(fetch.started, [0, 1, 3])
@@ -113,7 +113,7 @@ class CapTests(SynchronousTestCase):
 
     def test_inputOrderAcrossServers(self) -> None:
         """A freed slot goes to the earliest address that may start."""
-        _, fetch, _ = schedule([A, A, B, A, B], limit=2, perServer=1)
+        _, fetch, _ = schedule([A, A, B, A, B], limit=2, per_server=1)
         self.assertEqual(fetch.started, [0, 2])
         fetch.finish(2)
         self.assertEqual(fetch.started, [0, 2, 4])
@@ -133,7 +133,7 @@ class SlotTests(SynchronousTestCase):
             (FakeFetch.succeed, FakeFetch.close),
             (FakeFetch.close, FakeFetch.succeed),
         ):
-            _, fetch, _ = schedule([A, A], limit=1, perServer=1)
+            _, fetch, _ = schedule([A, A], limit=1, per_server=1)
             first(fetch, 0)
             self.assertEqual(fetch.started, [0], first)
             second(fetch, 0)
@@ -144,11 +144,11 @@ class SlotTests(SynchronousTestCase):
         A close reported twice frees the slot once: one more download
         starts, not two, and the count in flight stays true.
         """
-        scheduler, fetch, _ = schedule([A, B, A, B], limit=2, perServer=2)
+        scheduler, fetch, _ = schedule([A, B, A, B], limit=2, per_server=2)
         fetch.finish(0)
         fetch.close(0)
         self.assertEqual(fetch.started, [0, 1, 2])
-        self.assertEqual(scheduler.inFlight, 2)
+        self.assertEqual(scheduler.in_flight, 2)
 
     def test_synchronousFailure(self) -> None:
         """
@@ -157,7 +157,7 @@ class SlotTests(SynchronousTestCase):
         """
         seen: list[tuple[int, type[BaseException]]] = []
 
-        def fetch(index: int, onClosed: Callable[[], object]) -> Deferred[Poem]:
+        def fetch(index: int, on_closed: Callable[[], object]) -> Deferred[Poem]:
             raise RuntimeError("no socket")
 
         scheduler = DownloadScheduler(
@@ -165,20 +165,20 @@ class SlotTests(SynchronousTestCase):
             fetch,
             Clock(),
             limit=1,
-            perServer=1,
-            onResult=lambda r: seen.append((r.index, type(r.error))),
+            per_server=1,
+            on_result=lambda r: seen.append((r.index, type(r.error))),
         )
         results = self.successResultOf(scheduler.start())
         self.assertEqual(seen, [(i, RuntimeError) for i in range(3)])
         self.assertEqual(len(results), 3)
-        self.assertEqual(scheduler.inFlight, 0)
+        self.assertEqual(scheduler.in_flight, 0)
 
     def test_elapsed(self) -> None:
         """A result's elapsed time counts from its own start, not from 0."""
         clock = Clock()
         clock.advance(100)
         fetch = FakeFetch()
-        scheduler = DownloadScheduler([A], fetch, clock, limit=1, perServer=1)
+        scheduler = DownloadScheduler([A], fetch, clock, limit=1, per_server=1)
         d = scheduler.start()
         clock.advance(2.5)
         fetch.finish(0)
@@ -193,14 +193,14 @@ class SlotTests(SynchronousTestCase):
         refs: list[weakref.ref[Deferred[Poem]]] = []
         ends: list[Callable[[], object]] = []
 
-        def fetch(index: int, onClosed: Callable[[], object]) -> Deferred[Poem]:
+        def fetch(index: int, on_closed: Callable[[], object]) -> Deferred[Poem]:
             d: Deferred[Poem] = Deferred()
             refs.append(weakref.ref(d))
-            ends.append(lambda: (d.callback(Poem(POEM, A)), onClosed()))
+            ends.append(lambda: (d.callback(Poem(POEM, A)), on_closed()))
             return d
 
         scheduler = DownloadScheduler(
-            [A, B], fetch, Clock(), limit=2, perServer=1, keepResults=False
+            [A, B], fetch, Clock(), limit=2, per_server=1, keep_results=False
         )
         done = scheduler.start()
         ends.pop(0)()
@@ -211,11 +211,11 @@ class SlotTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(done), [])
 
     def test_keepResultsFalse(self) -> None:
-        """With C{keepResults} false each result goes only to C{onResult}."""
+        """With C{keep_results} false each result goes only to C{on_result}."""
         seen: list[int] = []
         _, fetch, d = schedule(
-            [A, B], limit=2, perServer=2, onResult=lambda r: seen.append(r.index),
-            keepResults=False,
+            [A, B], limit=2, per_server=2, on_result=lambda r: seen.append(r.index),
+            keep_results=False,
         )  # fmt: skip
         fetch.finish(1)
         fetch.finish(0)
@@ -224,7 +224,7 @@ class SlotTests(SynchronousTestCase):
 
 
 class CancelTests(SynchronousTestCase):
-    """Cancelling, from outside or from inside C{onResult}."""
+    """Cancelling, from outside or from inside C{on_result}."""
 
     def test_cancel(self) -> None:
         """
@@ -233,7 +233,7 @@ class CancelTests(SynchronousTestCase):
         """
         seen: list[int] = []
         _, fetch, d = schedule(
-            [A, A, A], limit=1, perServer=1, onResult=lambda r: seen.append(r.index)
+            [A, A, A], limit=1, per_server=1, on_result=lambda r: seen.append(r.index)
         )
         d.cancel()
         results = self.successResultOf(d)
@@ -246,16 +246,16 @@ class CancelTests(SynchronousTestCase):
 
     def test_cancelFromLastResult(self) -> None:
         """
-        Cancelled from the C{onResult} of the last download: it fires with
+        Cancelled from the C{on_result} of the last download: it fires with
         the results (that download ok), not with L{CancelledError}, and
         not twice (AlreadyCalledError).
         """
         d: Deferred[list[DownloadResult]]
 
-        def onResult(result: DownloadResult) -> None:
+        def on_result(result: DownloadResult) -> None:
             d.cancel()
 
-        _, fetch, d = schedule([A, B], limit=2, perServer=2, onResult=onResult)
+        _, fetch, d = schedule([A, B], limit=2, per_server=2, on_result=on_result)
         fetch.finish(0)  # cancels the other one
         results = self.successResultOf(d)
         self.assertEqual(
@@ -264,27 +264,29 @@ class CancelTests(SynchronousTestCase):
         )
 
     def test_cancelFromOnlyResult(self) -> None:
-        """One download, cancelled from its own C{onResult}: still its result."""
+        """One download, cancelled from its own C{on_result}: still its result."""
         d: Deferred[list[DownloadResult]]
-        _, fetch, d = schedule([A], limit=1, perServer=1, onResult=lambda r: d.cancel())
+        _, fetch, d = schedule(
+            [A], limit=1, per_server=1, on_result=lambda r: d.cancel()
+        )
         fetch.finish(0)
         [result] = self.successResultOf(d)
         self.assertTrue(result.ok)
 
     def test_cancelFromResultWithQueued(self) -> None:
         """
-        Cancelled from a C{onResult} while others are queued: they are
+        Cancelled from a C{on_result} while others are queued: they are
         reported cancelled, each once, and never start.
         """
         seen: list[int] = []
         d: Deferred[list[DownloadResult]]
 
-        def onResult(result: DownloadResult) -> None:
+        def on_result(result: DownloadResult) -> None:
             seen.append(result.index)
             if result.index == 0:
                 d.cancel()
 
-        _, fetch, d = schedule([A, A, A], limit=1, perServer=1, onResult=onResult)
+        _, fetch, d = schedule([A, A, A], limit=1, per_server=1, on_result=on_result)
         fetch.finish(0)
         results = self.successResultOf(d)
         self.assertEqual(seen, [0, 1, 2])
@@ -313,7 +315,7 @@ class GetPoemsCancelTests(SynchronousTestCase):
             on_outcome=lambda o: d.cancel(),
         )
         _, transport = connect(reactor.tcpClients[1][2])
-        serveFake(reactor.tcpClients[0][2], POEM)
+        serve_fake(reactor.tcpClients[0][2], POEM)
         outcomes = self.successResultOf(d)
         self.assertEqual(
             [o.status for o in outcomes],
@@ -328,7 +330,7 @@ class GetPoemsCancelTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         d: Deferred[list[DownloadResult]]
         d = get_poems(["1"], reactor=reactor, on_outcome=lambda o: d.cancel())
-        serveFake(reactor.tcpClients[0][2], POEM)
+        serve_fake(reactor.tcpClients[0][2], POEM)
         [outcome] = self.successResultOf(d)
         self.assertEqual(outcome.poem and outcome.poem.data, POEM)
 

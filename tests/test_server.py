@@ -23,14 +23,14 @@ from poetry.server import (
     ConnectionOutcome,
     PoetryServerFactory,
     PoetryServerProtocol,
-    formatAddress,
+    format_address,
 )
 from tests.helpers import fetch, lose, waitFor
 
 POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
 
 
-def makeFactory(
+def make_factory(
     *poems: PoemFile,
     clock: Clock | None = None,
     events: list[dict[str, Any]] | None = None,
@@ -41,8 +41,8 @@ def makeFactory(
         PoemLibrary(poems or [POEM]), reactor=clock or Clock(), **kw
     )
     if events is not None:
-        factory.accessLog = Logger(
-            namespace=factory.accessLog.namespace, source=factory,
+        factory.access_log = Logger(
+            namespace=factory.access_log.namespace, source=factory,
             observer=events.append,
         )  # fmt: skip
     return factory
@@ -74,7 +74,7 @@ class FastModeTests(SynchronousTestCase):
         cleanly with loseConnection, scheduling nothing.
         """
         clock = Clock()
-        _, transport = connect(makeFactory(clock=clock))
+        _, transport = connect(make_factory(clock=clock))
         self.assertEqual(transport.value(), POEM.data)
         self.assertTrue(transport.disconnecting)
         self.assertEqual(clock.getDelayedCalls(), [])
@@ -85,7 +85,7 @@ class FastModeTests(SynchronousTestCase):
         around after the last.
         """
         poems = [PoemFile(n, n.encode() * 3) for n in "abc"]
-        factory = makeFactory(*poems)
+        factory = make_factory(*poems)
         got = [connect(factory)[1].value() for _ in range(7)]
         self.assertEqual(got, [p.data for p in poems * 3][:7])
 
@@ -114,7 +114,7 @@ class FastModeTests(SynchronousTestCase):
         """
         chunk = PoetryServerProtocol.STREAM_CHUNK
         big = PoemFile("big", bytes(range(256)) * (chunk * 3 // 256 + 10))
-        proto, transport = connect(makeFactory(big))
+        proto, transport = connect(make_factory(big))
         self.assertEqual(transport.value(), b"")
         producer = transport.producer
         self.assertIsNotNone(producer)
@@ -136,12 +136,12 @@ class FastModeTests(SynchronousTestCase):
         """
         chunk = PoetryServerProtocol.STREAM_CHUNK
         exact = PoemFile("exact", b"e" * chunk)
-        proto, transport = connect(makeFactory(exact))
+        proto, transport = connect(make_factory(exact))
         self.assertEqual(transport.value(), exact.data)
         self.assertIsNone(transport.producer)
         self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
         over = PoemFile("over", b"o" * (chunk + 1))
-        proto, transport = connect(makeFactory(over))
+        proto, transport = connect(make_factory(over))
         self.assertIs(transport.producer, proto)
         self.assertIsNone(proto.outcome)
 
@@ -150,14 +150,14 @@ class FastModeTests(SynchronousTestCase):
         Bytes from the client, however many, change nothing the server
         sends and raise nothing.
         """
-        proto, transport = connect(makeFactory())
+        proto, transport = connect(make_factory())
         for _ in range(1000):
             proto.dataReceived(b"\x00junk\r\n" * 100)
         self.assertEqual(transport.value(), POEM.data)
 
 
 class SlowModeTests(SynchronousTestCase):
-    """Slow mode: chunkSize bytes every delay seconds, on the reactor's clock."""
+    """Slow mode: chunk_size bytes every delay seconds, on the reactor's clock."""
 
     def test_chunksOnSchedule(self) -> None:
         """
@@ -167,7 +167,9 @@ class SlowModeTests(SynchronousTestCase):
         """
         clock = Clock()
         data = b"0123456789abcdefghij"  # 20 bytes = 7 chunks of 3
-        factory = makeFactory(PoemFile("p", data), clock=clock, delay=0.5, chunk_size=3)
+        factory = make_factory(
+            PoemFile("p", data), clock=clock, delay=0.5, chunk_size=3
+        )
         proto, transport = connect(factory)
         self.assertEqual(transport.value(), data[:3])
         for n in range(2, 8):
@@ -186,7 +188,7 @@ class SlowModeTests(SynchronousTestCase):
         C{delay} after the previous due time, not after the late tick.
         """
         clock = Clock()
-        factory = makeFactory(
+        factory = make_factory(
             PoemFile("p", b"x" * 10), clock=clock, delay=1.0, chunk_size=1
         )
         _, transport = connect(factory)
@@ -201,7 +203,7 @@ class SlowModeTests(SynchronousTestCase):
         pending timer, and each connection follows its own schedule.
         """
         clock = Clock()
-        factory = makeFactory(
+        factory = make_factory(
             PoemFile("p", b"abcd"), clock=clock, delay=1.0, chunk_size=1
         )
         transports = []
@@ -223,7 +225,7 @@ class SlowModeTests(SynchronousTestCase):
         """
         clock = Clock()
         events: list[dict[str, Any]] = []
-        factory = makeFactory(
+        factory = make_factory(
             PoemFile("p", b"abcdef"),
             clock=clock,
             delay=1.0,
@@ -236,7 +238,7 @@ class SlowModeTests(SynchronousTestCase):
         clock.advance(5.0)
         self.assertEqual(transport.value(), b"abcd")
         self.assertEqual(clock.getDelayedCalls(), [])
-        self.assertEqual(factory.counts()["clientsGone"], 1)
+        self.assertEqual(factory.counts()["clients_gone"], 1)
         self.assertEqual(factory.counts()["served"], 0)
         self.assertEqual(events[-1]["outcome"], ConnectionOutcome.CLIENT_GONE.value)
         self.assertEqual(events[-1]["bytes"], 4)
@@ -257,14 +259,14 @@ class FactoryTests(SynchronousTestCase):
         (Twisted then closes the socket at once) and counts the refusal; once
         one ends a new connection is accepted again.
         """
-        factory = makeFactory(delay=1.0, max_connections=2)
+        factory = make_factory(delay=1.0, max_connections=2)
         first, _ = connect(factory)
         connect(factory)
         self.assertIsNone(factory.buildProtocol(None))  # type: ignore[arg-type]
         self.assertEqual(factory.refused, 1)
         lose(first, ConnectionLost)
         self.assertIsNotNone(factory.buildProtocol(None))  # type: ignore[arg-type]
-        factory.cutAll()
+        factory.cut_all()
 
     def test_accessLogEvent(self) -> None:
         """
@@ -274,7 +276,7 @@ class FactoryTests(SynchronousTestCase):
         """
         clock = Clock()
         events: list[dict[str, Any]] = []
-        factory = makeFactory(clock=clock, events=events)
+        factory = make_factory(clock=clock, events=events)
         proto, _ = connect(factory, port=4242)
         self.assertEqual(events, [])
         clock.advance(0.25)
@@ -291,10 +293,10 @@ class FactoryTests(SynchronousTestCase):
         )
         counts = factory.counts()
         self.assertEqual(
-            {k: counts[k] for k in ("live", "served", "bytesSent", "clientsGone")},
-            {"live": 0, "served": 1, "bytesSent": len(POEM.data), "clientsGone": 0},
+            {k: counts[k] for k in ("live", "served", "bytes_sent", "clients_gone")},
+            {"live": 0, "served": 1, "bytes_sent": len(POEM.data), "clients_gone": 0},
         )
-        self.assertEqual(counts["cutAtShutdown"] + counts["refused"], 0)
+        self.assertEqual(counts["cut_at_shutdown"] + counts["refused"], 0)
         self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_countedByOutcome(self) -> None:
@@ -306,17 +308,17 @@ class FactoryTests(SynchronousTestCase):
         """
         names = {
             ConnectionOutcome.COMPLETE: "served",
-            ConnectionOutcome.CLIENT_RESET: "clientResets",
-            ConnectionOutcome.LINGER_TIMEOUT: "lingerTimeouts",
-            ConnectionOutcome.CLIENT_GONE: "clientsGone",
-            ConnectionOutcome.CUT_AT_SHUTDOWN: "cutAtShutdown",
-            ConnectionOutcome.CUT_IDLE: "cutIdle",
+            ConnectionOutcome.CLIENT_RESET: "client_resets",
+            ConnectionOutcome.LINGER_TIMEOUT: "linger_timeouts",
+            ConnectionOutcome.CLIENT_GONE: "clients_gone",
+            ConnectionOutcome.CUT_AT_SHUTDOWN: "cut_at_shutdown",
+            ConnectionOutcome.CUT_IDLE: "cut_idle",
             ConnectionOutcome.FAULT: "faults",
         }
         self.assertEqual(set(names), set(ConnectionOutcome))
         for outcome, name in names.items():
             events: list[dict[str, Any]] = []
-            factory = makeFactory(events=events)
+            factory = make_factory(events=events)
             proto, _ = connect(factory)
             proto.outcome = outcome
             lose(proto)
@@ -337,7 +339,7 @@ class FactoryTests(SynchronousTestCase):
         """
         clock = Clock()
         events: list[dict[str, Any]] = []
-        factory = makeFactory(clock=clock, events=events)
+        factory = make_factory(clock=clock, events=events)
         keep = connect(factory, port=99)[0]
         for n in range(1, 1001):  # a thousand in one instant, one still live
             lose(connect(factory, port=n)[0])
@@ -358,9 +360,9 @@ class FactoryTests(SynchronousTestCase):
 
     def test_formatAddress(self) -> None:
         """IPv6 hosts are bracketed; addresses without a port print as given."""
-        self.assertEqual(formatAddress(_Peer("::1", 80)), "[::1]:80")  # type: ignore[arg-type]
-        self.assertEqual(formatAddress(_Peer("1.2.3.4", 8)), "1.2.3.4:8")  # type: ignore[arg-type]
-        self.assertEqual(formatAddress(None), "None")
+        self.assertEqual(format_address(_Peer("::1", 80)), "[::1]:80")  # type: ignore[arg-type]
+        self.assertEqual(format_address(_Peer("1.2.3.4", 8)), "1.2.3.4:8")  # type: ignore[arg-type]
+        self.assertEqual(format_address(None), "None")
 
 
 class DrainTests(SynchronousTestCase):
@@ -369,7 +371,7 @@ class DrainTests(SynchronousTestCase):
     def test_drainWithNothingLive(self) -> None:
         """With no live connection drain fires at once and schedules nothing."""
         clock = Clock()
-        factory = makeFactory(clock=clock)
+        factory = make_factory(clock=clock)
         self.assertIsNone(self.successResultOf(factory.drain(5)))
         self.assertEqual(clock.getDelayedCalls(), [])
 
@@ -379,7 +381,7 @@ class DrainTests(SynchronousTestCase):
         not cut, drain fires when it ends, and the grace timer is cancelled.
         """
         clock = Clock()
-        factory = makeFactory(
+        factory = make_factory(
             PoemFile("p", b"abcd"), clock=clock, delay=1.0, chunk_size=1
         )
         proto, transport = connect(factory)
@@ -390,7 +392,7 @@ class DrainTests(SynchronousTestCase):
         lose(proto)
         self.successResultOf(d)
         self.assertEqual(factory.served, 1)
-        self.assertEqual(factory.cutAtShutdown, 0)
+        self.assertEqual(factory.cut_at_shutdown, 0)
         self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_cutAfterGrace(self) -> None:
@@ -400,7 +402,7 @@ class DrainTests(SynchronousTestCase):
         cannot keep the server up) and counted as cut at shutdown.
         """
         clock = Clock()
-        factory = makeFactory(
+        factory = make_factory(
             PoemFile("p", b"x" * 100), clock=clock, delay=1.0, chunk_size=1
         )
         proto, transport = connect(factory)
@@ -414,7 +416,7 @@ class DrainTests(SynchronousTestCase):
         self.assertNoResult(d)
         lose(proto, ConnectionAborted)
         self.successResultOf(d)
-        self.assertEqual(factory.cutAtShutdown, 1)
+        self.assertEqual(factory.cut_at_shutdown, 1)
         self.assertEqual(clock.getDelayedCalls(), [])
 
 

@@ -14,7 +14,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
-from twisted import __version__ as twistedVersion
+from twisted import __version__ as twisted_version
 from twisted.application.service import Application, IServiceMaker
 from twisted.internet import reactor
 from twisted.internet.address import UNIXAddress
@@ -27,7 +27,7 @@ from twisted.python import logfile
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from poetry.addresses import formatAddress
+from poetry.addresses import format_address
 from poetry.library import PoemFile, PoemLibrary
 from poetry.logfile import ReopeningLogFile
 from poetry.server import PoetryServerFactory
@@ -38,10 +38,10 @@ from poetry.service import (
     Options,
     PoetryService,
     ProcessSignals,
-    _twistdLogFile,
+    _twistd_log_file,
     makeService,
-    normalizeEndpoint,
-    projectVersion,
+    normalize_endpoint,
+    project_version,
 )
 from tests.helpers import fetch, parse, waitFor
 
@@ -143,22 +143,22 @@ class OptionsTests(SynchronousTestCase):
         """
         b = DEFAULT_BACKLOG
         self.assertEqual(
-            normalizeEndpoint("10001"), f"tcp:10001:interface=127.0.0.1:backlog={b}"
+            normalize_endpoint("10001"), f"tcp:10001:interface=127.0.0.1:backlog={b}"
         )
         self.assertEqual(
-            normalizeEndpoint("tcp:0"), f"tcp:0:interface=127.0.0.1:backlog={b}"
+            normalize_endpoint("tcp:0"), f"tcp:0:interface=127.0.0.1:backlog={b}"
         )
         self.assertEqual(
-            normalizeEndpoint("tcp6:0"), f"tcp6:0:interface=\\:\\:1:backlog={b}"
+            normalize_endpoint("tcp6:0"), f"tcp6:0:interface=\\:\\:1:backlog={b}"
         )
         self.assertEqual(
-            normalizeEndpoint("tcp:0:interface=0.0.0.0"),
+            normalize_endpoint("tcp:0:interface=0.0.0.0"),
             f"tcp:0:interface=0.0.0.0:backlog={b}",
         )
         self.assertEqual(
-            normalizeEndpoint("tcp:1:backlog=5"), "tcp:1:backlog=5:interface=127.0.0.1"
+            normalize_endpoint("tcp:1:backlog=5"), "tcp:1:backlog=5:interface=127.0.0.1"
         )
-        self.assertEqual(normalizeEndpoint("unix:/tmp/s"), f"unix:/tmp/s:backlog={b}")
+        self.assertEqual(normalize_endpoint("unix:/tmp/s"), f"unix:/tmp/s:backlog={b}")
 
 
 class CommandLineTests(SynchronousTestCase):
@@ -205,9 +205,9 @@ class CommandLineTests(SynchronousTestCase):
         self.assertEqual(cm.exception.code, 0)
         self.assertEqual(
             out.getvalue(),
-            f"twisted-poetry {projectVersion()} (Twisted {twistedVersion})\n",
+            f"twisted-poetry {project_version()} (Twisted {twisted_version})\n",
         )
-        self.assertTrue(projectVersion()[0].isdigit())
+        self.assertTrue(project_version()[0].isdigit())
 
 
 class ServiceTests(TestCase):
@@ -230,7 +230,7 @@ class ServiceTests(TestCase):
         """
         service = makeService(parse("--port", "tcp:0:interface=127.0.0.1"))
         service.startService()
-        self.addCleanup(stopIfRunning, service)
+        self.addCleanup(stop_if_running, service)
         self.assertEqual(len(service.ports), 1)
         port = service.ports[0].getHost().port
         data, reason = await fetch(port)
@@ -273,7 +273,7 @@ class ServiceTests(TestCase):
         """
         service = self.makeService(delay=0.02, chunk_size=6)
         service.startService()
-        self.addCleanup(stopIfRunning, service)
+        self.addCleanup(stop_if_running, service)
         port = service.ports[0].getHost().port
         result = fetch(port)
         await waitFor(lambda: bool(service.factory.live), tries=1000)
@@ -283,7 +283,7 @@ class ServiceTests(TestCase):
         await stopped
         self.assertEqual(data, b"a poem in four chunks\n")
         self.assertTrue(reason.check(ConnectionDone))
-        self.assertEqual(service.factory.counts()["cutAtShutdown"], 0)
+        self.assertEqual(service.factory.counts()["cut_at_shutdown"], 0)
         self.assertEqual(service.factory.served, 1)
 
     async def test_gracefulStopCutsAfterGrace(self) -> None:
@@ -294,7 +294,7 @@ class ServiceTests(TestCase):
         """
         service = self.makeService(delay=10.0, chunk_size=2)
         service.startService()
-        self.addCleanup(stopIfRunning, service)
+        self.addCleanup(stop_if_running, service)
         port = service.ports[0].getHost().port
         result = fetch(port)
         await waitFor(lambda: bool(service.factory.live), tries=1000)
@@ -302,7 +302,7 @@ class ServiceTests(TestCase):
         data, reason = await result
         self.assertEqual(data, b"a ")
         self.assertFalse(reason.check(ConnectionDone))
-        self.assertEqual(service.factory.cutAtShutdown, 1)
+        self.assertEqual(service.factory.cut_at_shutdown, 1)
         self.assertEqual(service.factory.live, set())
 
 
@@ -321,13 +321,13 @@ class ServiceMessageTests(TestCase):
             service = PoetryService(factory, [endpoint], grace=0.3)
             with capturedLogs() as events:
                 service.startService()
-                self.addCleanup(stopIfRunning, service)
+                self.addCleanup(stop_if_running, service)
                 await fetch(service.ports[0].getHost().port)
                 await service.stopService()
             text = "\n".join(formatEvent(e) for e in events)
             self.assertIn(f"serving {poems} {word} (fast)", text)
-            self.assertIn(f"twisted-poetry {projectVersion()}", text)
-            self.assertIn(f"Twisted {twistedVersion}", text)
+            self.assertIn(f"twisted-poetry {project_version()}", text)
+            self.assertIn(f"Twisted {twisted_version}", text)
             self.assertIn("stopped: 1 poem served", text)
             self.assertIn("0 clients gone", text)
             self.assertNotIn(" 1 poems", text)
@@ -337,13 +337,13 @@ class ServiceMessageTests(TestCase):
         A UNIX socket's address (bytes, as Twisted reports it) is shown as
         its path, not as a bytes literal.
         """
-        self.assertEqual(formatAddress(UNIXAddress(b"/run/poetry/p.sock")),
+        self.assertEqual(format_address(UNIXAddress(b"/run/poetry/p.sock")),
                          "/run/poetry/p.sock")  # fmt: skip
-        self.assertEqual(formatAddress(UNIXAddress("/tmp/s")), "/tmp/s")
+        self.assertEqual(format_address(UNIXAddress("/tmp/s")), "/tmp/s")
 
     async def test_cutNowEndsTheGrace(self) -> None:
         """
-        L{PoetryService.cutNow} during a stop with a long grace cuts the
+        L{PoetryService.cut_now} during a stop with a long grace cuts the
         in-flight poem at once: the stop Deferred fires (without it the test
         would hit its timeout), the client sees an unclean end, and the grace
         timer is gone (trial fails a test that leaves it pending).
@@ -355,31 +355,31 @@ class ServiceMessageTests(TestCase):
         endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
         service = PoetryService(factory, [endpoint], grace=1000.0)
         service.startService()
-        self.addCleanup(stopIfRunning, service)
+        self.addCleanup(stop_if_running, service)
         result = fetch(service.ports[0].getHost().port)
         await waitFor(lambda: bool(factory.live))
         stopped = service.stopService()
         self.assertFalse(stopped.called)
-        service.cutNow()
+        service.cut_now()
         await stopped
         data, reason = await result
         self.assertEqual(data, b"a ")
         self.assertFalse(reason.check(ConnectionDone))
-        self.assertEqual(factory.cutAtShutdown, 1)
+        self.assertEqual(factory.cut_at_shutdown, 1)
 
     def test_cutNowBeforeStop(self) -> None:
-        """Before a stop, cutNow only makes the grace zero."""
+        """Before a stop, cut_now only makes the grace zero."""
         service = PoetryService(
             PoetryServerFactory(PoemLibrary.bundled(), reactor=reactor), []
         )
-        service.cutNow()
+        service.cut_now()
         self.assertEqual(service.grace, 0.0)
 
 
 class MakeServiceWiringTests(TestCase):
     """What makeService does when a runner's command line made the options."""
 
-    def runnerOptions(self, *argv: str, runner: Any = None) -> Options:
+    def runner_options(self, *argv: str, runner: Any = None) -> Options:
         options = parse(*argv)
         options.parent = runner if runner is not None else {}  # type: ignore[attr-defined]
         return options
@@ -387,7 +387,7 @@ class MakeServiceWiringTests(TestCase):
     def wired(self, options: Options) -> PoetryService:
         """makeService, undoing its process wiring when the test ends."""
         service = makeService(options)
-        trigger = service.signalsTrigger
+        trigger = service.signals_trigger
         if trigger is not None:
             # It never fires on the running test reactor; leave nothing behind.
             self.addCleanup(reactor.removeSystemEventTrigger, trigger)
@@ -400,18 +400,18 @@ class MakeServiceWiringTests(TestCase):
         forks or writes its pidfile), and a port in use is L{CannotListen}
         raised by makeService itself; without a runner it does not listen.
         """
-        service = self.wired(self.runnerOptions("--port", "tcp:0"))
-        self.assertIsNotNone(service.signalsTrigger)
+        service = self.wired(self.runner_options("--port", "tcp:0"))
+        self.assertIsNotNone(service.signals_trigger)
         self.assertEqual(len(service.ports), 1)
         self.assertEqual(service.ports[0].getHost().host, "127.0.0.1")
         number = service.ports[0].getHost().port
         with self.assertRaises(CannotListen) as cm:
-            makeService(self.runnerOptions("--port", str(number)))
+            makeService(self.runner_options("--port", str(number)))
         self.assertIn(f"cannot listen on {number}: Address already in use",
                       str(cm.exception.code))  # fmt: skip
         plain = self.wired(parse("--port", "tcp:0"))
         self.assertEqual(plain.ports, [])
-        self.assertIsNone(plain.signalsTrigger)
+        self.assertIsNone(plain.signals_trigger)
 
     def test_twistdLogFile(self) -> None:
         """
@@ -423,21 +423,21 @@ class MakeServiceWiringTests(TestCase):
         self.addCleanup(_rmtree, tmp)
         path = str(tmp / "server.log")
         base = {"nodaemon": True, "syslog": False, "logger": None, "logfile": ""}
-        lf = _twistdLogFile(dict(base, logfile=path))
+        lf = _twistd_log_file(dict(base, logfile=path))
         assert lf is not None
         self.addCleanup(lf.close)
         self.assertIsInstance(lf, ReopeningLogFile)
         self.assertEqual(lf.path, path)
-        self.assertIsNone(_twistdLogFile(base))  # -n: stdout
-        self.assertIsNone(_twistdLogFile(dict(base, logfile="-")))
-        self.assertIsNone(_twistdLogFile(dict(base, nodaemon=False, syslog=True)))
-        self.assertIsNone(_twistdLogFile({"logFile": None}))  # twist
-        self.assertIsNone(_twistdLogFile(None))
+        self.assertIsNone(_twistd_log_file(base))  # -n: stdout
+        self.assertIsNone(_twistd_log_file(dict(base, logfile="-")))
+        self.assertIsNone(_twistd_log_file(dict(base, nodaemon=False, syslog=True)))
+        self.assertIsNone(_twistd_log_file({"logFile": None}))  # twist
+        self.assertIsNone(_twistd_log_file(None))
         application = Application("poetry")
         service = PoetryService(
             PoetryServerFactory(PoemLibrary.bundled(), reactor=reactor), []
         )
-        service.logFile = lf
+        service.log_file = lf
         service.setServiceParent(application)
         self.assertIsNotNone(application.getComponent(ILogObserver, None))
 
@@ -462,12 +462,12 @@ class _FakeReactor:
 
 
 class _FakeService:
-    def __init__(self, logFile: Any = None) -> None:
-        self.logFile = logFile
-        self.logObserver: Any = None
+    def __init__(self, log_file: Any = None) -> None:
+        self.log_file = log_file
+        self.log_observer: Any = None
         self.cuts = 0
 
-    def cutNow(self) -> None:
+    def cut_now(self) -> None:
         self.cuts += 1
 
 
@@ -485,10 +485,10 @@ class ProcessSignalsTests(SynchronousTestCase):
     """L{ProcessSignals}: what each signal does."""
 
     def make(
-        self, logFile: Any = None
+        self, log_file: Any = None
     ) -> tuple[ProcessSignals, _FakeReactor, _FakeService]:
         fakeReactor = _FakeReactor()
-        service = _FakeService(logFile)
+        service = _FakeService(log_file)
         installed: dict[int, Any] = {}
         signals = ProcessSignals(
             service, fakeReactor,  # type: ignore[arg-type]
@@ -632,7 +632,7 @@ class PluginTests(SynchronousTestCase):
         self.assertIs(maker.makeService, makeService)
 
 
-def stopIfRunning(service: PoetryService) -> Deferred[None] | None:
+def stop_if_running(service: PoetryService) -> Deferred[None] | None:
     """Stop C{service} unless the test did: no port outlives a failed test."""
     if service.running:
         return service.stopService()

@@ -158,9 +158,9 @@ class ServerConfigTests(SynchronousTestCase):
         )  # fmt: skip
         factory = config.build_factory(clock)
         self.assertIs(factory.library, LIBRARY)
-        self.assertEqual((factory.delay, factory.chunkSize), (0.5, 4))
-        self.assertEqual(factory.idleTimeout, 7.0)
-        self.assertTrue(factory.traceChunks)
+        self.assertEqual((factory.delay, factory.chunk_size), (0.5, 4))
+        self.assertEqual(factory.idle_timeout, 7.0)
+        self.assertTrue(factory.trace_chunks)
         self.assertIs(factory.clock, clock)
 
 
@@ -360,22 +360,22 @@ class GracefulStopTests(SynchronousTestCase):
         proto.connectionLost(Failure(ConnectionLost()))
         self.successResultOf(stopped)
         self.assertFalse(transport.aborted)
-        self.assertEqual(self.factory.cutAtShutdown, 0)
+        self.assertEqual(self.factory.cut_at_shutdown, 0)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_cutNowDuringTheStop(self) -> None:
         """
-        L{GracefulStop.cutNow} (a second signal) during the wait aborts at
+        L{GracefulStop.cut_now} (a second signal) during the wait aborts at
         once, before the grace is over.
         """
         proto, transport = self.connect()
         stopped = self.stopper.stopService()
         self.clock.advance(0.5)
-        self.stopper.cutNow()
+        self.stopper.cut_now()
         self.assertTrue(transport.aborted)
         proto.connectionLost(Failure(ConnectionLost()))
         self.successResultOf(stopped)
-        self.assertEqual(self.factory.cutAtShutdown, 1)
+        self.assertEqual(self.factory.cut_at_shutdown, 1)
 
     def test_nothingInFlight(self) -> None:
         """With no poem in flight the stop fires at once, with no timer."""

@@ -64,7 +64,7 @@ POEM = PoemFile(
 BACKLOG = 4096
 
 
-def ensureFileLimit(needed: int) -> None:
+def ensure_file_limit(needed: int) -> None:
     """
     Raise the soft RLIMIT_NOFILE to the hard limit if C{needed} descriptors
     would not fit; skip the test if even the hard limit is too low.
@@ -82,7 +82,7 @@ def openFiles() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def countInstances(kind: type) -> int:
+def count_instances(kind: type) -> int:
     """How many live objects of C{kind} (or a subclass) there are, after a GC."""
     gc.collect()
     return sum(1 for o in gc.get_objects() if isinstance(o, kind))
@@ -118,7 +118,7 @@ class ConcurrencyTests(TestCase):
         and the server ends with nothing live.
         """
         n = 2000
-        ensureFileLimit(2 * n + 200)
+        ensure_file_limit(2 * n + 200)
         factory = PoetryServerFactory(
             PoemLibrary([POEM]), delay=0.01, chunk_size=20, reactor=reactor
         )
@@ -154,7 +154,7 @@ class _PeakProtocol(PoetryServerProtocol):
         factory: Any = self.factory
         # Connections still lingering (poem sent, the client's close not yet
         # seen) are not the client's: it frees a slot once its socket closed.
-        sending = [p for p in factory.live if not p.writeClosed]
+        sending = [p for p in factory.live if not p.write_closed]
         factory.peak = max(factory.peak, len(sending))
 
 
@@ -259,7 +259,7 @@ class DescriptorLimitTests(TestCase):
 
     timeout = 60
 
-    async def fetchUnderLimit(
+    async def fetch_under_limit(
         self, limit: int, count: int, concurrency: int
     ) -> dict[str, Any]:
         """Run L{_LOW_LIMIT_CHILD}; return what it printed."""
@@ -275,7 +275,7 @@ class DescriptorLimitTests(TestCase):
             sys.executable, "-c", _LOW_LIMIT_CHILD,
             str(port.getHost().port), str(count), str(concurrency),
         ]  # fmt: skip
-        env = dict(os.environ, PYTHONPATH=_checkoutRoot())
+        env = dict(os.environ, PYTHONPATH=_checkout_root())
         transport = reactor.spawnProcess(child, argv[0], argv, env=env)
 
         async def reap() -> None:
@@ -300,7 +300,7 @@ class DescriptorLimitTests(TestCase):
         reactor turn after its timeout (80 closing plus 80 new would not
         fit under 128).
         """
-        result = await self.fetchUnderLimit(128, 300, 80)
+        result = await self.fetch_under_limit(128, 300, 80)
         self.assertEqual(result["kinds"], {"PoemTimeout": 300}, result["messages"])
 
     async def test_emfileNamesTheLimit(self) -> None:
@@ -309,7 +309,7 @@ class DescriptorLimitTests(TestCase):
         downloads that find no descriptor fail with PoemConnectionFailed
         naming the limit, 64; the others time out as usual.
         """
-        result = await self.fetchUnderLimit(64, 100, 100)
+        result = await self.fetch_under_limit(64, 100, 100)
         kinds = result["kinds"]
         self.assertEqual(set(kinds), {"PoemTimeout", "PoemConnectionFailed"}, kinds)
         self.assertEqual(sum(kinds.values()), 100)
@@ -342,9 +342,9 @@ class LeakTests(TestCase):
         # waker pipe) on first use, and those are not a leak.
         await get_poem("127.0.0.1", number, timeout=30, reactor=reactor)
         await waitFor(lambda: not factory.live)
-        filesBefore = openFiles()
-        serversBefore = countInstances(PoetryServerProtocol)
-        clientsBefore = countInstances(PoetryProtocol)
+        files_before = openFiles()
+        servers_before = count_instances(PoetryServerProtocol)
+        clients_before = count_instances(PoetryProtocol)
         for _ in range(10_000):
             poem = await get_poem("127.0.0.1", number, timeout=30, reactor=reactor)
             if poem.data != POEM.data:
@@ -352,11 +352,11 @@ class LeakTests(TestCase):
         await waitFor(lambda: not factory.live)
         # A closed socket's descriptor is released once its connectionLost
         # has run; give the reactor a turn to finish that.
-        await waitFor(lambda: openFiles() == filesBefore)
+        await waitFor(lambda: openFiles() == files_before)
         self.assertEqual(factory.served, 10_001)
-        self.assertEqual(openFiles(), filesBefore)
-        self.assertEqual(countInstances(PoetryServerProtocol), serversBefore)
-        self.assertEqual(countInstances(PoetryProtocol), clientsBefore)
+        self.assertEqual(openFiles(), files_before)
+        self.assertEqual(count_instances(PoetryServerProtocol), servers_before)
+        self.assertEqual(count_instances(PoetryProtocol), clients_before)
 
 
 class _NonReadingSocket(StringTransport):
@@ -367,13 +367,13 @@ class _NonReadingSocket(StringTransport):
     gone into the kernel.  The kernel takes at most C{kernel} bytes in all
     (its send and the peer's receive buffers), then nothing more.
 
-    @ivar inKernel: bytes the kernel has taken.
+    @ivar in_kernel: bytes the kernel has taken.
     """
 
     def __init__(self, kernel: int) -> None:
         super().__init__(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
         self.kernel = kernel
-        self.inKernel = 0
+        self.in_kernel = 0
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         super().registerProducer(producer, streaming)
@@ -390,15 +390,15 @@ class _NonReadingSocket(StringTransport):
         the buffer, ask a pull producer for more.  Whether anything moved.
         """
         pending = self.io.getvalue()
-        take = min(self.kernel - self.inKernel, len(pending))
+        take = min(self.kernel - self.in_kernel, len(pending))
         if take:
-            self.inKernel += take
+            self.in_kernel += take
             self.io = BytesIO()
             self.io.write(pending[take:])
         if not pending[take:] and self.producer is not None and not self.streaming:
-            before = self.inKernel + self.buffered()
+            before = self.in_kernel + self.buffered()
             self.producer.resumeProducing()
-            return take > 0 or self.inKernel + self.buffered() > before
+            return take > 0 or self.in_kernel + self.buffered() > before
         return take > 0
 
 
@@ -410,7 +410,7 @@ class MemoryBoundTests(SynchronousTestCase):
 
     KERNEL = 256 * 1024
 
-    def connectAll(
+    def connect_all(
         self, factory: PoetryServerFactory, n: int
     ) -> list[tuple[Any, _NonReadingSocket]]:
         conns = []
@@ -438,11 +438,11 @@ class MemoryBoundTests(SynchronousTestCase):
         big = PoemFile("big", bytes(range(256)) * 6144)
         self.assertGreater(len(big.data), 1024 * 1024)
         factory = PoetryServerFactory(PoemLibrary([big]), reactor=_NoClock())
-        conns = self.connectAll(factory, 1000)
+        conns = self.connect_all(factory, 1000)
         bound = PoetryServerProtocol.STREAM_CHUNK
         self.assertEqual(len(factory.live), 1000)
         for proto, transport in conns:
-            self.assertEqual(transport.inKernel, self.KERNEL)
+            self.assertEqual(transport.in_kernel, self.KERNEL)
             self.assertLessEqual(transport.buffered(), bound)
             self.assertLessEqual(proto.sent, self.KERNEL + bound)
             self.assertFalse(transport.disconnecting)
@@ -458,9 +458,9 @@ class MemoryBoundTests(SynchronousTestCase):
         factory = PoetryServerFactory(
             PoemLibrary([POEM]), fault=Endless(), reactor=_NoClock()
         )
-        conns = self.connectAll(factory, 1000)
+        conns = self.connect_all(factory, 1000)
         for proto, transport in conns:
-            self.assertEqual(transport.inKernel, self.KERNEL)
+            self.assertEqual(transport.in_kernel, self.KERNEL)
             self.assertLessEqual(transport.buffered(), CHUNK)
             self.assertLessEqual(proto.sent, self.KERNEL + CHUNK)
 
@@ -504,7 +504,7 @@ class MemoryBoundOverSocketsTests(TestCase):
         been sent the whole poem; cutting them all leaves nothing live.
         """
         n = 50
-        ensureFileLimit(2 * n + 200)
+        ensure_file_limit(2 * n + 200)
         big = PoemFile("big", b"m" * (8 * 1024 * 1024))
         factory = PoetryServerFactory(PoemLibrary([big]), reactor=reactor)
         port = reactor.listenTCP(0, factory, backlog=BACKLOG, interface="127.0.0.1")
@@ -532,19 +532,19 @@ class MemoryBoundOverSocketsTests(TestCase):
             self.assertLessEqual(held(proto), bound)
             self.assertLess(proto.sent, len(big.data))
         self.assertEqual(factory.served, 0)
-        factory.cutAll()
+        factory.cut_all()
         await waitFor(lambda: not factory.live)
         for client in connected:
             client.transport.abortConnection()  # type: ignore[union-attr]
-        self.assertEqual(factory.cutAtShutdown, n)
+        self.assertEqual(factory.cut_at_shutdown, n)
 
 
-def _checkoutRoot() -> str:
+def _checkout_root() -> str:
     """The directory holding the C{poetry} package these tests import."""
     return str(Path(poetry.__file__).resolve().parent.parent)
 
 
-def _twistdCommand() -> list[str]:
+def _twistd_command() -> list[str]:
     """Run twistd with the test's own interpreter."""
     script = Path(sys.executable).with_name("twistd")
     if script.exists():
@@ -606,11 +606,11 @@ class ProcessTests(TestCase):
         if not reason.check(ProcessDone):
             self.assertEqual(reason.value.signal, signal.SIGTERM, process.text())
 
-    async def startTwistd(self, *args: str) -> tuple[_Twistd, int]:
+    async def start_twistd(self, *args: str) -> tuple[_Twistd, int]:
         process = _Twistd()
-        env = dict(os.environ, PYTHONPATH=_checkoutRoot(), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONPATH=_checkout_root(), PYTHONUNBUFFERED="1")
         command = [
-            *_twistdCommand(), "-n", "--pidfile=", "poetry",
+            *_twistd_command(), "-n", "--pidfile=", "poetry",
             "--port", "tcp:0:interface=127.0.0.1", *args,
         ]  # fmt: skip
         transport = reactor.spawnProcess(  # type: ignore[call-arg]
@@ -628,7 +628,7 @@ class ProcessTests(TestCase):
         port = await process.listening.addTimeout(self.LIMIT, reactor)
         return process, port
 
-    def poemFiles(self, *poems: PoemFile) -> list[str]:
+    def poem_files(self, *poems: PoemFile) -> list[str]:
         args = []
         # Not self.mktemp(): under pytest that would write into the checkout.
         root = Path(tempfile.mkdtemp(prefix="poetry-stress-"))
@@ -650,8 +650,8 @@ class ProcessTests(TestCase):
         """
         short = PoemFile("a-short", b"a short poem ends in time\n" * 2)
         long = PoemFile("b-long", b"a long poem is cut at the grace period\n" * 26)
-        process, port = await self.startTwistd(
-            *self.poemFiles(short, long),
+        process, port = await self.start_twistd(
+            *self.poem_files(short, long),
             "--delay", "0.05", "--chunk-size", "10", "--grace", "1",
         )  # fmt: skip
         n = 50
@@ -664,13 +664,13 @@ class ProcessTests(TestCase):
             for i in range(n)
         ]  # fmt: skip
         await waitFor(lambda: len(started) == n)
-        stoppedAt = time.monotonic()
+        stopped_at = time.monotonic()
         self.transport.signalProcess("TERM")
         results = await gatherResults(
             [d.addCallbacks(lambda p: p, lambda f: f.value) for d in downloads]
         ).addTimeout(self.LIMIT, reactor)
         await process.ended.addTimeout(self.LIMIT, reactor)
-        exitSeconds = time.monotonic() - stoppedAt
+        exit_seconds = time.monotonic() - stopped_at
         self.assertExitedCleanly(process)
         complete = [r for r in results if isinstance(r, Poem)]
         cut = [r for r in results if isinstance(r, PoemTruncated)]
@@ -694,7 +694,7 @@ class ProcessTests(TestCase):
         # log: from SIGTERM to exit takes about the grace period.
         Logger().info(
             "twistd exited {seconds:.2f} s after SIGTERM (grace 1 s)",
-            seconds=exitSeconds,
+            seconds=exit_seconds,
         )
 
     async def test_sigkillMidPoemLooksLikeCleanEnd(self) -> None:
@@ -705,18 +705,18 @@ class ProcessTests(TestCase):
         is the limitation docs/reliability.md states; the test fails if that
         ever changes.
         """
-        process, port = await self.startTwistd(
-            *self.poemFiles(POEM), "--delay", "0.05", "--chunk-size", "10"
+        process, port = await self.start_twistd(
+            *self.poem_files(POEM), "--delay", "0.05", "--chunk-size", "10"
         )
         killed: list[bool] = []
 
-        def onData(nbytes: int) -> None:
+        def on_data(nbytes: int) -> None:
             if not killed:
                 killed.append(True)
                 self.transport.signalProcess("KILL")
 
         poem = await get_poem(
-            "127.0.0.1", port, timeout=30, reactor=reactor, on_data=onData
+            "127.0.0.1", port, timeout=30, reactor=reactor, on_data=on_data
         )
         self.assertTrue(killed)
         self.assertLess(len(poem.data), len(POEM.data))

@@ -33,7 +33,7 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from poetry.addresses import formatAddress
+from poetry.addresses import format_address
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
     LIFECYCLE_NAMESPACE,
@@ -53,7 +53,7 @@ from poetry.trace import (
     render_timeline_svg,
     render_timeline_text,
     timeline_from_events,
-    traceObserver,
+    trace_observer,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -299,7 +299,7 @@ class TraceLineTests(SynchronousTestCase):
 
     def test_everyAddressKindAsLogsShowIt(self) -> None:
         """
-        Any Twisted address reads as L{formatAddress} shows it in the
+        Any Twisted address reads as L{format_address} shows it in the
         server's logs: a C{HostnameAddress} as its name and port (an IPv6
         literal bracketed), a UNIX address as its path; a row's label reads
         the same.
@@ -309,11 +309,11 @@ class TraceLineTests(SynchronousTestCase):
         self.assertEqual(describe_value(HostnameAddress(b"::1", 5)), "[::1]:5")
         self.assertEqual(describe_value(UNIXAddress("/run/p.sock")), "/run/p.sock")
         for address in (hostname, IPv6Address("TCP", "::1", 10002)):
-            self.assertEqual(describe_value(address), formatAddress(address))
+            self.assertEqual(describe_value(address), format_address(address))
             [row] = timeline_from_events(
                 [event(0, 1, "factory", "startedConnecting", destination=address)]
             )
-            self.assertEqual(row.label, formatAddress(address))
+            self.assertEqual(row.label, format_address(address))
 
     def test_oneLineWhateverTheValue(self) -> None:
         """
@@ -339,7 +339,7 @@ class TraceLineTests(SynchronousTestCase):
 
 class TraceObserverTests(SynchronousTestCase):
     """
-    L{traceObserver} writes trace events, and only them, one line each.
+    L{trace_observer} writes trace events, and only them, one line each.
     """
 
     def test_writesOnlyTraceLines(self) -> None:
@@ -348,7 +348,7 @@ class TraceObserverTests(SynchronousTestCase):
         in order; other log events do not.
         """
         stream = io.StringIO()
-        publisher = LogPublisher(traceObserver(stream))
+        publisher = LogPublisher(trace_observer(stream))
         clock = Clock()
         other = Logger(namespace="poetry.client", observer=publisher)
         tracer = Tracer(
@@ -387,8 +387,8 @@ class TimelineRowsTests(SynchronousTestCase):
         """
         Rows are in task order however the tasks' events interleave.
         """
-        byTaskDescending = sorted(KNOWN_EVENTS, key=lambda e: -e.task)
-        self.assertEqual(timeline_from_events(byTaskDescending), KNOWN_ROWS)
+        by_task_descending = sorted(KNOWN_EVENTS, key=lambda e: -e.task)
+        self.assertEqual(timeline_from_events(by_task_descending), KNOWN_ROWS)
 
     def test_cleanFromReason(self) -> None:
         """
@@ -528,9 +528,9 @@ class TextTimelineTests(SynchronousTestCase):
                 KNOWN_ROWS, width=width, unicode=False
             ).splitlines()
             self.assertTrue(all(len(line) <= width for line in lines), lines)
-            rowLines = [line for line in lines if line.startswith("task ")]
-            self.assertEqual([len(line) for line in rowLines], [width] * 3)
-            charts.append(rowLines[0].index("| ok") - rowLines[0].index("|"))
+            row_lines = [line for line in lines if line.startswith("task ")]
+            self.assertEqual([len(line) for line in row_lines], [width] * 3)
+            charts.append(row_lines[0].index("| ok") - row_lines[0].index("|"))
         self.assertEqual(charts, sorted(set(charts)))
 
     def test_terminalWidth(self) -> None:
@@ -756,9 +756,9 @@ class SVGTimelineTests(SynchronousTestCase):
         self.assertEqual(ticks[:3], ["0s", "0.5s", "1s"])
         self.assertIn("2s", ticks)
         self.assertIn("seconds since start", ticks)
-        legendTexts = [t.text for t in legend.findall(f"{SVG}text")]
+        legend_texts = [t.text for t in legend.findall(f"{SVG}text")]
         for outcome in ("ok", "failed", "timeout"):
-            self.assertIn(outcome, legendTexts)
+            self.assertIn(outcome, legend_texts)
 
     def test_manyArrivalsOnePerPixel(self) -> None:
         """
@@ -797,8 +797,8 @@ class ServerLifecycleTraceTests(SynchronousTestCase):
             **kw,
         )
         observer = cast(ILogObserver, self.events.append)
-        factory.lifecycleLog = Logger(namespace=LIFECYCLE_NAMESPACE, observer=observer)
-        factory.accessLog = Logger(namespace="poetry.access", observer=observer)
+        factory.lifecycle_log = Logger(namespace=LIFECYCLE_NAMESPACE, observer=observer)
+        factory.access_log = Logger(namespace="poetry.access", observer=observer)
         return factory
 
     def connect(
@@ -909,7 +909,7 @@ class ServerLifecycleTraceTests(SynchronousTestCase):
         out of the box without a line per chunk.
         """
         factory = self.factory(delay=0.5, chunk_size=4)
-        self.assertEqual((factory.traceLifecycle, factory.traceChunks), (True, False))
+        self.assertEqual((factory.trace_lifecycle, factory.trace_chunks), (True, False))
         proto, _ = self.connect(factory)
         self.clock.advance(1.0)
         proto.connectionLost(Failure(ConnectionDone()))
@@ -925,8 +925,10 @@ class ServerLifecycleTraceTests(SynchronousTestCase):
         access-log event, with no reason fields and no trace text.
         """
         factory = self.factory()
-        self.assertEqual((factory.traceLifecycle, factory.traceChunks), (False, False))
-        factory.lifecycleLog = cast(Logger, _Untouchable())
+        self.assertEqual(
+            (factory.trace_lifecycle, factory.trace_chunks), (False, False)
+        )
+        factory.lifecycle_log = cast(Logger, _Untouchable())
         proto, transport = self.connect(factory)
         proto.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(transport.value(), SERVER_POEM.data)
@@ -943,7 +945,7 @@ class ServerLifecycleTraceTests(SynchronousTestCase):
         C{trace=False} turns the slow-mode default off: no lifecycle events.
         """
         factory = self.factory(delay=0.5, chunk_size=4, trace=False)
-        factory.lifecycleLog = cast(Logger, _Untouchable())
+        factory.lifecycle_log = cast(Logger, _Untouchable())
         proto, _ = self.connect(factory)
         self.clock.advance(1.0)
         proto.connectionLost(Failure(ConnectionDone()))
@@ -1000,7 +1002,7 @@ class ServerLifecycleTraceTests(SynchronousTestCase):
         """
         factory = self.factory(delay=0.5, chunk_size=4)
         proto, _ = self.connect(factory)
-        factory.cutAll()
+        factory.cut_all()
         proto.connectionLost(Failure(ConnectionAborted()))
         self.assertEqual(
             self.trace()[-1], ("connectionLost", "ConnectionAborted", False)
@@ -1020,7 +1022,7 @@ class _Untouchable:
 class ServerTraceOptionTests(SynchronousTestCase):
     """C{twistd poetry --trace} and the default it overrides."""
 
-    def factoryFor(self, *argv: str) -> PoetryServerFactory:
+    def factory_for(self, *argv: str) -> PoetryServerFactory:
         options = Options()
         options.parseOptions(["--port", "tcp:0:interface=127.0.0.1", *argv])
         return makeService(options).factory
@@ -1030,15 +1032,15 @@ class ServerTraceOptionTests(SynchronousTestCase):
         Without --trace: fast mode traces nothing, slow mode traces
         connections but not chunks.
         """
-        fast = self.factoryFor()
-        slow = self.factoryFor("--delay", "0.5")
-        self.assertEqual((fast.traceLifecycle, fast.traceChunks), (False, False))
-        self.assertEqual((slow.traceLifecycle, slow.traceChunks), (True, False))
+        fast = self.factory_for()
+        slow = self.factory_for("--delay", "0.5")
+        self.assertEqual((fast.trace_lifecycle, fast.trace_chunks), (False, False))
+        self.assertEqual((slow.trace_lifecycle, slow.trace_chunks), (True, False))
 
     def test_traceForcesEverythingOn(self) -> None:
         """--trace (or -t) traces connections and chunks in either mode."""
         for argv in (["--trace"], ["-t", "--delay", "0.5"]):
-            factory = self.factoryFor(*argv)
+            factory = self.factory_for(*argv)
             self.assertEqual(
-                (factory.traceLifecycle, factory.traceChunks), (True, True), argv
+                (factory.trace_lifecycle, factory.trace_chunks), (True, True), argv
             )

@@ -38,21 +38,21 @@ from zope.interface import implementer
 
 from poetry.client import get_poem
 from poetry.errors import PoemTruncated
-from poetry.faults import CHUNK, Reset, Silent, Stall, StallProtocol, parseFault
+from poetry.faults import CHUNK, Reset, Silent, Stall, StallProtocol, parse_fault
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import (
     ConnectionOutcome,
     Deadlines,
     PoetryServerFactory,
     PoetryServerProtocol,
-    defaultIdleTimeout,
+    default_idle_timeout,
 )
 from tests.helpers import lose, parse, waitFor
 
 POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
 
 
-def bigPoem(size: int = 231_000) -> PoemFile:
+def big_poem(size: int = 231_000) -> PoemFile:
     """A poem of C{size} bytes whose every 64 KiB block differs."""
     line = bytes(range(32, 127)) + b"\n"
     return PoemFile("big", (line * (size // len(line) + 1))[:size])
@@ -67,13 +67,13 @@ class HalfCloseTransport(StringTransport):
     C{writeConnectionLost}).
     """
 
-    writeClosing = False
+    write_closing = False
 
     def loseWriteConnection(self) -> None:
-        self.writeClosing = True
+        self.write_closing = True
 
     def flushed(self) -> None:
-        assert self.writeClosing
+        assert self.write_closing
         self.protocol.writeConnectionLost()
 
 
@@ -87,7 +87,7 @@ def tempDir(case: SynchronousTestCase) -> str:
     return path
 
 
-def makeFactory(
+def make_factory(
     *poems: PoemFile,
     clock: Clock,
     events: list[dict[str, Any]] | None = None,
@@ -95,8 +95,8 @@ def makeFactory(
 ) -> PoetryServerFactory:
     factory = PoetryServerFactory(PoemLibrary(poems or [POEM]), reactor=clock, **kw)
     if events is not None:
-        factory.accessLog = Logger(
-            namespace=factory.accessLog.namespace, observer=events.append
+        factory.access_log = Logger(
+            namespace=factory.access_log.namespace, observer=events.append
         )
     return factory
 
@@ -121,19 +121,19 @@ class HalfCloseTests(SynchronousTestCase):
         clock = Clock()
         poem = PoemFile("p", b"abcdefghij")
         proto, transport = connect(
-            makeFactory(poem, clock=clock, delay=1.0, chunk_size=3)
+            make_factory(poem, clock=clock, delay=1.0, chunk_size=3)
         )
         proto.readConnectionLost()
         clock.pump([1.0] * 4)
         self.assertEqual(transport.value(), poem.data)
-        self.assertTrue(transport.writeClosing)
+        self.assertTrue(transport.write_closing)
         self.assertFalse(transport.disconnecting)
 
     def test_largePoemKeepsStreaming(self) -> None:
         """A fast-mode producer keeps streaming after the client's FIN."""
         clock = Clock()
-        big = bigPoem()
-        proto, transport = connect(makeFactory(big, clock=clock))
+        big = big_poem()
+        proto, transport = connect(make_factory(big, clock=clock))
         proto.readConnectionLost()
         for _ in range(len(big.data) // PoetryServerProtocol.STREAM_CHUNK + 1):
             transport.producer.resumeProducing()
@@ -147,7 +147,7 @@ class HalfCloseTests(SynchronousTestCase):
         """endless and reset go on writing after the client's FIN."""
         for spec in ["endless", "reset:200000"]:
             clock = Clock()
-            factory = makeFactory(clock=clock, fault=parseFault(spec))
+            factory = make_factory(clock=clock, fault=parse_fault(spec))
             proto, transport = connect(factory)
             proto.readConnectionLost()
             transport.producer.resumeProducing()
@@ -166,7 +166,7 @@ class LingerTests(SynchronousTestCase):
     ) -> tuple[Any, HalfCloseTransport, Clock, PoetryServerFactory, list[Any]]:
         clock = Clock()
         events: list[dict[str, Any]] = []
-        factory = makeFactory(clock=clock, events=events, **kw)
+        factory = make_factory(clock=clock, events=events, **kw)
         proto, transport = connect(factory)
         return proto, transport, clock, factory, events
 
@@ -177,7 +177,7 @@ class LingerTests(SynchronousTestCase):
         """
         proto, transport, _, _, _ = self.finished()
         self.assertEqual(transport.value(), POEM.data)
-        self.assertTrue(transport.writeClosing)
+        self.assertTrue(transport.write_closing)
         self.assertFalse(transport.disconnecting)
         proto.dataReceived(b"GET / HTTP/1.0\r\n\r\n")
         self.assertFalse(transport.disconnecting)
@@ -214,7 +214,7 @@ class LingerTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
         lose(proto)
         self.assertEqual(events[0]["outcome"], ConnectionOutcome.LINGER_TIMEOUT.value)
-        self.assertEqual(factory.counts()["lingerTimeouts"], 1)
+        self.assertEqual(factory.counts()["linger_timeouts"], 1)
         self.assertEqual(factory.served, 0)
         self.assertEqual(clock.getDelayedCalls(), [])
 
@@ -225,7 +225,7 @@ class LingerTests(SynchronousTestCase):
             LINGER_TIMEOUT = 0.5
 
         clock = Clock()
-        factory = makeFactory(clock=clock)
+        factory = make_factory(clock=clock)
         factory.protocol = Short  # type: ignore[assignment]
         _, transport = connect(factory)
         transport.flushed()
@@ -263,7 +263,7 @@ class LingerTests(SynchronousTestCase):
         )
         counts = factory.counts()
         self.assertEqual(
-            (counts["served"], counts["clientResets"], counts["clientsGone"]),
+            (counts["served"], counts["client_resets"], counts["clients_gone"]),
             (0, 1, 1),
         )
 
@@ -274,22 +274,22 @@ class LingerTests(SynchronousTestCase):
         transport is aborted: a reset, counted as cut at shutdown.
         """
         clock = Clock()
-        factory = makeFactory(clock=clock)
-        done, doneT = connect(factory)
-        doneT.flushed()
-        stuck, stuckT = connect(factory)
+        factory = make_factory(clock=clock)
+        done, done_t = connect(factory)
+        done_t.flushed()
+        stuck, stuck_t = connect(factory)
         d = factory.drain(2.0)
         clock.advance(1.99)
-        self.assertFalse(doneT.disconnecting or stuckT.disconnecting)
+        self.assertFalse(done_t.disconnecting or stuck_t.disconnecting)
         clock.advance(0.01)
-        self.assertTrue(doneT.disconnecting)
-        self.assertFalse(doneT.disconnected)  # StringTransport: not aborted
+        self.assertTrue(done_t.disconnecting)
+        self.assertFalse(done_t.disconnected)  # StringTransport: not aborted
         lose(done)
-        self.assertTrue(stuckT.disconnected)  # aborted
+        self.assertTrue(stuck_t.disconnected)  # aborted
         lose(stuck, ConnectionLost)
         self.successResultOf(d)
         counts = factory.counts()
-        self.assertEqual((counts["served"], counts["cutAtShutdown"]), (1, 1))
+        self.assertEqual((counts["served"], counts["cut_at_shutdown"]), (1, 1))
 
     def test_hangingFaultAfterClientFin(self) -> None:
         """
@@ -299,7 +299,7 @@ class LingerTests(SynchronousTestCase):
         """
         for fault in [Stall(), Silent()]:
             clock = Clock()
-            factory = makeFactory(clock=clock, fault=fault)
+            factory = make_factory(clock=clock, fault=fault)
             proto, transport = connect(factory)
             clock.advance(1000)
             self.assertFalse(transport.disconnecting)
@@ -353,23 +353,26 @@ class DeadlinesTests(SynchronousTestCase):
         seconds after it was written; one that leaves it lingers instead.
         """
         clock = Clock()
-        factory = makeFactory(
-            PoemFile("p", b"abcdef"), clock=clock, delay=1.0, chunk_size=3,
+        factory = make_factory(
+            PoemFile("p", b"abcdef"),
+            clock=clock,
+            delay=1.0,
+            chunk_size=3,
             idle_timeout=2.5,
         )
-        stuck, stuckT = connect(factory)
-        fine, fineT = connect(factory)
+        stuck, stuck_t = connect(factory)
+        fine, fine_t = connect(factory)
         clock.advance(1.0)
-        self.assertTrue(stuckT.writeClosing and fineT.writeClosing)
-        fineT.flushed()
+        self.assertTrue(stuck_t.write_closing and fine_t.write_closing)
+        fine_t.flushed()
         clock.advance(2.5)
-        self.assertTrue(stuckT.disconnected)  # aborted
+        self.assertTrue(stuck_t.disconnected)  # aborted
         self.assertEqual(stuck.outcome, ConnectionOutcome.CUT_IDLE)
-        self.assertFalse(fineT.disconnecting)
+        self.assertFalse(fine_t.disconnecting)
         lose(stuck, ConnectionLost)
         fine.readConnectionLost()
         lose(fine)
-        self.assertEqual((factory.cutIdle, factory.served), (1, 1))
+        self.assertEqual((factory.cut_idle, factory.served), (1, 1))
         self.assertEqual(clock.getDelayedCalls(), [])
 
 
@@ -384,7 +387,7 @@ class ResetStreamsTests(SynchronousTestCase):
         """
         poem = PoemFile("p", b"0123456789abcdefghijklmnopqrstuvwxyz\n")  # 37 bytes
         clock = Clock()
-        factory = makeFactory(poem, clock=clock, fault=Reset(10**8))
+        factory = make_factory(poem, clock=clock, fault=Reset(10**8))
         proto, transport = connect(factory)
         producer = transport.producer
         held = max(
@@ -392,7 +395,7 @@ class ResetStreamsTests(SynchronousTestCase):
         )
         self.assertLessEqual(held, CHUNK + 2 * len(poem.data))
 
-        factory = makeFactory(poem, clock=clock, fault=Reset(3 * CHUNK + 5))
+        factory = make_factory(poem, clock=clock, fault=Reset(3 * CHUNK + 5))
         proto, transport = connect(factory)
         sizes = []
         for _ in range(10):
@@ -419,22 +422,24 @@ class RefusalSummaryTests(SynchronousTestCase):
         """
         clock = Clock()
         events: list[dict[str, Any]] = []
-        factory = makeFactory(clock=clock, delay=1.0, max_connections=1)
+        factory = make_factory(clock=clock, delay=1.0, max_connections=1)
         factory.log = Logger(observer=events.append)
         connect(factory)
         for _ in range(1000):
             self.assertIsNone(factory.buildProtocol(None))  # type: ignore[arg-type]
         self.assertEqual(events, [])
-        pending = [c for c in clock.getDelayedCalls() if c.func == factory._logRefusals]
+        pending = [
+            c for c in clock.getDelayedCalls() if c.func == factory._log_refusals
+        ]
         self.assertEqual(len(pending), 1)
         clock.advance(PoetryServerFactory.REFUSAL_SUMMARY_INTERVAL)
         self.assertEqual([(e["count"], e["refused"]) for e in events], [(1000, 1000)])
-        json.dumps({k: events[0][k] for k in ("count", "refused", "refusedPerPeer")})
+        json.dumps({k: events[0][k] for k in ("count", "refused", "refused_per_peer")})
         self.assertEqual(factory.refused, 1000)
         factory.buildProtocol(None)  # type: ignore[arg-type]
         clock.advance(PoetryServerFactory.REFUSAL_SUMMARY_INTERVAL)
         self.assertEqual([e["count"] for e in events], [1000, 1])
-        factory.cutAll()
+        factory.cut_all()
 
     def test_perPeerAndStop(self) -> None:
         """
@@ -443,18 +448,20 @@ class RefusalSummaryTests(SynchronousTestCase):
         """
         clock = Clock()
         events: list[dict[str, Any]] = []
-        factory = makeFactory(clock=clock, delay=1.0, max_per_peer=1)
+        factory = make_factory(clock=clock, delay=1.0, max_per_peer=1)
         factory.log = Logger(observer=events.append)
         factory.doStart()
         connect(factory)
         for _ in range(5):
             factory.buildProtocol(None)  # type: ignore[arg-type]
         factory.doStop()
-        self.assertEqual([(e["count"], e["refusedPerPeer"]) for e in events], [(5, 5)])
         self.assertEqual(
-            [c for c in clock.getDelayedCalls() if c.func == factory._logRefusals], []
+            [(e["count"], e["refused_per_peer"]) for e in events], [(5, 5)]
         )
-        factory.cutAll()
+        self.assertEqual(
+            [c for c in clock.getDelayedCalls() if c.func == factory._log_refusals], []
+        )
+        factory.cut_all()
 
 
 class DefaultIdleTimeoutTests(SynchronousTestCase):
@@ -475,7 +482,7 @@ class DefaultIdleTimeoutTests(SynchronousTestCase):
         self.assertIsNone(parse("--fault", "silent")["idle-timeout"])
         explicit = parse("--fault", "stall", "--idle-timeout", "3")
         self.assertEqual(explicit["idle-timeout"], 3)
-        self.assertIsNone(defaultIdleTimeout(None, Silent()))
+        self.assertIsNone(default_idle_timeout(None, Silent()))
 
     def test_serviceResumesAfterIdleCut(self) -> None:
         """
@@ -484,7 +491,7 @@ class DefaultIdleTimeoutTests(SynchronousTestCase):
         served the whole poem.
         """
         clock = Clock()
-        factory = makeFactory(clock=clock, idle_timeout=60.0, max_connections=3)
+        factory = make_factory(clock=clock, idle_timeout=60.0, max_connections=3)
         stuck = [connect(factory) for _ in range(3)]
         self.assertIsNone(factory.buildProtocol(None))  # type: ignore[arg-type]
         clock.advance(60.0)
@@ -492,7 +499,7 @@ class DefaultIdleTimeoutTests(SynchronousTestCase):
             self.assertTrue(transport.disconnected)  # aborted
             self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE)
             lose(proto, ConnectionLost)
-        self.assertEqual(factory.cutIdle, 3)
+        self.assertEqual(factory.cut_idle, 3)
         proto, transport = connect(factory)
         self.assertEqual(transport.value(), POEM.data)
         transport.flushed()
@@ -513,10 +520,10 @@ class PoemNameTests(SynchronousTestCase):
         directory = tempDir(self)
         with open(os.path.join(os.fsencode(directory), b"caf\xe9.txt"), "wb") as f:
             f.write(b"un poeme\n")
-        library = PoemLibrary.fromPaths([], [directory])
+        library = PoemLibrary.from_paths([], [directory])
         events: list[dict[str, Any]] = []
         factory = PoetryServerFactory(library, reactor=Clock())
-        factory.accessLog = Logger(observer=events.append)
+        factory.access_log = Logger(observer=events.append)
         proto, _ = connect(factory)
         lose(proto)
         self.assertEqual(events[0]["poem"], "caf\\xe9")
@@ -539,7 +546,7 @@ class PoemNameTests(SynchronousTestCase):
         access event has one shape under any load).
         """
         events: list[dict[str, Any]] = []
-        factory = makeFactory(clock=Clock(), events=events, trace=True)
+        factory = make_factory(clock=Clock(), events=events, trace=True)
         keep = connect(factory)[0]
         for _ in range(300):
             proto, transport = connect(factory)
@@ -570,8 +577,8 @@ class PoemNameTests(SynchronousTestCase):
     def test_unprintableNameEscaped(self) -> None:
         """A newline in a name cannot start a forged log line."""
         factory = PoetryServerFactory(PoemLibrary([POEM]), reactor=Clock())
-        self.assertEqual(factory.displayName("a\nb"), "a\\nb")
-        self.assertEqual(factory.displayName("plain"), "plain")
+        self.assertEqual(factory.display_name("a\nb"), "a\\nb")
+        self.assertEqual(factory.display_name("plain"), "plain")
 
 
 class ScheduleFreesTests(SynchronousTestCase):
@@ -584,7 +591,7 @@ class ScheduleFreesTests(SynchronousTestCase):
         live connections.
         """
         clock = Clock()
-        factory = makeFactory(
+        factory = make_factory(
             PoemFile("p", b"x" * 100), clock=clock, delay=10.0, chunk_size=1
         )
         protos = [connect(factory)[0] for _ in range(3)]
@@ -596,7 +603,7 @@ class ScheduleFreesTests(SynchronousTestCase):
         self.assertIsNone(third())
         self.assertEqual(len(factory.schedule), 2)
         clock.advance(9.0)
-        factory.cutAll()
+        factory.cut_all()
 
     def test_manyLostStayBounded(self) -> None:
         """
@@ -604,7 +611,7 @@ class ScheduleFreesTests(SynchronousTestCase):
         it never holds more than twice the live entries plus COMPACT_MIN.
         """
         clock = Clock()
-        factory = makeFactory(
+        factory = make_factory(
             PoemFile("p", b"x" * 100), clock=clock, delay=10.0, chunk_size=1
         )
         keep = connect(factory)[0]
@@ -615,7 +622,7 @@ class ScheduleFreesTests(SynchronousTestCase):
         )
         self.assertEqual(len(factory.schedule), 1)
         self.assertIn(keep, factory.live)
-        factory.cutAll()
+        factory.cut_all()
 
 
 # ---- real loopback sockets -------------------------------------------------
@@ -628,10 +635,10 @@ class Reader(Protocol):
     """
 
     def __init__(
-        self, request: bytes = b"", halfClose: bool = False, chatty: bool = False
+        self, request: bytes = b"", half_close: bool = False, chatty: bool = False
     ) -> None:
         self.request = request
-        self.halfClose = halfClose
+        self.half_close = half_close
         self.chatty = chatty
         self.chunks: list[bytes] = []
         self.done: Deferred[tuple[bytes, Failure]] = Deferred()
@@ -639,7 +646,7 @@ class Reader(Protocol):
     def connectionMade(self) -> None:
         if self.request:
             self.transport.write(self.request)  # type: ignore[union-attr]
-        if self.halfClose:
+        if self.half_close:
             self.transport.loseWriteConnection()  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:
@@ -671,8 +678,8 @@ class WireOverSocketsTests(TestCase):
     timeout = 30
 
     def serve(self, *poems: PoemFile, **kw: Any) -> int:
-        if "poemsDir" in kw:
-            library = PoemLibrary.fromPaths([], [kw.pop("poemsDir")])
+        if "poems_dir" in kw:
+            library = PoemLibrary.from_paths([], [kw.pop("poems_dir")])
         else:
             library = PoemLibrary(poems)
         self.factory = PoetryServerFactory(library, reactor=reactor, **kw)
@@ -681,7 +688,7 @@ class WireOverSocketsTests(TestCase):
         self.addCleanup(port.stopListening)
         return port.getHost().port  # type: ignore[no-any-return]
 
-    def poemFile(self, poem: PoemFile) -> str:
+    def poem_file(self, poem: PoemFile) -> str:
         """Write C{poem} to a file in a temp directory; return the directory."""
         directory = tempDir(self)
         with open(os.path.join(directory, poem.name + ".txt"), "wb") as f:
@@ -694,10 +701,10 @@ class WireOverSocketsTests(TestCase):
         (read from a file) in fast mode, ended by a clean close, each of 3
         times.
         """
-        big = bigPoem()
-        port = self.serve(poemsDir=self.poemFile(big))
+        big = big_poem()
+        port = self.serve(poems_dir=self.poem_file(big))
         for _ in range(3):
-            data, reason = await read(port, halfClose=True)
+            data, reason = await read(port, half_close=True)
             self.assertEqual(len(data), len(big.data))
             self.assertEqual(data, big.data)
             self.assertTrue(reason.check(ConnectionDone))
@@ -707,7 +714,7 @@ class WireOverSocketsTests(TestCase):
         """A half-closing client of a slow server gets every chunk."""
         poem = PoemFile("p", b"slow chunks for a half-closed client\n" * 25)
         port = self.serve(poem, delay=0.002, chunk_size=30)
-        data, reason = await read(port, halfClose=True)
+        data, reason = await read(port, half_close=True)
         self.assertEqual(data, poem.data)
         self.assertTrue(reason.check(ConnectionDone))
 
@@ -719,7 +726,7 @@ class WireOverSocketsTests(TestCase):
         sends the request again after every read, so that its bytes arrive
         as the server sends the end of the poem.
         """
-        big = bigPoem()
+        big = big_poem()
         port = self.serve(POEM, big)
         for poem in [POEM, big] * 3:
             data, reason = await read(
@@ -737,12 +744,10 @@ class WireOverSocketsTests(TestCase):
         port = self.serve(POEM)
         client = _Resetting()
         reactor.connectTCP("127.0.0.1", port, _One(client), timeout=5)
-        await waitFor(lambda: any(p.writeClosed for p in self.factory.live))
+        await waitFor(lambda: any(p.write_closed for p in self.factory.live))
         client.transport.abortConnection()  # type: ignore[union-attr]
         await waitFor(lambda: not self.factory.live)
-        self.assertEqual(
-            (self.factory.served, self.factory.clientResets), (0, 1)
-        )
+        self.assertEqual((self.factory.served, self.factory.client_resets), (0, 1))
 
     async def test_everyCutIsAReset(self) -> None:
         """
@@ -754,7 +759,7 @@ class WireOverSocketsTests(TestCase):
         # Shutdown after the grace, mid slow poem.
         port = self.serve(POEM, delay=0.05, chunk_size=4)
         d = get_poem("127.0.0.1", port, reactor=reactor, timeout=10)
-        await waitFor(lambda: self.factory.bytesSent or self.factory.live)
+        await waitFor(lambda: self.factory.bytes_sent or self.factory.live)
         self.factory.drain(0.01)
         await self.assertFailure(d, PoemTruncated)
         # The idle timeout, on a stall.
@@ -778,10 +783,9 @@ class WireOverSocketsTests(TestCase):
             protocol = Short
 
         self.factory.fault = ShortStall()
-        data, reason = await read(port, halfClose=True)
+        data, reason = await read(port, half_close=True)
         self.assertEqual(data, POEM.data[:10])
         self.assertTrue(reason.check(ConnectionLost))
-
 
     async def test_serviceResumesAfterSlowloris(self) -> None:
         """
@@ -789,7 +793,7 @@ class WireOverSocketsTests(TestCase):
         fill --max-connections 2; a newcomer is refused; once the idle
         timeout has cut them, the next client gets the whole poem.
         """
-        huge = bigPoem(12_000_000)
+        huge = big_poem(12_000_000)
         port = self.serve(huge, max_connections=2, idle_timeout=0.2)
         stuck = [_Resetting() for _ in range(2)]
         for client in stuck:
@@ -797,7 +801,7 @@ class WireOverSocketsTests(TestCase):
         await waitFor(lambda: len(self.factory.live) == 2)
         data, _ = await read(port)
         self.assertEqual(data, b"")
-        await waitFor(lambda: self.factory.cutIdle == 2)
+        await waitFor(lambda: self.factory.cut_idle == 2)
         data, reason = await read(port)
         self.assertEqual(len(data), len(huge.data))
         self.assertTrue(reason.check(ConnectionDone))

@@ -39,7 +39,7 @@ Seeing the reactor at work (L{poetry.trace})
   - C{--trace}: every factory, protocol and timeout callback of every task,
     one line each on stderr the moment it runs (so in the real order of the
     calls), emitted as C{twisted.logger} events and written by
-    L{poetry.trace.traceObserver}::
+    L{poetry.trace.trace_observer}::
 
         +0.000s task 1 factory.startedConnecting destination=127.0.0.1:10001
 
@@ -127,8 +127,8 @@ from poetry.cli.options import (
     parse_args,
 )
 from poetry.cli.printer import OrderedPrinter
-from poetry.cli.process import installResolver, raiseOpenFileLimit
-from poetry.cli.signals import _installStopHandlers, _wantedSignals
+from poetry.cli.process import install_resolver, raise_open_file_limit
+from poetry.cli.signals import _install_stop_handlers, _wanted_signals
 from poetry.cli.summary import JSON_VERSION, TaskResult
 
 __all__ = [
@@ -142,12 +142,12 @@ __all__ = [
     "Run",
     "TaskResult",
     "UsageError",
-    "_installStopHandlers",
-    "_wantedSignals",
+    "_install_stop_handlers",
+    "_wanted_signals",
     "build_parser",
-    "installResolver",
+    "install_resolver",
     "main",
     "parse_args",
-    "raiseOpenFileLimit",
+    "raise_open_file_limit",
     "run",
 ]

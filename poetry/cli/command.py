@@ -26,12 +26,12 @@ from poetry.cli.options import (
     parse_args,
     writes_stdout,
 )
-from poetry.cli.output import ClosedStream, FDStream, OutputStream, reserveStandardFDs
+from poetry.cli.output import ClosedStream, FDStream, OutputStream, reserve_standard_fds
 from poetry.cli.printer import OrderedPrinter
-from poetry.cli.process import installResolver, raiseOpenFileLimit
+from poetry.cli.process import install_resolver, raise_open_file_limit
 from poetry.cli.progress import LiveProgress, wants_progress
 from poetry.cli.saving import Saver
-from poetry.cli.signals import _installStopHandlers, _wantedSignals
+from poetry.cli.signals import _install_stop_handlers, _wanted_signals
 from poetry.cli.sinks import SavingSink, Sink, VerboseLog
 from poetry.cli.summary import (
     TaskResult,
@@ -93,7 +93,7 @@ class Run:
         self.addresses: list[Address] = list(options.addresses)
         if progress is None:
             progress = wants_progress(options, self.console)
-        self.showProgress = bool(progress) and not options.trace
+        self.show_progress = bool(progress) and not options.trace
         self.results: list[TaskResult] | None = None
         self.signal: int | None = None
         self.started = 0.0
@@ -108,7 +108,7 @@ class Run:
             self.console,
             self.addresses,
             clock=reactor,
-            progress=self.showProgress,
+            progress=self.show_progress,
             interval=self.REFRESH_INTERVAL,
         )
         self.sinks: list[Sink] = self.outputs.sinks
@@ -120,7 +120,7 @@ class Run:
             )
             self.recorders += self.tracing.recorders
             self.sinks += self.tracing.sinks
-        self.out.onFailure(self._stdoutFailed)
+        self.out.on_failure(self._stdout_failed)
 
     @property
     def tracer(self) -> Tracer | None:
@@ -141,7 +141,7 @@ class Run:
             return self.err.close().addCallback(lambda _: EXIT_FAILED)
         if self.outputs.progress is not None:
             self.outputs.progress.start()
-        want_data = options.verbose or self.showProgress
+        want_data = options.verbose or self.show_progress
         self._downloads = get_poems(
             self.addresses,
             concurrency=options.concurrency,
@@ -151,7 +151,7 @@ class Run:
             reactor=self.reactor,
             tracer=fan_out(self.recorders),
             on_data=self._on_data if want_data else None,
-            on_outcome=self._onOutcome,
+            on_outcome=self._on_outcome,
             keep_outcomes=False,
         )
         downloads = self._downloads
@@ -165,7 +165,7 @@ class Run:
         run ends with status 128 + C{signum}, after printing or saving the
         poems that had arrived.  Once the downloads have ended and the run
         only waits for a stdout nobody reads, stop waiting for it
-        (L{abandonOutput}).
+        (L{abandon_output}).
         """
         if self._downloads is None or self._status is not None:
             return
@@ -174,16 +174,16 @@ class Run:
         if self.results is None:
             self._downloads.cancel()
         else:
-            self.abandonOutput()
+            self.abandon_output()
 
-    def abandonOutput(self) -> None:
+    def abandon_output(self) -> None:
         """
         Stop waiting for a stdout nobody reads: what it has not taken is
         dropped, and the summary says so.
         """
         self.console.abandon_stdout()
 
-    def _stdoutFailed(self, error: BaseException) -> None:
+    def _stdout_failed(self, error: BaseException) -> None:
         """Stdout cannot take any more: nothing left to fetch for."""
         if self.results is None and writes_stdout(self.options):
             if self._downloads is not None:
@@ -196,9 +196,9 @@ class Run:
         for sink in self.sinks:
             sink.on_data(index, nbytes)
 
-    def _onOutcome(self, outcome: DownloadResult) -> None:
+    def _on_outcome(self, outcome: DownloadResult) -> None:
         index = outcome.index
-        result = TaskResult.fromResult(outcome, self._received[index])
+        result = TaskResult.from_result(outcome, self._received[index])
         self._results[index] = result
         poem = outcome.poem
         data = None if poem is None else poem.data
@@ -226,7 +226,7 @@ class Run:
         assert self.results is not None
         out, options = self.out, self.options
         error = stdout_error_line(
-            out.error, broken_pipe=out.brokenPipe, written=out.written
+            out.error, broken_pipe=out.broken_pipe, written=out.written
         )
         lines = [] if error is None else [error]
         lines += summary_lines(
@@ -245,7 +245,7 @@ class Run:
         self._status = exit_status(
             self.results,
             signum=self.signal,
-            broken_pipe=self.out.brokenPipe,
+            broken_pipe=self.out.broken_pipe,
             output_failed=self.out.error is not None or bool(self._output_errors),
         )
         return self._status
@@ -343,19 +343,19 @@ def _encoding(stream: Any) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """The C{get-poetry} console script and C{python -m poetry}."""
-    closed = reserveStandardFDs()
+    closed = reserve_standard_fds()
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         options = parse_args(args)
     except UsageError as e:
         sys.exit(_usage(None if 2 in closed else sys.stderr, e))
-    raiseOpenFileLimit()
-    signals = _wantedSignals()
+    raise_open_file_limit()
+    signals = _wanted_signals()
 
     from twisted.internet import task
 
     def start(reactor: Any) -> Deferred[None]:
-        installResolver(reactor)
+        install_resolver(reactor)
         stdout: OutputStream = (
             ClosedStream("stdout")
             if 1 in closed
@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         cli_run = Run(options, reactor=reactor, stdout=stdout, stderr=stderr)
         # After the reactor's own handlers (installed as it starts running),
         # which would stop the reactor and cut every connection.
-        reactor.callWhenRunning(_installStopHandlers, reactor, cli_run, signals)
+        reactor.callWhenRunning(_install_stop_handlers, reactor, cli_run, signals)
 
         def exit(status: int) -> None:
             if status != EXIT_OK:

@@ -59,14 +59,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _addressArg(text: str) -> Address:
+def _address_arg(text: str) -> Address:
     try:
         return parse_address(text)
     except AddressError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _positiveSeconds(text: str) -> float:
+def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -78,7 +78,7 @@ def _positiveSeconds(text: str) -> float:
     return value
 
 
-def _positiveInt(text: str) -> int:
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -98,25 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     parser.add_argument(
-        "addresses", metavar="ADDRESS", nargs="+", type=_addressArg,
+        "addresses", metavar="ADDRESS", nargs="+", type=_address_arg,
         help="a poetry server to download from",
     )  # fmt: skip
     parser.add_argument(
-        "--timeout", metavar="SECONDS", type=_positiveSeconds,
+        "--timeout", metavar="SECONDS", type=_positive_seconds,
         default=DEFAULT_TIMEOUT,
         help="time allowed per poem, connecting included (default %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-bytes", metavar="N", type=_positiveInt, default=DEFAULT_MAX_BYTES,
+        "--max-bytes", metavar="N", type=_positive_int, default=DEFAULT_MAX_BYTES,
         help="largest poem accepted, in bytes (default %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--concurrency", metavar="N", type=_positiveInt,
+        "--concurrency", metavar="N", type=_positive_int,
         default=DEFAULT_CONCURRENCY,
         help="at most N downloads at once in all (default %(default)s)",
     )  # fmt: skip
     parser.add_argument(
-        "--per-server", metavar="N", type=_positiveInt,
+        "--per-server", metavar="N", type=_positive_int,
         default=DEFAULT_PER_SERVER,
         help="at most N downloads at once from any one server "
         "(default %(default)s)",
@@ -168,21 +168,21 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     @raise SystemExit: for C{--help} and C{--version} (status 0).
     """
     options = build_parser().parse_args(list(argv))
-    outputDir: Path | None = options.output_dir
-    if outputDir is not None:
+    output_dir: Path | None = options.output_dir
+    if output_dir is not None:
         try:
-            outputDir.mkdir(parents=True, exist_ok=True)
+            output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UsageError(
-                f"argument --output-dir: cannot create {str(outputDir)!r}:"
+                f"argument --output-dir: cannot create {str(output_dir)!r}:"
                 f" {e.strerror or e}"
             ) from None
-        if not os.access(outputDir, os.W_OK | os.X_OK):
+        if not os.access(output_dir, os.W_OK | os.X_OK):
             raise UsageError(
-                f"argument --output-dir: {str(outputDir)!r} is not writable"
+                f"argument --output-dir: {str(output_dir)!r} is not writable"
             )
     if options.timeline_svg is not None:
-        _checkWritableFile("--timeline-svg", options.timeline_svg)
+        _check_writable_file("--timeline-svg", options.timeline_svg)
     return options
 
 
@@ -191,7 +191,7 @@ def writes_stdout(options: argparse.Namespace) -> bool:
     return bool(options.json or options.output_dir is None)
 
 
-def _checkWritableFile(option: str, path: Path) -> None:
+def _check_writable_file(option: str, path: Path) -> None:
     """
     Check, before anything starts, that C{path} can be created or
     overwritten: it is not a directory, and its directory exists and is

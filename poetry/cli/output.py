@@ -40,14 +40,14 @@ __all__ = [
     "OutputStream",
     "TextWriter",
     "as_stream",
-    "describeError",
-    "fdKind",
-    "reserveStandardFDs",
+    "describe_error",
+    "fd_kind",
+    "reserve_standard_fds",
     "same_terminal",
 ]
 
 
-def fdKind(fd: int) -> str:
+def fd_kind(fd: int) -> str:
     """
     What file descriptor C{fd} is: C{"tty"}, C{"fifo"}, C{"socket"},
     C{"file"} (a regular file), C{"device"} (another character or block
@@ -71,7 +71,7 @@ def fdKind(fd: int) -> str:
     return "other"
 
 
-def reserveStandardFDs() -> set[int]:
+def reserve_standard_fds() -> set[int]:
     """
     Open C{/dev/null} on each of the standard file descriptors 0, 1 and 2
     that is closed, and return the ones that were.
@@ -95,7 +95,7 @@ def reserveStandardFDs() -> set[int]:
     return closed
 
 
-def describeError(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     """A one-line reason for a failed write: C{No space left on device}."""
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
@@ -107,7 +107,7 @@ class OutputStream:
     A byte stream to write to without blocking the reactor.
 
     @ivar name: what it is, for messages (C{"stdout"}).
-    @ivar kind: see L{fdKind}.
+    @ivar kind: see L{fd_kind}.
     @ivar error: why writing stopped (an L{OSError}, errno kept), or
         L{None}.
     @ivar written: bytes handed to the stream so far.
@@ -120,7 +120,7 @@ class OutputStream:
 
     def __init__(self) -> None:
         self.written = 0
-        self._failureObservers: list[Callable[[BaseException], object]] = []
+        self._failure_observers: list[Callable[[BaseException], object]] = []
 
     @property
     def isatty(self) -> bool:
@@ -132,21 +132,21 @@ class OutputStream:
         return self.error is not None
 
     @property
-    def brokenPipe(self) -> bool:
+    def broken_pipe(self) -> bool:
         """Whether the reader went away (EPIPE), as with C{| head}."""
         return isinstance(self.error, BrokenPipeError) or (
             isinstance(self.error, OSError) and self.error.errno == errno.EPIPE
         )
 
-    def onFailure(self, observer: Callable[[BaseException], object]) -> None:
+    def on_failure(self, observer: Callable[[BaseException], object]) -> None:
         """Call C{observer(error)} once, if and when a write fails."""
-        self._failureObservers.append(observer)
+        self._failure_observers.append(observer)
 
     def _failed(self, error: BaseException) -> None:
         if self.error is not None:
             return
         self.error = error
-        observers, self._failureObservers = self._failureObservers, []
+        observers, self._failure_observers = self._failure_observers, []
         for observer in observers:
             observer(error)
 
@@ -244,7 +244,7 @@ class FDStream(OutputStream):
         self.encoding = encoding
         self.fd = fd
         self.name = name
-        self.kind = fdKind(fd)
+        self.kind = fd_kind(fd)
         self.delivered = False
         self._closed: list[Deferred[None]] = []
         self._ended = False
@@ -291,7 +291,7 @@ class FDStream(OutputStream):
         writer.stopWriting()
         writer.connectionLost(Failure(ConnectionAborted()))
 
-    def restoreBlocking(self) -> None:
+    def restore_blocking(self) -> None:
         """Put the descriptor back in blocking mode (before C{os._exit})."""
         from twisted.internet import fdesc
 

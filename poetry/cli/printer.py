@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from poetry.addresses import Address
 from poetry.cli.sinks import Sink
 from poetry.cli.summary import TaskResult
-from poetry.cli.terminal import escapeForTerminal
+from poetry.cli.terminal import escape_for_terminal
 
 __all__ = ["OrderedPrinter", "poem_block"]
 
@@ -18,10 +18,10 @@ __all__ = ["OrderedPrinter", "poem_block"]
 def poem_block(task: int, address: Address, data: bytes, *, tty: bool) -> bytes:
     """
     Task C{task}'s poem as printed: its header, the poem (on a terminal,
-    escaped by L{escapeForTerminal}), ending in a newline, and a blank line.
+    escaped by L{escape_for_terminal}), ending in a newline, and a blank line.
     """
     if tty:
-        data = escapeForTerminal(data)
+        data = escape_for_terminal(data)
     tail = b"" if data.endswith(b"\n") else b"\n"
     return f"==> {address} (task {task}) <==\n".encode() + data + tail + b"\n"
 
@@ -30,7 +30,7 @@ class OrderedPrinter(Sink):
     """
     Poems to stdout in command-line order, each as soon as every earlier
     task has ended, under its C{==>} header; on a terminal escaped by
-    L{escapeForTerminal}.  A poem's bytes are held only until printed.
+    L{escape_for_terminal}.  A poem's bytes are held only until printed.
     """
 
     def __init__(self, count: int, write: Callable[[bytes], object], tty: bool) -> None:

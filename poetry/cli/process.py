@@ -13,7 +13,7 @@ from typing import Any
 from twisted.internet._resolver import GAIResolver
 from twisted.python.threadpool import ThreadPool
 
-__all__ = ["installResolver", "raiseOpenFileLimit"]
+__all__ = ["install_resolver", "raise_open_file_limit"]
 
 
 class _DaemonThreadPool(ThreadPool):
@@ -26,7 +26,7 @@ class _DaemonThreadPool(ThreadPool):
         return thread
 
 
-def installResolver(reactor: Any) -> ThreadPool:
+def install_resolver(reactor: Any) -> ThreadPool:
     """
     Resolve host names on C{reactor} in daemon threads of a pool of their
     own.
@@ -49,24 +49,24 @@ def installResolver(reactor: Any) -> ThreadPool:
     return pool
 
 
-def raiseOpenFileLimit(resourceModule: Any = None) -> None:
+def raise_open_file_limit(resource_module: Any = None) -> None:
     """
     Raise the soft C{RLIMIT_NOFILE} to the hard limit, so that many
     downloads can run at once (Linux's default soft limit is 1024).  The
     program's entry point does this: a library call never changes
     process-wide limits.
     """
-    if resourceModule is None:
+    if resource_module is None:
         try:
-            import resource as resourceModule
+            import resource as resource_module
         except ImportError:  # pragma: no cover (Windows)
             return
-    soft, hard = resourceModule.getrlimit(resourceModule.RLIMIT_NOFILE)
-    infinity = resourceModule.RLIM_INFINITY
+    soft, hard = resource_module.getrlimit(resource_module.RLIMIT_NOFILE)
+    infinity = resource_module.RLIM_INFINITY
     target = hard if hard != infinity else max(soft, 1 << 20)
     if soft != infinity and soft < target:
         try:
-            resourceModule.setrlimit(resourceModule.RLIMIT_NOFILE, (target, hard))
+            resource_module.setrlimit(resource_module.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):
             pass
 

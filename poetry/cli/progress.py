@@ -17,10 +17,10 @@ from poetry.cli.options import writes_stdout
 from poetry.cli.sinks import Sink
 from poetry.cli.summary import TaskResult
 
-__all__ = ["LiveProgress", "ProgressBar", "formatSize", "wants_progress"]
+__all__ = ["LiveProgress", "ProgressBar", "format_size", "wants_progress"]
 
 
-def formatSize(n: int) -> str:
+def format_size(n: int) -> str:
     """C{n} bytes for people: C{512 B}, C{1.5 KiB}, C{12.3 MiB}."""
     if n < 1024:
         return f"{n} B"
@@ -53,7 +53,7 @@ class ProgressBar:
         """The bar, fitting in C{width} columns (less one, never wrapping)."""
         digits = len(str(self.total))
         minutes, seconds = divmod(int(elapsed), 60)
-        tail = f" {formatSize(self.received)}"
+        tail = f" {format_size(self.received)}"
         if self.failed:
             tail += f"  {self.failed} failed"
         tail += f"  {minutes}:{seconds:02d}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from poetry.addresses import Address
 
-__all__ = ["MAX_NAME_BYTES", "SaveError", "Saver", "fileStem"]
+__all__ = ["MAX_NAME_BYTES", "SaveError", "Saver", "file_stem"]
 
 MAX_NAME_BYTES = 200
 """
@@ -35,18 +35,18 @@ class SaveError(Exception):
     """A poem could not be saved; C{str()} is one line naming the file."""
 
 
-def _safeName(text: str) -> str:
+def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("._") or "host"
 
 
-def fileStem(task: int, width: int, address: Address) -> str:
+def file_stem(task: int, width: int, address: Address) -> str:
     """
     The name of task C{task}'s file without C{.txt}: C{TASK-HOST-PORT},
     the task zero-padded to C{width} digits, never longer than
     L{MAX_NAME_BYTES} with its suffixes (the host is then cut and followed
     by 8 hex digits of its SHA-256).
     """
-    host = _safeName(address.host)
+    host = _safe_name(address.host)
     stem = f"{task:0{width}d}-{host}-{address.port}"
     if len(stem) + _SUFFIX_ROOM <= MAX_NAME_BYTES:
         return stem
@@ -70,7 +70,7 @@ class Saver:
         self.directory = directory
         self.width = width
 
-    def writeAll(self, fd: int, data: bytes) -> None:
+    def write_all(self, fd: int, data: bytes) -> None:
         """
         Write all of C{data} to the open file C{fd}: the seam where a test
         injects a full disk.
@@ -89,7 +89,7 @@ class Saver:
         @raise SaveError: if it could not be written whole; nothing is left
             under a poem's name then.
         """
-        stem = fileStem(task, self.width, address)
+        stem = file_stem(task, self.width, address)
         try:
             fd, temporary = tempfile.mkstemp(
                 prefix=f".{stem}.", suffix=".part", dir=self.directory
@@ -100,7 +100,7 @@ class Saver:
             ) from None
         try:
             try:
-                self.writeAll(fd, data)
+                self.write_all(fd, data)
             finally:
                 os.close(fd)
             return self._publish(Path(temporary), stem)

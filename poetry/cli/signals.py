@@ -3,7 +3,7 @@ How the C{get-poetry} entry point handles SIGINT, SIGTERM and SIGHUP: the
 first stops the downloads (partial summary, status 128 + signal), the second
 stops waiting for a stdout nobody reads, the third exits at once.
 
-Only the program's entry point calls L{_installStopHandlers}: a library
+Only the program's entry point calls L{_install_stop_handlers}: a library
 call never changes process-wide signal handlers.
 """
 
@@ -31,7 +31,7 @@ class Interruptible(Protocol):
 
     def interrupt(self, signum: int = ...) -> None: ...
 
-    def abandonOutput(self) -> None: ...
+    def abandon_output(self) -> None: ...
 
 
 def signal_name(signum: int) -> str:
@@ -42,11 +42,11 @@ def signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def _stopSignals() -> list[int]:
+def _stop_signals() -> list[int]:
     return [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
 
 
-def _wantedSignals() -> list[int]:
+def _wanted_signals() -> list[int]:
     """
     The stop signals whose disposition is still the default: one the
     program was started with ignored (C{nohup} ignores SIGHUP) stays
@@ -54,7 +54,7 @@ def _wantedSignals() -> list[int]:
     the reactor installs its own handlers.
     """
     wanted = []
-    for signum in _stopSignals():
+    for signum in _stop_signals():
         current = signal.getsignal(signum)
         if signum == signal.SIGINT:
             if current is signal.default_int_handler:
@@ -64,11 +64,11 @@ def _wantedSignals() -> list[int]:
     return wanted
 
 
-def _installStopHandlers(
+def _install_stop_handlers(
     reactor: Any,
     run: Interruptible,
     signals: Sequence[int],
-    lastResort: Callable[[int], object] = os._exit,
+    last_resort: Callable[[int], object] = os._exit,
 ) -> Callable[[int, object], None]:
     """
     Make each of C{signals} stop the downloads (partial summary, status
@@ -80,20 +80,20 @@ def _installStopHandlers(
     """
     count = 0
 
-    def onSignal(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
         nonlocal count
         count += 1
         if count == 1:
             # callFromThread: safe from a signal handler, and wakes the reactor.
             reactor.callFromThread(run.interrupt, signum)
         elif count == 2:
-            reactor.callFromThread(run.abandonOutput)
+            reactor.callFromThread(run.abandon_output)
         else:
             for stream in (run.out, run.err):
                 if isinstance(stream, FDStream):
-                    stream.restoreBlocking()
-            lastResort(128 + (run.signal or signum))
+                    stream.restore_blocking()
+            last_resort(128 + (run.signal or signum))
 
     for signum in signals:
-        signal.signal(signum, onSignal)
-    return onSignal
+        signal.signal(signum, on_signal)
+    return on_signal

@@ -44,7 +44,7 @@ class Sink:
 class SavingSink(Sink):
     """
     C{--output-dir}: each poem saved by L{saver} the moment it arrives; a
-    poem that cannot be saved fails its task (L{TaskResult.failSaving}).
+    poem that cannot be saved fails its task (L{TaskResult.fail_saving}).
 
     @ivar saver: the L{Saver} (a test may replace it before the run starts).
     """
@@ -58,7 +58,7 @@ class SavingSink(Sink):
         try:
             result.file = str(self.saver.save(result.task, result.address, data))
         except SaveError as e:
-            result.failSaving(e)
+            result.fail_saving(e)
 
 
 class VerboseLog(Sink):

@@ -20,7 +20,7 @@ from twisted.internet.error import ConnectionAborted
 
 from poetry.addresses import Address
 from poetry.cli.options import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, PROG
-from poetry.cli.output import describeError
+from poetry.cli.output import describe_error
 from poetry.cli.saving import SaveError
 from poetry.cli.signals import signal_name
 from poetry.client import DownloadResult, DownloadStatus
@@ -79,7 +79,7 @@ class TaskResult:
         return self.status is DownloadStatus.OK
 
     @classmethod
-    def fromResult(cls, outcome: DownloadResult, received: int) -> TaskResult:
+    def from_result(cls, outcome: DownloadResult, received: int) -> TaskResult:
         poem, error = outcome.poem, outcome.error
         return cls(
             index=outcome.index,
@@ -95,7 +95,7 @@ class TaskResult:
             else (str(error) or type(error).__name__),
         )
 
-    def failSaving(self, error: SaveError) -> None:
+    def fail_saving(self, error: SaveError) -> None:
         """The poem arrived but could not be saved: the task failed."""
         self.status = DownloadStatus.FAILED
         self.error_type = type(error).__name__
@@ -230,7 +230,7 @@ def stdout_error_line(
             f"{PROG}: error: stopped waiting for stdout: "
             f"{plural(written, 'byte')} written, not all delivered"
         )
-    return f"{PROG}: error: cannot write to stdout: {describeError(error)}"
+    return f"{PROG}: error: cannot write to stdout: {describe_error(error)}"
 
 
 def exit_status(

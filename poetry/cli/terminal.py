@@ -7,7 +7,7 @@ terminal, an escape sequence in it can clear the screen, retitle the
 window, write the clipboard (OSC 52), print a hyperlink whose target is not
 its text (OSC 8), move the cursor to rewrite what was printed before, or
 print a line that looks like the next task's C{==>} header.
-L{escapeForTerminal} shows every such byte as visible text instead.  It is
+L{escape_for_terminal} shows every such byte as visible text instead.  It is
 applied only when stdout is a terminal: into a pipe or a file poems are
 written byte for byte.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["escapeForTerminal"]
+__all__ = ["escape_for_terminal"]
 
 # C0 controls but tab and newline, a carriage return not ending a line
 # (CRLF text is shown as written), DEL, C1 controls (U+0080-U+009F: CSI
@@ -42,7 +42,7 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{code:04x}"
 
 
-def escapeForTerminal(data: bytes) -> bytes:
+def escape_for_terminal(data: bytes) -> bytes:
     """
     C{data} made safe to show on a terminal: control characters (but tab
     and newline), C1 controls, bidirectional overrides and invalid UTF-8

@@ -22,7 +22,7 @@ from poetry.trace import (
     Tracer,
     render_timeline_svg,
     render_timeline_text,
-    traceObserver,
+    trace_observer,
 )
 
 _T = TypeVar("_T")
@@ -49,7 +49,7 @@ def new_tracer(clock: Any, trace_to: IO[str] | None) -> Tracer:
         # whatever the global log observers are, and a broken stderr
         # cannot raise into the client's callbacks.
         log = Logger(
-            namespace=TRACE_NAMESPACE, observer=LogPublisher(traceObserver(trace_to))
+            namespace=TRACE_NAMESPACE, observer=LogPublisher(trace_observer(trace_to))
         )
     return Tracer(clock=clock, log=log, emit=trace_to is not None)
 
@@ -121,7 +121,7 @@ class FactoryWatch:
                 for d in waiting:
                     d.callback(None)
 
-    def whenStopped(self) -> Deferred[None]:
+    def when_stopped(self) -> Deferred[None]:
         """A L{Deferred} firing once no factory is live (at once if none)."""
         if self.live <= 0:
             return succeed(None)
@@ -204,7 +204,7 @@ class Tracing:
         after L{FACTORY_STOP_GRACE} seconds (or when cancelled: Ctrl-C), so
         that their trace lines come before the timeline and the summary.
         """
-        stopped = self.factories.whenStopped()
+        stopped = self.factories.when_stopped()
         if not stopped.called:
             stopped.addTimeout(self.FACTORY_STOP_GRACE, self._clock)
         return stopped.addBoth(lambda _: result)

@@ -84,7 +84,7 @@ def _reactor(reactor: object | None) -> TCPReactor:
     return cast(TCPReactor, reactor)
 
 
-def _checkTimeout(timeout: object) -> float | None:
+def _check_timeout(timeout: object) -> float | None:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
@@ -99,9 +99,9 @@ def _checkTimeout(timeout: object) -> float | None:
     return timeout
 
 
-def _checkCount(name: str, value: object, *, noneAllowed: bool) -> int | None:
+def _check_count(name: str, value: object, *, none_allowed: bool) -> int | None:
     """C{value} as a whole number >= 1 (or None if allowed)."""
-    if value is None and noneAllowed:
+    if value is None and none_allowed:
         return None
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, not bool")
@@ -116,9 +116,9 @@ def _checkCount(name: str, value: object, *, noneAllowed: bool) -> int | None:
     return number
 
 
-def _checkLimits(timeout: object, max_bytes: object) -> None:
-    _checkTimeout(timeout)
-    _checkCount("max_bytes", max_bytes, noneAllowed=False)
+def _check_limits(timeout: object, max_bytes: object) -> None:
+    _check_timeout(timeout)
+    _check_count("max_bytes", max_bytes, none_allowed=False)
 
 
 def get_poem(
@@ -165,7 +165,7 @@ def get_poem(
     @raise ValueError: (synchronously) for a bad value (L{AddressError}
         for the host or port).
     """
-    _checkLimits(timeout, max_bytes)
+    _check_limits(timeout, max_bytes)
     address = check_address(host, port)
     return _fetch(
         address,
@@ -182,22 +182,22 @@ def _fetch(
     address: Address,
     clock: TCPReactor,
     timeout: float | None,
-    maxBytes: int,
+    max_bytes: int,
     tracer: TraceRecorder | None,
     task: int,
-    onData: Callable[[int], object] | None,
-    onClosed: Callable[[], object] | None = None,
+    on_data: Callable[[int], object] | None,
+    on_closed: Callable[[], object] | None = None,
 ) -> Deferred[Poem]:
     """L{get_poem} with its arguments already checked."""
     factory = PoetryClientFactory(
         address,
         clock=clock,
         timeout=timeout,
-        maxBytes=maxBytes,
+        max_bytes=max_bytes,
         tracer=tracer,
         task=task,
-        onData=onData,
-        onClosed=onClosed,
+        on_data=on_data,
+        on_closed=on_closed,
     )
     d = factory.deferred
     assert d is not None
@@ -212,16 +212,16 @@ _FD_RESERVE = 32
 """File descriptors left free for everything that is not a download."""
 
 
-def _openFileCount() -> int:
-    for fdDir in ("/proc/self/fd", "/dev/fd"):
+def _open_file_count() -> int:
+    for fd_dir in ("/proc/self/fd", "/dev/fd"):
         try:
-            return len(os.listdir(fdDir))
+            return len(os.listdir(fd_dir))
         except OSError:
             continue
     return 0
 
 
-def _toAddress(address: object, parsed: dict[object, Address]) -> Address:
+def _to_address(address: object, parsed: dict[object, Address]) -> Address:
     """
     C{address} as a checked L{Address}; each distinct value (text, pair or
     L{Address}) is parsed or checked once, remembered in C{parsed}.
@@ -318,26 +318,26 @@ def get_poems(
     @raise ValueError: (synchronously) for a bad value (L{AddressError} for
         an address).
     """
-    _checkLimits(timeout, max_bytes)
-    total = _checkCount("concurrency", concurrency, noneAllowed=True)
-    perServer = _checkCount("per_server", per_server, noneAllowed=True)
+    _check_limits(timeout, max_bytes)
+    total = _check_count("concurrency", concurrency, none_allowed=True)
+    per_server = _check_count("per_server", per_server, none_allowed=True)
     if isinstance(addresses, str | bytes | bytearray):
         raise TypeError(
             "addresses must be a list of addresses, not a single "
             f"{type(addresses).__name__} ({addresses!r})"
         )
     parsed: dict[object, Address] = {}
-    targets = [_toAddress(a, parsed) for a in addresses]
+    targets = [_to_address(a, parsed) for a in addresses]
     if not targets:
         return succeed([])
     clock = _reactor(reactor)
     count = len(targets)
     limit = count if total is None else min(total, count)
-    if _isSelectReactor(clock):
-        limit = max(1, min(limit, 1024 - _openFileCount() - _FD_RESERVE))
-    perServerCap = count if perServer is None else perServer
+    if _is_select_reactor(clock):
+        limit = max(1, min(limit, 1024 - _open_file_count() - _FD_RESERVE))
+    per_server_cap = count if per_server is None else per_server
 
-    def fetch(index: int, onClosed: Callable[[], object]) -> Deferred[Poem]:
+    def fetch(index: int, on_closed: Callable[[], object]) -> Deferred[Poem]:
         return _fetch(
             targets[index],
             clock,
@@ -346,7 +346,7 @@ def get_poems(
             tracer,
             index + 1,
             None if on_data is None else partial(on_data, index),
-            onClosed,
+            on_closed,
         )
 
     scheduler = DownloadScheduler(
@@ -354,14 +354,14 @@ def get_poems(
         fetch,
         clock,
         limit=limit,
-        perServer=perServerCap,
-        keepResults=keep_outcomes,
-        onResult=on_outcome,
+        per_server=per_server_cap,
+        keep_results=keep_outcomes,
+        on_result=on_outcome,
     )
     return scheduler.start()
 
 
-def _isSelectReactor(reactor: object) -> bool:
+def _is_select_reactor(reactor: object) -> bool:
     """Whether C{reactor} is limited to FD_SETSIZE (1024) descriptors."""
     selectreactor = sys.modules.get("twisted.internet.selectreactor")
     if selectreactor is None:

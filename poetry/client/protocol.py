@@ -25,7 +25,7 @@ from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from poetry.addresses import Address, formatAddress
+from poetry.addresses import Address, format_address
 from poetry.client.results import Poem
 from poetry.errors import (
     EmptyPoem,
@@ -94,7 +94,7 @@ class TCPReactor(_Interface):
         """The current time in seconds."""
 
 
-def _reasonName(reason: Failure) -> str:
+def _reason_name(reason: Failure) -> str:
     return type(reason.value).__name__
 
 
@@ -107,7 +107,7 @@ class PoetryProtocol(Protocol):
     linear in the poem's size whatever the chunk sizes.
 
     @ivar received: bytes received so far.
-    @ivar maxBytes: this connection's size limit; see L{MAX_BYTES}.
+    @ivar max_bytes: this connection's size limit; see L{MAX_BYTES}.
     @ivar peer: the transport's peer address, once connected.
     """
 
@@ -115,15 +115,15 @@ class PoetryProtocol(Protocol):
     """
     The largest poem accepted, in bytes.  It protects the client's memory
     from a faulty or hostile server that never stops sending: past the limit
-    L{poemTooLarge} is called and nothing more is buffered.
+    L{poem_too_large} is called and nothing more is buffered.
     """
 
     tracer: TraceRecorder | None = None
     task = 1
-    onData: Callable[[int], object] | None = None
+    on_data: Callable[[int], object] | None = None
 
     def __init__(self) -> None:
-        self.maxBytes = self.MAX_BYTES
+        self.max_bytes = self.MAX_BYTES
         self.received = 0
         self.peer: IAddress | None = None
         self._chunks: list[bytes] | None = []
@@ -141,8 +141,8 @@ class PoetryProtocol(Protocol):
                 self.task,
                 "protocol",
                 "connectionMade",
-                peer=formatAddress(self.peer),
-                host=formatAddress(transport.getHost()),
+                peer=format_address(self.peer),
+                host=format_address(transport.getHost()),
             )
 
     def dataReceived(self, data: bytes) -> None:
@@ -152,17 +152,17 @@ class PoetryProtocol(Protocol):
         self.received += len(data)
         if self.tracer is not None:
             self.tracer.record(self.task, "protocol", "dataReceived", bytes=len(data))
-        if self.received > self.maxBytes:
-            self.poemTooLarge()
+        if self.received > self.max_bytes:
+            self.poem_too_large()
             return
         chunks.append(data)
-        if self.onData is not None:
+        if self.on_data is not None:
             try:
-                self.onData(len(data))
+                self.on_data(len(data))
             except Exception:
-                self.callbackFailed(Failure())
+                self.callback_failed(Failure())
 
-    def callbackFailed(self, reason: Failure) -> None:
+    def callback_failed(self, reason: Failure) -> None:
         """
         The caller's C{on_data} callback raised: a bug in the caller, not a
         fault of the server.  Log it, fail the download with
@@ -178,7 +178,7 @@ class PoetryProtocol(Protocol):
             address=str(address),
         )
         if factory is not None:
-            factory.poemFailed(
+            factory.poem_failed(
                 PoemCallbackError(factory.address, "on_data", reason, self.received)
             )
         cast(Any, self.transport).abortConnection()
@@ -187,17 +187,17 @@ class PoetryProtocol(Protocol):
         """The bytes buffered so far (empty once the poem is finished)."""
         return b"".join(self._chunks) if self._chunks else b""
 
-    def poemTooLarge(self) -> None:
+    def poem_too_large(self) -> None:
         """
-        Called when the server has sent more than L{maxBytes}.  The default
+        Called when the server has sent more than L{max_bytes}.  The default
         drops the buffer, fails the download with L{PoemTooLarge} and aborts
         the connection.  Override to handle the limit differently.
         """
         self._chunks = None
         factory = cast("PoetryClientFactory | None", self.factory)
         if factory is not None:
-            factory.poemFailed(
-                PoemTooLarge(factory.address, self.maxBytes, self.received)
+            factory.poem_failed(
+                PoemTooLarge(factory.address, self.max_bytes, self.received)
             )
         cast(Any, self.transport).abortConnection()
 
@@ -208,7 +208,7 @@ class PoetryProtocol(Protocol):
                 self.task,
                 "protocol",
                 "connectionLost",
-                reason=_reasonName(reason),
+                reason=_reason_name(reason),
                 clean=clean,
             )
         chunks, self._chunks = self._chunks, None
@@ -218,11 +218,11 @@ class PoetryProtocol(Protocol):
         if chunks is not None:
             data = b"".join(chunks)
             if clean:
-                factory.poemFinished(self, data)
+                factory.poem_finished(self, data)
             else:
-                factory.poemTruncated(self, data, reason)
+                factory.poem_truncated(self, data, reason)
         # The socket is closed now (Twisted closes it before telling us).
-        factory.connectionClosed()
+        factory.connection_closed()
 
 
 class PoetryClientFactory(ClientFactory[PoetryProtocol]):
@@ -241,7 +241,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
 
     The result can fire before the connection's socket is closed (a timeout
     or a cancel aborts the connection, and Twisted closes it a reactor turn
-    later).  C{onClosed}, if given, is called once the attempt's socket
+    later).  C{on_closed}, if given, is called once the attempt's socket
     really is closed: after the protocol's C{connectionLost}, or in
     L{clientConnectionFailed} if it never connected.  L{get_poems} hands a
     download's slot on only then, so it never has more sockets open than
@@ -259,20 +259,20 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         *,
         clock: TCPReactor,
         timeout: float | None = DEFAULT_TIMEOUT,
-        maxBytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         tracer: TraceRecorder | None = None,
         task: int = 1,
-        onData: Callable[[int], object] | None = None,
-        onClosed: Callable[[], object] | None = None,
+        on_data: Callable[[int], object] | None = None,
+        on_closed: Callable[[], object] | None = None,
     ) -> None:
         self.address = address
         self.clock = clock
         self.timeout = timeout
-        self.maxBytes = maxBytes
+        self.max_bytes = max_bytes
         self.tracer = tracer
         self.task = task
-        self.onData = onData
-        self.onClosed = onClosed
+        self.on_data = on_data
+        self.on_closed = on_closed
         self.deferred: Deferred[Poem] | None = Deferred(self._cancel)
         self.started: float | None = None
         self._connector: Any = None
@@ -305,16 +305,16 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     def buildProtocol(self, addr: IAddress) -> PoetryProtocol | None:  # type: ignore[override]
         if self.tracer is not None:
             self.tracer.record(
-                self.task, "factory", "buildProtocol", address=formatAddress(addr)
+                self.task, "factory", "buildProtocol", address=format_address(addr)
             )
         if self.deferred is None:
             return None  # already timed out or cancelled: refuse the connection
         p = self.protocol()
         p.factory = self
-        p.maxBytes = self.maxBytes
+        p.max_bytes = self.max_bytes
         p.task = self.task
         p.tracer = self.tracer
-        p.onData = self.onData
+        p.on_data = self.on_data
         self._protocol = p
         return p
 
@@ -324,7 +324,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
                 self.task,
                 "factory",
                 "clientConnectionFailed",
-                reason=_reasonName(reason),
+                reason=_reason_name(reason),
             )
         d = self._take()
         if d is not None:
@@ -333,7 +333,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
             d.errback(PoemConnectionFailed(self.address, reason))
         # else: our own stopConnecting() after a timeout or cancel.
         # Either way the attempt's socket (if it had one) is closed now.
-        self.connectionClosed()
+        self.connection_closed()
 
     def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
         if self.tracer is not None:
@@ -341,7 +341,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
                 self.task,
                 "factory",
                 "clientConnectionLost",
-                reason=_reasonName(reason),
+                reason=_reason_name(reason),
             )
         # The protocol's connectionLost has already decided the result.
 
@@ -350,18 +350,18 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
             self.tracer.record(self.task, "factory", "doStop")
         super().doStop()
 
-    def connectionClosed(self) -> None:
+    def connection_closed(self) -> None:
         """
-        This attempt's socket is closed: call C{onClosed}, once.  Called by
+        This attempt's socket is closed: call C{on_closed}, once.  Called by
         the protocol's C{connectionLost} and by L{clientConnectionFailed}.
         """
-        onClosed, self.onClosed = self.onClosed, None
-        if onClosed is not None:
-            onClosed()
+        on_closed, self.on_closed = self.on_closed, None
+        if on_closed is not None:
+            on_closed()
 
     # -- results from the protocol -------------------------------------------
 
-    def poemFinished(self, protocol: PoetryProtocol, data: bytes) -> None:
+    def poem_finished(self, protocol: PoetryProtocol, data: bytes) -> None:
         """The server closed the connection cleanly after sending C{data}."""
         d = self._take()
         if d is None:
@@ -383,7 +383,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
             )
         )
 
-    def poemTruncated(
+    def poem_truncated(
         self, protocol: PoetryProtocol, data: bytes, reason: Failure
     ) -> None:
         """The connection was lost uncleanly after C{data} arrived."""
@@ -394,7 +394,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         reason.cleanFailure()
         d.errback(PoemTruncated(self.address, data, reason))
 
-    def poemFailed(self, error: PoemError) -> None:
+    def poem_failed(self, error: PoemError) -> None:
         """
         The download failed with C{error} while still connected (for example
         L{PoemTooLarge}); the caller closes the connection.
@@ -418,10 +418,10 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         d = self._take()
         if d is None:
             return
-        partialData = self._protocol.partial() if self._protocol is not None else b""
+        partial_data = self._protocol.partial() if self._protocol is not None else b""
         self._stop()
         self._release()
-        d.errback(PoemTimeout(self.address, cast(float, self.timeout), partialData))
+        d.errback(PoemTimeout(self.address, cast(float, self.timeout), partial_data))
 
     # -- internals -------------------------------------------------------------
 
@@ -434,10 +434,10 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         """Take the result Deferred (fire-once) and cancel the timeout."""
         d, self.deferred = self.deferred, None
         if d is not None:
-            self._cancelTimeout()
+            self._cancel_timeout()
         return d
 
-    def _cancelTimeout(self) -> None:
+    def _cancel_timeout(self) -> None:
         call, self._timeoutCall = self._timeoutCall, None
         if call is not None and call.active():
             call.cancel()
@@ -460,7 +460,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         """Drop every reference to this download's objects."""
         self._protocol = None
         self._connector = None
-        self.onData = None
+        self.on_data = None
 
     def _cancel(self, d: Deferred[Poem]) -> None:
         """Canceller of L{deferred}: stop the download; Deferred fails itself."""

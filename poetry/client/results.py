@@ -70,19 +70,19 @@ class Poem:
     elapsed: float = 0.0
     # The decoded text and whether it was valid UTF-8, filled in on first
     # use (a slot, not functools.cached_property, which needs a __dict__).
-    _decodedCache: tuple[str, bool] | None = field(
+    _decoded_cache: tuple[str, bool] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
     @property
     def _decoded(self) -> tuple[str, bool]:
-        decoded = self._decodedCache
+        decoded = self._decoded_cache
         if decoded is None:
             try:
                 decoded = self.data.decode("utf-8"), True
             except UnicodeDecodeError:
                 decoded = self.data.decode("utf-8", "replace"), False
-            object.__setattr__(self, "_decodedCache", decoded)
+            object.__setattr__(self, "_decoded_cache", decoded)
         return decoded
 
     @property

@@ -2,7 +2,7 @@
 The scheduler behind L{get_poems}: which download starts next, and when.
 
 L{DownloadScheduler} has one job: run a list of downloads with at most
-C{limit} in flight in all and C{perServer} to any one server, starting them
+C{limit} in flight in all and C{per_server} to any one server, starting them
 in input order, and hand each download's slot on only once both its result
 and its socket's close have been seen.
 
@@ -43,7 +43,7 @@ class Clock(_Interface):
 
 Fetch = Callable[[int, Callable[[], object]], Deferred[Poem]]
 """
-C{fetch(index, onClosed)}: start download C{index}, calling C{onClosed()}
+C{fetch(index, on_closed)}: start download C{index}, calling C{on_closed()}
 once its socket is closed; return its L{Deferred}.
 """
 
@@ -69,18 +69,18 @@ class _ServerQueue:
 class DownloadScheduler:
     """
     Run one download per target, at most C{limit} at once in all and
-    C{perServer} at once to any one server, in input order.
+    C{per_server} at once to any one server, in input order.
 
     A download holds its slot until both its result and its socket's close
     have been seen (in either order); then the next download that both caps
     allow starts.  L{start}'s Deferred fires once every download has ended,
     with one L{DownloadResult} per target in input order (or an empty list
-    when C{keepResults} is false).  It never fails; cancelling it cancels
+    when C{keep_results} is false).  It never fails; cancelling it cancels
     every download queued or running, and it then fires with every result,
-    the unfinished ones failed with L{CancelledError}.  C{onResult} is
+    the unfinished ones failed with L{CancelledError}.  C{on_result} is
     given each result as its download ends; it may cancel the run.
 
-    @ivar inFlight: how many downloads hold a slot.
+    @ivar in_flight: how many downloads hold a slot.
     """
 
     __slots__ = (
@@ -91,17 +91,17 @@ class DownloadScheduler:
         "_filling",
         "_keep",
         "_limit",
-        "_onResult",
-        "_queueOf",
+        "_on_result",
+        "_queue_of",
         "_queues",
         "_ready",
         "_remaining",
         "_results",
         "_running",
-        "_startedAt",
+        "_started_at",
         "_targets",
-        "_toSee",
-        "inFlight",
+        "_to_see",
+        "in_flight",
     )
 
     def __init__(
@@ -111,42 +111,42 @@ class DownloadScheduler:
         clock: Clock,
         *,
         limit: int,
-        perServer: int,
-        keepResults: bool = True,
-        onResult: Callable[[DownloadResult], object] | None = None,
+        per_server: int,
+        keep_results: bool = True,
+        on_result: Callable[[DownloadResult], object] | None = None,
     ) -> None:
         count = len(targets)
         self._targets = targets
         self._fetch = fetch
         self._clock = clock
         self._limit = limit
-        self._cap = perServer
-        self._keep = keepResults
-        self._onResult = onResult
+        self._cap = per_server
+        self._keep = keep_results
+        self._on_result = on_result
         # One queue per server, and a heap of the queues that may start a
         # download now (pending and below the per-server cap), keyed by the
         # index of their next download so downloads start in input order.
         queues: dict[Address, _ServerQueue] = {}
-        self._queueOf: list[_ServerQueue] = []
+        self._queue_of: list[_ServerQueue] = []
         for index, target in enumerate(targets):
             queue = queues.get(target)
             if queue is None:
                 queue = queues[target] = _ServerQueue()
             queue.pending.append(index)
-            self._queueOf.append(queue)
+            self._queue_of.append(queue)
         self._queues = list(queues.values())
         self._ready = [(q.pending[0], q) for q in self._queues]
         heapq.heapify(self._ready)
         self._results: list[DownloadResult | None] = [None] * count
-        self._startedAt: list[float | None] = [None] * count
+        self._started_at: list[float | None] = [None] * count
         # How many of a started download's two ends (result, socket closed)
         # are still to be seen: 2, then 1, then 0 when its slot is free.
-        self._toSee = bytearray(count)
+        self._to_see = bytearray(count)
         self._running: dict[int, Deferred[Poem]] = {}
-        self.inFlight = 0
+        self.in_flight = 0
         self._remaining = count
         self._filling = False
-        self._done: Deferred[list[DownloadResult]] | None = Deferred(self._cancelAll)
+        self._done: Deferred[list[DownloadResult]] | None = Deferred(self._cancel_all)
 
     def start(self) -> Deferred[list[DownloadResult]]:
         """
@@ -168,24 +168,24 @@ class DownloadScheduler:
         self._filling = True
         try:
             ready = self._ready
-            while ready and self.inFlight < self._limit:
+            while ready and self.in_flight < self._limit:
                 _, queue = heapq.heappop(ready)
                 index = queue.pending.popleft()
                 queue.running += 1
                 if queue.pending and queue.running < self._cap:
                     heapq.heappush(ready, (queue.pending[0], queue))
-                self.inFlight += 1
+                self.in_flight += 1
                 self._start(index)
         finally:
             self._filling = False
 
     def _start(self, index: int) -> None:
-        self._startedAt[index] = self._clock.seconds()
-        self._toSee[index] = 2
+        self._started_at[index] = self._clock.seconds()
+        self._to_see[index] = 2
         try:
             d = self._fetch(index, partial(self._seen, index))
         except Exception:
-            self._toSee[index] = 1  # no socket to wait for
+            self._to_see[index] = 1  # no socket to wait for
             self._ended(Failure(), index)
             return
         self._running[index] = d
@@ -194,15 +194,15 @@ class DownloadScheduler:
     def _seen(self, index: int) -> None:
         # One of a started download's two ends was seen; after both, its
         # slot goes to the next download.
-        toSee = self._toSee
-        if not toSee[index]:
+        to_see = self._to_see
+        if not to_see[index]:
             return  # both seen already: never free a slot twice
-        toSee[index] -= 1
-        if toSee[index]:
+        to_see[index] -= 1
+        if to_see[index]:
             return
-        queue = self._queueOf[index]
+        queue = self._queue_of[index]
         queue.running -= 1
-        self.inFlight -= 1
+        self.in_flight -= 1
         if queue.pending and queue.running == self._cap - 1:
             # It was at its cap: it may start a download again.
             heapq.heappush(self._ready, (queue.pending[0], queue))
@@ -211,10 +211,10 @@ class DownloadScheduler:
     def _ended(self, outcome: object, index: int) -> None:
         # The one callback per download.  The download counts as ended
         # before the caller hears of it, so the caller may cancel
-        # everything from onResult.  Returns None: the download's Deferred
+        # everything from on_result.  Returns None: the download's Deferred
         # holds nothing afterwards.
         self._running.pop(index, None)
-        started = self._startedAt[index]
+        started = self._started_at[index]
         elapsed = 0.0 if started is None else self._clock.seconds() - started
         target = self._targets[index]
         if isinstance(outcome, Failure):
@@ -225,9 +225,9 @@ class DownloadScheduler:
         if self._keep:
             self._results[index] = result
         self._remaining -= 1
-        if self._onResult is not None:
+        if self._on_result is not None:
             try:
-                self._onResult(result)
+                self._on_result(result)
             except Exception:
                 _log.failure(
                     "on_outcome callback failed for {address}",
@@ -244,7 +244,7 @@ class DownloadScheduler:
             results = cast(list[DownloadResult], self._results) if self._keep else []
             d.callback(results)
 
-    def _cancelAll(self, d: Deferred[list[DownloadResult]]) -> None:
+    def _cancel_all(self, d: Deferred[list[DownloadResult]]) -> None:
         """Canceller of the results: end every download queued or running."""
         # Fail the queued ones first: they never start (with nothing
         # pending, no slot freed later starts anything either).
@@ -257,6 +257,6 @@ class DownloadScheduler:
         for running in list(self._running.values()):
             running.cancel()
         if self._remaining == 0:
-            # Cancelled from the last download's onResult, say: nothing was
+            # Cancelled from the last download's on_result, say: nothing was
             # left to end it, so fire it here (not with CancelledError).
             self._finish()

@@ -8,7 +8,7 @@ factory that holds what connections share.
     fast or slow, under an optional idle timeout, half-close aware, with a
     lingering close.
   - L{poetry.server.faults}: one protocol class per fault mode, and
-    L{parseFault}.
+    L{parse_fault}.
   - L{poetry.server.factory}: L{PoetryServerFactory}.
   - L{poetry.server.schedule}: slow mode's single-timer L{SlowSchedule};
     L{poetry.server.deadlines}: fixed-duration timeouts on one timer.
@@ -19,7 +19,7 @@ Fast mode writes the poem and closes the connection; a poem larger than
 L{PoetryServerProtocol.STREAM_CHUNK} is streamed by a pull producer so a
 client that does not read never makes the server buffer the whole poem.
 
-Slow mode sends C{chunkSize} bytes every C{delay} seconds.  Instead of one
+Slow mode sends C{chunk_size} bytes every C{delay} seconds.  Instead of one
 C{callLater} per connection per chunk, the factory keeps every slow
 connection in one L{SlowSchedule}: a heap of absolute due times served by a
 single timer, so all connections that are due are written in one reactor call
@@ -27,15 +27,15 @@ and lateness never accumulates (each due time is the previous one plus
 C{delay}, not "now" plus C{delay}).
 
 The lifecycle trace shows how connections interleave on the server: with
-C{traceLifecycle} set, each connection logs C{connectionMade} (namespace
+C{trace_lifecycle} set, each connection logs C{connectionMade} (namespace
 L{LIFECYCLE_NAMESPACE}) and its access-log event also says why the
-connection was lost and whether cleanly; with C{traceChunks} set, each
+connection was lost and whether cleanly; with C{trace_chunks} set, each
 slow-mode chunk is logged too, at debug level.  Every such event carries a
 C{lifecycle} field naming the callback.  When both flags are off (fast mode's
 default) no event is built: one boolean test per connection.
 """
 
-from poetry.addresses import formatAddress
+from poetry.addresses import format_address
 from poetry.server.accesslog import (
     ACCESS_FORMAT,
     ACCESS_NAMESPACE,
@@ -43,7 +43,7 @@ from poetry.server.accesslog import (
 )
 from poetry.server.base import BaseServerProtocol
 from poetry.server.deadlines import Deadlines
-from poetry.server.factory import PoetryServerFactory, defaultIdleTimeout
+from poetry.server.factory import PoetryServerFactory, default_idle_timeout
 from poetry.server.outcome import ConnectionOutcome
 from poetry.server.protocol import PoetryServerProtocol
 from poetry.server.schedule import SlowSchedule
@@ -58,6 +58,6 @@ __all__ = [
     "PoetryServerFactory",
     "PoetryServerProtocol",
     "SlowSchedule",
-    "defaultIdleTimeout",
-    "formatAddress",
+    "default_idle_timeout",
+    "format_address",
 ]

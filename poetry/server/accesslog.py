@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
-from poetry.addresses import formatAddress
+from poetry.addresses import format_address
 
 if TYPE_CHECKING:
     from poetry.server.base import BaseServerProtocol
@@ -58,7 +58,7 @@ def access_event(
     whether cleanly (C{clean}).
     """
     record: dict[str, Any] = {
-        "peer": formatAddress(protocol.peer or protocol.transport.getPeer()),
+        "peer": format_address(protocol.peer or protocol.transport.getPeer()),
         "poem": show_name(protocol.poem.name) if hasattr(protocol, "poem") else "-",
         "bytes": protocol.sent,
         "seconds": now - protocol.started,
@@ -82,7 +82,7 @@ def chunk_event(
     """
     return "{peer} chunk: {bytes} bytes at offset {offset}", {
         "lifecycle": "chunk",
-        "peer": formatAddress(protocol.transport.getPeer()),
+        "peer": format_address(protocol.transport.getPeer()),
         "bytes": protocol.offset - offset,
         "offset": offset,
     }

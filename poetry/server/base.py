@@ -18,7 +18,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from poetry.addresses import formatAddress
+from poetry.addresses import format_address
 from poetry.library import PoemFile
 from poetry.server.outcome import ConnectionOutcome
 
@@ -40,13 +40,13 @@ class BaseServerProtocol(Protocol, TimeoutMixin):
     the transport and counts it.  How the connection ended is recorded in
     C{outcome} (a L{ConnectionOutcome}) by whoever ends it, and
     C{connectionLost} reports the connection to the factory
-    (C{connectionEnded}), which counts it and writes its access-log event.
+    (C{connection_ended}), which counts it and writes its access-log event.
 
     What the client sends is read and discarded: the classic protocol has no
     requests, and reading (rather than ignoring the socket) keeps a chatty
     client from filling the kernel's buffers and means a reset is noticed at
     once.  The protocol is an L{IHalfCloseableProtocol}: a client's
-    half-close only sets C{readClosed}.
+    half-close only sets C{read_closed}.
 
     An idle timeout, when a subclass sets one (L{TimeoutMixin}, timers from
     the factory's clock), aborts the connection as
@@ -84,34 +84,34 @@ class BaseServerProtocol(Protocol, TimeoutMixin):
     sent: int = 0
     started: float = 0.0
     outcome: ConnectionOutcome | None = None
-    #: The peer's IP address, counted by the factory's C{maxPerPeer}.
-    peerHost: str | None = None
+    #: The peer's IP address, counted by the factory's C{max_per_peer}.
+    peer_host: str | None = None
     #: The client has half-closed (or closed): it will send nothing more.
-    readClosed = False
+    read_closed = False
     #: The server has half-closed: everything it sent is in the kernel.
-    writeClosed = False
+    write_closed = False
 
     def connectionMade(self) -> None:
         factory = self.factory
         self.started = factory.clock.seconds()
         self.poem = factory.library.next()
         factory.live.add(self)
-        if factory.traceLifecycle:
-            self._traceMade()
+        if factory.trace_lifecycle:
+            self._trace_made()
 
     def send(self, data: bytes) -> None:
         """Hand C{data} to the transport and count it in C{sent}."""
         self.transport.write(data)
         self.sent += len(data)
 
-    def _traceMade(self) -> None:
+    def _trace_made(self) -> None:
         """Log C{connectionMade} to the lifecycle trace."""
         factory = self.factory
-        factory.lifecycleLog.info(
+        factory.lifecycle_log.info(
             "{peer} connectionMade: poem {poem} ({size} bytes)",
             lifecycle="connectionMade",
-            peer=formatAddress(self.transport.getPeer()),
-            poem=factory.displayName(self.poem.name),
+            peer=format_address(self.transport.getPeer()),
+            poem=factory.display_name(self.poem.name),
             size=len(self.poem.data),
         )
 
@@ -120,23 +120,23 @@ class BaseServerProtocol(Protocol, TimeoutMixin):
 
     def readConnectionLost(self) -> None:
         """The client half-closed: it will send no more."""
-        self.readClosed = True
+        self.read_closed = True
 
     def writeConnectionLost(self) -> None:
         """The server's half-close is done."""
-        self.writeClosed = True
+        self.write_closed = True
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """L{TimeoutMixin}'s timers, through the factory's injected clock."""
         return self.factory.clock.callLater(period, func)
 
     def timeoutConnection(self) -> None:
-        """No data moved for C{idleTimeout} seconds: abort the connection."""
+        """No data moved for C{idle_timeout} seconds: abort the connection."""
         self.outcome = ConnectionOutcome.CUT_IDLE
         self.factory.log.info(
             "Cut {peer}: no data moved for {seconds} s (--idle-timeout)",
-            peer=formatAddress(self.transport.getPeer()),
-            seconds=self.factory.idleTimeout,
+            peer=format_address(self.transport.getPeer()),
+            seconds=self.factory.idle_timeout,
         )
         self.transport.abortConnection()
 
@@ -155,4 +155,4 @@ class BaseServerProtocol(Protocol, TimeoutMixin):
             self.setTimeout(None)
         if self.outcome is None:
             self.outcome = ConnectionOutcome.CLIENT_GONE
-        self.factory.connectionEnded(self, reason)
+        self.factory.connection_ended(self, reason)

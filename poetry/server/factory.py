@@ -33,10 +33,10 @@ from poetry.server.schedule import SlowSchedule
 if TYPE_CHECKING:
     from poetry.server.faults import Fault
 
-__all__ = ["PoetryServerFactory", "defaultIdleTimeout"]
+__all__ = ["PoetryServerFactory", "default_idle_timeout"]
 
 
-def defaultIdleTimeout(delay: float | None, fault: Fault | None) -> float | None:
+def default_idle_timeout(delay: float | None, fault: Fault | None) -> float | None:
     """
     The idle timeout a server gets when C{--idle-timeout} is not given:
     L{PoetryServerFactory.DEFAULT_IDLE_TIMEOUT} seconds (or, in slow mode
@@ -72,22 +72,22 @@ class PoetryServerFactory(LimitedServerFactory):
 
     @ivar library: where each connection's poem comes from.
     @ivar delay: seconds between chunks in slow mode; L{None} for fast mode.
-    @ivar chunkSize: bytes per chunk in slow mode.
-    @ivar bytesSent: bytes handed to transports, over all connections.
+    @ivar chunk_size: bytes per chunk in slow mode.
+    @ivar bytes_sent: bytes handed to transports, over all connections.
     @ivar ended: how many connections ended in each L{ConnectionOutcome};
-        C{served}, C{clientResets}, C{lingerTimeouts}, C{clientsGone},
-        C{cutAtShutdown}, C{cutIdle} and C{faults} read from it.
+        C{served}, C{client_resets}, C{linger_timeouts}, C{clients_gone},
+        C{cut_at_shutdown}, C{cut_idle} and C{faults} read from it.
     @ivar fault: the L{poetry.server.faults.Fault} whose protocol every
         connection runs instead of the poem protocol (L{None}: serve poems).
-    @ivar idleTimeout: abort a connection on which no data has moved for this
+    @ivar idle_timeout: abort a connection on which no data has moved for this
         many seconds (L{None}: never); see L{PoetryServerProtocol}.
-    @ivar traceLifecycle: log each connection's C{connectionMade} to
-        C{lifecycleLog}, and add to its access-log event why it was lost
+    @ivar trace_lifecycle: log each connection's C{connectionMade} to
+        C{lifecycle_log}, and add to its access-log event why it was lost
         (C{reason}: the exception's class name) and whether cleanly
         (C{clean}: a L{ConnectionDone}).
-    @ivar traceChunks: log each slow-mode chunk (C{bytes}, C{offset}) to
-        C{lifecycleLog}, at debug level.
-    @ivar lifecycleLog: where lifecycle trace events go (namespace
+    @ivar trace_chunks: log each slow-mode chunk (C{bytes}, C{offset}) to
+        C{lifecycle_log}, at debug level.
+    @ivar lifecycle_log: where lifecycle trace events go (namespace
         L{LIFECYCLE_NAMESPACE}).
     """
 
@@ -100,7 +100,7 @@ class PoetryServerFactory(LimitedServerFactory):
     """
     Seconds without data moving after which C{twistd poetry} cuts a
     connection when C{--idle-timeout} is not given (see
-    L{defaultIdleTimeout}).  The factory itself has no default: a
+    L{default_idle_timeout}).  The factory itself has no default: a
     L{PoetryServerFactory} built without C{idle_timeout} never cuts.
     """
 
@@ -146,29 +146,29 @@ class PoetryServerFactory(LimitedServerFactory):
         LimitedServerFactory.__init__(self, reactor, max_connections, max_per_peer)
         self.library = library
         self.delay = delay
-        self.chunkSize = chunk_size
+        self.chunk_size = chunk_size
         self.schedule = SlowSchedule(reactor, delay or 1.0)
-        self.bytesSent = 0
+        self.bytes_sent = 0
         #: Connections that have ended, by how they ended.
         self.ended: dict[ConnectionOutcome, int] = dict.fromkeys(ConnectionOutcome, 0)
         self.fault = fault
-        self.idleTimeout = idle_timeout
+        self.idle_timeout = idle_timeout
         self._names: dict[str, str] = {}
         self._lingers: dict[float, Deadlines] = {}
         #: The idle timeouts of fast-mode connections (see
-        #: L{PoetryServerProtocol}), while C{idleTimeout} is set.
-        self.idleDeadlines = (
-            Deadlines(reactor, idle_timeout, methodcaller("idleExpired"))
+        #: L{PoetryServerProtocol}), while C{idle_timeout} is set.
+        self.idle_deadlines = (
+            Deadlines(reactor, idle_timeout, methodcaller("idle_expired"))
             if idle_timeout is not None
             else None
         )
         self._drained: list[Deferred[None]] = []
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
-        self.accessLog = Logger(namespace=ACCESS_NAMESPACE, source=self)
-        self.traceLifecycle = delay is not None if trace is None else trace
-        self.traceChunks = bool(trace)
-        self.lifecycleLog = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
+        self.access_log = Logger(namespace=ACCESS_NAMESPACE, source=self)
+        self.trace_lifecycle = delay is not None if trace is None else trace
+        self.trace_chunks = bool(trace)
+        self.lifecycle_log = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
 
     def protocol_for(self, addr: IAddress) -> Callable[[], BaseServerProtocol]:
         """
@@ -180,23 +180,23 @@ class PoetryServerFactory(LimitedServerFactory):
             return fault.protocol
         return self.protocol
 
-    def lingerDeadlines(self, seconds: float) -> Deadlines:
+    def linger_deadlines(self, seconds: float) -> Deadlines:
         """The shared L{Deadlines} of lingering connections, by duration."""
         deadlines = self._lingers.get(seconds)
         if deadlines is None:
             deadlines = self._lingers[seconds] = Deadlines(
-                self.clock, seconds, methodcaller("lingerExpired")
+                self.clock, seconds, methodcaller("linger_expired")
             )
         return deadlines
 
-    def displayName(self, name: str) -> str:
+    def display_name(self, name: str) -> str:
         """L{display_name}C{(name)}, computed once per name."""
         shown = self._names.get(name)
         if shown is None:
             shown = self._names[name] = display_name(name)
         return shown
 
-    def connectionEnded(self, protocol: BaseServerProtocol, reason: Failure) -> None:
+    def connection_ended(self, protocol: BaseServerProtocol, reason: Failure) -> None:
         """
         Called by a protocol's C{connectionLost}: update the counters, write
         the access-log event, and fire L{drain} waiters once none are live.
@@ -204,12 +204,12 @@ class PoetryServerFactory(LimitedServerFactory):
         self.connection_gone(protocol)
         outcome = protocol.outcome
         self.ended[outcome] += 1  # type: ignore[index]
-        self.bytesSent += protocol.sent
+        self.bytes_sent += protocol.sent
         now = self.clock.seconds()
-        logFormat, record = access_event(
-            protocol, reason, now, self.displayName, self.traceLifecycle
+        log_format, record = access_event(
+            protocol, reason, now, self.display_name, self.trace_lifecycle
         )
-        self.accessLog.emit(LogLevel.info, logFormat, **record)
+        self.access_log.emit(LogLevel.info, log_format, **record)
         if not self.live and self._drained:
             waiting, self._drained = self._drained, []
             for d in waiting:
@@ -226,42 +226,42 @@ class PoetryServerFactory(LimitedServerFactory):
             return succeed(None)
         d: Deferred[None] = Deferred()
         self._drained.append(d)
-        timer = self.clock.callLater(grace, self.cutAll)
+        timer = self.clock.callLater(grace, self.cut_all)
 
-        def cancelTimer(result: None) -> None:
+        def cancel_timer(result: None) -> None:
             if timer.active():
                 timer.cancel()
             return result
 
-        d.addBoth(cancelTimer)
+        d.addBoth(cancel_timer)
         return d
 
-    def cutAll(self) -> None:
+    def cut_all(self) -> None:
         """Abort every live connection (see L{PoetryServerProtocol.cut})."""
         self.schedule.stop()
         for proto in list(self.live):
             proto.cut()
 
     served: int = _counted(ConnectionOutcome.COMPLETE)
-    clientsGone: int = _counted(ConnectionOutcome.CLIENT_GONE)
-    cutAtShutdown: int = _counted(ConnectionOutcome.CUT_AT_SHUTDOWN)
-    cutIdle: int = _counted(ConnectionOutcome.CUT_IDLE)
+    clients_gone: int = _counted(ConnectionOutcome.CLIENT_GONE)
+    cut_at_shutdown: int = _counted(ConnectionOutcome.CUT_AT_SHUTDOWN)
+    cut_idle: int = _counted(ConnectionOutcome.CUT_IDLE)
     faults: int = _counted(ConnectionOutcome.FAULT)
-    clientResets: int = _counted(ConnectionOutcome.CLIENT_RESET)
-    lingerTimeouts: int = _counted(ConnectionOutcome.LINGER_TIMEOUT)
+    client_resets: int = _counted(ConnectionOutcome.CLIENT_RESET)
+    linger_timeouts: int = _counted(ConnectionOutcome.LINGER_TIMEOUT)
 
     def counts(self) -> dict[str, int]:
         """The counters, by name, for logs and tests."""
         return {
             "live": len(self.live),
             "served": self.served,
-            "bytesSent": self.bytesSent,
-            "clientsGone": self.clientsGone,
-            "cutAtShutdown": self.cutAtShutdown,
+            "bytes_sent": self.bytes_sent,
+            "clients_gone": self.clients_gone,
+            "cut_at_shutdown": self.cut_at_shutdown,
             "refused": self.refused,
-            "cutIdle": self.cutIdle,
-            "refusedPerPeer": self.refusedPerPeer,
+            "cut_idle": self.cut_idle,
+            "refused_per_peer": self.refused_per_peer,
             "faults": self.faults,
-            "clientResets": self.clientResets,
-            "lingerTimeouts": self.lingerTimeouts,
+            "client_resets": self.client_resets,
+            "linger_timeouts": self.linger_timeouts,
         }

@@ -25,7 +25,7 @@ C{protocol} the factory builds for every connection while the mode is set
     cleanly, with zero bytes sent.
 
 Whatever the mode, every connection stays in the factory's C{live} set, so
-graceful shutdown (C{drain}/C{cutAll}) and C{--idle-timeout} cut the ones
+graceful shutdown (C{drain}/C{cut_all}) and C{--idle-timeout} cut the ones
 that would otherwise never end (the default idle timeout does not apply to
 C{stall} and C{silent}, which hang on purpose: L{FaultProtocol.hangs}).  A
 client's half-close changes nothing for the modes that send; every cut is a
@@ -37,7 +37,7 @@ buffer more than one L{CHUNK}.
 To add a mode: a L{FaultProtocol} subclass that misbehaves in
 C{connectionMade} (handing every byte to C{send}, setting C{outcome} if it
 ends the connection on purpose), a L{Fault} subclass naming it, and its
-name in L{parseFault} (C{_SIMPLE}, or a case of its own if it takes an
+name in L{parse_fault} (C{_SIMPLE}, or a case of its own if it takes an
 argument) and L{MODES}.
 """
 
@@ -66,7 +66,7 @@ __all__ = [
     "SilentProtocol",
     "Stall",
     "StallProtocol",
-    "parseFault",
+    "parse_fault",
 ]
 
 #: Bytes handed to the transport per write by the producing fault modes
@@ -83,7 +83,7 @@ def _repeated(data: bytes, size: int) -> bytes:
 
 class FaultProtocol(BaseServerProtocol):
     """
-    The base of the fault modes' protocols.  The factory's C{idleTimeout},
+    The base of the fault modes' protocols.  The factory's C{idle_timeout},
     if set, runs as a L{TimeoutMixin} timer from the moment the connection
     is made; a mode that writes restarts it each time the transport has
     drained (C{resetTimeout}).
@@ -91,7 +91,7 @@ class FaultProtocol(BaseServerProtocol):
     @cvar hangs: whether the mode stops sending on purpose and waits
         (C{stall}, C{silent}).  The server's default idle timeout does not
         apply to such a mode (only an explicit C{--idle-timeout} does; see
-        L{poetry.server.defaultIdleTimeout}), and once its client has
+        L{poetry.server.default_idle_timeout}), and once its client has
         closed its side such a connection is aborted after
         L{LINGER_TIMEOUT}: it will never send again, and nothing else would
         tell it that the client has gone.
@@ -105,8 +105,8 @@ class FaultProtocol(BaseServerProtocol):
     def connectionMade(self) -> None:
         factory = self.factory
         self.fault = factory.fault  # type: ignore[assignment]
-        if factory.idleTimeout is not None:
-            self.setTimeout(factory.idleTimeout)
+        if factory.idle_timeout is not None:
+            self.setTimeout(factory.idle_timeout)
         BaseServerProtocol.connectionMade(self)
 
     def readConnectionLost(self) -> None:
@@ -117,9 +117,9 @@ class FaultProtocol(BaseServerProtocol):
         """
         BaseServerProtocol.readConnectionLost(self)
         if self.hangs and self.outcome is None:
-            self._hang = self.callLater(self.LINGER_TIMEOUT, self._hangOver)
+            self._hang = self.callLater(self.LINGER_TIMEOUT, self._hang_over)
 
-    def _hangOver(self) -> None:
+    def _hang_over(self) -> None:
         """A hanging fault's client half-closed long ago: abort (a reset)."""
         self._hang = None
         self.transport.abortConnection()
@@ -133,7 +133,7 @@ class FaultProtocol(BaseServerProtocol):
 
 class StallProtocol(FaultProtocol):
     """
-    Send the first chunk of the poem (the factory's C{chunkSize}, so
+    Send the first chunk of the poem (the factory's C{chunk_size}, so
     C{--chunk-size}), then nothing, without closing: a server that hangs
     mid-poem.  Only a client timeout, the server's C{--idle-timeout} or its
     shutdown ends the connection.
@@ -143,7 +143,7 @@ class StallProtocol(FaultProtocol):
 
     def connectionMade(self) -> None:
         FaultProtocol.connectionMade(self)
-        self.send(self.poem.data[: self.factory.chunkSize])
+        self.send(self.poem.data[: self.factory.chunk_size])
 
 
 class SilentProtocol(FaultProtocol):
@@ -332,7 +332,7 @@ _SIMPLE: dict[str, type[Fault]] = {
 }
 
 
-def parseFault(text: str) -> Fault:
+def parse_fault(text: str) -> Fault:
     """
     Parse a C{--fault} value: C{stall}, C{reset:BYTES}, C{silent}, C{endless}
     or C{refuse} (case and surrounding blanks ignored).

@@ -1,6 +1,6 @@
 """
 Connection limits applied when a connection is accepted: at most
-C{maxConnections} live connections, at most C{maxPerPeer} from one IP
+C{max_connections} live connections, at most C{max_per_peer} from one IP
 address; refusals are counted and logged in summary.
 """
 
@@ -26,23 +26,23 @@ class LimitedServerFactory(ServerFactory):
     connections in C{live} (its protocols join it when made and leave it
     through L{connection_gone}).
 
-    @ivar maxConnections: refuse connections beyond this many live ones
+    @ivar max_connections: refuse connections beyond this many live ones
         (L{None}: no limit).
-    @ivar maxPerPeer: refuse connections from one IP address beyond this many
+    @ivar max_per_peer: refuse connections from one IP address beyond this many
         live ones (L{None}: no limit).  It keeps one client host from taking
         every connection the server can hold.
     @ivar live: the connections being served now.
-    @ivar perPeer: live connections by peer IP address, while C{maxPerPeer}
+    @ivar per_peer: live connections by peer IP address, while C{max_per_peer}
         is set.
-    @ivar refused: connections refused by C{maxConnections}.
-    @ivar refusedPerPeer: connections refused by C{maxPerPeer}.
+    @ivar refused: connections refused by C{max_connections}.
+    @ivar refused_per_peer: connections refused by C{max_per_peer}.
     """
 
     log = Logger()
 
     REFUSAL_SUMMARY_INTERVAL = 1.0
     """
-    Refusals (C{maxConnections}, C{maxPerPeer}) are logged in summary: one
+    Refusals (C{max_connections}, C{max_per_peer}) are logged in summary: one
     event at most this many seconds after the first refusal, counting it and
     every refusal since, never one event per refusal.  Under a connection
     flood a line per refusal would cost more than serving (the log write
@@ -59,14 +59,14 @@ class LimitedServerFactory(ServerFactory):
         if max_per_peer is not None and max_per_peer < 1:
             raise ValueError(f"max_per_peer must be at least 1, not {max_per_peer!r}")
         self.clock = clock
-        self.maxConnections = max_connections
-        self.maxPerPeer = max_per_peer
+        self.max_connections = max_connections
+        self.max_per_peer = max_per_peer
         self.live: set[BaseServerProtocol] = set()
-        self.perPeer: dict[str | None, int] = {}
+        self.per_peer: dict[str | None, int] = {}
         self.refused = 0
-        self.refusedPerPeer = 0
-        self._refusalTimer: IDelayedCall | None = None
-        self._refusalMark = (0, 0)
+        self.refused_per_peer = 0
+        self._refusal_timer: IDelayedCall | None = None
+        self._refusal_mark = (0, 0)
 
     def protocol_for(self, addr: IAddress) -> Callable[[], BaseServerProtocol]:
         """
@@ -77,85 +77,85 @@ class LimitedServerFactory(ServerFactory):
         return self.protocol  # type: ignore[return-value]
 
     def buildProtocol(self, addr: IAddress) -> BaseServerProtocol | None:  # type: ignore[override]
-        if self.maxConnections is not None and len(self.live) >= self.maxConnections:
+        if self.max_connections is not None and len(self.live) >= self.max_connections:
             self.refused += 1
-            if self._refusalTimer is None:
-                self._startRefusalSummary()
+            if self._refusal_timer is None:
+                self._start_refusal_summary()
             return None
-        if self.maxPerPeer is not None:
-            return self._buildForPeer(addr)
+        if self.max_per_peer is not None:
+            return self._build_for_peer(addr)
         p = self.protocol_for(addr)()
         p.factory = self  # type: ignore[assignment]
         p.peer = addr
         return p
 
-    def _buildForPeer(self, addr: IAddress) -> BaseServerProtocol | None:
+    def _build_for_peer(self, addr: IAddress) -> BaseServerProtocol | None:
         """
-        C{buildProtocol} under C{maxPerPeer}: count live connections by the
+        C{buildProtocol} under C{max_per_peer}: count live connections by the
         peer's IP address (C{addr.host}; addresses without one, such as UNIX
         sockets, are counted together), refuse beyond the limit.
         """
         host = getattr(addr, "host", None)
-        live = self.perPeer.get(host, 0)
-        if live >= self.maxPerPeer:  # type: ignore[operator]
-            self.refusedPerPeer += 1
-            if self._refusalTimer is None:
-                self._startRefusalSummary()
+        live = self.per_peer.get(host, 0)
+        if live >= self.max_per_peer:  # type: ignore[operator]
+            self.refused_per_peer += 1
+            if self._refusal_timer is None:
+                self._start_refusal_summary()
             return None
-        self.perPeer[host] = live + 1
+        self.per_peer[host] = live + 1
         p = self.protocol_for(addr)()
         p.factory = self  # type: ignore[assignment]
-        p.peerHost = host
+        p.peer_host = host
         p.peer = addr
         return p
 
-    def _startRefusalSummary(self) -> None:
+    def _start_refusal_summary(self) -> None:
         """
         The first refusal since the last summary: log a summary of this and
         every later refusal L{REFUSAL_SUMMARY_INTERVAL} seconds from now.
         """
-        self._refusalTimer = self.clock.callLater(
-            self.REFUSAL_SUMMARY_INTERVAL, self._logRefusals
+        self._refusal_timer = self.clock.callLater(
+            self.REFUSAL_SUMMARY_INTERVAL, self._log_refusals
         )
 
-    def _logRefusals(self) -> None:
+    def _log_refusals(self) -> None:
         """Log one event counting the refusals since the last summary."""
-        self._refusalTimer = None
-        refused, perPeer = self._refusalMark
-        self._refusalMark = (self.refused, self.refusedPerPeer)
-        refused, perPeer = self.refused - refused, self.refusedPerPeer - perPeer
-        if refused or perPeer:
+        self._refusal_timer = None
+        refused, per_peer = self._refusal_mark
+        self._refusal_mark = (self.refused, self.refused_per_peer)
+        refused, per_peer = self.refused - refused, self.refused_per_peer - per_peer
+        if refused or per_peer:
             self.log.info(
                 "Refused {count} connections in the last {seconds} s: {refused} by "
-                "--max-connections ({limit}), {refusedPerPeer} by --max-per-peer "
-                "({perPeerLimit}); {live} live",
-                count=refused + perPeer,
+                "--max-connections ({limit}), {refused_per_peer} by --max-per-peer "
+                "({per_peer_limit}); {live} live",
+                count=refused + per_peer,
                 seconds=self.REFUSAL_SUMMARY_INTERVAL,
                 refused=refused,
-                refusedPerPeer=perPeer,
-                limit=self.maxConnections,
-                perPeerLimit=self.maxPerPeer,
+                refused_per_peer=per_peer,
+                limit=self.max_connections,
+                per_peer_limit=self.max_per_peer,
                 live=len(self.live),
             )
 
     def connection_gone(self, protocol: BaseServerProtocol) -> None:
         """C{protocol}'s connection has ended: it is no longer live."""
         self.live.discard(protocol)
-        if self.maxPerPeer is not None:
-            self._peerGone(protocol)
+        if self.max_per_peer is not None:
+            self._peer_gone(protocol)
 
-    def _peerGone(self, protocol: BaseServerProtocol) -> None:
-        """Forget one of C{maxPerPeer}'s live connections."""
-        host = protocol.peerHost
-        left = self.perPeer.get(host, 0) - 1
+    def _peer_gone(self, protocol: BaseServerProtocol) -> None:
+        """Forget one of C{max_per_peer}'s live connections."""
+        host = protocol.peer_host
+        left = self.per_peer.get(host, 0) - 1
         if left > 0:
-            self.perPeer[host] = left
+            self.per_peer[host] = left
         else:
-            self.perPeer.pop(host, None)
+            self.per_peer.pop(host, None)
 
     def doStop(self) -> None:
         """The last port has stopped listening: log the waiting refusals."""
-        if self._refusalTimer is not None:
-            self._refusalTimer.cancel()
-            self._logRefusals()
+        if self._refusal_timer is not None:
+            self._refusal_timer.cancel()
+            self._log_refusals()
         super().doStop()

@@ -28,8 +28,8 @@ class PoetryServerProtocol(BaseServerProtocol):
     Fast mode (the factory's C{delay} is L{None}) writes the poem at once; a
     poem larger than L{STREAM_CHUNK} is streamed, the protocol being its own
     pull producer: one chunk each time the transport's buffer has drained.
-    Slow mode writes C{chunkSize} bytes at each of the factory's
-    L{SlowSchedule} ticks (L{sendChunk}).
+    Slow mode writes C{chunk_size} bytes at each of the factory's
+    L{SlowSchedule} ticks (L{send_chunk}).
 
     A client's half-close (C{nc -N}) changes nothing.  The lingering close,
     as nginx does it: after the last byte the server half-closes
@@ -37,13 +37,13 @@ class PoetryServerProtocol(BaseServerProtocol):
     for at most L{LINGER_TIMEOUT}, so no unread byte from the client makes
     the kernel reset the connection while the poem is in flight.
 
-    The factory's C{idleTimeout}, if set, cuts a connection on which no data
+    The factory's C{idle_timeout}, if set, cuts a connection on which no data
     has moved for that long (L{ConnectionOutcome.CUT_IDLE}) until the poem
     is all in the kernel.  Each case has the cheapest timer: a small fast
     poem an entry in the factory's shared L{Deadlines} FIFO
-    (C{idleDeadlines}); a streamed poem L{TimeoutMixin}'s, restarted at each
+    (C{idle_deadlines}); a streamed poem L{TimeoutMixin}'s, restarted at each
     drain; a slow poem a check before each chunk against the last drain
-    (C{lastMoved}: the protocol is registered as a producer to hear drains).
+    (C{last_moved}: the protocol is registered as a producer to hear drains).
 
     @cvar STREAM_CHUNK: poems up to this many bytes are written in one
         C{write}; larger ones this many bytes at a time.  It bounds what the
@@ -61,14 +61,14 @@ class PoetryServerProtocol(BaseServerProtocol):
     _linger: list[Any] | None = None
     _idle: list[Any] | None = None
     #: Slow mode with an idle timeout: registered as a producer to hear
-    #: drains, the last of them at C{lastMoved} (clock seconds).
+    #: drains, the last of them at C{last_moved} (clock seconds).
     _watching = False
-    lastMoved = 0.0
+    last_moved = 0.0
 
     def connectionMade(self) -> None:
         BaseServerProtocol.connectionMade(self)
         factory = self.factory
-        timeout = factory.idleTimeout
+        timeout = factory.idle_timeout
         if factory.delay is None:
             data = self.poem.data
             if len(data) > self.STREAM_CHUNK:
@@ -77,26 +77,26 @@ class PoetryServerProtocol(BaseServerProtocol):
                 self.transport.registerProducer(self, False)
                 return
             if timeout is not None:
-                self._idle = factory.idleDeadlines.add(self)  # type: ignore[union-attr]
+                self._idle = factory.idle_deadlines.add(self)  # type: ignore[union-attr]
             self.offset = len(data)
             self.send(data)
             self._finished()
             return
         if timeout is not None:
-            self.lastMoved = self.started
+            self.last_moved = self.started
             self._watching = True
             self.transport.registerProducer(self, False)
-        if self.sendChunk():
+        if self.send_chunk():
             factory.schedule.add(self, self.started + factory.delay)
 
     def resumeProducing(self) -> None:
         """
         The transport's buffer has drained.  Slow mode: note when (for the
-        idle check of L{sendChunk}).  Fast mode: restart the idle timer and
+        idle check of L{send_chunk}).  Fast mode: restart the idle timer and
         write the next L{STREAM_CHUNK}; after the last one, stop producing.
         """
         if self._watching:
-            self.lastMoved = self.factory.clock.seconds()
+            self.last_moved = self.factory.clock.seconds()
             return
         self.resetTimeout()
         data = self.poem.data
@@ -111,11 +111,11 @@ class PoetryServerProtocol(BaseServerProtocol):
     def stopProducing(self) -> None:
         """The connection is gone; C{connectionLost} logs it."""
 
-    def sendChunk(self) -> bool:
+    def send_chunk(self) -> bool:
         """
-        Write the next C{chunkSize} bytes of the poem; close the connection
+        Write the next C{chunk_size} bytes of the poem; close the connection
         after the last one.  With an idle timeout, first cut the connection
-        if its transport has not drained for C{idleTimeout} seconds (so a
+        if its transport has not drained for C{idle_timeout} seconds (so a
         cut comes at a chunk time, at most one C{delay} late): a check per
         chunk costs less than restarting a timer at each drain.
 
@@ -123,18 +123,18 @@ class PoetryServerProtocol(BaseServerProtocol):
         """
         factory = self.factory
         if self._watching and (
-            factory.schedule.now - self.lastMoved >= factory.idleTimeout  # type: ignore[operator]
+            factory.schedule.now - self.last_moved >= factory.idle_timeout  # type: ignore[operator]
         ):
             self.timeoutConnection()
             return False
         data = self.poem.data
         offset = self.offset
-        chunk = data[offset : offset + factory.chunkSize]
+        chunk = data[offset : offset + factory.chunk_size]
         self.offset = end = offset + len(chunk)
         self.send(chunk)
-        if factory.traceChunks:
-            chunkFormat, fields = chunk_event(self, offset)
-            factory.lifecycleLog.debug(chunkFormat, **fields)
+        if factory.trace_chunks:
+            chunk_format, fields = chunk_event(self, offset)
+            factory.lifecycle_log.debug(chunk_format, **fields)
         if end >= len(data):
             self._finished()
             return False
@@ -151,7 +151,7 @@ class PoetryServerProtocol(BaseServerProtocol):
             self._watching = False
             self.transport.unregisterProducer()
             # Until the last chunk leaves the transport, the idle bound runs.
-            self._idle = self.factory.idleDeadlines.add(self)  # type: ignore[union-attr]
+            self._idle = self.factory.idle_deadlines.add(self)  # type: ignore[union-attr]
         self.outcome = ConnectionOutcome.COMPLETE
         if IHalfCloseableDescriptor.providedBy(self.transport):
             cast(Any, self.transport).loseWriteConnection()
@@ -163,9 +163,9 @@ class PoetryServerProtocol(BaseServerProtocol):
         The client half-closed: keep sending.  If the server had half-closed
         already (the poem is in the kernel), both sides are done: close.
         """
-        self.readClosed = True
-        if self.writeClosed:
-            self._cancelLinger()
+        self.read_closed = True
+        if self.write_closed:
+            self._cancel_linger()
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
@@ -174,36 +174,36 @@ class PoetryServerProtocol(BaseServerProtocol):
         the FIN follows it.  The linger bound replaces the idle timer: close
         now if the client has half-closed too, else within L{LINGER_TIMEOUT}.
         """
-        self.writeClosed = True
+        self.write_closed = True
         if self._idle is not None:
-            self._cancelIdle()
+            self._cancel_idle()
         if self.timeOut is not None:
             self.setTimeout(None)
-        if self.readClosed:
+        if self.read_closed:
             self.transport.loseConnection()
         else:
-            self._linger = self.factory.lingerDeadlines(self.LINGER_TIMEOUT).add(self)
+            self._linger = self.factory.linger_deadlines(self.LINGER_TIMEOUT).add(self)
 
-    def lingerExpired(self) -> None:
+    def linger_expired(self) -> None:
         """The client did not close within L{LINGER_TIMEOUT}: close it."""
         self._linger = None
         self.outcome = ConnectionOutcome.LINGER_TIMEOUT
         self.transport.loseConnection()
 
-    def idleExpired(self) -> None:
+    def idle_expired(self) -> None:
         """A small fast poem did not leave the transport in time."""
         self._idle = None
         self.timeoutConnection()
 
-    def _cancelIdle(self) -> None:
+    def _cancel_idle(self) -> None:
         idle, self._idle = self._idle, None
         if idle is not None:
-            self.factory.idleDeadlines.cancel(idle)  # type: ignore[union-attr]
+            self.factory.idle_deadlines.cancel(idle)  # type: ignore[union-attr]
 
-    def _cancelLinger(self) -> None:
+    def _cancel_linger(self) -> None:
         linger, self._linger = self._linger, None
         if linger is not None:
-            self.factory.lingerDeadlines(self.LINGER_TIMEOUT).cancel(linger)
+            self.factory.linger_deadlines(self.LINGER_TIMEOUT).cancel(linger)
 
     def cut(self) -> None:
         """
@@ -212,17 +212,17 @@ class PoetryServerProtocol(BaseServerProtocol):
         byte from its client can turn the close into a reset) is closed
         cleanly: its poem is complete.  Any other is aborted.
         """
-        if self.writeClosed:
-            self._cancelLinger()
+        if self.write_closed:
+            self._cancel_linger()
             self.transport.loseConnection()
             return
         BaseServerProtocol.cut(self)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._linger is not None:
-            self._cancelLinger()
+            self._cancel_linger()
         if self._idle is not None:
-            self._cancelIdle()
+            self._cancel_idle()
         if self._entry is not None:
             self.factory.schedule.discard(self)
         if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(
@@ -232,7 +232,7 @@ class PoetryServerProtocol(BaseServerProtocol):
             # it was all in the kernel, the client reset instead of closing.
             self.outcome = (
                 ConnectionOutcome.CLIENT_RESET
-                if self.writeClosed
+                if self.write_closed
                 else ConnectionOutcome.CLIENT_GONE
             )
         BaseServerProtocol.connectionLost(self, reason)

@@ -46,7 +46,7 @@ class SlowSchedule:
         self._seq = 0
         self._dead = 0
         self._call: IDelayedCall | None = None
-        self._callAt = 0.0
+        self._call_at = 0.0
         #: The clock's time at the current (or last) tick.
         self.now = 0.0
 
@@ -56,7 +56,7 @@ class SlowSchedule:
         entry = [due, self._seq, protocol]
         protocol._entry = entry
         heapq.heappush(self._heap, entry)
-        if self._call is None or due < self._callAt:
+        if self._call is None or due < self._call_at:
             self._reschedule()
 
     def _reschedule(self) -> None:
@@ -66,7 +66,7 @@ class SlowSchedule:
         if not self._heap:
             return
         due = self._heap[0][0]
-        self._callAt = due
+        self._call_at = due
         self._call = self.clock.callLater(
             max(0.0, due - self.clock.seconds()), self._tick
         )
@@ -82,7 +82,7 @@ class SlowSchedule:
             if proto is None:
                 self._dead -= 1
                 continue
-            if proto.sendChunk():
+            if proto.send_chunk():
                 self._seq += 1
                 entry[0] += delay
                 entry[1] = self._seq

@@ -18,9 +18,9 @@ from poetry.service.config import (
     MIN_IDLE_TIMEOUT,
     ConfigError,
     ServerConfig,
-    normalizeEndpoint,
+    normalize_endpoint,
 )
-from poetry.service.messages import plural, projectVersion, versionLine
+from poetry.service.messages import plural, project_version, version_line
 from poetry.service.options import BadOptions, Options
 from poetry.service.service import (
     CannotListen,
@@ -29,7 +29,7 @@ from poetry.service.service import (
     PoetryService,
 )
 from poetry.service.signals import ProcessSignals
-from poetry.service.tap import _twistdLogFile, makeService
+from poetry.service.tap import _twistd_log_file, makeService
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -45,10 +45,10 @@ __all__ = [
     "PoetryService",
     "ProcessSignals",
     "ServerConfig",
-    "_twistdLogFile",
+    "_twistd_log_file",
     "makeService",
-    "normalizeEndpoint",
+    "normalize_endpoint",
     "plural",
-    "projectVersion",
-    "versionLine",
+    "project_version",
+    "version_line",
 ]

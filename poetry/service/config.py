@@ -17,9 +17,9 @@ from typing import Any
 
 from twisted.internet.endpoints import serverFromString
 
-from poetry.faults import Fault, Stall, parseFault
+from poetry.faults import Fault, Stall, parse_fault
 from poetry.library import LibraryError, PoemLibrary
-from poetry.server import PoetryServerFactory, defaultIdleTimeout
+from poetry.server import PoetryServerFactory, default_idle_timeout
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -28,7 +28,7 @@ __all__ = [
     "MIN_IDLE_TIMEOUT",
     "ConfigError",
     "ServerConfig",
-    "normalizeEndpoint",
+    "normalize_endpoint",
 ]
 
 DEFAULT_PORT = "tcp:10000:interface=127.0.0.1"
@@ -53,7 +53,7 @@ class ConfigError(ValueError):
     """A configuration value breaks a rule; the message is one line."""
 
 
-def normalizeEndpoint(description: str) -> str:
+def normalize_endpoint(description: str) -> str:
     """
     Turn a C{--port} value into a full server endpoint description: a bare
     number means C{tcp:NUMBER:interface=127.0.0.1}; a C{tcp:} (C{tcp6:})
@@ -106,7 +106,7 @@ def _positive(name: str, value: Any) -> float:
 
 def _endpoint(given: str) -> str:
     """The normalized description of C{given}, checked by parsing it."""
-    description = normalizeEndpoint(given)
+    description = normalize_endpoint(given)
     try:
         # Parsing needs no reactor: the endpoint is only built here.
         serverFromString(None, description)
@@ -125,7 +125,7 @@ class ServerConfig:
 
     @ivar library: the poems.
     @ivar ports: the endpoint descriptions to listen on, normalized
-        (L{normalizeEndpoint}).
+        (L{normalize_endpoint}).
     @ivar given: the C{--port} values as the user wrote them, for messages.
     @ivar delay: seconds between slow-mode chunks; L{None} for fast mode.
     @ivar chunk_size: bytes per slow-mode (or stall) chunk.
@@ -136,7 +136,7 @@ class ServerConfig:
     """
 
     library: PoemLibrary
-    ports: tuple[str, ...] = (normalizeEndpoint(DEFAULT_PORT),)
+    ports: tuple[str, ...] = (normalize_endpoint(DEFAULT_PORT),)
     given: tuple[str, ...] = (DEFAULT_PORT,)
     delay: float | None = None
     chunk_size: int = PoetryServerFactory.DEFAULT_CHUNK_SIZE
@@ -177,7 +177,7 @@ class ServerConfig:
         Check and type the command line's words (the keys of
         L{poetry.service.options.Options}: C{delay}, C{chunk-size},
         C{grace}, C{max-connections}, C{max-per-peer}, C{idle-timeout},
-        C{fault}, C{trace}, C{random}, C{ports}, C{poemFiles},
+        C{fault}, C{trace}, C{random}, C{ports}, C{poem_files},
         C{poemDirs}), each given as the user wrote it or L{None}.
 
         @raise ConfigError: for the first bad value, in one line.
@@ -185,7 +185,7 @@ class ServerConfig:
         fault: Fault | None = None
         if words.get("fault") is not None:
             try:
-                fault = parseFault(words["fault"])
+                fault = parse_fault(words["fault"])
             except ValueError as e:
                 raise ConfigError(f"--fault: {e}") from None
         delay = None
@@ -204,7 +204,7 @@ class ServerConfig:
             value = words.get(name)
             limits[name] = None if value is None else _number(name, value, int, 1)
         if words.get("idle-timeout") is None:
-            idle_timeout = defaultIdleTimeout(delay, fault)
+            idle_timeout = default_idle_timeout(delay, fault)
         else:
             idle_timeout = _number(
                 "idle-timeout", words["idle-timeout"], float, MIN_IDLE_TIMEOUT
@@ -212,7 +212,7 @@ class ServerConfig:
         given: Sequence[str] = words.get("ports") or [DEFAULT_PORT]
         ports = tuple(_endpoint(g) for g in given)
         random = bool(words.get("random"))
-        files = words.get("poemFiles") or []
+        files = words.get("poem_files") or []
         dirs = words.get("poemDirs") or []
         return cls(
             library=_library(files, dirs, random),
@@ -247,7 +247,7 @@ def _library(files: Sequence[str], dirs: Sequence[str], random: bool) -> PoemLib
     """The poems named on the command line, or the bundled ones."""
     try:
         if files or dirs:
-            return PoemLibrary.fromPaths(files, dirs, random=random)
+            return PoemLibrary.from_paths(files, dirs, random=random)
         return PoemLibrary.bundled(random=random)
     except LibraryError as e:
         raise ConfigError(str(e)) from None

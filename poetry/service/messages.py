@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from poetry import __version__
 
-__all__ = ["plural", "projectVersion", "versionLine"]
+__all__ = ["plural", "project_version", "version_line"]
 
 
-def projectVersion() -> str:
+def project_version() -> str:
     """The installed distribution's version (L{poetry.__version__})."""
     return __version__
 
 
-def versionLine() -> str:
+def version_line() -> str:
     """C{twisted-poetry 0.1.0 (Twisted 26.10.0)}."""
-    from twisted import __version__ as twistedVersion
+    from twisted import __version__ as twisted_version
 
-    return f"twisted-poetry {projectVersion()} (Twisted {twistedVersion})"
+    return f"twisted-poetry {project_version()} (Twisted {twisted_version})"
 
 
 def plural(count: int, noun: str) -> str:

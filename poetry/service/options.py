@@ -20,7 +20,7 @@ from poetry.service.config import (
     ConfigError,
     ServerConfig,
 )
-from poetry.service.messages import versionLine
+from poetry.service.messages import version_line
 
 __all__ = ["BadOptions", "Options"]
 
@@ -40,7 +40,7 @@ class BadOptions(SystemExit):
         self.error = error
 
 
-def _oneLine(method: Callable[..., Any]) -> Callable[..., Any]:
+def _one_line(method: Callable[..., Any]) -> Callable[..., Any]:
     """
     Collapse an C{opt_} method's docstring to one paragraph: L{usage.Options}
     wraps it for --help but keeps the indentation of its continuation lines.
@@ -144,10 +144,10 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["ports"] = []
-        self["poemFiles"] = []
+        self["poem_files"] = []
         self["poemDirs"] = []
 
-    @_oneLine
+    @_one_line
     def opt_port(self, description: str) -> None:
         """
         Listen on this endpoint description (repeatable; default
@@ -159,15 +159,15 @@ class Options(usage.Options):
 
     opt_p = opt_port
 
-    @_oneLine
+    @_one_line
     def opt_poem(self, path: str) -> None:
         """
         Serve this poem file (repeatable; default: the bundled poems): a
         regular file (not a FIFO or device) of at most 16 MiB.
         """
-        self["poemFiles"].append(path)
+        self["poem_files"].append(path)
 
-    @_oneLine
+    @_one_line
     def opt_poems(self, path: str) -> None:
         """
         Serve every *.txt file in this directory (repeatable; same rules as
@@ -177,7 +177,7 @@ class Options(usage.Options):
 
     def opt_version(self) -> None:
         """Show the versions of twisted-poetry and Twisted, and exit."""
-        print(versionLine())
+        print(version_line())
         raise SystemExit(0)
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:

@@ -21,9 +21,9 @@ from poetry.server import (
     ACCESS_NAMESPACE,
     LIFECYCLE_NAMESPACE,
     PoetryServerFactory,
-    formatAddress,
+    format_address,
 )
-from poetry.service.messages import plural, versionLine
+from poetry.service.messages import plural, version_line
 
 __all__ = ["CannotListen", "GracefulStop", "ListeningService", "PoetryService"]
 
@@ -104,7 +104,7 @@ class ListeningService(StreamServerEndpointService):
         self.port = port
         self.log.info(
             "Poetry server listening on {address}",
-            address=formatAddress(port.getHost()),
+            address=format_address(port.getHost()),
         )
         return port
 
@@ -123,7 +123,7 @@ class GracefulStop(Service):
     """
     Stops the poems in flight: waits up to C{grace} seconds for them to
     finish (L{PoetryServerFactory.drain}), cuts the rest, and logs the
-    counts.  L{cutNow} (a second signal) cuts at once.
+    counts.  L{cut_now} (a second signal) cuts at once.
 
     Under a L{PoetryService} it stops after the listening ports, so no new
     connection arrives while it waits.
@@ -142,85 +142,85 @@ class GracefulStop(Service):
         mode = (
             "fast"
             if factory.delay is None
-            else f"slow: {factory.chunkSize} bytes every {factory.delay} s"
+            else f"slow: {factory.chunk_size} bytes every {factory.delay} s"
         )
         if factory.fault is not None:
             mode = f"fault: {factory.fault}"
-        if factory.traceChunks:
+        if factory.trace_chunks:
             mode += "; tracing connections and chunks"
-        elif factory.traceLifecycle:
+        elif factory.trace_lifecycle:
             mode += "; tracing connections"
         count = len(factory.library)
         self.log.info(
             "{version} serving {count} " + plural(count, "poem") + " ({mode})",
-            version=versionLine(),
+            version=version_line(),
             count=count,
             mode=mode,
         )
 
-    def cutNow(self) -> None:
+    def cut_now(self) -> None:
         """
         Stop waiting for in-flight poems: cut them at once (a reset, like any
         cut at shutdown).  Before L{stopService} this makes the grace zero.
         """
         self.grace = 0.0
         if self._stopping:
-            inFlight = len(self.factory.live)
+            in_flight = len(self.factory.live)
             self.log.info(
-                "Cutting {inFlight} " + plural(inFlight, "poem") + " in flight now",
-                inFlight=inFlight,
+                "Cutting {in_flight} " + plural(in_flight, "poem") + " in flight now",
+                in_flight=in_flight,
             )
-            self.factory.cutAll()
+            self.factory.cut_all()
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
         self._stopping = True
         factory = self.factory
-        inFlight = len(factory.live)
-        if inFlight:
+        in_flight = len(factory.live)
+        if in_flight:
             self.log.info(
-                "Stopping: {inFlight} "
-                + plural(inFlight, "poem")
+                "Stopping: {in_flight} "
+                + plural(in_flight, "poem")
                 + " in flight, waiting up to {grace} s",
-                inFlight=inFlight,
+                in_flight=in_flight,
                 grace=self.grace,
             )
-        cutBefore = factory.cutAtShutdown
-        servedBefore = factory.served
+        cut_before = factory.cut_at_shutdown
+        served_before = factory.served
         d = factory.drain(self.grace)
-        d.addCallback(lambda _: self._report(servedBefore, cutBefore))
+        d.addCallback(lambda _: self._report(served_before, cut_before))
         return d
 
-    def _report(self, servedBefore: int, cutBefore: int) -> None:
+    def _report(self, served_before: int, cut_before: int) -> None:
         self._stopping = False
         counts = self.factory.counts()
         fields = {
             "served": counts["served"],
-            "finished": counts["served"] - servedBefore,
-            "cut": counts["cutAtShutdown"] - cutBefore,
-            "gone": counts["clientsGone"],
+            "finished": counts["served"] - served_before,
+            "cut": counts["cut_at_shutdown"] - cut_before,
+            "gone": counts["clients_gone"],
             "refused": counts["refused"],
-            "refusedPerPeer": counts["refusedPerPeer"],
-            "cutIdle": counts["cutIdle"],
+            "refused_per_peer": counts["refused_per_peer"],
+            "cut_idle": counts["cut_idle"],
             "faults": counts["faults"],
-            "clientResets": counts["clientResets"],
-            "lingerTimeouts": counts["lingerTimeouts"],
-            "bytesSent": counts["bytesSent"],
+            "client_resets": counts["client_resets"],
+            "linger_timeouts": counts["linger_timeouts"],
+            "bytes_sent": counts["bytes_sent"],
         }
         self.log.info(
             "Poetry server stopped: {served} "
             + plural(fields["served"], "poem")
             + " served, {finished} finished during shutdown, {cut} cut at "
             "shutdown, {gone} " + plural(fields["gone"], "client") + " gone, "
-            "{refused} refused, {refusedPerPeer} refused per peer, "
-            "{cutIdle} cut idle, {faults} "
+            "{refused} refused, {refused_per_peer} refused per peer, "
+            "{cut_idle} cut idle, {faults} "
             + plural(fields["faults"], "fault")
-            + ", {clientResets} "
-            + plural(fields["clientResets"], "client reset")
-            + ", {lingerTimeouts} "
-            + plural(fields["lingerTimeouts"], "linger timeout")
-            + ", {bytesSent} "
-            + plural(fields["bytesSent"], "byte")
+            + ", {client_resets} "
+            + plural(fields["client_resets"], "client reset")
+            + ", {linger_timeouts} "
+            + plural(fields["linger_timeouts"], "linger timeout")
+            + ", {bytes_sent} "
+            + plural(fields["bytes_sent"], "byte")
             + " sent",
             **fields,
         )
@@ -237,11 +237,11 @@ class PoetryService(MultiService):
     then the start-up line.  Stopping stops listening at once, then waits
     for in-flight poems for at most C{grace} seconds, cuts the rest, and
     logs the counts; the L{Deferred} it returns keeps twistd running until
-    then.  L{cutNow} ends the wait early.
+    then.  L{cut_now} ends the wait early.
 
     @ivar listeners: the L{ListeningService}s, one per endpoint.
     @ivar stopper: the L{GracefulStop}.
-    @ivar logFile: the log file the service's process writes, if it opened
+    @ivar log_file: the log file the service's process writes, if it opened
         one (see L{poetry.service.tap.makeService}); L{ProcessSignals}
         reopens it.
     """
@@ -267,11 +267,11 @@ class PoetryService(MultiService):
         ]
         for listener in self.listeners:
             listener.setServiceParent(self)
-        self.logFile: ReopeningLogFile | None = None
-        #: The observer writing L{logFile}, once twistd was given it.
-        self.logObserver: BufferedFileLogObserver | None = None
+        self.log_file: ReopeningLogFile | None = None
+        #: The observer writing L{log_file}, once twistd was given it.
+        self.log_observer: BufferedFileLogObserver | None = None
         #: The reactor trigger that installs L{ProcessSignals}, if any.
-        self.signalsTrigger: Any = None
+        self.signals_trigger: Any = None
 
     @property
     def grace(self) -> float:
@@ -323,20 +323,20 @@ class PoetryService(MultiService):
         """
         super().setServiceParent(parent)
         if (
-            self.logFile is not None
+            self.log_file is not None
             and isinstance(parent, Componentized)
             and parent.getComponent(ILogObserver, None) is None
         ):
-            self.logObserver = BufferedFileLogObserver(
-                cast(IO[Any], self.logFile),
+            self.log_observer = BufferedFileLogObserver(
+                cast(IO[Any], self.log_file),
                 self.factory.clock,
                 (ACCESS_NAMESPACE, LIFECYCLE_NAMESPACE),
             )
-            parent.setComponent(ILogObserver, self.logObserver)
+            parent.setComponent(ILogObserver, self.log_observer)
 
-    def cutNow(self) -> None:
-        """Cut the poems in flight at once (L{GracefulStop.cutNow})."""
-        self.stopper.cutNow()
+    def cut_now(self) -> None:
+        """Cut the poems in flight at once (L{GracefulStop.cut_now})."""
+        self.stopper.cut_now()
 
     def stopService(self) -> Deferred[None]:
         """Stop listening, drain within the grace, cut the rest."""

@@ -54,7 +54,7 @@ class ProcessSignals:
         self.service = service
         self.reactor = reactor
         self._install = install
-        self.stopRequested = False
+        self.stop_requested = False
 
     def install(self) -> None:
         """Install a handler for every signal named above."""
@@ -77,11 +77,11 @@ class ProcessSignals:
         """Act on signal C{number} (in the reactor thread)."""
         name = signal.Signals(number).name
         if name in self.GRACEFUL:
-            if self.stopRequested:
+            if self.stop_requested:
                 self.log.info("Received {signal} again: cutting now", signal=name)
-                self.service.cutNow()
+                self.service.cut_now()
                 return
-            self.stopRequested = True
+            self.stop_requested = True
             if name == "SIGINT":
                 self.reactor.sigInt(number)
             elif name == "SIGTERM":
@@ -90,17 +90,17 @@ class ProcessSignals:
                 self.log.info("Received {signal}, shutting down.", signal=name)
                 self.reactor.stop()
         elif name in self.REOPEN:
-            logFile = self.service.logFile
-            if logFile is None:
+            log_file = self.service.log_file
+            if log_file is None:
                 self.log.info("Received {signal}: no log file to reopen", signal=name)
                 return
-            if self.service.logObserver is not None:
-                self.service.logObserver.flush()  # the old file's last lines
-            logFile.reopen()
+            if self.service.log_observer is not None:
+                self.service.log_observer.flush()  # the old file's last lines
+            log_file.reopen()
             self.log.info(
                 "Received {signal}: reopened the log file {path}",
                 signal=name,
-                path=logFile.path,
+                path=log_file.path,
             )
         else:
             self.log.info("Received {signal}: ignored", signal=name)

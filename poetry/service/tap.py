@@ -20,7 +20,7 @@ from poetry.service.signals import ProcessSignals
 __all__ = ["makeService"]
 
 
-def _twistdLogFile(runner: Any) -> ReopeningLogFile | None:
+def _twistd_log_file(runner: Any) -> ReopeningLogFile | None:
     """
     The log file twistd would open for these command-line options, opened
     the way logrotate needs (L{ReopeningLogFile}); L{None} where twistd logs
@@ -65,9 +65,9 @@ def makeService(options: Options) -> PoetryService:
     runner = getattr(options, "parent", None)
     if runner is not None:
         result.listen()
-        result.logFile = _twistdLogFile(runner)
+        result.log_file = _twistd_log_file(runner)
         signals = ProcessSignals(result, reactor)
-        result.signalsTrigger = reactor.addSystemEventTrigger(
+        result.signals_trigger = reactor.addSystemEventTrigger(
             "after", "startup", signals.install
         )
     return result

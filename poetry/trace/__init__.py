@@ -4,7 +4,7 @@ picture of concurrent downloads.
 
 A L{Tracer} records each factory, protocol and timeout callback of a download
 as a L{TraceEvent} and, as it happens, emits it as one structured
-C{twisted.logger} event (namespace C{"poetry.trace"}).  L{traceObserver}
+C{twisted.logger} event (namespace C{"poetry.trace"}).  L{trace_observer}
 writes those events, one line each, to a stream: C{get-poetry --trace}.
 
 L{timeline_from_events} turns recorded events into one L{TaskRow} per
@@ -15,7 +15,7 @@ a chart can be drawn from any list of events, recorded live or made by hand.
 
 One module per part, each depending only on the ones before it:
 
-  - L{poetry.trace.events}: L{TraceEvent}, its trace line, L{traceObserver};
+  - L{poetry.trace.events}: L{TraceEvent}, its trace line, L{trace_observer};
   - L{poetry.trace.timeline}: the row model, L{TaskRow} and
     L{timeline_from_events}, and the time axis both renderers share;
   - L{poetry.trace.tracer}: the L{Tracer};
@@ -32,7 +32,7 @@ from poetry.trace.events import (
     TraceEvent,
     describe_value,
     format_trace_line,
-    traceObserver,
+    trace_observer,
 )
 from poetry.trace.svg import render_timeline_svg
 from poetry.trace.text import MIN_CHART_WIDTH, render_timeline_text
@@ -54,5 +54,5 @@ __all__ = [
     "render_timeline_svg",
     "render_timeline_text",
     "timeline_from_events",
-    "traceObserver",
+    "trace_observer",
 ]

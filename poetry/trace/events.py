@@ -5,7 +5,7 @@ the log observer writing those lines.
 A trace event travels as an ordinary C{twisted.logger} event (namespace
 L{TRACE_NAMESPACE}) whose fields are the event's own (C{trace_time},
 C{trace_task}, ...) and whose format is L{TRACE_FORMAT}: the details are
-rendered only when an observer asks for text.  L{traceObserver} is that
+rendered only when an observer asks for text.  L{trace_observer} is that
 observer for C{get-poetry --trace}; L{format_trace_line} gives the same line
 for one event without the logging system.
 """
@@ -20,7 +20,7 @@ from twisted.internet.interfaces import IAddress
 from twisted.logger import FileLogObserver, ILogObserver, LogEvent, formatEvent
 from twisted.python.failure import Failure
 
-from poetry.addresses import formatAddress
+from poetry.addresses import format_address
 
 __all__ = [
     "MAX_VALUE_LENGTH",
@@ -30,9 +30,9 @@ __all__ = [
     "TraceEvent",
     "describe_value",
     "format_trace_line",
-    "logFields",
+    "log_fields",
     "plain_value",
-    "traceObserver",
+    "trace_observer",
 ]
 
 SOURCES = ("factory", "protocol", "timeout")
@@ -89,7 +89,7 @@ class TraceEvent:
         return default
 
 
-def _exceptionText(exception: BaseException) -> str:
+def _exception_text(exception: BaseException) -> str:
     name = type(exception).__name__
     message = " ".join(str(exception).split())
     return f"{name}: {message}" if message else name
@@ -98,16 +98,16 @@ def _exceptionText(exception: BaseException) -> str:
 def plain_value(value: object) -> str:
     """
     A short, readable rendering of a detail value, without quoting: an
-    address (any L{IAddress}) as L{formatAddress} shows it, a failure or an
+    address (any L{IAddress}) as L{format_address} shows it, a failure or an
     exception as C{Class: message}, a float in its shortest form, anything
     else with C{str}.
     """
     if IAddress.providedBy(value):
-        return formatAddress(value)
+        return format_address(value)
     if isinstance(value, Failure):
         value = value.value
     if isinstance(value, BaseException):
-        return _exceptionText(value)
+        return _exception_text(value)
     if isinstance(value, float):
         return format(value, "g")
     return str(value)
@@ -152,7 +152,7 @@ class _DetailText:
         return f"<trace details{self}>"
 
 
-def logFields(event: TraceEvent) -> dict[str, object]:
+def log_fields(event: TraceEvent) -> dict[str, object]:
     """
     The fields of the log event carrying C{event}: the event itself
     (C{trace_event}), its time, task, source and name, and its details
@@ -171,20 +171,20 @@ def logFields(event: TraceEvent) -> dict[str, object]:
 def format_trace_line(event: TraceEvent) -> str:
     """
     The trace line of one event, without a newline: the same text
-    L{traceObserver} writes, e.g.::
+    L{trace_observer} writes, e.g.::
 
         +0.003s task 2 factory.startedConnecting destination=127.0.0.1:10001
     """
-    return TRACE_FORMAT.format(**logFields(event))
+    return TRACE_FORMAT.format(**log_fields(event))
 
 
-def _formatTraceLogEvent(event: LogEvent) -> str | None:
+def _format_trace_log_event(event: LogEvent) -> str | None:
     if not isinstance(event.get("trace_event"), TraceEvent):
         return None
     return formatEvent(event) + "\n"
 
 
-def traceObserver(stream: IO[Any]) -> ILogObserver:
+def trace_observer(stream: IO[Any]) -> ILogObserver:
     """
     A log observer writing trace events, and nothing else, to C{stream}: one
     line each, flushed at once, in the format of L{format_trace_line}.
@@ -192,10 +192,10 @@ def traceObserver(stream: IO[Any]) -> ILogObserver:
     logger's namespace.  For example::
 
         globalLogBeginner.beginLoggingTo(
-            [traceObserver(sys.stderr), ...], redirectStandardIO=False
+            [trace_observer(sys.stderr), ...], redirectStandardIO=False
         )
 
     (without C{redirectStandardIO=False}, whatever else the program writes
     to C{sys.stderr} becomes log events, which this observer drops).
     """
-    return FileLogObserver(stream, _formatTraceLogEvent)
+    return FileLogObserver(stream, _format_trace_log_event)

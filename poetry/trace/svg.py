@@ -232,9 +232,9 @@ def _picture(rows: Sequence[TaskRow], width: int, title: str) -> Element:
     left = min(max(90, 16 + _CHAR_WIDTH * longest), width // 3)
     right = 40 + _CHAR_WIDTH * max(map(len, summaries), default=0)
     chart = _Chart(left, max(left + 100, width - right), timeline_span(rows))
-    axisY = _TOP + _ROW_HEIGHT * len(rows) + 6
-    legendY = axisY + 52
-    height = legendY + 24
+    axis_y = _TOP + _ROW_HEIGHT * len(rows) + 6
+    legend_y = axis_y + 52
+    height = legend_y + 24
 
     root = _add(
         None,
@@ -256,8 +256,8 @@ def _picture(rows: Sequence[TaskRow], width: int, title: str) -> Element:
     ):
         y = _TOP + _ROW_HEIGHT * index + _ROW_HEIGHT / 2
         _task(root, chart, row, y, label, summary)
-    _axis(root, chart, axisY)
-    _legend(root, chart.x0, legendY)
+    _axis(root, chart, axis_y)
+    _legend(root, chart.x0, legend_y)
     return root
 
 

@@ -60,7 +60,7 @@ MIN_CHART_WIDTH = 10
 """The narrowest chart drawn, in columns, however narrow the terminal."""
 
 
-def _isUTF8(stream: object) -> bool:
+def _is_utf8(stream: object) -> bool:
     encoding = getattr(stream, "encoding", None)
     if not isinstance(encoding, str):
         return False
@@ -70,7 +70,7 @@ def _isUTF8(stream: object) -> bool:
         return False
 
 
-def _terminalWidth(stream: object) -> int:
+def _terminal_width(stream: object) -> int:
     columns = shutil.get_terminal_size((0, 0)).columns
     if columns > 0:
         return columns
@@ -104,15 +104,15 @@ def _wrap(
     return lines
 
 
-def _chartCells(
-    row: TaskRow, chartWidth: int, column: Callable[[float], int], glyphs: _Glyphs
+def _chart_cells(
+    row: TaskRow, chart_width: int, column: Callable[[float], int], glyphs: _Glyphs
 ) -> str:
     """
-    The chart of one row, C{chartWidth} cells: connecting, then waiting once
+    The chart of one row, C{chart_width} cells: connecting, then waiting once
     connected, the connection mark, a mark per arrival, the end mark last
     (so it wins over the others in its column).
     """
-    cells = [" "] * chartWidth
+    cells = [" "] * chart_width
     first, last = column(row.start), column(row.last)
     connected = last + 1 if row.connected is None else column(row.connected)
     for index in range(first, last + 1):
@@ -127,10 +127,10 @@ def _chartCells(
     return "".join(cells)
 
 
-def _axisLines(
+def _axis_lines(
     span: float,
-    chartWidth: int,
-    labelWidth: int,
+    chart_width: int,
+    label_width: int,
     column: Callable[[float], int],
     glyphs: _Glyphs,
 ) -> tuple[str, str]:
@@ -139,9 +139,9 @@ def _axisLines(
     (a label that would overlap the one before it is left out), neither
     indented.
     """
-    _, times = axis_ticks(span, chartWidth - 1, 8)
-    axis = [glyphs.axis] * chartWidth
-    labels = [" "] * labelWidth
+    _, times = axis_ticks(span, chart_width - 1, 8)
+    axis = [glyphs.axis] * chart_width
+    labels = [" "] * label_width
     free = 0
     for time in times:
         index = column(time)
@@ -178,8 +178,8 @@ def render_timeline_text(
     if stream is None:
         stream = sys.stderr
     if width is None:
-        width = _terminalWidth(stream)
-    glyphs = _UNICODE if (_isUTF8(stream) if unicode is None else unicode) else _ASCII
+        width = _terminal_width(stream)
+    glyphs = _UNICODE if (_is_utf8(stream) if unicode is None else unicode) else _ASCII
     if not rows:
         return "timeline: no downloads\n"
 
@@ -187,38 +187,38 @@ def render_timeline_text(
         f"task {row.task}" + (f" {row.label}" if row.label else "") for row in rows
     ]
     shortest = max(len(f"task {row.task}") for row in rows)
-    leftWidth = min(max(map(len, lefts)), max(shortest, width // 3))
-    outcomeWidth = max(len(row.outcome) for row in rows)
-    sizeWidth = max(len(str(row.received)) for row in rows)
+    left_width = min(max(map(len, lefts)), max(shortest, width // 3))
+    outcome_width = max(len(row.outcome) for row in rows)
+    size_width = max(len(str(row.received)) for row in rows)
     rights = [
-        f"{row.outcome:<{outcomeWidth}} {row.received:>{sizeWidth}} B" for row in rows
+        f"{row.outcome:<{outcome_width}} {row.received:>{size_width}} B" for row in rows
     ]
-    rightWidth = outcomeWidth + sizeWidth + 3
-    chartWidth = max(MIN_CHART_WIDTH, width - leftWidth - rightWidth - 4)
+    right_width = outcome_width + size_width + 3
+    chart_width = max(MIN_CHART_WIDTH, width - left_width - right_width - 4)
 
     span = timeline_span(rows)
-    scale = (chartWidth - 1) / span if span > 0 else 0.0
+    scale = (chart_width - 1) / span if span > 0 else 0.0
 
     def column(time: float) -> int:
-        return min(chartWidth - 1, max(0, math.floor(time * scale + 0.5)))
+        return min(chart_width - 1, max(0, math.floor(time * scale + 0.5)))
 
-    perColumn = f"{span / (chartWidth - 1):.3g}s" if span > 0 else "0s"
+    per_column = f"{span / (chart_width - 1):.3g}s" if span > 0 else "0s"
     tasks = f"{len(rows)} task" + ("s" if len(rows) != 1 else "")
     lines = _wrap(
         "timeline: ",
-        [f"{tasks} in {span:.3f}s,", f"one column = {perColumn}"],
+        [f"{tasks} in {span:.3f}s,", f"one column = {per_column}"],
         width,
         " ",
     )
     for row, left, right in zip(rows, lefts, rights, strict=True):
-        name = _cut(left, leftWidth, glyphs.ellipsis)
-        chart = _chartCells(row, chartWidth, column, glyphs)
+        name = _cut(left, left_width, glyphs.ellipsis)
+        chart = _chart_cells(row, chart_width, column, glyphs)
         lines.append(
-            f"{name:<{leftWidth}} {glyphs.border}{chart}{glyphs.border} {right}"
+            f"{name:<{left_width}} {glyphs.border}{chart}{glyphs.border} {right}"
         )
-    indent = " " * (leftWidth + 1)
-    axis, labels = _axisLines(
-        span, chartWidth, chartWidth + rightWidth + 1, column, glyphs
+    indent = " " * (left_width + 1)
+    axis, labels = _axis_lines(
+        span, chart_width, chart_width + right_width + 1, column, glyphs
     )
     lines.append(f"{indent}{axis}".rstrip())
     lines.append(f"{indent}{labels}".rstrip())

@@ -71,7 +71,7 @@ class TaskRow:
         return max(times)
 
 
-def _isClean(event: TraceEvent) -> bool:
+def _is_clean(event: TraceEvent) -> bool:
     clean = event.get("clean")
     if clean is not None:
         return bool(clean)
@@ -114,7 +114,7 @@ def _row(task: int, events: Sequence[TraceEvent], outcome: str | None) -> TaskRo
         elif key == ("protocol", "dataReceived"):
             arrivals.append((event.time, _size(event.get("bytes"))))
         elif end is None and key == ("protocol", "connectionLost"):
-            end, inferred = event.time, "ok" if _isClean(event) else "failed"
+            end, inferred = event.time, "ok" if _is_clean(event) else "failed"
         elif end is None and key in _ENDS:
             end, inferred = event.time, _ENDS[key]
     return TaskRow(
@@ -154,10 +154,10 @@ def timeline_from_events(
             raise ValueError(
                 f"outcome of task {task} must be one of {OUTCOMES}, not {outcome!r}"
             )
-    byTask: dict[int, list[TraceEvent]] = {}
+    by_task: dict[int, list[TraceEvent]] = {}
     for event in sorted(events, key=lambda event: event.time):
-        byTask.setdefault(event.task, []).append(event)
-    return [_row(task, byTask[task], known.get(task)) for task in sorted(byTask)]
+        by_task.setdefault(event.task, []).append(event)
+    return [_row(task, by_task[task], known.get(task)) for task in sorted(by_task)]
 
 
 def timeline_span(rows: Sequence[TaskRow]) -> float:

@@ -15,7 +15,7 @@ from poetry.trace.events import (
     TRACE_FORMAT,
     TRACE_NAMESPACE,
     TraceEvent,
-    logFields,
+    log_fields,
 )
 from poetry.trace.timeline import TaskRow, timeline_from_events
 
@@ -34,7 +34,7 @@ class Tracer:
         count from it.
     @ivar level: the L{LogLevel} of the emitted log events.  Debug, so an
         ordinary info-level log observer does not repeat the trace; use
-        L{poetry.trace.traceObserver} to show it.
+        L{poetry.trace.trace_observer} to show it.
     """
 
     level = LogLevel.debug
@@ -78,7 +78,7 @@ class Tracer:
         )
         self.events.append(event)
         if self.emit:
-            self.log.emit(self.level, TRACE_FORMAT, **logFields(event))
+            self.log.emit(self.level, TRACE_FORMAT, **log_fields(event))
 
     def timeline(self, outcomes: Mapping[int, str] | None = None) -> list[TaskRow]:
         """
