@@ -118,13 +118,15 @@ class AdminResource(Resource):
     isLeaf = True
 
     def render(self, request: Any) -> bytes:
+        if request.postpath not in ([], [b""]):
+            return _plain(request, 404, "no such resource")
         head = request.method == b"HEAD"
         if head:
             request.method = b"GET"
         try:
             body: bytes = super().render(request)
         except UnsupportedMethod as e:
-            allowed = b", ".join(e.allowedMethods)
+            allowed = b", ".join(sorted(set(e.allowedMethods)))
             request.setHeader(b"allow", allowed)
             body = _plain(
                 request,
@@ -185,7 +187,8 @@ class JSONResource(AdminResource):
 class StatusResource(JSONResource):
     """
     C{GET /api/status}: the server's version, its behaviour, every
-    counter, and the oldest L{ServerView.LIVE_LIMIT} live connections
+    counter (C{bytes_sent} counts ended connections, C{bytes_sent_live}
+    the live ones so far), and the oldest L{ServerView.LIVE_LIMIT} live connections
     with the total.
     """
 
@@ -200,7 +203,7 @@ class StatusResource(JSONResource):
             "version": __version__,
             "time": view.now(),
             "behaviour": view.behaviour(),
-            "counters": view.counts(),
+            "counters": {**view.counts(), "bytes_sent_live": view.bytes_sent_live()},
             "live": {
                 "total": total,
                 "shown": len(shown),
@@ -255,8 +258,6 @@ class PageResource(AdminResource):
         )
 
     def render_GET(self, request: Any) -> bytes:
-        if request.postpath not in ([], [b""]):
-            return _plain(request, 404, "no such resource")
         _no_store(request, b"text/html; charset=utf-8")
         request.setHeader(b"content-security-policy", self.policy)
         request.setHeader(b"x-frame-options", b"DENY")
