@@ -139,7 +139,9 @@ class StatusTests(AdminTestCase):
         self.assertEqual(status["counters"]["live"], 3)
         self.assertEqual(status["live"]["total"], 3)
         self.assertEqual(len(status["live"]["connections"]), 3)
-        poems = {factory.display_name(p.name): len(p.data) for p in factory.library.poems}
+        poems = {
+            factory.display_name(p.name): len(p.data) for p in factory.library.poems
+        }
         for connection in status["live"]["connections"]:
             self.assertTrue(connection["peer"].startswith("127.0.0.1:"))
             self.assertEqual(connection["size"], poems[connection["poem"]])
@@ -178,7 +180,9 @@ class StatusTests(AdminTestCase):
                 )
                 self.assertEqual(response.code, 405, (method, path))
                 self.assertEqual(response.header("allow"), "GET, HEAD")
-        self.assertEqual((self.service.factory.counts(), self.service.factory.fault), before)
+        self.assertEqual(
+            (self.service.factory.counts(), self.service.factory.fault), before
+        )
 
     async def test_noCors(self) -> None:
         """
@@ -187,7 +191,10 @@ class StatusTests(AdminTestCase):
         read the answers.
         """
         self.start()
-        origin = {"origin": "http://evil.example", "access-control-request-method": "PUT"}
+        origin = {
+            "origin": "http://evil.example",
+            "access-control-request-method": "PUT",
+        }
         for method in ["GET", "OPTIONS"]:
             response = await self.request(method, "/api/status", origin)
             names = [name.lower() for name, _ in response.headers.getAllRawHeaders()]
@@ -225,7 +232,9 @@ class MetricsTests(AdminTestCase):
     async def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         response = await self.request("GET", "/metrics")
         self.assertEqual(response.code, 200)
-        self.assertTrue((response.header("content-type") or "").startswith("text/plain"))
+        self.assertTrue(
+            (response.header("content-type") or "").startswith("text/plain")
+        )
         samples = {}
         for family in text_string_to_metric_families(response.body.decode()):
             for s in family.samples:
