@@ -18,9 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
-from twisted.internet.protocol import ClientFactory
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool, readBody
+from twisted.web.client import (
+    Agent,
+    FileBodyProducer,
+    HTTPConnectionPool,
+    ResponseDone,
+)
 from twisted.web.http_headers import Headers
 
 from poetry.admin import AdminRequest, read_json_body
@@ -45,6 +51,26 @@ class Response:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+class _Body(Protocol):
+    """
+    Collects a response's body (L{readBody} warns about Agent's own
+    transport, which has no C{abortConnection}).
+    """
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.done: Deferred[bytes] = Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if reason.check(ResponseDone):
+            self.done.callback(b"".join(self.chunks))
+        else:
+            self.done.errback(reason)
 
 
 class _Echo(JSONResource):
@@ -87,7 +113,9 @@ class AdminTestCase(TestCase):
             Headers({k: [v] for k, v in (headers or {}).items()}),
             producer,
         )
-        data = await readBody(response)
+        body = _Body()
+        response.deliverBody(body)
+        data = await body.done
         return Response(response.code, response.headers, data)
 
     async def raw(self, data: bytes) -> tuple[bytes, Any]:
