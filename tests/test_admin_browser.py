@@ -146,6 +146,39 @@ class StatusPageBrowserTests(TestCase):
         reloaded) polls several times, shows the three connections with
         their peers and the live count, and loads the timeline picture.
         """
+        await self.check_page()
+
+    async def test_tokenFromTheFragment(self) -> None:
+        """
+        With a token, the page given it in its URL's fragment sends it on
+        every poll and shows the live connections; without it, it asks for
+        the token and shows none.
+        """
+        fd, path = tempfile.mkstemp()
+        os.write(fd, b"browser-token-0123456789\n")
+        os.close(fd)
+        self.addCleanup(os.unlink, path)
+        await self.check_page(
+            ["--admin-token-file", path], "#token=browser-token-0123456789"
+        )
+        service = makeService(
+            parse("--port", "tcp:0", "--admin", "tcp:0", "--admin-token-file", path)
+        )
+        service.startService()
+        self.addCleanup(service.stopService)
+        assert service.admin_listener is not None and service.admin_listener.port
+        admin_port = service.admin_listener.port.getHost().port
+        page = _Page()
+        page.feed(await dump_dom(f"http://127.0.0.1:{admin_port}/", 2000))
+        self.assertIn("needs its admin token", page.text["state"])
+        self.assertIn("display: block", page.attrs["token-form"].get("style") or "")
+        self.assertEqual(page.attrs["updated"]["data-updates"], "0")
+
+    async def check_page(self, options: list[str] = [], fragment: str = "") -> None:  # noqa: B006
+        """
+        Three slow downloads of a server started with C{options}; the page,
+        opened at C{/}C{fragment}, shows them live.
+        """
         service = makeService(
             parse(
                 "--port",
@@ -158,6 +191,7 @@ class StatusPageBrowserTests(TestCase):
                 "1",
                 "--grace",
                 "0.1",
+                *options,
             )
         )
         service.startService()
@@ -174,7 +208,7 @@ class StatusPageBrowserTests(TestCase):
         await waitFor(lambda: len(factory.live) == 3)
         peers = {f"127.0.0.1:{c.transport.getHost().port}" for c in clients}  # type: ignore[union-attr]
 
-        dom = await dump_dom(f"http://127.0.0.1:{admin_port}/", 4500)
+        dom = await dump_dom(f"http://127.0.0.1:{admin_port}/{fragment}", 4500)
 
         page = _Page()
         page.feed(dom)

@@ -74,7 +74,7 @@ class ServerMetrics(Collector):
     def collect(self) -> Iterator[Metric]:
         """The metrics read at scrape time."""
         view = self.view
-        ended = view.factory.ended
+        ended = view.ended()
         outcomes = CounterMetricFamily(
             "poetry_connections_ended",
             "Server connections that have ended, by how they ended.",

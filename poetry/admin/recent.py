@@ -68,8 +68,7 @@ class RecentConnections:
         view.observe(self.connection_ended)
 
     def _label(self, protocol: BaseServerProtocol) -> str:
-        name = self.view.factory.display_name(protocol.poem.name)
-        return f"{format_address(protocol.peer)} {name}"
+        return f"{format_address(protocol.peer)} {self.view.poem_name(protocol)}"
 
     def connection_ended(self, protocol: BaseServerProtocol) -> None:
         """Remember C{protocol}'s connection."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from poetry.addresses import format_address
 from poetry.server.base import BaseServerProtocol
+from poetry.server.outcome import ConnectionOutcome
 
 if TYPE_CHECKING:
     from poetry.server.factory import PoetryServerFactory
@@ -101,6 +102,14 @@ class ServerView:
         """Every counter, by name (L{PoetryServerFactory.counts})."""
         return self.factory.counts()
 
+    def ended(self) -> dict[ConnectionOutcome, int]:
+        """Connections that have ended, by how they ended (a copy)."""
+        return dict(self.factory.ended)
+
+    def poem_name(self, protocol: BaseServerProtocol) -> str:
+        """C{protocol}'s poem's name as logs show it."""
+        return self.factory.display_name(protocol.poem.name)
+
     def live_total(self) -> int:
         """How many connections are live."""
         return len(self.factory.live)
@@ -122,10 +131,9 @@ class ServerView:
 
     def describe(self, protocol: BaseServerProtocol) -> LiveConnection:
         """One live connection, as a L{LiveConnection}."""
-        factory = self.factory
         return LiveConnection(
             peer=format_address(protocol.peer),
-            poem=factory.display_name(protocol.poem.name),
+            poem=self.poem_name(protocol),
             bytes_sent=protocol.sent,
             size=len(protocol.poem.data),
             seconds_open=round(max(0.0, self.now() - protocol.started), 3),
