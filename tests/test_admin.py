@@ -31,7 +31,7 @@ from twisted.web.http_headers import Headers
 
 from poetry.admin import AdminRequest, read_json_body
 from poetry.admin.resources import JSONResource
-from poetry.service import PoetryService, makeService
+from poetry.service import CannotListen, PoetryService, makeService
 from tests.helpers import Collect, fetch, parse, waitFor
 
 TOKEN = "s3cret-token-of-thirty-two-bytes"
@@ -496,6 +496,24 @@ class BadRequestTests(AdminTestCase):
 
 class ServiceWiringTests(AdminTestCase):
     """The admin endpoint as part of the PoetryService."""
+
+    def test_adminPortInUse(self) -> None:
+        """
+        An admin port that is taken is CannotListen at start-up, one line
+        naming it, and the poem port opened before it is closed again.
+        """
+        taken = reactor.listenTCP(0, ClientFactory(), interface="127.0.0.1")
+        self.addCleanup(taken.stopListening)
+        number = taken.getHost().port
+        service = makeService(
+            parse("--port", "tcp:0", "--admin", f"tcp:{number}:interface=127.0.0.1")
+        )
+        with self.assertRaises(CannotListen) as cm:
+            service.privilegedStartService()
+        message = str(cm.exception.code)
+        self.assertIn(f"cannot listen on tcp:{number}:interface=127.0.0.1", message)
+        self.assertNotIn("\n", message)
+        self.assertEqual(service.ports, [])
 
     async def test_stopsWithTheServer(self) -> None:
         """Stopping the service stops the admin endpoint listening too."""
