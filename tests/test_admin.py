@@ -28,6 +28,7 @@ from twisted.web.client import (
     ResponseDone,
 )
 from twisted.web.http_headers import Headers
+from twisted.web.server import Site
 
 from poetry.admin import AdminRequest, read_json_body
 from poetry.admin.resources import JSONResource
@@ -399,8 +400,17 @@ class BadRequestTests(AdminTestCase):
         """The server, with a test resource taking a JSON body at /api/echo."""
         self.start()
         assert self.service.admin_listener is not None
-        site: Any = self.service.admin_listener.factory.wrappedFactory  # type: ignore[attr-defined]
-        site.resource.children[b"api"].putChild(b"echo", _Echo())
+        self.site().resource.children[b"api"].putChild(b"echo", _Echo())
+
+    def site(self) -> Any:
+        """The admin L{Site}, under its policy wrappers."""
+        assert self.service.admin_listener is not None
+        factory: Any = self.service.admin_listener.factory
+        for _ in range(5):
+            if isinstance(factory, Site):
+                return factory
+            factory = factory.wrappedFactory
+        raise AssertionError("no Site under the admin factory")
 
     async def test_jsonBody(self) -> None:
         """
@@ -476,8 +486,7 @@ class BadRequestTests(AdminTestCase):
                 super().__init__(*args, **kwargs)
                 made.append(self)
 
-        site: Any = self.service.admin_listener.factory  # type: ignore[union-attr]
-        site.wrappedFactory.requestFactory = Recording
+        self.site().requestFactory = Recording
         proto = Collect(
             b"PUT /api/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
             b"\r\nContent-Length: 1073741824\r\n\r\n" + b"x" * (1 << 20)

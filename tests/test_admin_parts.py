@@ -19,7 +19,12 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
-from poetry.admin import AdminConnectionLimit, AdminRequest, AdminSite
+from poetry.admin import (
+    AdminConnectionLimit,
+    AdminRequest,
+    AdminSite,
+    RequestDeadline,
+)
 from poetry.admin import auth as auth_module
 from poetry.admin.auth import BearerToken, TokenChecker
 from poetry.admin.metrics import ServerMetrics
@@ -373,6 +378,70 @@ class AdminSiteTests(SynchronousTestCase):
         protos[0].connectionLost(Failure(Exception("gone")))
         self.assertIsNotNone(limit.buildProtocol(addr))
         protos[1].connectionLost(Failure(Exception("gone")))
+
+
+class RequestDeadlineTests(SynchronousTestCase):
+    """L{RequestDeadline}: a request must arrive and be answered in time."""
+
+    def connect(self) -> tuple[MemoryReactorClock, Any, StringTransport]:
+        clock = MemoryReactorClock()
+        root = Resource()
+        root.putChild(b"", _Text())
+        deadline = RequestDeadline(AdminSite(root, reactor=clock), clock)
+        proto = deadline.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        assert proto is not None
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        self.addCleanup(proto.connectionLost, Failure(Exception("gone")))
+        return clock, proto, transport
+
+    def test_drippingClientAborted(self) -> None:
+        """
+        A client sending a header byte every 5 s (the idle timeout never
+        fires) is aborted DEADLINE seconds after it connected, not sooner.
+        """
+        clock, proto, transport = self.connect()
+        proto.dataReceived(b"GET / HTTP/1.1\r\n")
+        steps = int(RequestDeadline.DEADLINE // 5)
+        for _ in range(steps - 1):
+            clock.advance(5)
+            proto.dataReceived(b"X")
+        self.assertFalse(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+        clock.advance(RequestDeadline.DEADLINE - 5 * (steps - 1))
+        self.assertTrue(transport.disconnected)  # aborted, not closed
+        self.assertEqual(transport.value(), b"")
+
+    def test_answeredRequestsKeepTheConnection(self) -> None:
+        """
+        Requests answered in time never trip it; between requests (a
+        keep-alive connection waiting for the next poll) no timer runs, and
+        the next request's first byte starts it again.
+        """
+        clock, proto, transport = self.connect()
+        request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        proto.dataReceived(request)
+        self.assertIn(b"200 OK", transport.value())
+        clock.advance(RequestDeadline.DEADLINE * 1.2)
+        self.assertFalse(transport.disconnected)
+        transport.clear()
+        proto.dataReceived(request[:10])
+        clock.advance(RequestDeadline.DEADLINE - 0.5)
+        self.assertFalse(transport.disconnected)
+        proto.dataReceived(request[10:])
+        self.assertIn(b"200 OK", transport.value())
+        clock.advance(1)
+        self.assertFalse(transport.disconnected)
+        proto.dataReceived(b"GET")  # a third request, never finished
+        clock.advance(RequestDeadline.DEADLINE)
+        self.assertTrue(transport.disconnected)
+
+
+class _Text(Resource):
+    isLeaf = True
+
+    def render_GET(self, request: Any) -> bytes:
+        return b"ok"
 
 
 class AdminOptionsTests(SynchronousTestCase):

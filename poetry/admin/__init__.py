@@ -8,7 +8,7 @@ and changes nothing.
   - L{poetry.admin.tree}: L{admin_resource}, L{admin_factory};
   - L{poetry.admin.resources}: the resources, L{read_json_body};
   - L{poetry.admin.site}: L{AdminSite}, L{AdminRequest} (the body limit),
-    L{AdminConnectionLimit};
+    L{RequestDeadline}, L{AdminConnectionLimit};
   - L{poetry.admin.auth}: the bearer token (C{twisted.cred});
   - L{poetry.admin.metrics}: L{ServerMetrics} (C{prometheus_client});
   - L{poetry.admin.recent}: L{RecentConnections}, the timeline's rows.
@@ -18,7 +18,12 @@ from poetry.admin.auth import guard
 from poetry.admin.metrics import ServerMetrics
 from poetry.admin.recent import RecentConnections
 from poetry.admin.resources import AdminRequestError, read_json_body
-from poetry.admin.site import AdminConnectionLimit, AdminRequest, AdminSite
+from poetry.admin.site import (
+    AdminConnectionLimit,
+    AdminRequest,
+    AdminSite,
+    RequestDeadline,
+)
 from poetry.admin.tree import admin_factory, admin_resource
 
 __all__ = [
@@ -27,6 +32,7 @@ __all__ = [
     "AdminRequestError",
     "AdminSite",
     "RecentConnections",
+    "RequestDeadline",
     "ServerMetrics",
     "admin_factory",
     "admin_resource",

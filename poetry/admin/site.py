@@ -3,11 +3,14 @@ The admin endpoint's HTTP server: L{AdminSite}, a C{twisted.web} L{Site}
 whose requests never hold more than L{AdminRequest.MAX_BODY_SIZE} bytes of
 body, whose idle connections are cut after L{AdminSite.IDLE_TIMEOUT}
 seconds, and which writes no access line per request (a status page polled
-every second would flood the log); L{AdminConnectionLimit}, the policy
-wrapper that refuses admin connections beyond
-L{AdminConnectionLimit.MAX_CONNECTIONS}.  Together they keep a malformed,
-slow or huge request from costing more than bounded memory, and the admin
-endpoint's clients from holding more than a few descriptors.
+every second would flood the log); two policy wrappers in the manner of
+L{twisted.protocols.policies}: L{RequestDeadline}, which aborts a connection
+whose request has not been answered L{RequestDeadline.DEADLINE} seconds
+after it began, and L{AdminConnectionLimit}, which refuses admin
+connections beyond L{AdminConnectionLimit.MAX_CONNECTIONS}.  Together they
+keep a malformed, slow or huge request from costing more than bounded
+memory and seconds, and the admin endpoint's clients from holding more than
+a few descriptors.
 """
 
 from __future__ import annotations
@@ -15,14 +18,15 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from twisted.internet.interfaces import IAddress
-from twisted.protocols.policies import WrappingFactory
+from twisted.internet.interfaces import IAddress, IDelayedCall, IReactorTime
+from twisted.internet.protocol import connectionDone
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.web.http import Request
 from twisted.web.resource import IResource
 from twisted.web.server import Request as WebRequest
 from twisted.web.server import Site
 
-__all__ = ["AdminConnectionLimit", "AdminRequest", "AdminSite"]
+__all__ = ["AdminConnectionLimit", "AdminRequest", "AdminSite", "RequestDeadline"]
 
 
 class AdminRequest(WebRequest):
@@ -45,7 +49,8 @@ class AdminRequest(WebRequest):
     MAX_DISCARDED = 64 * MAX_BODY_SIZE
     """
     Bytes of an oversized body discarded before the connection is aborted:
-    a client streaming a body without end costs reading it only this long.
+    a client streaming a body without end costs reading it only this long
+    (and L{RequestDeadline} ends it in any case).
     """
 
     body_too_large = False
@@ -120,3 +125,81 @@ class AdminConnectionLimit(WrappingFactory):
         if len(self.protocols) >= self.MAX_CONNECTIONS:
             return None
         return super().buildProtocol(addr)
+
+
+class _DeadlineProtocol(ProtocolWrapper):
+    """
+    One connection under L{RequestDeadline}: the timer runs from the
+    moment a request may begin (the connection is made; the client sends
+    again after an answer) until the server starts answering.
+    """
+
+    factory: RequestDeadline
+    _timer: IDelayedCall | None = None
+    _answered = False
+
+    def connectionMade(self) -> None:
+        self._arm()
+        super().connectionMade()
+
+    def _arm(self) -> None:
+        self._answered = False
+        self._timer = self.factory.clock.callLater(self.factory.DEADLINE, self._expired)
+
+    def _disarm(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _expired(self) -> None:
+        self._timer = None
+        self.transport.abortConnection()  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._answered and self._timer is None:
+            self._arm()
+        super().dataReceived(data)
+
+    def write(self, data: bytes) -> None:
+        self._answering()
+        super().write(data)
+
+    def writeSequence(self, data: Any) -> None:
+        self._answering()
+        super().writeSequence(data)
+
+    def _answering(self) -> None:
+        self._answered = True
+        self._disarm()
+
+    def connectionLost(self, reason: Any = connectionDone) -> None:
+        self._disarm()
+        super().connectionLost(reason)
+
+
+class RequestDeadline(WrappingFactory):
+    """
+    Aborts an admin connection whose request is not answered within
+    L{DEADLINE} seconds of when it began: the connection was made, or the
+    client sent its first bytes after the last answer.  The idle timeout
+    (L{AdminSite.IDLE_TIMEOUT}) restarts on every byte received, so on its
+    own it lets a slowloris client that sends a header byte every few
+    seconds hold its connection for hours; with the deadline, for seconds.
+    Like nginx's C{client_header_timeout} and C{client_body_timeout} taken
+    together.
+
+    @ivar clock: where the timers run.
+    """
+
+    DEADLINE = 10.0
+    """
+    Seconds a request (its line, headers and body) may take to arrive and
+    be answered.  Admin requests are a few hundred bytes, answered at once.
+    """
+
+    protocol = _DeadlineProtocol
+    noisy = False
+
+    def __init__(self, wrapped: Any, clock: IReactorTime) -> None:
+        super().__init__(wrapped)
+        self.clock = clock

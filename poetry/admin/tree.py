@@ -32,7 +32,7 @@ from poetry.admin.resources import (
     StatusResource,
     TimelineResource,
 )
-from poetry.admin.site import AdminConnectionLimit, AdminSite
+from poetry.admin.site import AdminConnectionLimit, AdminSite, RequestDeadline
 from poetry.server.factory import PoetryServerFactory
 from poetry.server.view import ServerView
 
@@ -64,11 +64,9 @@ def admin_factory(
     """
     The protocol factory the admin endpoint listens with, for the server
     whose factory is C{factory}: an L{AdminSite} of L{admin_resource},
-    its timeouts on C{reactor} (default: C{factory}'s clock), under an
-    L{AdminConnectionLimit}.
+    its timeouts on C{reactor} (default: C{factory}'s clock), under a
+    L{RequestDeadline} and an L{AdminConnectionLimit}.
     """
-    site = AdminSite(
-        admin_resource(ServerView(factory), token),
-        reactor=factory.clock if reactor is None else reactor,
-    )
-    return AdminConnectionLimit(site)
+    clock = factory.clock if reactor is None else reactor
+    site = AdminSite(admin_resource(ServerView(factory), token), reactor=clock)
+    return AdminConnectionLimit(RequestDeadline(site, clock))
