@@ -26,6 +26,9 @@ from twisted.trial.unittest import SkipTest, TestCase
 from poetry.service import makeService
 from tests.helpers import Collect, parse, waitFor
 
+#: A poem name that is markup: the page must show it as text.
+MARKUP = "<img src=x onerror=alert(1)>"
+
 CHROMIUM = next(
     (p for p in map(shutil.which, ["chromium", "chromium-browser"]) if p), None
 )
@@ -70,11 +73,13 @@ class _Page(HTMLParser):
         self.attrs: dict[str, dict[str, str | None]] = {}
         self.text: dict[str, str] = {}
         self.live_cells: list[str] = []
+        self.tags: list[str] = []
         self._open: list[str] = []
         self._in_live = False
         self._in_cell = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
         values = dict(attrs)
         ident = values.get("id")
         if ident:
@@ -144,9 +149,16 @@ class StatusPageBrowserTests(TestCase):
         """
         With three slow downloads running, the page (loaded once, never
         reloaded) polls several times, shows the three connections with
-        their peers and the live count, and loads the timeline picture.
+        their peers and the live count, and loads the timeline picture.  A
+        poem whose name is markup shows as text: no element is made of it.
         """
-        await self.check_page()
+        poems = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, poems)
+        with open(os.path.join(poems, f"{MARKUP}.txt"), "wb") as f:
+            f.write(b"a line of verse\n" * 200)
+        page = await self.check_page(["--poems", poems])
+        self.assertIn(MARKUP, page.live_cells)
+        self.assertEqual(page.tags.count("img"), 1)  # the timeline only
 
     async def test_tokenFromTheFragment(self) -> None:
         """
@@ -174,7 +186,11 @@ class StatusPageBrowserTests(TestCase):
         self.assertIn("display: block", page.attrs["token-form"].get("style") or "")
         self.assertEqual(page.attrs["updated"]["data-updates"], "0")
 
-    async def check_page(self, options: list[str] = [], fragment: str = "") -> None:  # noqa: B006
+    async def check_page(
+        self,
+        options: list[str] = [],  # noqa: B006
+        fragment: str = "",
+    ) -> _Page:
         """
         Three slow downloads of a server started with C{options}; the page,
         opened at C{/}C{fragment}, shows them live.
@@ -224,3 +240,4 @@ class StatusPageBrowserTests(TestCase):
         factory.cut_all()
         for c in clients:
             await c.done
+        return page
