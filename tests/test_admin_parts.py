@@ -7,6 +7,7 @@ idle timeout and connection limit, and the --admin options.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from typing import Any
@@ -76,6 +77,7 @@ class ServerViewTests(SynchronousTestCase):
         self.assertEqual(shown[0].seconds_open, 7.0)
         self.assertEqual(shown[0].size, len(POEM.data))
         self.assertEqual(shown[0].poem, "verse")
+        self.assertEqual(shown[0].as_dict(), dataclasses.asdict(shown[0]))
         for proto in protos:
             lose(proto)
         self.assertEqual(view.live(), ([], 0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from poetry.addresses import format_address
@@ -72,8 +72,18 @@ class LiveConnection:
     state: str
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields by name."""
-        return asdict(self)
+        """
+        The fields by name (built by hand: L{dataclasses.asdict} copies
+        recursively, several times slower for the status's 1,000 rows).
+        """
+        return {
+            "peer": self.peer,
+            "poem": self.poem,
+            "bytes_sent": self.bytes_sent,
+            "size": self.size,
+            "seconds_open": self.seconds_open,
+            "state": self.state,
+        }
 
 
 class ServerView:
