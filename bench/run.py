@@ -1,12 +1,13 @@
 """
-The benchmark suite: five scenarios, each measuring our server or client
+The benchmark suite: six scenarios, each measuring our server or client
 beside a baseline in the same run, printed as a table and written to
 C{bench/RESULTS.md}.
 
     python -m bench                 # full run (a few minutes), writes RESULTS.md
     python -m bench --quick         # seconds; proves the suite works (CI)
     python -m bench --only fast     # one scenario (fast, slow, fanout,
-                                    # concurrency, memory; comma-separated),
+                                    # concurrency, memory, admin;
+                                    # comma-separated),
                                     # written to bench/build/RESULTS-partial.md
 
 Each figure is the median over repetitions with its min-max range, and every
@@ -58,7 +59,7 @@ from bench.harness import (
 )
 
 NOT_AVAILABLE = "not available"
-SCENARIOS = ("fast", "slow", "fanout", "concurrency", "memory")
+SCENARIOS = ("fast", "slow", "fanout", "concurrency", "memory", "admin")
 
 
 @dataclass
@@ -1394,12 +1395,24 @@ def find_poem(name: str, size: int, workdir: Path) -> Path:
     return q
 
 
+
+# --- scenario 6: slow serve with the admin endpoint polled ---------------------
+
+
+def scenario_admin(ctx: Context) -> list[Row]:
+    """Slow serve with the status page polled (L{bench.admin})."""
+    from bench.admin import scenario_admin as rows
+
+    return rows(ctx)
+
+
 RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "fast": scenario_fast,
     "slow": scenario_slow,
     "fanout": scenario_fanout,
     "concurrency": scenario_concurrency,
     "memory": scenario_memory,
+    "admin": scenario_admin,
 }
 
 

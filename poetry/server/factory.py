@@ -169,6 +169,10 @@ class PoetryServerFactory(LimitedServerFactory):
         self.trace_lifecycle = delay is not None if trace is None else trace
         self.trace_chunks = bool(trace)
         self.lifecycle_log = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
+        #: Called with each protocol whose connection has ended, once the
+        #: counters include it: how an observer (the admin's metrics) sees
+        #: connections end without the factory knowing about it.
+        self.observers: list[Callable[[BaseServerProtocol], object]] = []
 
     def protocol_for(self, addr: IAddress) -> Callable[[], BaseServerProtocol]:
         """
@@ -205,6 +209,8 @@ class PoetryServerFactory(LimitedServerFactory):
         outcome = protocol.outcome
         self.ended[outcome] += 1  # type: ignore[index]
         self.bytes_sent += protocol.sent
+        for observer in self.observers:
+            observer(protocol)
         now = self.clock.seconds()
         log_format, record = access_event(
             protocol, reason, now, self.display_name, self.trace_lifecycle

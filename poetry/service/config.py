@@ -10,7 +10,9 @@ L{ConfigError} whose message is one line naming the option and the rule.
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +30,9 @@ __all__ = [
     "MIN_IDLE_TIMEOUT",
     "ConfigError",
     "ServerConfig",
+    "listens_on_loopback",
     "normalize_endpoint",
+    "read_admin_token",
 ]
 
 DEFAULT_PORT = "tcp:10000:interface=127.0.0.1"
@@ -47,6 +51,16 @@ MIN_DELAY = 0.001
 #: Smallest accepted --idle-timeout: a shorter one cuts every connection
 #: before its first byte can move.
 MIN_IDLE_TIMEOUT = 0.1
+
+
+#: The shortest admin token accepted (C{--admin-token-file}): a shorter one
+#: could be guessed.
+MIN_TOKEN_LENGTH = 16
+
+#: The largest token file read: a token is one short line.
+_MAX_TOKEN_FILE = 4096
+
+_INTERFACE = re.compile(r"(?:^|:)interface=((?:\\.|[^:])*)")
 
 
 class ConfigError(ValueError):
@@ -72,6 +86,54 @@ def normalize_endpoint(description: str) -> str:
     if kind in _BACKLOG_TYPES and "backlog=" not in description:
         description += f":backlog={DEFAULT_BACKLOG}"
     return description
+
+
+def listens_on_loopback(description: str) -> bool:
+    """
+    Whether a normalized server endpoint description (L{normalize_endpoint})
+    can be reached from this host only: a UNIX socket, or an C{interface=}
+    that is a loopback address (C{127.0.0.0/8}, C{::1}).  Anything else
+    (no interface, a host name, another address) counts as beyond loopback.
+    """
+    kind = description.split(":", 1)[0].lower()
+    if kind == "unix":
+        return True
+    found = _INTERFACE.search(description)
+    if found is None:
+        return False
+    interface = re.sub(r"\\(.)", r"\1", found.group(1))
+    try:
+        return ipaddress.ip_address(interface).is_loopback
+    except ValueError:
+        return False
+
+
+def read_admin_token(path: str) -> bytes:
+    """
+    The admin token in the file C{path}: its one line, surrounding blanks
+    removed, at least L{MIN_TOKEN_LENGTH} visible ASCII characters.
+
+    @raise ConfigError: naming the file and the problem, in one line.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_TOKEN_FILE + 1)
+    except OSError as e:
+        raise ConfigError(f"--admin-token-file {path!r}: {e.strerror or e}") from None
+    token = data.strip()
+    if len(data) > _MAX_TOKEN_FILE or b"\n" in token:
+        raise ConfigError(f"--admin-token-file {path!r}: the token must be one line")
+    if not (token.isascii() and all(33 <= c <= 126 for c in token)):
+        raise ConfigError(
+            f"--admin-token-file {path!r}: the token must be visible ASCII"
+            " characters, without blanks"
+        )
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"--admin-token-file {path!r}: the token must be at least"
+            f" {MIN_TOKEN_LENGTH} characters, not {len(token)}"
+        )
+    return token
 
 
 def _number(name: str, value: Any, kind: type = float, minimum: float = 1) -> Any:
@@ -104,14 +166,16 @@ def _positive(name: str, value: Any) -> float:
     return number
 
 
-def _endpoint(given: str) -> str:
+def _endpoint(given: str, option: str = "") -> str:
     """The normalized description of C{given}, checked by parsing it."""
     description = normalize_endpoint(given)
     try:
         # Parsing needs no reactor: the endpoint is only built here.
         serverFromString(None, description)
     except Exception as e:
-        raise ConfigError(f"invalid endpoint description {given!r}: {e}") from None
+        raise ConfigError(
+            f"{option}invalid endpoint description {given!r}: {e}"
+        ) from None
     return description
 
 
@@ -133,6 +197,11 @@ class ServerConfig:
     @ivar idle_timeout: seconds without data moving before a connection is
         cut (L{None}: never).
     @ivar trace: trace every connection's lifecycle and chunks.
+    @ivar admin: the admin endpoint's description, normalized (L{None}: no
+        admin endpoint); beyond loopback only with C{admin_token}.
+    @ivar admin_given: C{--admin} as the user wrote it, for messages.
+    @ivar admin_token: the bearer token every admin request must carry
+        (L{None}: none needed).
     """
 
     library: PoemLibrary
@@ -146,6 +215,9 @@ class ServerConfig:
     idle_timeout: float | None = PoetryServerFactory.DEFAULT_IDLE_TIMEOUT
     fault: Fault | None = None
     trace: bool = False
+    admin: str | None = None
+    admin_given: str | None = None
+    admin_token: bytes | None = None
 
     def __post_init__(self) -> None:
         """Check the rules that relate typed values to each other."""
@@ -170,6 +242,15 @@ class ServerConfig:
                 )
         if len(self.ports) != len(self.given) or not self.ports:
             raise ConfigError("ports and given must name the same endpoints")
+        if self.admin is None:
+            if self.admin_token is not None:
+                raise ConfigError("--admin-token-file needs --admin")
+        elif self.admin_token is None and not listens_on_loopback(self.admin):
+            raise ConfigError(
+                f"--admin {self.admin_given or self.admin!r} listens beyond"
+                " loopback: give --admin-token-file FILE, or listen on"
+                " 127.0.0.1"
+            )
 
     @classmethod
     def from_options(cls, words: Mapping[str, Any]) -> ServerConfig:
@@ -214,6 +295,10 @@ class ServerConfig:
         random = bool(words.get("random"))
         files = words.get("poem_files") or []
         dirs = words.get("poemDirs") or []
+        admin_given = words.get("admin")
+        admin = None if admin_given is None else _endpoint(admin_given, "--admin ")
+        token_file = words.get("admin-token-file")
+        admin_token = None if token_file is None else read_admin_token(token_file)
         return cls(
             library=_library(files, dirs, random),
             ports=ports,
@@ -226,6 +311,9 @@ class ServerConfig:
             idle_timeout=idle_timeout,
             fault=fault,
             trace=bool(words.get("trace")),
+            admin=admin,
+            admin_given=admin_given,
+            admin_token=admin_token,
         )
 
     def build_factory(self, reactor: Any) -> PoetryServerFactory:

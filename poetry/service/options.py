@@ -139,6 +139,24 @@ class Options(usage.Options):
             "then resets the connection; silent never sends; endless streams the "
             "poem forever; refuse closes at once with nothing sent.",
         ],
+        [
+            "admin",
+            None,
+            None,
+            "Also serve the admin HTTP endpoint (status page at /, JSON at "
+            "/api/status, Prometheus metrics at /metrics) on this endpoint "
+            "description, with --port's rules: a bare number listens on "
+            "127.0.0.1 only.  Beyond loopback it needs --admin-token-file "
+            "(default: no admin endpoint).",
+        ],
+        [
+            "admin-token-file",
+            None,
+            None,
+            "A file holding the admin token (one line, at least 16 visible "
+            "characters): every admin request must then carry "
+            "'Authorization: Bearer TOKEN', else 401.",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -217,5 +235,6 @@ class Options(usage.Options):
                 "given": list(config.given),
                 "ports": list(config.ports),
                 "library": config.library,
+                "admin": config.admin,
             }
         )

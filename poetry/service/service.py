@@ -12,7 +12,11 @@ from typing import IO, Any, cast
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IStreamServerEndpoint,
+)
 from twisted.logger import ILogObserver, Logger
 from twisted.python.components import Componentized
 
@@ -63,11 +67,15 @@ class ListeningService(StreamServerEndpointService):
     def __init__(
         self,
         endpoint: IStreamServerEndpoint,
-        factory: PoetryServerFactory,
+        factory: IProtocolFactory,
         description: str,
+        *,
+        what: str = "Poetry server",
     ) -> None:
         super().__init__(endpoint, factory)
         self.description = description
+        #: What listens, for the log line (C{Poetry server}, C{Admin endpoint}).
+        self.what = what
         self.port: IListeningPort | None = None
 
     def privilegedStartService(self) -> None:
@@ -103,7 +111,8 @@ class ListeningService(StreamServerEndpointService):
     def _listening(self, port: IListeningPort) -> IListeningPort:
         self.port = port
         self.log.info(
-            "Poetry server listening on {address}",
+            "{what} listening on {address}",
+            what=self.what,
             address=format_address(port.getHost()),
         )
         return port
@@ -253,7 +262,13 @@ class PoetryService(MultiService):
         *,
         grace: float = 5.0,
         descriptions: Sequence[str] | None = None,
+        admin: tuple[IStreamServerEndpoint, IProtocolFactory, str] | None = None,
     ) -> None:
+        """
+        @param admin: the admin endpoint, its protocol factory (see
+            L{poetry.admin.admin_factory}) and its description, if the
+            server has one.
+        """
         super().__init__()
         self.factory = factory
         descriptions = list(descriptions or [repr(e) for e in endpoints])
@@ -267,6 +282,15 @@ class PoetryService(MultiService):
         ]
         for listener in self.listeners:
             listener.setServiceParent(self)
+        #: The admin endpoint's L{ListeningService}, if there is one (added
+        #: last, it stops listening first).
+        self.admin_listener: ListeningService | None = None
+        if admin is not None:
+            endpoint, admin_factory, description = admin
+            self.admin_listener = ListeningService(
+                endpoint, admin_factory, description, what="Admin endpoint"
+            )
+            self.admin_listener.setServiceParent(self)
         self.log_file: ReopeningLogFile | None = None
         #: The observer writing L{log_file}, once twistd was given it.
         self.log_observer: BufferedFileLogObserver | None = None
@@ -291,11 +315,14 @@ class PoetryService(MultiService):
         @raise CannotListen: if an endpoint cannot listen; then nothing is
             left listening.
         """
-        for listener in self.listeners:
+        every = list(self.listeners)
+        if self.admin_listener is not None:
+            every.append(self.admin_listener)
+        for listener in every:
             try:
                 listener.privilegedStartService()
             except CannotListen:
-                for other in self.listeners:
+                for other in every:
                     other.stopService()
                 raise
 

@@ -56,11 +56,22 @@ def makeService(options: Options) -> PoetryService:
 
     config = options.config
     endpoints = [serverFromString(reactor, p) for p in config.ports]
+    factory = config.build_factory(reactor)
+    admin = None
+    if config.admin is not None:
+        from poetry.admin import admin_factory
+
+        admin = (
+            serverFromString(reactor, config.admin),
+            admin_factory(factory, token=config.admin_token, reactor=reactor),
+            config.admin_given or config.admin,
+        )
     result = PoetryService(
-        config.build_factory(reactor),
+        factory,
         endpoints,
         grace=config.grace,
         descriptions=config.given,
+        admin=admin,
     )
     runner = getattr(options, "parent", None)
     if runner is not None:
