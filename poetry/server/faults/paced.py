@@ -167,11 +167,18 @@ class BandwidthProtocol(_TimedWrites):
     TICK = 0.1
 
     begun = 0.0
+    ticks = 0
 
     def connectionMade(self) -> None:
         _TimedWrites.connectionMade(self)
         self.begun = self.factory.clock.seconds()
-        self.call_later(self.interval, self._tick)
+        self._next_tick()
+
+    def _next_tick(self) -> None:
+        """Tick at the next multiple of the interval: late ticks never drift."""
+        self.ticks += 1
+        due = self.begun + self.ticks * self.interval
+        self.call_later(max(0.0, due - self.factory.clock.seconds()), self._tick)
 
     @property
     def interval(self) -> float:
@@ -180,9 +187,11 @@ class BandwidthProtocol(_TimedWrites):
 
     def _tick(self) -> None:
         elapsed = self.factory.clock.seconds() - self.begun
-        due = int(self.fault.rate * elapsed)
+        # The rate times the time since the start (a millionth of a byte of
+        # slack for the clock's float sums), so a late tick catches up.
+        due = math.floor(self.fault.rate * elapsed + 1e-6)
         if self.write_piece(due - self.offset):
-            self.call_later(self.interval, self._tick)
+            self._next_tick()
 
 
 class SlicerProtocol(_TimedWrites):
