@@ -216,8 +216,10 @@ class Behaviour:
     def hangs(self) -> bool:
         """Whether every connection hangs on purpose (see L{FaultMix.hangs})."""
         total = sum(p for _, p in self.faults)
-        return bool(self.faults) and total >= 1 - 1e-9 and all(
-            f.hangs for f, _ in self.faults
+        return (
+            bool(self.faults)
+            and total >= 1 - 1e-9
+            and all(f.hangs for f, _ in self.faults)
         )
 
     def mix(self) -> FaultMix | None:
@@ -279,4 +281,3 @@ def load_behaviour(path: str) -> Behaviour:
     return Behaviour.from_document(
         document, lambda key: f"{where}: {key}" if key else where
     )
-

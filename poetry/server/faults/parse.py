@@ -127,8 +127,7 @@ def parse_fault(text: str) -> Fault:
         value = parse(word)
         if value is None:
             raise ValueError(
-                f"fault mode {text!r}: {argument} must be {_RULES[parse]},"
-                f" not {word!r}"
+                f"fault mode {text!r}: {argument} must be {_RULES[parse]}, not {word!r}"
             )
         values.append(value)
     try:
