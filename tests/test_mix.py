@@ -170,6 +170,19 @@ class TargetingTests(SynchronousTestCase):
         served = factory.buildProtocol(peer("127.0.0.1"))
         self.assertIs(type(served), PoetryServerProtocol)
 
+    def test_remembersHostsBounded(self) -> None:
+        """
+        Targeting answers are remembered per host, at most TARGET_CACHE of
+        them (then forgotten), and stay right across the reset.
+        """
+        mix = FaultMix([(Refuse(), 1.0)], peers=[parse_network("10.0.0.0/8")])
+        mix.TARGET_CACHE = 3
+        hosts = ["10.0.0.1", "127.0.0.1", "10.9.9.9", "11.1.1.1", "10.0.0.1"]
+        for _ in range(3):
+            for host in hosts:
+                self.assertEqual(mix.targets(peer(host)), host.startswith("10."), host)
+                self.assertLessEqual(len(mix._targeted), 3)
+
     def test_untargetedConnectionsStillDraw(self) -> None:
         """
         Every accepted connection draws, targeted or not: connection k of

@@ -97,6 +97,7 @@ class FaultMix:
         self.seed = seed
         self.peers = tuple(peers)
         self._random = random.Random(seed)
+        self._targeted: dict[str | None, bool] = {}
         self.drawn = 0
 
     @property
@@ -120,12 +121,25 @@ class FaultMix:
             return self.entries[0][0]
         return None
 
+    #: How many client hosts L{targets} remembers (then it starts again):
+    #: parsing an address costs more than the draw itself.
+    TARGET_CACHE = 4096
+
     def targets(self, addr: IAddress) -> bool:
         """Whether a client at C{addr} is subject to faults."""
-        peers = self.peers
-        if not peers:
+        if not self.peers:
             return True
         host = getattr(addr, "host", None)
+        cache = self._targeted
+        known = cache.get(host)
+        if known is None:
+            if len(cache) >= self.TARGET_CACHE:
+                cache.clear()
+            known = cache[host] = self._in_peers(host)
+        return known
+
+    def _in_peers(self, host: str | None) -> bool:
+        peers = self.peers
         try:
             ip: Any = ipaddress.ip_address(host)  # type: ignore[arg-type]
         except ValueError:
