@@ -59,7 +59,21 @@ from bench.harness import (
 )
 
 NOT_AVAILABLE = "not available"
-SCENARIOS = ("fast", "slow", "fanout", "concurrency", "memory", "admin")
+SCENARIOS = ("fast", "slow", "fanout", "concurrency", "memory", "admin", "mix")
+
+#: Our server with a fault mix (scenario "mix"), by kind.  "ours-mix": every
+#: connection draws from a mix (and has its peer checked) but the mix targets
+#: only TEST-NET-1 (192.0.2.0/24, RFC 5737: never a real client, and nothing
+#: is ever sent there), so every loopback client is served normally: the
+#: mix's own cost on the fast path.  "ours-mix-hit": one connection in ten
+#: plays latency:0 (the whole poem, through the fault's own protocol).
+MIX_KINDS: dict[str, list[str]] = {
+    "ours-mix": [
+        "--fault", "reset:0@0.3", "--fault", "latency:1@0.2", "--seed", "1",
+        "--fault-peer", "192.0.2.0/24",
+    ],
+    "ours-mix-hit": ["--fault", "latency:0@0.1", "--seed", "1"],
+}  # fmt: skip
 
 
 @dataclass
@@ -232,9 +246,9 @@ def server_for(
 ) -> Server:
     """A L{Server} (not started) of kind C{ours} or a baseline in bench.servers."""
     port = free_port()
-    if kind in ("ours", "ours-nolog"):
-        if kind == "ours":
-            logging = ["--logfile", str(ctx.workdir / f"ours-{port}.log")]
+    if kind in ("ours", "ours-nolog", *MIX_KINDS):
+        if kind != "ours-nolog":
+            logging = ["--logfile", str(ctx.workdir / f"{kind}-{port}.log")]
         else:
             logging = ["--logger", "bench.servers.discarding_observer"]
         cmd = [
@@ -248,6 +262,7 @@ def server_for(
             f"tcp:{port}:interface=127.0.0.1",
             "--poem",
             str(poem),
+            *MIX_KINDS.get(kind, []),
         ]
         if delay is not None:
             cmd += ["--delay", repr(delay), "--chunk-size", str(chunk)]
@@ -1406,6 +1421,79 @@ def scenario_admin(ctx: Context) -> list[Row]:
     return rows(ctx)
 
 
+# --- scenario 7: fast serve with a fault mix ------------------------------------
+
+
+def scenario_mix(ctx: Context) -> list[Row]:
+    """
+    What a fault mix costs fast serve: our server with a mix that every
+    connection draws from (but that targets no loopback client) against the
+    same server without faults, runs paired and alternated as in "fast".
+    """
+    cfg = ctx.cfg
+    sc = "7 fault mix"
+    if not ctx.ours_server[0]:
+        return [unavailable(sc, "poems/s with a mix vs none", ctx.ours_server[1])]
+    kinds = ["ours", *MIX_KINDS]
+    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
+    for rep in range(cfg.reps):
+        order = kinds[rep % len(kinds) :] + kinds[: rep % len(kinds)]
+        for kind in order:
+            runs[kind].append(fast_undisturbed(ctx, kind, sc))
+    pps = {k: spread(v, "poems_per_s") for k, v in runs.items()}
+    cpp = {k: spread(v, "server_cpu_per_poem_us") for k, v in runs.items()}
+    for k, v in runs.items():
+        for i, r in enumerate(v):
+            ctx.detail(
+                sc,
+                f"{k} run {i + 1}: {r['poems_per_s']:,.0f} poems/s, {r['poems']} "
+                f"poems, {r['failures']} failures, server CPU "
+                f"{r['server_cpu_per_poem_us']:.1f} us/poem",
+            )
+    rows = []
+    r = ratios(pps["ours-mix"].values, pps["ours"].values)
+    rows.append(
+        Row(
+            sc,
+            "poems/s, every connection drawing from a mix (none hit), vs no faults",
+            fmt_rate(pps["ours-mix"]),
+            f"no faults {fmt_rate(pps['ours'])}",
+            fmt_ratio(r),
+            ">= 0.95x",
+            verdict(r.median, ">=", 0.95),
+        )
+    )
+    r = ratios(cpp["ours-mix"].values, cpp["ours"].values)
+    rows.append(
+        Row(
+            sc,
+            "(context) server CPU us/poem with the mix vs no faults",
+            cpp["ours-mix"].fmt(".1f"),
+            f"no faults {cpp['ours'].fmt('.1f')}",
+            fmt_ratio(r),
+            "",
+            "info",
+        )
+    )
+    r = ratios(pps["ours-mix-hit"].values, pps["ours"].values)
+    rows.append(
+        Row(
+            sc,
+            "(context) poems/s, 10% of connections playing latency:0, vs no faults",
+            fmt_rate(pps["ours-mix-hit"]),
+            f"no faults {fmt_rate(pps['ours'])}",
+            fmt_ratio(r),
+            "",
+            "info",
+        )
+    )
+    fails = sum(r["failures"] for k in MIX_KINDS for r in runs[k])
+    rows.append(
+        Row(sc, "failures", str(fails), "", "", "0", "PASS" if fails == 0 else "MISS")
+    )
+    return rows
+
+
 RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "fast": scenario_fast,
     "slow": scenario_slow,
@@ -1413,6 +1501,7 @@ RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "concurrency": scenario_concurrency,
     "memory": scenario_memory,
     "admin": scenario_admin,
+    "mix": scenario_mix,
 }
 
 

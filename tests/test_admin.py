@@ -382,15 +382,27 @@ class TokenTests(AdminTestCase):
         )
         self.assertIn("counters", response.json())
 
-    async def test_pageNeedsNoToken(self) -> None:
+    async def test_pageWithoutTokenIs401(self) -> None:
         """
-        The status page itself is static and carries no server data: it
-        loads without the token (and asks for it); its data does not.
+        With a token, even the page is a 401 without it, but the 401's body
+        is the static page (no server data), so a browser shows the form
+        that asks for the token; with the token it is a 200.
         """
-        self.start("--admin-token-file", _token_file(self))
+        token = _token_file(self)
+        self.start("--admin-token-file", token)
         response = await self.request("GET", "/")
-        self.assertEqual(response.code, 200)
+        self.assertEqual(response.code, 401)
+        self.assertEqual(
+            response.headers.getRawHeaders(b"www-authenticate"),
+            [b'Bearer realm="poetry admin"'],
+        )
         self.assertIn(b"Admin token", response.body)
+        self.assertNotIn(b"127.0.0.1", response.body)
+        wrong = await self.request("GET", "/", {"Authorization": "Bearer " + "x" * 24})
+        self.assertEqual(wrong.code, 401)
+        right = await self.request("GET", "/", {"Authorization": "Bearer " + TOKEN})
+        self.assertEqual(right.code, 200)
+        self.assertEqual(right.body, response.body)
 
 
 class BadRequestTests(AdminTestCase):

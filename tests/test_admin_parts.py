@@ -33,6 +33,7 @@ from poetry.admin.recent import RecentConnections, timeline_outcome
 from poetry.faults import parse_fault
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import ConnectionOutcome, PoetryServerFactory
+from poetry.server.mix import FaultMix, parse_network
 from poetry.server.view import ServerView, connection_state
 from poetry.service.config import listens_on_loopback
 from tests.helpers import lose, parse
@@ -51,6 +52,9 @@ def connect(factory: PoetryServerFactory, port: int = 40000) -> Any:
     assert proto is not None
     proto.makeConnection(StringTransport(peerAddress=addr))
     return proto
+
+
+MIX_KEYS = {"mode", "faults", "seed", "fault_peers"}
 
 
 class ServerViewTests(SynchronousTestCase):
@@ -113,6 +117,26 @@ class ServerViewTests(SynchronousTestCase):
         )
         fault = ServerView(make_factory(clock, fault=parse_fault("reset:9")))
         self.assertEqual(fault.behaviour()["fault"], "reset:9")
+        mixed = make_factory(clock)
+        mixed.set_mix(
+            FaultMix(
+                [(parse_fault("reset:9"), 0.25), (parse_fault("stall"), 0.5)],
+                seed=7,
+                peers=[parse_network("10.0.0.0/8")],
+            )
+        )
+        self.assertEqual(
+            {k: v for k, v in ServerView(mixed).behaviour().items() if k in MIX_KEYS},
+            {
+                "mode": "mix",
+                "faults": [
+                    {"fault": "reset:9", "probability": 0.25},
+                    {"fault": "stall", "probability": 0.5},
+                ],
+                "seed": 7,
+                "fault_peers": ["10.0.0.0/8"],
+            },
+        )
 
     def test_observerSeesEachEnd(self) -> None:
         """

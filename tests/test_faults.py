@@ -53,6 +53,7 @@ from poetry.server import (
     PoetryServerFactory,
     PoetryServerProtocol,
 )
+from poetry.server.mix import FaultMix
 from poetry.service import makeService
 from tests.helpers import lose, parse, waitFor
 
@@ -1078,3 +1079,468 @@ class _OneProtocol(ClientFactory):
     def buildProtocol(self, addr: Any) -> Protocol:
         self.one.factory = self
         return self.one
+
+
+# The catalogue beyond the first five modes (issue 13): latency, bandwidth,
+# slicer, slow-close, truncate, garbage.  Each on a MemoryReactorClock with
+# a transport that can half-close, as TCP's can.
+
+BIG = PoemFile("big", bytes(range(32, 127)) * 3000)  # 285,000 bytes
+
+
+def hconnect(
+    factory: PoetryServerFactory, peer: Any = CLIENT_ADDRESS
+) -> tuple[Any, Any]:
+    """L{connect}, with a L{HalfCloseTransport}."""
+    from tests.test_wire import HalfCloseTransport
+
+    proto = factory.buildProtocol(peer)
+    assert proto is not None
+    transport = HalfCloseTransport(hostAddress=SERVER_ADDRESS, peerAddress=peer)
+    transport.protocol = proto
+    proto.makeConnection(transport)
+    return proto, transport
+
+
+def run_until_closing(
+    clock: MemoryReactorClock, transport: Any, step: float = 0.01, steps: int = 5000
+) -> list[int]:
+    """
+    Advance C{clock} by C{step} (a bounded number of times), draining the
+    transport (asking a pull producer for more) as a reading client would,
+    until the server half-closes or aborts; the sizes of the writes seen,
+    one per step.
+    """
+    sizes = []
+    seen = 0
+    for _ in range(steps):
+        producer = transport.producer
+        if producer is not None and not transport.streaming:
+            producer.resumeProducing()
+        now = len(transport.value())
+        if now > seen:
+            sizes.append(now - seen)
+            seen = now
+        if transport.write_closing or transport.disconnecting or transport.disconnected:
+            return sizes
+        clock.advance(step)
+    raise AssertionError("the server never closed")
+
+
+CLEAN_MODES = {
+    "latency:0.5": ConnectionOutcome.COMPLETE,
+    "latency:0.5,0.25": ConnectionOutcome.COMPLETE,
+    "bandwidth:100000": ConnectionOutcome.COMPLETE,
+    "slicer:4000,1000,0.001": ConnectionOutcome.COMPLETE,
+    "slow-close:0.5": ConnectionOutcome.COMPLETE,
+    "truncate:100": ConnectionOutcome.FAULT,
+    "garbage:100": ConnectionOutcome.FAULT,
+}
+
+
+class NewFaultModeTests(SynchronousTestCase):
+    """What each new mode writes, and when, on a clock."""
+
+    def setUp(self) -> None:
+        self.clock = MemoryReactorClock()
+        self.access: list[dict[str, Any]] = []
+
+    def factory(self, fault: str, *poems: PoemFile, **kw: Any) -> PoetryServerFactory:
+        factory = make_factory(fault, *poems, clock=self.clock, **kw)
+        factory.access_log = Logger(observer=self.access.append)
+        return factory
+
+    def test_latency(self) -> None:
+        """
+        latency:2 writes nothing (and asks for no drain) for 2 s, then the
+        whole poem, a CHUNK per drain, then half-closes: complete.
+        """
+        factory = self.factory("latency:2", BIG)
+        proto, transport = hconnect(factory)
+        self.clock.advance(1.999)
+        self.assertEqual(transport.value(), b"")
+        self.assertIsNone(transport.producer)
+        self.clock.advance(0.001)
+        self.assertIs(transport.producer, proto)
+        sizes = run_until_closing(self.clock, transport, step=0)
+        self.assertEqual(transport.value(), BIG.data)
+        self.assertEqual(max(sizes), CHUNK)
+        self.assertTrue(transport.write_closing)
+        self.assertFalse(transport.disconnecting)
+        self.assertIsNone(transport.producer)
+        transport.flushed()
+        proto.readConnectionLost()  # the client closes: done
+        self.assertTrue(transport.disconnecting)
+        lose(proto)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
+        self.assertEqual(factory.served, 1)
+        self.assertEqual(self.access[-1]["fault"], "latency:2")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_latencyJitterIsSeeded(self) -> None:
+        """
+        latency:1,0.5 waits between 0.5 and 1.5 s, a different wait per
+        connection, the same waits in the same order for the same seed,
+        others for another seed.
+        """
+
+        def waits(seed: int) -> list[float]:
+            factory = make_factory(None, clock=MemoryReactorClock())
+            factory.set_mix(FaultMix([(parse_fault("latency:1,0.5"), 1.0)], seed=seed))
+            return [hconnect(factory)[0].wait for _ in range(20)]
+
+        first = waits(11)
+        self.assertEqual(waits(11), first)
+        self.assertNotEqual(waits(12), first)
+        self.assertTrue(all(0.5 <= w <= 1.5 for w in first), first)
+        self.assertGreater(len(set(first)), 15)
+        self.assertLess(min(first), 0.8)
+        self.assertGreater(max(first), 1.2)
+
+    def test_latencyNeverNegative(self) -> None:
+        """A jitter larger than the wait never makes it negative."""
+        factory = make_factory(None, clock=self.clock)
+        factory.set_mix(FaultMix([(parse_fault("latency:0.1,5"), 1.0)], seed=3))
+        self.assertEqual(
+            min(hconnect(factory)[0].wait for _ in range(50)), 0.0
+        )
+
+    def test_bandwidthIsSmooth(self) -> None:
+        """
+        bandwidth:100 on a 1,000-byte poem: 10 bytes every 0.1 s (never
+        one burst a second), 100 bytes after each second, all of it after
+        10 s, then the clean close.
+        """
+        poem = PoemFile("k", bytes(range(200)) * 5)
+        factory = self.factory("bandwidth:100", poem)
+        proto, transport = hconnect(factory)
+        self.assertEqual(transport.value(), b"")
+        self.clock.advance(0.1)
+        self.assertEqual(len(transport.value()), 10)
+        for _ in range(9):
+            self.clock.advance(0.1)
+        self.assertEqual(len(transport.value()), 100)
+        self.clock.pump([1.0] * 8)  # late ticks: the rate still holds
+        self.assertEqual(len(transport.value()), 900)
+        self.assertFalse(transport.write_closing)
+        sizes = run_until_closing(self.clock, transport, step=0.05)
+        self.assertEqual(transport.value(), poem.data)
+        self.assertEqual(sizes[0], 900)  # what was there already
+        self.assertEqual(set(sizes[1:]), {10})
+        self.assertLess(abs(self.clock.seconds() - 10.0), 0.06)
+        transport.flushed()
+        proto.readConnectionLost()
+        lose(proto)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
+
+    def test_bandwidthBelowTenBytesASecond(self) -> None:
+        """bandwidth:2 writes one byte every half second."""
+        factory = self.factory("bandwidth:2")
+        _, transport = hconnect(factory)
+        self.clock.advance(0.49)
+        self.assertEqual(transport.value(), b"")
+        self.clock.advance(0.01)
+        self.assertEqual(transport.value(), POEM.data[:1])
+        self.clock.advance(0.5)
+        self.assertEqual(transport.value(), POEM.data[:2])
+
+    def test_slicerWritesRandomSizes(self) -> None:
+        """
+        slicer:10,5,0.25 writes slices of 5 to 15 bytes, of several sizes,
+        0.25 s apart (nothing between), the first at once, with Nagle's
+        algorithm off; they add up to the poem; same seed, same slices.
+        """
+
+        def slices(seed: int) -> tuple[list[int], Any]:
+            clock = MemoryReactorClock()
+            factory = make_factory(None, clock=clock)
+            slicer = parse_fault("slicer:10,5,0.25")
+            factory.set_mix(FaultMix([(slicer, 1.0)], seed=seed))
+            _, transport = hconnect(factory)
+            sizes = [len(transport.value())]
+            for _ in range(200):
+                if transport.write_closing:
+                    break
+                clock.advance(0.125)
+                self.assertEqual(sum(sizes), len(transport.value()))
+                clock.advance(0.125)
+                sizes.append(len(transport.value()) - sum(sizes))
+            return sizes, transport
+
+        sizes, transport = slices(5)
+        self.assertEqual(transport.value(), POEM.data)
+        self.assertTrue(all(5 <= s <= 15 for s in sizes[:-1]), sizes)
+        self.assertGreater(len(set(sizes)), 3)
+        self.assertEqual(slices(5)[0], sizes)
+        self.assertNotEqual(slices(6)[0], sizes)
+
+    def test_slicerTurnsNagleOff(self) -> None:
+        """slicer asks a TCP transport for TCP_NODELAY (setTcpNoDelay)."""
+        calls: list[bool] = []
+        factory = self.factory("slicer:10")
+        proto = factory.buildProtocol(CLIENT_ADDRESS)
+        transport = StringTransport(peerAddress=CLIENT_ADDRESS)
+        transport.setTcpNoDelay = calls.append  # type: ignore[attr-defined]
+        proto.makeConnection(transport)
+        self.assertEqual(calls, [True])
+        self.assertEqual(transport.value(), POEM.data[:10])
+
+    def test_slowCloseHoldsTheConnection(self) -> None:
+        """
+        slow-close:3 sends the whole poem at once and holds the connection
+        3 s before the clean close.
+        """
+        factory = self.factory("slow-close:3")
+        proto, transport = hconnect(factory)
+        transport.producer.resumeProducing()
+        self.assertEqual(transport.value(), POEM.data)
+        self.clock.advance(2.999)
+        self.assertFalse(transport.write_closing)
+        self.clock.advance(0.001)
+        self.assertTrue(transport.write_closing)
+        self.assertFalse(transport.disconnected)
+        transport.flushed()
+        proto.readConnectionLost()
+        lose(proto)
+        self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_truncateClosesCleanly(self) -> None:
+        """
+        truncate:20 sends the poem's first 20 bytes and closes cleanly (a
+        half-close, never an abort): counted as a fault; a count beyond the
+        poem sends the whole poem.
+        """
+        factory = self.factory("truncate:20")
+        proto, transport = hconnect(factory)
+        run_until_closing(self.clock, transport)
+        self.assertEqual(transport.value(), POEM.data[:20])
+        self.assertTrue(transport.write_closing)
+        self.assertFalse(transport.disconnected)
+        transport.flushed()
+        proto.readConnectionLost()
+        lose(proto)
+        self.assertEqual(proto.outcome, ConnectionOutcome.FAULT)
+        self.assertEqual(factory.faults, 1)
+        self.assertEqual(self.access[-1]["bytes"], 20)
+        _, transport = hconnect(self.factory("truncate:100000"))
+        run_until_closing(self.clock, transport)
+        self.assertEqual(transport.value(), POEM.data)
+
+    def test_garbageIsNotUTF8(self) -> None:
+        """
+        garbage:N sends N bytes, no prefix of which is valid UTF-8, a CHUNK
+        per drain, then closes cleanly; garbage:0 closes with nothing.
+        """
+        for nbytes in [1, 2, 100, 3 * CHUNK + 5]:
+            factory = self.factory(f"garbage:{nbytes}")
+            proto, transport = hconnect(factory)
+            sizes = run_until_closing(self.clock, transport, step=0)
+            data = transport.value()
+            self.assertEqual(len(data), nbytes)
+            self.assertLessEqual(max(sizes), CHUNK)
+            self.assertRaises(UnicodeDecodeError, data.decode, "utf-8")
+            self.assertTrue(transport.write_closing)
+            transport.flushed()
+            proto.readConnectionLost()
+            lose(proto)
+            self.assertEqual(proto.outcome, ConnectionOutcome.FAULT)
+        _, transport = hconnect(self.factory("garbage:0"))
+        self.assertEqual(transport.value(), b"")
+        self.assertTrue(transport.write_closing)
+
+    def test_halfCloseChangesNothing(self) -> None:
+        """
+        A client that half-closes at once (nc -N) still gets everything
+        each clean-closing mode sends; once the server's half-close is
+        done the connection closes at once, no linger.
+        """
+        for spec, outcome in CLEAN_MODES.items():
+            factory = self.factory(spec)
+            proto, transport = hconnect(factory)
+            proto.readConnectionLost()
+            run_until_closing(self.clock, transport)
+            expected = POEM.data[:100] if "truncate" in spec else POEM.data
+            if "garbage" not in spec:
+                self.assertEqual(transport.value(), expected, spec)
+            self.assertFalse(transport.disconnecting, spec)
+            transport.flushed()
+            self.assertTrue(transport.disconnecting, spec)
+            lose(proto)
+            self.assertEqual(proto.outcome, outcome, spec)
+            self.assertEqual(self.clock.getDelayedCalls(), [], spec)
+
+    def test_lingerBound(self) -> None:
+        """
+        After the half-close, a client that never closes is closed
+        LINGER_TIMEOUT later: a linger timeout for the complete modes, a
+        fault still for truncate and garbage.
+        """
+        for spec, outcome in CLEAN_MODES.items():
+            factory = self.factory(spec)
+            proto, transport = hconnect(factory)
+            run_until_closing(self.clock, transport)
+            transport.flushed()
+            self.clock.advance(proto.LINGER_TIMEOUT - 0.01)
+            self.assertFalse(transport.disconnecting, spec)
+            self.clock.advance(0.02)
+            self.assertTrue(transport.disconnecting, spec)
+            self.assertFalse(transport.disconnected, spec)  # a clean close
+            lose(proto)
+            expected = (
+                ConnectionOutcome.LINGER_TIMEOUT
+                if outcome is ConnectionOutcome.COMPLETE
+                else outcome
+            )
+            self.assertEqual(proto.outcome, expected, spec)
+            self.assertEqual(self.clock.getDelayedCalls(), [], spec)
+
+    def test_clientResetAfterTheHalfClose(self) -> None:
+        """A reset after the half-close is a client reset; before, gone."""
+        factory = self.factory("slow-close:1")
+        proto, transport = hconnect(factory)
+        run_until_closing(self.clock, transport)
+        transport.flushed()
+        lose(proto, ConnectionLost)
+        self.assertEqual(proto.outcome, ConnectionOutcome.CLIENT_RESET)
+        proto, transport = hconnect(factory)
+        lose(proto, ConnectionLost)
+        self.assertEqual(proto.outcome, ConnectionOutcome.CLIENT_GONE)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_cutAtShutdown(self) -> None:
+        """
+        drain(grace): a connection still waiting or sending at the end of
+        the grace is aborted (a reset) and counted as cut at shutdown, its
+        timer cancelled; one already half-closed is closed cleanly.
+        """
+        for spec in ["latency:60", "bandwidth:1", "slicer:1,0,10", "slow-close:60",
+                     "truncate:100"]:  # fmt: skip
+            clock = MemoryReactorClock()
+            poem = BIG if "truncate" in spec else POEM
+            factory = make_factory(spec, poem, clock=clock)
+            proto, transport = hconnect(factory)
+            d = factory.drain(2.0)
+            clock.advance(2.0)
+            self.assertTrue(transport.disconnected, spec)
+            lose(proto, ConnectionAborted)
+            self.successResultOf(d)
+            self.assertEqual(factory.cut_at_shutdown, 1, spec)
+            self.assertEqual(clock.getDelayedCalls(), [], spec)
+        factory = make_factory("slow-close:0", clock=self.clock)
+        proto, transport = hconnect(factory)
+        run_until_closing(self.clock, transport)
+        transport.flushed()
+        factory.drain(1.0)
+        self.clock.advance(1.0)
+        self.assertTrue(transport.disconnecting)
+        self.assertFalse(transport.disconnected)
+
+    def test_idleTimeoutOnlyWhileBytesAreInFlight(self) -> None:
+        """
+        The idle timeout never cuts a wait the mode makes on purpose
+        (latency:30 with idle 1 s), but does cut a client that does not
+        drain what was sent (1 s after the first undrained write);
+        bandwidth and slicer writes that drain are never cut.
+        """
+        factory = self.factory("latency:30", idle_timeout=1.0)
+        proto, transport = hconnect(factory)
+        self.clock.advance(29.9)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(0.1)  # sends: the first chunk never drains
+        self.clock.advance(0.999)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(0.001)
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE)
+        lose(proto, ConnectionAborted)
+        for spec in ["bandwidth:20", "slicer:5,0,0.5", "slow-close:30"]:
+            factory = self.factory(spec, idle_timeout=1.0)
+            proto, transport = hconnect(factory)
+            sizes = run_until_closing(self.clock, transport, step=0.05)
+            self.assertEqual(sum(sizes), len(POEM.data), spec)
+            self.assertFalse(transport.disconnected, spec)
+            transport.flushed()
+            proto.readConnectionLost()
+            lose(proto)
+            self.assertEqual(proto.outcome, ConnectionOutcome.COMPLETE, spec)
+            # The same mode whose client never drains: cut idle.
+            proto, transport = hconnect(factory)
+            for _ in range(100):
+                if transport.disconnected:
+                    break
+                self.clock.advance(0.1)
+            self.assertEqual(proto.outcome, ConnectionOutcome.CUT_IDLE, spec)
+            lose(proto, ConnectionAborted)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class ClientAgainstNewFaultsOnClockTests(SynchronousTestCase):
+    """
+    The project's client against each new mode on one clock: what it
+    reports and when.
+    """
+
+    def wire(self, fault: str, **kw: Any) -> _Wire:
+        self.clock = MemoryReactorClock()
+        self.factory = make_factory(fault, clock=self.clock, **kw)
+        return _Wire(self.factory, self.clock, timeout=30.0)
+
+    def finish(self, wire: _Wire, step: float = 0.01) -> Any:
+        for _ in range(10_000):
+            if wire.result:
+                break
+            self.clock.advance(step)
+            wire.pump()
+        [result] = wire.result
+        return result
+
+    def test_latency(self) -> None:
+        """latency:3: the whole poem, 3 s after the connection."""
+        wire = self.wire("latency:3")
+        poem = self.finish(wire)
+        self.assertEqual(poem.data, POEM.data)
+        self.assertLess(abs(wire.ended_at - 3.0), 0.02)
+
+    def test_bandwidth(self) -> None:
+        """
+        bandwidth:100: the whole poem, at the tick (every 0.1 s) when the
+        rate allows its last byte.
+        """
+        wire = self.wire("bandwidth:100")
+        poem = self.finish(wire)
+        self.assertEqual(poem.data, POEM.data)
+        last_tick = -(-len(POEM.data) // 10) / 10
+        self.assertLess(abs(wire.ended_at - last_tick), 0.02)
+
+    def test_slicer(self) -> None:
+        """slicer:7,3,0.05: the whole poem, in many reads."""
+        reads: list[int] = []
+        wire = self.wire("slicer:7,3,0.05")
+        wire.client.factory.on_data = reads.append
+        poem = self.finish(wire)
+        self.assertEqual(poem.data, POEM.data)
+        self.assertGreater(len(POEM.data) // 10, 20)
+
+    def test_slowClose(self) -> None:
+        """slow-close:2: the poem at once, the result only 2 s later."""
+        wire = self.wire("slow-close:2")
+        poem = self.finish(wire)
+        self.assertEqual(poem.data, POEM.data)
+        self.assertLess(abs(wire.ended_at - 2.0), 0.02)
+
+    def test_truncateLooksComplete(self) -> None:
+        """
+        truncate:20: a Poem of 20 bytes, a success: the classic protocol
+        cannot tell it from a 20-byte poem.
+        """
+        poem = self.finish(self.wire("truncate:20"))
+        self.assertIsInstance(poem, Poem)
+        self.assertEqual(poem.data, POEM.data[:20])
+
+    def test_garbage(self) -> None:
+        """garbage:30: a Poem of 30 bytes that do not decode as UTF-8."""
+        poem = self.finish(self.wire("garbage:30"))
+        self.assertIsInstance(poem, Poem)
+        self.assertEqual(len(poem.data), 30)
+        self.assertRaises(UnicodeDecodeError, poem.data.decode, "utf-8")

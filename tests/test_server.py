@@ -345,7 +345,7 @@ class FactoryTests(SynchronousTestCase):
             lose(connect(factory, port=n)[0])
             self.assertEqual(len(events), n)
         self.assertEqual(clock.getDelayedCalls(), [])
-        fields = {"peer", "poem", "bytes", "seconds", "outcome"}
+        fields = {"peer", "poem", "bytes", "seconds", "outcome", "fault"}
         for n, event in enumerate(events, 1):
             self.assertEqual(set(event), fields | {
                 "log_logger", "log_level", "log_namespace", "log_source",

@@ -562,8 +562,8 @@ class PoemNameTests(SynchronousTestCase):
         out.seek(0)
         back = list(eventsFromJSONLogFile(out))
         self.assertEqual(len(back), len(access))
-        fields = ("peer", "poem", "bytes", "seconds", "outcome", "lifecycle",
-                  "reason", "clean")  # fmt: skip
+        fields = ("peer", "poem", "bytes", "seconds", "outcome", "fault",
+                  "lifecycle", "reason", "clean")  # fmt: skip
         for original, loaded in zip(access, back, strict=True):
             self.assertEqual(loaded["peer"], "192.168.1.1:54321")
             for key in fields:

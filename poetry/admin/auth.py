@@ -30,6 +30,7 @@ __all__ = [
     "IBearerToken",
     "TokenChecker",
     "guard",
+    "has_token",
 ]
 
 
@@ -109,3 +110,19 @@ def guard(resource: IResource, token: bytes) -> IResource:
     portal = Portal(AdminRealm(resource), [TokenChecker(token)])
     wrapper: IResource = HTTPAuthSessionWrapper(portal, [BearerCredentialFactory()])
     return wrapper
+
+
+def has_token(request: Any, token: bytes) -> bool:
+    """
+    Whether C{request} carries C{Authorization: Bearer TOKEN} with exactly
+    C{token} (compared in constant time, as L{TokenChecker} does), for a
+    resource that answers without the token too (the status page's 401).
+    """
+    scheme, _, given = (request.getHeader(b"authorization") or b"").partition(b" ")
+    if scheme.lower() != BearerCredentialFactory.scheme:
+        return False
+    try:
+        credentials = BearerCredentialFactory().decode(given, request)
+    except LoginFailed:
+        return False
+    return hmac.compare_digest(credentials.token, token)

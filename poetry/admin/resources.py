@@ -29,6 +29,7 @@ from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import Resource
 
 from poetry import __version__
+from poetry.admin.auth import has_token
 from poetry.admin.metrics import CONTENT_TYPE, ServerMetrics
 from poetry.admin.recent import RecentConnections
 from poetry.admin.site import AdminRequest
@@ -240,13 +241,20 @@ class TimelineResource(AdminResource):
 class PageResource(AdminResource):
     """
     C{GET /}: the status page.  It is static (HTML, CSS and script, no
-    server data), so it needs no token: the data it shows comes from the
-    API, which does.  A strict Content-Security-Policy lets it run only its
-    own script (named by its hash) and talk only to this server.
+    server data); the data it shows comes from the API.  A strict
+    Content-Security-Policy lets it run only its own script (named by its
+    hash) and talk only to this server.
+
+    With a C{token}, a request without C{Authorization: Bearer TOKEN} is a
+    401 like every other (with C{WWW-Authenticate: Bearer}), but the 401's
+    body is the page itself: a browser cannot send a bearer header when a
+    person types the address, so it shows the page, which asks for the token
+    and sends it on every request it makes.  Nothing of the server is in it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, token: bytes | None = None) -> None:
         super().__init__()
+        self.token = token
         self.page = files("poetry.admin").joinpath("page.html").read_bytes()
         script = re.search(rb"<script>(.*?)</script>", self.page, re.DOTALL)
         assert script is not None, "page.html has no script"
@@ -261,4 +269,7 @@ class PageResource(AdminResource):
         _no_store(request, b"text/html; charset=utf-8")
         request.setHeader(b"content-security-policy", self.policy)
         request.setHeader(b"x-frame-options", b"DENY")
+        if self.token is not None and not has_token(request, self.token):
+            request.setResponseCode(401)
+            request.setHeader(b"www-authenticate", b'Bearer realm="poetry admin"')
         return self.page

@@ -6,7 +6,8 @@ L{PoetryServerFactory}.
 
 The tree::
 
-    /                   PageResource       the status page (static; no token)
+    /                   PageResource       the status page (static; a 401
+                                           without the token, the page its body)
     /api/status         StatusResource     JSON
     /api/timeline.svg   TimelineResource   SVG
     /metrics            MetricsResource    Prometheus text
@@ -41,8 +42,9 @@ __all__ = ["admin_factory", "admin_resource"]
 
 def admin_resource(view: ServerView, token: bytes | None = None) -> DirectoryResource:
     """
-    The admin resource tree reading C{view}.  With a C{token}, everything
-    but the static page needs C{Authorization: Bearer TOKEN}.
+    The admin resource tree reading C{view}.  With a C{token}, every
+    resource needs C{Authorization: Bearer TOKEN}: without it a 401 (the
+    page's 401 is the static page, which asks for the token).
     """
 
     def protect(resource: IResource) -> Any:
@@ -52,7 +54,7 @@ def admin_resource(view: ServerView, token: bytes | None = None) -> DirectoryRes
     api.putChild(b"status", StatusResource(view))
     api.putChild(b"timeline.svg", TimelineResource(RecentConnections(view)))
     root = DirectoryResource()
-    root.putChild(b"", PageResource())
+    root.putChild(b"", PageResource(token))
     root.putChild(b"api", protect(api))
     root.putChild(b"metrics", protect(MetricsResource(ServerMetrics(view))))
     return root

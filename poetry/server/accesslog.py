@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCESS_FORMAT",
     "ACCESS_NAMESPACE",
+    "FAULT_ACCESS_FORMAT",
     "LIFECYCLE_NAMESPACE",
     "access_event",
     "chunk_event",
@@ -41,6 +42,9 @@ LIFECYCLE_NAMESPACE = "poetry.server.lifecycle"
 ACCESS_FORMAT = "{peer} {poem} {bytes} bytes {seconds:.3f} s {outcome}"
 """The text of one access-log event."""
 
+FAULT_ACCESS_FORMAT = ACCESS_FORMAT + " [fault {fault}]"
+"""The text of the access-log event of a connection that played a fault."""
+
 
 def access_event(
     protocol: BaseServerProtocol,
@@ -52,7 +56,9 @@ def access_event(
     """
     The access-log event of a connection that has ended: its format and
     its fields (C{peer}, C{poem} as C{show_name} shows it, C{bytes},
-    C{seconds}, C{outcome}'s text).  With C{lifecycle}, the event is also
+    C{seconds}, C{outcome}'s text, and C{fault}: the fault mode the
+    connection played, as C{--fault} spells it, or L{None}; the text
+    shows it after the outcome).  With C{lifecycle}, the event is also
     the lifecycle trace's C{connectionLost} line: it adds why the
     connection was lost (C{reason}: the exception's class name) and
     whether cleanly (C{clean}).
@@ -64,13 +70,19 @@ def access_event(
         "seconds": now - protocol.started,
         # _value_ is .value without the descriptor's cost.
         "outcome": protocol.outcome._value_,  # type: ignore[union-attr]
+        "fault": None,
     }
+    log_format = ACCESS_FORMAT
+    fault = getattr(protocol, "fault", None)
+    if fault is not None:
+        record["fault"] = str(fault)
+        log_format = FAULT_ACCESS_FORMAT
     if not lifecycle:
-        return ACCESS_FORMAT, record
+        return log_format, record
     record["lifecycle"] = "connectionLost"
     record["reason"] = type(reason.value).__name__
     record["clean"] = reason.check(ConnectionDone) is not None
-    return ACCESS_FORMAT + " (connectionLost: {reason}, clean={clean})", record
+    return log_format + " (connectionLost: {reason}, clean={clean})", record
 
 
 def chunk_event(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import methodcaller
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IAddress, IReactorTime
@@ -26,8 +26,10 @@ from poetry.server.accesslog import (
 from poetry.server.base import BaseServerProtocol
 from poetry.server.deadlines import Deadlines
 from poetry.server.limits import LimitedServerFactory
+from poetry.server.mix import FaultMix
 from poetry.server.outcome import ConnectionOutcome
 from poetry.server.protocol import PoetryServerProtocol
+from poetry.server.rules import check_chunk_size, check_delay, check_idle_timeout
 from poetry.server.schedule import SlowSchedule
 
 if TYPE_CHECKING:
@@ -36,7 +38,14 @@ if TYPE_CHECKING:
 __all__ = ["PoetryServerFactory", "default_idle_timeout"]
 
 
-def default_idle_timeout(delay: float | None, fault: Fault | None) -> float | None:
+class MayHang(Protocol):
+    """A fault, a mix or a behaviour: whether it hangs on purpose."""
+
+    @property
+    def hangs(self) -> bool: ...
+
+
+def default_idle_timeout(delay: float | None, fault: MayHang | None) -> float | None:
     """
     The idle timeout a server gets when C{--idle-timeout} is not given:
     L{PoetryServerFactory.DEFAULT_IDLE_TIMEOUT} seconds (or, in slow mode
@@ -44,9 +53,11 @@ def default_idle_timeout(delay: float | None, fault: Fault | None) -> float | No
     connection moves data only every C{delay} seconds), like nginx's
     C{send_timeout}: a client that stops reading (a zero window, slowloris)
     cannot hold a descriptor for ever.  L{None} for a fault mode that hangs
-    on purpose (C{stall}, C{silent}: L{poetry.server.faults.FaultProtocol.hangs}): it
+    on purpose (C{stall}, C{silent}: L{poetry.server.faults.FaultProtocol.hangs}),
+    or a mix in which every connection gets one (L{FaultMix.hangs}): it
     hangs until the client gives up, an explicit C{--idle-timeout} or
-    shutdown.
+    shutdown.  In a mix that also serves poems, the default applies to the
+    hanging connections too.
     """
     if fault is not None and fault.hangs:
         return None
@@ -77,8 +88,11 @@ class PoetryServerFactory(LimitedServerFactory):
     @ivar ended: how many connections ended in each L{ConnectionOutcome};
         C{served}, C{client_resets}, C{linger_timeouts}, C{clients_gone},
         C{cut_at_shutdown}, C{cut_idle} and C{faults} read from it.
-    @ivar fault: the L{poetry.server.faults.Fault} whose protocol every
-        connection runs instead of the poem protocol (L{None}: serve poems).
+    @ivar mix: the L{FaultMix} each connection draws its fault from as it
+        is accepted (L{None}: serve poems); L{set_mix} replaces it for the
+        connections accepted from then on.
+    @ivar fault: the one L{poetry.server.faults.Fault} every connection
+        plays, if the mix is just that (setting it makes such a mix).
     @ivar idle_timeout: abort a connection on which no data has moved for this
         many seconds (L{None}: never); see L{PoetryServerProtocol}.
     @ivar trace_lifecycle: log each connection's C{connectionMade} to
@@ -112,6 +126,7 @@ class PoetryServerFactory(LimitedServerFactory):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_connections: int | None = None,
         fault: Fault | None = None,
+        mix: FaultMix | None = None,
         idle_timeout: float | None = None,
         max_per_peer: int | None = None,
         trace: bool | None = None,
@@ -124,25 +139,28 @@ class PoetryServerFactory(LimitedServerFactory):
             point; fast mode stays as lean as it can be.  C{True}: trace
             them in any mode, and each slow-mode chunk too.  C{False}: no
             trace.
+        @param fault: one fault for every connection (a mix of that fault
+            at probability 1, seeded at random).
+        @param mix: the L{FaultMix} connections draw from (not with
+            C{fault}).
+        @raise ValueError: (a L{poetry.server.rules.ConfigError}) for a
+            value that breaks one of the rules the command line applies
+            too (L{poetry.server.rules}).
         """
         if reactor is None:
             from twisted.internet import reactor as _reactor
 
             reactor = _reactor
         assert reactor is not None
-        if delay is not None and delay <= 0:
-            raise ValueError(f"delay must be positive, not {delay!r}")
-        if chunk_size <= 0:
-            raise ValueError(f"chunk_size must be positive, not {chunk_size!r}")
+        if delay is not None:
+            check_delay("delay", delay)
+        check_chunk_size("chunk_size", chunk_size)
         if idle_timeout is not None:
-            if not idle_timeout > 0:
-                raise ValueError(f"idle_timeout must be positive, not {idle_timeout!r}")
-            if delay is not None and idle_timeout <= delay:
-                # Slow connections move data only every delay seconds.
-                raise ValueError(
-                    f"idle_timeout ({idle_timeout!r}) must be longer than"
-                    f" delay ({delay!r})"
-                )
+            check_idle_timeout("idle_timeout", idle_timeout, delay, "delay")
+        if fault is not None:
+            if mix is not None:
+                raise ValueError("give a factory a fault or a mix, not both")
+            mix = FaultMix([(fault, 1.0)])
         LimitedServerFactory.__init__(self, reactor, max_connections, max_per_peer)
         self.library = library
         self.delay = delay
@@ -151,7 +169,7 @@ class PoetryServerFactory(LimitedServerFactory):
         self.bytes_sent = 0
         #: Connections that have ended, by how they ended.
         self.ended: dict[ConnectionOutcome, int] = dict.fromkeys(ConnectionOutcome, 0)
-        self.fault = fault
+        self.mix = mix
         self.idle_timeout = idle_timeout
         self._names: dict[str, str] = {}
         self._lingers: dict[float, Deadlines] = {}
@@ -174,14 +192,34 @@ class PoetryServerFactory(LimitedServerFactory):
         #: connections end without the factory knowing about it.
         self.observers: list[Callable[[BaseServerProtocol], object]] = []
 
+    @property
+    def fault(self) -> Fault | None:
+        """The fault every connection plays, if the mix is just one."""
+        mix = self.mix
+        return None if mix is None else mix.only
+
+    @fault.setter
+    def fault(self, fault: Fault | None) -> None:
+        self.set_mix(None if fault is None else FaultMix([(fault, 1.0)]))
+
+    def set_mix(self, mix: FaultMix | None) -> None:
+        """
+        Draw the faults of the connections accepted from now on from
+        C{mix} (L{None}: none); connections already made keep theirs.
+        """
+        self.mix = mix
+
     def protocol_for(self, addr: IAddress) -> Callable[[], BaseServerProtocol]:
         """
-        The fault mode's protocol (L{Fault.protocol}) while C{fault} is
-        set, else C{self.protocol} (L{LimitedServerFactory.protocol_for}).
+        What the connection being accepted from C{addr} runs: the fault it
+        draws from the mix (L{FaultMix.draw}, at accept, in accept order),
+        else C{self.protocol} (L{LimitedServerFactory.protocol_for}).
         """
-        fault = self.fault
-        if fault is not None:
-            return fault.protocol
+        mix = self.mix
+        if mix is not None:
+            build = mix.draw(addr)
+            if build is not None:
+                return build
         return self.protocol
 
     def linger_deadlines(self, seconds: float) -> Deadlines:

@@ -177,13 +177,24 @@ class ServerView:
         """
         What every new connection gets: C{{"mode": "fast"}},
         C{{"mode": "slow", "delay": D, "chunk_size": B}} or
-        C{{"mode": "fault", "fault": "reset:100"}}, with the idle timeout
-        and the limits.
+        C{{"mode": "fault", "fault": "reset:100"}} or C{{"mode": "mix",
+        "faults": [{"fault": "reset:100", "probability": 0.2}, ...]}} (with
+        the mix's C{seed} and C{fault_peers}), with the idle timeout and the
+        limits.
         """
         factory = self.factory
         behaviour: dict[str, Any]
-        if factory.fault is not None:
-            behaviour = {"mode": "fault", "fault": str(factory.fault)}
+        mix = factory.mix
+        if mix is not None and mix.only is not None:
+            behaviour = {"mode": "fault", "fault": str(mix.only)}
+        elif mix is not None and mix.entries:
+            behaviour = {
+                "mode": "mix",
+                "faults": [
+                    {"fault": str(fault), "probability": probability}
+                    for fault, probability in mix.entries
+                ],
+            }
         elif factory.delay is not None:
             behaviour = {
                 "mode": "slow",
@@ -192,6 +203,10 @@ class ServerView:
             }
         else:
             behaviour = {"mode": "fast"}
+        if mix is not None:
+            behaviour.update(
+                seed=mix.seed, fault_peers=[str(network) for network in mix.peers]
+            )
         behaviour.update(
             idle_timeout=factory.idle_timeout,
             max_connections=factory.max_connections,

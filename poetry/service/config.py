@@ -11,7 +11,6 @@ L{ConfigError} whose message is one line naming the option and the rule.
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +18,19 @@ from typing import Any
 
 from twisted.internet.endpoints import serverFromString
 
-from poetry.faults import Fault, Stall, parse_fault
+from poetry.faults import Fault
 from poetry.library import LibraryError, PoemLibrary
 from poetry.server import PoetryServerFactory, default_idle_timeout
+from poetry.server.mix import FaultMix, Network
+from poetry.server.rules import (
+    MIN_DELAY,
+    MIN_IDLE_TIMEOUT,
+    ConfigError,
+    check_idle_timeout,
+    number,
+    positive,
+)
+from poetry.service.behaviour import KEYS, Behaviour, load_behaviour
 
 __all__ = [
     "DEFAULT_BACKLOG",
@@ -44,15 +53,6 @@ DEFAULT_BACKLOG = 1024
 
 _BACKLOG_TYPES = {"tcp", "tcp6", "unix", "ssl"}
 
-#: Smallest accepted --delay: a shorter one makes every chunk due at once,
-#: so the reactor spends whole seconds writing without serving anything else.
-MIN_DELAY = 0.001
-
-#: Smallest accepted --idle-timeout: a shorter one cuts every connection
-#: before its first byte can move.
-MIN_IDLE_TIMEOUT = 0.1
-
-
 #: The shortest admin token accepted (C{--admin-token-file}): a shorter one
 #: could be guessed.
 MIN_TOKEN_LENGTH = 16
@@ -61,10 +61,6 @@ MIN_TOKEN_LENGTH = 16
 _MAX_TOKEN_FILE = 4096
 
 _INTERFACE = re.compile(r"(?:^|:)interface=((?:\\.|[^:])*)")
-
-
-class ConfigError(ValueError):
-    """A configuration value breaks a rule; the message is one line."""
 
 
 def normalize_endpoint(description: str) -> str:
@@ -137,33 +133,13 @@ def read_admin_token(path: str) -> bytes:
 
 
 def _number(name: str, value: Any, kind: type = float, minimum: float = 1) -> Any:
-    """
-    Parse C{value} as a finite C{kind} of at least C{minimum}, or raise a
-    L{ConfigError} naming the option and the rule (the same words for every
-    way it can be wrong).
-    """
-    if kind is int:
-        rule = f"a whole number >= {minimum:g}"
-    else:
-        rule = f"a finite number >= {minimum:g}"
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or not (math.isfinite(number) and number >= minimum):
-        raise ConfigError(f"--{name} must be {rule}, not {value!r}")
-    return number
+    """L{number} for option C{--name}."""
+    return number(f"--{name}", value, kind, minimum)
 
 
 def _positive(name: str, value: Any) -> float:
-    """Parse C{value} as a positive finite number, or raise L{ConfigError}."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not (math.isfinite(number) and number > 0):
-        raise ConfigError(f"--{name} must be a finite number > 0, not {value!r}")
-    return number
+    """L{positive} for option C{--name}."""
+    return positive(f"--{name}", value)
 
 
 def _endpoint(given: str, option: str = "") -> str:
@@ -196,6 +172,12 @@ class ServerConfig:
     @ivar grace: seconds in-flight poems get at shutdown.
     @ivar idle_timeout: seconds without data moving before a connection is
         cut (L{None}: never).
+    @ivar fault: the one fault every connection plays (shorthand for
+        C{faults=((fault, 1.0),)}; set from C{faults} when that is all it
+        holds).
+    @ivar faults: the fault mix's C{(fault, probability)} pairs.
+    @ivar seed: the mix's seed (L{None}: chosen, and logged, at start-up).
+    @ivar fault_peers: the networks whose clients get faults (empty: all).
     @ivar trace: trace every connection's lifecycle and chunks.
     @ivar admin: the admin endpoint's description, normalized (L{None}: no
         admin endpoint); beyond loopback only with C{admin_token}.
@@ -218,14 +200,30 @@ class ServerConfig:
     admin: str | None = None
     admin_given: str | None = None
     admin_token: bytes | None = None
+    faults: tuple[tuple[Fault, float], ...] = ()
+    seed: int | None = None
+    fault_peers: tuple[Network, ...] = ()
 
     def __post_init__(self) -> None:
         """Check the rules that relate typed values to each other."""
-        if self.delay is not None:
-            _number("delay", self.delay, float, MIN_DELAY)
-            if self.fault is not None:
-                raise ConfigError("--delay cannot be combined with --fault")
-        _number("chunk-size", self.chunk_size, int, 1)
+        if self.fault is not None:
+            if self.faults:
+                raise ConfigError("give fault or faults, not both")
+            object.__setattr__(self, "faults", ((self.fault, 1.0),))
+        elif len(self.faults) == 1 and self.faults[0][1] >= 1:
+            object.__setattr__(self, "fault", self.faults[0][0])
+        behaviour = self.behaviour
+        default_size = behaviour.chunk_size == PoetryServerFactory.DEFAULT_CHUNK_SIZE
+        Behaviour.from_document(
+            {
+                "delay": behaviour.delay,
+                "chunk_size": None if default_size else behaviour.chunk_size,
+                "faults": [f"{f}@{p!r}" for f, p in behaviour.faults],
+                "seed": behaviour.seed,
+                "fault_peers": [str(n) for n in behaviour.fault_peers],
+            },
+            KEYS.__getitem__,
+        )
         _positive("grace", self.grace)
         for name, limit in [
             ("max-connections", self.max_connections),
@@ -234,12 +232,10 @@ class ServerConfig:
             if limit is not None:
                 _number(name, limit, int, 1)
         if self.idle_timeout is not None:
-            _number("idle-timeout", self.idle_timeout, float, MIN_IDLE_TIMEOUT)
-            if self.delay is not None and self.idle_timeout <= self.delay:
-                raise ConfigError(
-                    "--idle-timeout must be longer than --delay"
-                    " (slow connections move data only every --delay seconds)"
-                )
+            check_idle_timeout(
+                "--idle-timeout", self.idle_timeout, self.delay, "--delay",
+                MIN_IDLE_TIMEOUT,
+            )  # fmt: skip
         if len(self.ports) != len(self.given) or not self.ports:
             raise ConfigError("ports and given must name the same endpoints")
         if self.admin is None:
@@ -263,33 +259,20 @@ class ServerConfig:
 
         @raise ConfigError: for the first bad value, in one line.
         """
-        fault: Fault | None = None
-        if words.get("fault") is not None:
-            try:
-                fault = parse_fault(words["fault"])
-            except ValueError as e:
-                raise ConfigError(f"--fault: {e}") from None
-        delay = None
-        if words.get("delay") is not None:
-            delay = _number("delay", words["delay"], float, MIN_DELAY)
-        chunk_size = PoetryServerFactory.DEFAULT_CHUNK_SIZE
-        if words.get("chunk-size") is not None:
-            chunk_size = _number("chunk-size", words["chunk-size"], int, 1)
-            if delay is None and not isinstance(fault, Stall):
-                raise ConfigError(
-                    "--chunk-size needs --delay (slow mode) or --fault stall"
-                )
+        behaviour = _behaviour(words)
+        delay = behaviour.delay
         grace = _positive("grace", words.get("grace", 5.0))
         limits = {}
         for name in ("max-connections", "max-per-peer"):
             value = words.get(name)
             limits[name] = None if value is None else _number(name, value, int, 1)
         if words.get("idle-timeout") is None:
-            idle_timeout = default_idle_timeout(delay, fault)
+            idle_timeout = default_idle_timeout(delay, behaviour)
         else:
-            idle_timeout = _number(
-                "idle-timeout", words["idle-timeout"], float, MIN_IDLE_TIMEOUT
-            )
+            idle_timeout = check_idle_timeout(
+                "--idle-timeout", words["idle-timeout"], delay, "--delay",
+                MIN_IDLE_TIMEOUT,
+            )  # fmt: skip
         given: Sequence[str] = words.get("ports") or [DEFAULT_PORT]
         ports = tuple(_endpoint(g) for g in given)
         random = bool(words.get("random"))
@@ -304,17 +287,30 @@ class ServerConfig:
             ports=ports,
             given=tuple(given),
             delay=delay,
-            chunk_size=chunk_size,
+            chunk_size=behaviour.chunk_size,
             grace=grace,
             max_connections=limits["max-connections"],
             max_per_peer=limits["max-per-peer"],
             idle_timeout=idle_timeout,
-            fault=fault,
+            faults=behaviour.faults,
+            seed=behaviour.seed,
+            fault_peers=behaviour.fault_peers,
             trace=bool(words.get("trace")),
             admin=admin,
             admin_given=admin_given,
             admin_token=admin_token,
         )
+
+    @property
+    def behaviour(self) -> Behaviour:
+        """What the server does with each connection (L{Behaviour})."""
+        return Behaviour(
+            self.delay, self.chunk_size, self.faults, self.seed, self.fault_peers
+        )
+
+    def mix(self) -> FaultMix | None:
+        """A new fault mix of this configuration (L{None}: no faults)."""
+        return self.behaviour.mix()
 
     def build_factory(self, reactor: Any) -> PoetryServerFactory:
         """The server factory this configuration describes, on C{reactor}."""
@@ -323,12 +319,39 @@ class ServerConfig:
             delay=self.delay,
             chunk_size=self.chunk_size,
             max_connections=self.max_connections,
-            fault=self.fault,
+            mix=self.mix(),
             idle_timeout=self.idle_timeout,
             max_per_peer=self.max_per_peer,
             trace=True if self.trace else None,
             reactor=reactor,
         )
+
+
+def _behaviour(words: Mapping[str, Any]) -> Behaviour:
+    """
+    The behaviour the command line declares: in C{--faults FILE}, or in
+    its own options (never both), through the one validator.
+    """
+    path = words.get("faults")
+    if path is None:
+        return Behaviour.from_words(words)
+    given = [
+        option
+        for key, option in [
+            ("fault_specs", "--fault"),
+            ("delay", "--delay"),
+            ("chunk-size", "--chunk-size"),
+            ("seed", "--seed"),
+            ("fault_peers", "--fault-peer"),
+        ]
+        if words.get(key)
+    ]
+    if given:
+        raise ConfigError(
+            f"--faults {path} declares the behaviour: give {given[0]} there"
+            " (its key), not on the command line too"
+        )
+    return load_behaviour(path)
 
 
 def _library(files: Sequence[str], dirs: Sequence[str], random: bool) -> PoemLibrary:

@@ -14,12 +14,8 @@ from twisted.python import usage
 
 from poetry.faults import MODES
 from poetry.server import PoetryServerFactory
-from poetry.service.config import (
-    MIN_DELAY,
-    MIN_IDLE_TIMEOUT,
-    ConfigError,
-    ServerConfig,
-)
+from poetry.server.rules import MIN_DELAY, MIN_IDLE_TIMEOUT, ConfigError
+from poetry.service.config import ServerConfig
 from poetry.service.messages import version_line
 
 __all__ = ["BadOptions", "Options"]
@@ -131,13 +127,20 @@ class Options(usage.Options):
             f"{MIN_IDLE_TIMEOUT:g}; with --delay it must be longer than the delay).",
         ],
         [
-            "fault",
+            "seed",
             None,
             None,
-            f"Misbehave on purpose, to test clients: {MODES}.  stall sends the "
-            "first --chunk-size bytes then hangs; reset:BYTES sends BYTES bytes "
-            "then resets the connection; silent never sends; endless streams the "
-            "poem forever; refuse closes at once with nothing sent.",
+            "Seed of the fault mix (a whole number >= 0): with the same seed "
+            "and mix, connection k (in accept order) gets the same fault in "
+            "every run (default: chosen at random and logged at start-up).",
+        ],
+        [
+            "faults",
+            None,
+            None,
+            "Read the behaviour (delay, chunk_size, faults, seed, fault_peers) "
+            "from this JSON or TOML file (TOML if its name ends in .toml), "
+            "checked before anything listens; not with those options.",
         ],
         [
             "admin",
@@ -164,6 +167,27 @@ class Options(usage.Options):
         self["ports"] = []
         self["poem_files"] = []
         self["poemDirs"] = []
+        self["fault_specs"] = []
+        self["fault_peers"] = []
+        self["fault"] = None
+
+    @_one_line
+    def opt_fault(self, spec: str) -> None:
+        """
+        Misbehave on purpose, to test clients: MODE or MODE@PROBABILITY
+        (repeatable: a mix, each connection drawing at most one fault, the
+        probabilities adding up to at most 1; the rest are served
+        normally).  MODE is one of {modes}.  See docs/reliability.md.
+        """
+        self["fault_specs"].append(spec)
+
+    @_one_line
+    def opt_fault_peer(self, network: str) -> None:
+        """
+        Only clients from this network (CIDR, like 10.0.0.0/8, or an
+        address) get faults; others are served normally (repeatable).
+        """
+        self["fault_peers"].append(network)
 
     @_one_line
     def opt_port(self, description: str) -> None:
@@ -176,6 +200,7 @@ class Options(usage.Options):
         self["ports"].append(description)
 
     opt_p = opt_port
+    opt_fault.__doc__ = (opt_fault.__doc__ or "").replace("{modes}", MODES)
 
     @_one_line
     def opt_poem(self, path: str) -> None:
@@ -226,6 +251,7 @@ class Options(usage.Options):
         self.update(
             {
                 "fault": config.fault,
+                "seed": config.seed,
                 "delay": config.delay,
                 "chunk-size": config.chunk_size,
                 "grace": config.grace,

@@ -153,8 +153,14 @@ class GracefulStop(Service):
             if factory.delay is None
             else f"slow: {factory.chunk_size} bytes every {factory.delay} s"
         )
-        if factory.fault is not None:
-            mode = f"fault: {factory.fault}"
+        mix = factory.mix
+        if mix is not None:
+            # The seed, chosen or given, so that any run can be replayed.
+            only = mix.only
+            if only is not None and not mix.peers:
+                mode = f"fault: {only}; seed {mix.seed}"
+            else:
+                mode = f"faults: {mix}"
         if factory.trace_chunks:
             mode += "; tracing connections and chunks"
         elif factory.trace_lifecycle:
