@@ -20,10 +20,12 @@ from twisted.internet.endpoints import serverFromString
 from poetry.faults import Fault, Stall, parse_fault
 from poetry.library import LibraryError, PoemLibrary
 from poetry.server import PoetryServerFactory, default_idle_timeout
+from poetry.server.proxy import PROXY_PREFIX, is_proxied
 
 __all__ = [
     "DEFAULT_BACKLOG",
     "DEFAULT_PORT",
+    "MAX_WORKERS",
     "MIN_DELAY",
     "MIN_IDLE_TIMEOUT",
     "ConfigError",
@@ -44,6 +46,10 @@ _BACKLOG_TYPES = {"tcp", "tcp6", "unix", "ssl"}
 #: so the reactor spends whole seconds writing without serving anything else.
 MIN_DELAY = 0.001
 
+#: Most accepted --workers: more processes than this on one machine is a
+#: typo, not a plan (each is a Python process with its own poems).
+MAX_WORKERS = 64
+
 #: Smallest accepted --idle-timeout: a shorter one cuts every connection
 #: before its first byte can move.
 MIN_IDLE_TIMEOUT = 0.1
@@ -63,6 +69,9 @@ def normalize_endpoint(description: str) -> str:
     L{DEFAULT_BACKLOG} unless they name one.
     """
     description = description.strip()
+    if is_proxied(description):
+        inner = description[len(PROXY_PREFIX) :]
+        return PROXY_PREFIX + normalize_endpoint(inner)
     if description.isdigit():
         description = f"tcp:{description}:interface=127.0.0.1"
     kind = description.split(":", 1)[0].lower()
@@ -133,6 +142,7 @@ class ServerConfig:
     @ivar idle_timeout: seconds without data moving before a connection is
         cut (L{None}: never).
     @ivar trace: trace every connection's lifecycle and chunks.
+    @ivar workers: worker processes (1: serve in the one process).
     """
 
     library: PoemLibrary
@@ -146,6 +156,7 @@ class ServerConfig:
     idle_timeout: float | None = PoetryServerFactory.DEFAULT_IDLE_TIMEOUT
     fault: Fault | None = None
     trace: bool = False
+    workers: int = 1
 
     def __post_init__(self) -> None:
         """Check the rules that relate typed values to each other."""
@@ -168,6 +179,7 @@ class ServerConfig:
                     "--idle-timeout must be longer than --delay"
                     " (slow connections move data only every --delay seconds)"
                 )
+        _workers(self.workers)
         if len(self.ports) != len(self.given) or not self.ports:
             raise ConfigError("ports and given must name the same endpoints")
 
@@ -226,6 +238,7 @@ class ServerConfig:
             idle_timeout=idle_timeout,
             fault=fault,
             trace=bool(words.get("trace")),
+            workers=_workers(words.get("workers", 1)),
         )
 
     def build_factory(self, reactor: Any) -> PoetryServerFactory:
@@ -241,6 +254,23 @@ class ServerConfig:
             trace=True if self.trace else None,
             reactor=reactor,
         )
+
+
+def _workers(value: Any) -> int:
+    """Parse C{--workers}: a whole number from 1 to L{MAX_WORKERS}."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if (
+        isinstance(value, bool)
+        or not 1 <= number <= MAX_WORKERS
+        or str(number) != str(value).strip()
+    ):
+        raise ConfigError(
+            f"--workers must be a whole number from 1 to {MAX_WORKERS}, not {value!r}"
+        )
+    return number
 
 
 def _library(files: Sequence[str], dirs: Sequence[str], random: bool) -> PoemLibrary:

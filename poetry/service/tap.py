@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.endpoints import serverFromString
-
 from poetry.logfile import ReopeningLogFile
+from poetry.server.proxy import is_proxied, server_endpoint
 from poetry.service.options import Options
 from poetry.service.service import PoetryService
 from poetry.service.signals import ProcessSignals
+from poetry.service.workers import WorkersService
 
 __all__ = ["makeService"]
 
@@ -55,13 +55,26 @@ def makeService(options: Options) -> PoetryService:
     from twisted.internet import reactor
 
     config = options.config
-    endpoints = [serverFromString(reactor, p) for p in config.ports]
-    result = PoetryService(
-        config.build_factory(reactor),
-        endpoints,
-        grace=config.grace,
-        descriptions=config.given,
-    )
+    endpoints = [server_endpoint(reactor, p) for p in config.ports]
+    result: PoetryService
+    if config.workers > 1:
+        result = WorkersService(
+            config.build_factory(reactor),
+            endpoints,
+            workers=config.workers,
+            argv=getattr(options, "argv", []),
+            proxied=[is_proxied(p) for p in config.ports],
+            grace=config.grace,
+            descriptions=config.given,
+            reactor=reactor,
+        )
+    else:
+        result = PoetryService(
+            config.build_factory(reactor),
+            endpoints,
+            grace=config.grace,
+            descriptions=config.given,
+        )
     runner = getattr(options, "parent", None)
     if runner is not None:
         result.listen()
