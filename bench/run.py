@@ -58,7 +58,7 @@ from bench.harness import (
 )
 
 NOT_AVAILABLE = "not available"
-SCENARIOS = ("fast", "slow", "fanout", "concurrency", "memory")
+SCENARIOS = ("fast", "slow", "fanout", "concurrency", "memory", "workers", "haproxy")
 
 
 @dataclass
@@ -1394,12 +1394,17 @@ def find_poem(name: str, size: int, workdir: Path) -> Path:
     return q
 
 
+# Issue 14's scenarios live in their own module, which uses this one's parts.
+from bench.scaling import scenario_haproxy, scenario_workers  # noqa: E402
+
 RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "fast": scenario_fast,
     "slow": scenario_slow,
     "fanout": scenario_fanout,
     "concurrency": scenario_concurrency,
     "memory": scenario_memory,
+    "workers": scenario_workers,
+    "haproxy": scenario_haproxy,
 }
 
 
