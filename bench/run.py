@@ -1,12 +1,13 @@
 """
-The benchmark suite: five scenarios, each measuring our server or client
+The benchmark suite: seven scenarios, each measuring our server or client
 beside a baseline in the same run, printed as a table and written to
 C{bench/RESULTS.md}.
 
     python -m bench                 # full run (a few minutes), writes RESULTS.md
     python -m bench --quick         # seconds; proves the suite works (CI)
     python -m bench --only fast     # one scenario (fast, slow, fanout,
-                                    # concurrency, memory; comma-separated),
+                                    # concurrency, memory, workers, haproxy;
+                                    # comma-separated),
                                     # written to bench/build/RESULTS-partial.md
 
 Each figure is the median over repetitions with its min-max range, and every

@@ -353,36 +353,41 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-HAPROXY_CFG = """\
-global
-    log stdout format raw local0 info
+SCALING_DOC = Path(__file__).resolve().parent.parent / "docs" / "scaling.md"
 
-defaults
-    mode tcp
-    log global
-    timeout connect 2s
-    timeout client 10s
-    timeout server 10s
-    retries 2
-    option redispatch
 
-frontend poetry
-    bind 127.0.0.2:{front}
-    default_backend poets
-
-backend poets
-    balance leastconn
-    default-server send-proxy-v2 check inter 200ms fall 1 rise 1 source 127.0.0.3
-    server poet1 127.0.0.1:{port1}
-    server poet2 127.0.0.1:{port2}
-"""
+def documented_cfg(front: int, port1: int, port2: int) -> str:
+    """
+    The C{haproxy.cfg} of docs/scaling.md, for this test: the frontend on
+    127.0.0.2 (so the client's address, 127.0.0.1, differs from HAProxy's
+    own, 127.0.0.3, set with C{source}), the backends on the test's ports,
+    checks every 200 ms.  Every substitution must apply: a doc that drifts
+    fails the test.
+    """
+    text = SCALING_DOC.read_text()
+    cfg = text.split("```haproxy\n", 1)[1].split("```", 1)[0]
+    for old, new in [
+        ("bind 127.0.0.1:9000", f"bind 127.0.0.2:{front}"),
+        ("server poet1 127.0.0.1:10001", f"server poet1 127.0.0.1:{port1}"),
+        ("server poet2 127.0.0.1:10002", f"server poet2 127.0.0.1:{port2}"),
+        (
+            "check inter 1s fall 2 rise 2",
+            "check inter 200ms fall 1 rise 1 source 127.0.0.3",
+        ),
+        ("balance leastconn", "balance leastconn"),
+        ("send-proxy-v2", "send-proxy-v2"),
+    ]:
+        assert old in cfg, f"docs/scaling.md's haproxy.cfg lost {old!r}"
+        cfg = cfg.replace(old, new)
+    return cfg
 
 
 class RealHAProxyTests(SynchronousTestCase):
     """
     HAProxy (send-proxy-v2, health checks, leastconn) in front of two
-    C{twistd -n poetry --port haproxy:tcp:...} servers on loopback, fetched
-    through with C{get-poetry}.
+    C{twist poetry --port haproxy:tcp:...} servers on loopback, fetched
+    through with C{get-poetry}, with the C{haproxy.cfg} docs/scaling.md
+    gives.
     """
 
     def setUp(self) -> None:
@@ -453,7 +458,7 @@ class RealHAProxyTests(SynchronousTestCase):
                 lambda name=name: "listening on" in self._log(name), f"{name} to listen"
             )
         cfg = self.dir / "haproxy.cfg"
-        cfg.write_text(HAPROXY_CFG.format(front=front, port1=port1, port2=port2))
+        cfg.write_text(documented_cfg(front, port1, port2))
         self._start("haproxy", [self.haproxy, "-db", "-f", str(cfg)])
         self._wait(
             lambda: (

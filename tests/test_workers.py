@@ -155,6 +155,7 @@ class SupervisorTests(SynchronousTestCase):
                     "worker": number,
                     "argv": ["--port", "tcp:0"],
                     "ports": [[3, "AF_INET", False], [4, "AF_INET6", True]],
+                    "log_file": None,
                 },
             )
             self.assertEqual(proto.number, number)
@@ -286,6 +287,19 @@ class SupervisorTests(SynchronousTestCase):
         self.clock.advance(60)
         self.assertEqual(len(self.clock.spawned), 2)
 
+    def test_reopenForwarded(self) -> None:
+        """
+        The parent's SIGUSR1 reopen reaches every worker (C{reopen}), and
+        the log file's path is in each worker's spec when there is one.
+        """
+        s = self.supervisor
+        s.log_path = lambda: "/var/log/poetry.log"
+        s.startService()
+        s.reopen_logs()
+        for proto, args, _ in self.clock.spawned:
+            self.assertEqual(proto.transport.written, [b"reopen\n"])  # type: ignore[union-attr]
+            self.assertEqual(json.loads(args[3])["log_file"], "/var/log/poetry.log")
+
     def test_cutNow(self) -> None:
         """cut_now (a second signal) tells every worker C{cut}."""
         s = self.supervisor
@@ -404,6 +418,41 @@ class WorkerSideTests(SynchronousTestCase):
             namespace=WORKER_REPORT_NAMESPACE, observer=events.append
         )
         return worker, reactor, events
+
+    def test_directLogFile(self) -> None:
+        """
+        With a log file of its own, the worker hands every event to it,
+        marked, except the report and counts, which still go to the parent.
+        """
+        lines: list[bytes] = []
+        direct: list[dict[str, Any]] = []
+        observer = WorkerLogObserver(lines.append, 2, direct.append)
+        observer({"log_namespace": "poetry.access", "log_format": "x"})
+        observer(
+            {"log_namespace": WORKER_REPORT_NAMESPACE, "log_format": "r", "report": {}}
+        )
+        self.assertEqual(
+            [e["log_system"] for e in direct], ["worker 2 poetry.access#-"]
+        )
+        self.assertEqual(len(lines), 1)
+        self.assertIn(b"report", lines[0])
+
+    def test_reopenCommand(self) -> None:
+        """C{reopen} flushes the log observer and reopens the file."""
+        worker, _, _ = self.make_worker()
+        calls: list[str] = []
+
+        class Recorder:
+            def flush(self) -> None:
+                calls.append("flush")
+
+            def reopen(self) -> None:
+                calls.append("reopen")
+
+        worker.log_observer = Recorder()  # type: ignore[assignment]
+        worker.service.log_file = Recorder()  # type: ignore[assignment]
+        WorkerControl(worker).lineReceived(b"reopen")
+        self.assertEqual(calls, ["flush", "reopen"])
 
     def test_stopReportsThenExits(self) -> None:
         """

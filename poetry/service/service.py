@@ -386,6 +386,12 @@ class PoetryService(MultiService):
         """Cut the poems in flight at once (L{GracefulStop.cut_now})."""
         self.stopper.cut_now()
 
+    def log_reopened(self) -> None:
+        """
+        L{log_file} was reopened (L{ProcessSignals}); here nothing else
+        writes it (workers do: L{poetry.service.workers.WorkersService}).
+        """
+
     def stopService(self) -> Deferred[None]:
         """Stop listening, drain within the grace, cut the rest."""
         d = super().stopService()

@@ -5,7 +5,9 @@ poetry.service.worker SPEC}.  It parses the same command line as the parent
 (so every option works with C{--workers}), adopts the listening sockets it
 was handed (C{reactor.adoptStreamPort}), serves them with its own factory,
 and writes its log events as JSON lines on stdout, each with a C{worker}
-field; its stdin carries the parent's commands (C{stop}, C{cut}).  When it
+field (with C{--logfile}, it writes the log file itself instead, so the
+parent costs nothing per poem); its stdin carries the parent's commands
+(C{stop}, C{cut}, C{reopen}).  When it
 has stopped it writes one report event (its stop line's fields) and exits.
 """
 
@@ -17,7 +19,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any, cast
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -33,7 +35,8 @@ from twisted.protocols.basic import LineOnlyReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from poetry.server import format_address
+from poetry.logfile import BufferedFileLogObserver, ReopeningLogFile
+from poetry.server import ACCESS_NAMESPACE, LIFECYCLE_NAMESPACE, format_address
 from poetry.server.proxy import ProxyHeaderFactory
 from poetry.service.options import BadOptions, Options
 from poetry.service.service import PoetryService
@@ -80,14 +83,23 @@ class AdoptedPort(Service):
 @implementer(ILogObserver)
 class WorkerLogObserver:
     """
-    Writes each event as one JSON line through C{write}, with the worker's
-    number in a C{worker} field and in C{log_system} (so the parent's text
-    log shows C{[worker 1 poetry.access#info]}).
+    Marks each event with the worker's number (a C{worker} field, and in
+    C{log_system}, so text logs show C{[worker 1 poetry.access#info]}), then
+    writes it: to C{direct}, the log file's observer, when the worker writes
+    the log file itself (C{--logfile}: no cost in the parent per poem),
+    except the report and counts, which go to the parent; otherwise as one
+    JSON line through C{write}, for the parent to publish.
     """
 
-    def __init__(self, write: Callable[[bytes], object], worker: int) -> None:
+    def __init__(
+        self,
+        write: Callable[[bytes], object],
+        worker: int,
+        direct: ILogObserver | None = None,
+    ) -> None:
         self.write = write
         self.worker = worker
+        self.direct = direct
 
     def __call__(self, event: LogEvent) -> None:
         event = dict(event)
@@ -98,6 +110,12 @@ class WorkerLogObserver:
             name = getattr(level, "name", "-")
             system = f"{event.get('log_namespace', '-')}#{name}"
         event["log_system"] = f"worker {self.worker} {system}"
+        if (
+            self.direct is not None
+            and event.get("log_namespace") != WORKER_REPORT_NAMESPACE
+        ):
+            self.direct(event)
+            return
         self.write(eventAsJSON(event).encode("utf-8") + b"\n")
 
 
@@ -120,6 +138,8 @@ class Worker:
         self._reported = False
         self._output_closed = False
         self._snapshots: LoopingCall | None = None
+        #: The observer writing the log file, when the worker writes one.
+        self.log_observer: BufferedFileLogObserver | None = None
         self._last_counts: dict[str, int] | None = None
 
     COUNTS_INTERVAL = 1.0
@@ -161,6 +181,13 @@ class Worker:
         """Cut the poems in flight now (and stop, if not stopping)."""
         self.service.cut_now()
         self.stop()
+
+    def reopen_log(self) -> None:
+        """Reopen the log file the worker writes (the parent's SIGUSR1)."""
+        if self.log_observer is not None:
+            self.log_observer.flush()
+        if self.service.log_file is not None:
+            self.service.log_file.reopen()
 
     def _report(self) -> None:
         self.report_log.info(
@@ -207,6 +234,8 @@ class WorkerControl(LineOnlyReceiver):
             self.worker.stop()
         elif command == b"cut":
             self.worker.cut_now()
+        elif command == b"reopen":
+            self.worker.reopen_log()
 
     def readConnectionLost(self) -> None:
         self.worker.stop()
@@ -263,7 +292,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     control = WorkerControl(worker)
     stdio = StandardIO(control, stdin=0, stdout=1, reactor=reactor)  # type: ignore[call-arg]
     worker.output = stdio
-    observer = WorkerLogObserver(stdio.write, worker.number)
+    direct = None
+    if spec.get("log_file"):
+        log_file = ReopeningLogFile.fromFullPath(spec["log_file"])
+        worker.service.log_file = log_file
+        direct = worker.log_observer = BufferedFileLogObserver(
+            cast(IO[Any], log_file), reactor, (ACCESS_NAMESPACE, LIFECYCLE_NAMESPACE)
+        )
+    observer = WorkerLogObserver(stdio.write, worker.number, direct)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
     def terminate(number: int, frame: object) -> None:

@@ -9,9 +9,12 @@ worker's counts.
 The parent is off the data path: a poem goes from a worker's socket to the
 client; the parent only relays the workers' log events (one JSON line per
 event on each worker's stdout, re-published with a C{worker} field) and
-reads each worker's report when it stops.  The control channel is the
-worker's stdin: C{stop} (graceful, within C{--grace}), C{cut} (at once); its
-end of file (the parent died) stops the worker too.
+reads each worker's report when it stops.  Under C{twistd --logfile} the
+workers write the log file themselves (append mode, whole buffered lines)
+and the parent relays nothing per poem.  The control channel is the
+worker's stdin: C{stop} (graceful, within C{--grace}), C{cut} (at once),
+C{reopen} (the log file, on the parent's SIGUSR1); its end of file (the
+parent died) stops the worker too.
 """
 
 from __future__ import annotations
@@ -218,6 +221,10 @@ class WorkerProcess(ProcessProtocol):
         """Ask the worker to cut its poems in flight now."""
         self._send(b"cut\n")
 
+    def reopen(self) -> None:
+        """Ask the worker to reopen its log file."""
+        self._send(b"reopen\n")
+
     def _send(self, command: bytes) -> None:
         if self.transport is not None:
             self.transport.write(command)
@@ -267,8 +274,12 @@ class WorkerSupervisor(Service):
         reactor: Any,
         publish: ILogObserver | Callable[[LogEvent], None] = globalLogPublisher,
         executable: str = sys.executable,
+        log_path: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.count = count
+        #: The log file each worker writes itself (L{None}: the workers'
+        #: events come through the parent).
+        self.log_path = log_path
         self.argv = list(argv)
         self.ports = ports
         self.grace = grace
@@ -300,7 +311,14 @@ class WorkerSupervisor(Service):
         for index, port in enumerate(ports):
             child_fds[3 + index] = port.fd
             spec.append([3 + index, port.family, port.proxied])
-        argument = json.dumps({"worker": number, "argv": self.argv, "ports": spec})
+        argument = json.dumps(
+            {
+                "worker": number,
+                "argv": self.argv,
+                "ports": spec,
+                "log_file": self.log_path(),
+            }
+        )
         process = WorkerProcess(self, number)
         process.started = self.reactor.seconds()
         self.workers[number] = process
@@ -367,6 +385,11 @@ class WorkerSupervisor(Service):
         """Tell every worker to cut its poems in flight at once."""
         for process in self.workers.values():
             process.cut()
+
+    def reopen_logs(self) -> None:
+        """Tell every worker to reopen the log file it writes."""
+        for process in self.workers.values():
+            process.reopen()
 
     def stopService(self) -> Deferred[None]:
         """
@@ -443,7 +466,12 @@ class WorkersService(PoetryService):
         self.factory = factory
         self._proxied = list(proxied)
         self.supervisor = WorkerSupervisor(
-            workers, argv, self.adoptable_ports, grace=grace, reactor=reactor
+            workers,
+            argv,
+            self.adoptable_ports,
+            grace=grace,
+            reactor=reactor,
+            log_path=self._log_path,
         )
         self.supervisor.setServiceParent(self)
         descriptions = list(descriptions or [repr(e) for e in endpoints])
@@ -484,3 +512,10 @@ class WorkersService(PoetryService):
     def cut_now(self) -> None:
         """Tell every worker to cut its poems in flight now."""
         self.supervisor.cut_now()
+
+    def _log_path(self) -> str | None:
+        return self.log_file.path if self.log_file is not None else None
+
+    def log_reopened(self) -> None:
+        """The parent reopened its log file: so do the workers."""
+        self.supervisor.reopen_logs()
