@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,54 @@ class ProxyHeaderTests(SynchronousTestCase):
         proto.dataReceived(v2_header("198.51.100.9", 4242))
         self.assertEqual(proto.getPeer(), IPv4Address("TCP", "198.51.100.9", 4242))
         self.assertEqual(proto.wrappedProtocol.peer.port, 4242)
+
+    def test_v2Fast(self) -> None:
+        """
+        HAProxy's usual v2 headers (TCP over IPv4 and IPv6, with TLVs after
+        the addresses) give the same peer and host as Twisted's own
+        parser, and the bytes after the header reach the protocol.
+        """
+        from twisted.protocols.haproxy._v2parser import V2Parser
+
+        prefix = b"\r\n\r\n\x00\r\nQUIT\n"
+        six = socket.inet_pton(socket.AF_INET6, "2001:db8::7")
+        six += socket.inet_pton(socket.AF_INET6, "2001:db8::1") + struct.pack(
+            "!HH", 7, 8
+        )
+        tlv = b"\x04\x00\x02ab"  # a NOOP TLV
+        headers = [
+            v2_header("198.51.100.9", 4242),
+            prefix + b"\x21\x21" + struct.pack("!H", len(six)) + six,
+            prefix + b"\x21\x11" + struct.pack("!H", 12 + len(tlv))
+            + v2_header()[16:] + tlv,
+        ]  # fmt: skip
+        for header in headers:
+            h = Harness()
+            proto, _ = h.connect()
+            received: list[bytes] = []
+            proto.dataReceived(header + b"after")
+            info = V2Parser.parse(header)
+
+            def same(address: Any) -> tuple[Any, ...]:
+                # Twisted's parser writes IPv6 uncompressed; a socket's
+                # address (and ours) is compressed: compare the addresses.
+                return (type(address), ip_address(address.host), address.port)
+
+            self.assertEqual(same(proto.getPeer()), same(info.source))
+            self.assertEqual(same(proto.getHost()), same(info.destination))
+            self.assertIs(proto.wrappedProtocol.peer, proto.getPeer())
+            wrapped = proto.wrappedProtocol
+            wrapped.dataReceived = received.append
+            proto.dataReceived(b"more")
+            self.assertEqual(received, [b"more"])
+
+    def test_v2ShortAddresses(self) -> None:
+        """A v2 TCP header whose length is too short for its addresses closes."""
+        h = Harness()
+        proto, transport = h.connect()
+        proto.dataReceived(b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x04" + b"\x00" * 4)
+        self.assertTrue(transport.disconnecting)
+        self.assertIsNone(proto.wrappedProtocol)
 
     def test_halfCloseReachesProtocol(self) -> None:
         """
