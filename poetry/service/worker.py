@@ -40,7 +40,7 @@ from poetry.server import ACCESS_NAMESPACE, LIFECYCLE_NAMESPACE, format_address
 from poetry.server.proxy import ProxyHeaderFactory
 from poetry.service.options import BadOptions, Options
 from poetry.service.service import PoetryService
-from poetry.service.workers import WORKER_REPORT_NAMESPACE
+from poetry.service.supervisor import WORKER_REPORT_NAMESPACE
 
 __all__ = ["AdoptedPort", "Worker", "WorkerControl", "WorkerLogObserver", "main"]
 
