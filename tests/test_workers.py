@@ -362,6 +362,33 @@ class SupervisorTests(SynchronousTestCase):
         }
         self.assertEqual(formatEvent(unflattened(plain)), "1.2")
 
+    def test_adoptablePortFamilies(self) -> None:
+        """
+        A listening port's address gives the family a worker adopts it as;
+        an address of another kind is refused.
+        """
+        from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+
+        class Port:
+            def __init__(self, host: Any) -> None:
+                self.host = host
+
+            def getHost(self) -> Any:
+                return self.host
+
+            def fileno(self) -> int:
+                return 5
+
+        for host, family in [
+            (IPv4Address("TCP", "127.0.0.1", 1), "AF_INET"),
+            (IPv6Address("TCP", "::1", 1), "AF_INET6"),
+            (UNIXAddress(b"/tmp/poetry.sock"), "AF_UNIX"),
+        ]:
+            port = AdoptablePort.of(Port(host), True)  # type: ignore[arg-type]
+            self.assertEqual(port, AdoptablePort(5, family, True))
+        with self.assertRaises(ValueError):
+            AdoptablePort.of(Port(object()), False)  # type: ignore[arg-type]
+
     def test_exitStatus(self) -> None:
         self.assertEqual(exit_status(ended()), "exit status 0")
         self.assertEqual(exit_status(ended(2)), "exit status 2")
@@ -611,7 +638,7 @@ class RealWorkersTests(SynchronousTestCase):
         )
         self.assertEqual(len(served), 6)
         pid = int(re.findall(r"Worker 1 started \(pid (\d+)\)", self.log())[0])
-        time.sleep(1.5)  # one counts snapshot after the last poem
+        time.sleep(2.5)  # a counts snapshot (every 1 s) after the last poem
         import os
 
         os.kill(pid, signal.SIGKILL)
