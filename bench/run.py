@@ -1,12 +1,13 @@
 """
-The benchmark suite: six scenarios, each measuring our server or client
+The benchmark suite: nine scenarios, each measuring our server or client
 beside a baseline in the same run, printed as a table and written to
 C{bench/RESULTS.md}.
 
     python -m bench                 # full run (a few minutes), writes RESULTS.md
     python -m bench --quick         # seconds; proves the suite works (CI)
     python -m bench --only fast     # one scenario (fast, slow, fanout,
-                                    # concurrency, memory, admin;
+                                    # concurrency, memory, admin, mix,
+                                    # workers, haproxy;
                                     # comma-separated),
                                     # written to bench/build/RESULTS-partial.md
 
@@ -59,7 +60,10 @@ from bench.harness import (
 )
 
 NOT_AVAILABLE = "not available"
-SCENARIOS = ("fast", "slow", "fanout", "concurrency", "memory", "admin", "mix")
+SCENARIOS = (
+    "fast", "slow", "fanout", "concurrency", "memory", "admin", "mix", "workers",
+    "haproxy",
+)  # fmt: skip
 
 #: Our server with a fault mix (scenario "mix"), by kind.  "ours-mix": every
 #: connection draws from a mix (and has its peer checked) but the mix targets
@@ -1493,6 +1497,8 @@ def scenario_mix(ctx: Context) -> list[Row]:
     )
     return rows
 
+# Issue 14's scenarios live in their own module, which uses this one's parts.
+from bench.scaling import scenario_haproxy, scenario_workers  # noqa: E402
 
 RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "fast": scenario_fast,
@@ -1502,6 +1508,8 @@ RUNNERS: dict[str, Callable[[Context], list[Row]]] = {
     "memory": scenario_memory,
     "admin": scenario_admin,
     "mix": scenario_mix,
+    "workers": scenario_workers,
+    "haproxy": scenario_haproxy,
 }
 
 

@@ -546,6 +546,14 @@ class AdminOptionsTests(SynchronousTestCase):
         error = self.assertRaises(UsageError, parse, "--admin-token-file", path)
         self.assertEqual(str(error), "--admin-token-file needs --admin")
 
+    def test_notWithWorkers(self) -> None:
+        """An admin endpoint would see one worker only: refused, one line."""
+        error = self.assertRaises(
+            UsageError, parse, "--admin", "10080", "--workers", "2"
+        )
+        self.assertTrue(str(error).startswith("--admin does not work with --workers"))
+        parse("--admin", "10080", "--workers", "1")
+
     def test_badEndpoint(self) -> None:
         error = self.assertRaises(UsageError, parse, "--admin", "bogus:1")
         self.assertTrue(str(error).startswith("--admin invalid endpoint description"))

@@ -314,6 +314,7 @@ class FactoryTests(SynchronousTestCase):
             ConnectionOutcome.CUT_AT_SHUTDOWN: "cut_at_shutdown",
             ConnectionOutcome.CUT_IDLE: "cut_idle",
             ConnectionOutcome.FAULT: "faults",
+            ConnectionOutcome.HEALTH_CHECK: "health_checks",
         }
         self.assertEqual(set(names), set(ConnectionOutcome))
         for outcome, name in names.items():

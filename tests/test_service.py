@@ -470,6 +470,9 @@ class _FakeService:
     def cut_now(self) -> None:
         self.cuts += 1
 
+    def log_reopened(self) -> None:
+        """What a L{PoetryService} does once its log file was reopened."""
+
 
 class _FakeLogFile:
     path = "/var/log/poetry.log"

@@ -16,6 +16,7 @@ from twisted.internet.interfaces import IAddress, IReactorTime
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
+from poetry.addresses import format_address
 from poetry.library import PoemLibrary
 from poetry.server.accesslog import (
     ACCESS_NAMESPACE,
@@ -259,6 +260,16 @@ class PoetryServerFactory(LimitedServerFactory):
             for d in waiting:
                 d.callback(None)
 
+    def health_check(self, addr: IAddress) -> None:
+        """
+        A balancer's health check from C{addr} has ended (see
+        L{poetry.server.proxy.ProxyHeaderProtocol}): count it, log it at
+        debug level only (a check every second per balancer would swamp
+        the log at info).
+        """
+        self.ended[ConnectionOutcome.HEALTH_CHECK] += 1
+        self.log.debug("Health check from {peer}", peer=format_address(addr))
+
     def drain(self, grace: float) -> Deferred[None]:
         """
         Wait for the live connections to finish, for at most C{grace}
@@ -293,6 +304,7 @@ class PoetryServerFactory(LimitedServerFactory):
     faults: int = _counted(ConnectionOutcome.FAULT)
     client_resets: int = _counted(ConnectionOutcome.CLIENT_RESET)
     linger_timeouts: int = _counted(ConnectionOutcome.LINGER_TIMEOUT)
+    health_checks: int = _counted(ConnectionOutcome.HEALTH_CHECK)
 
     def counts(self) -> dict[str, int]:
         """The counters, by name, for logs and tests."""
@@ -308,4 +320,5 @@ class PoetryServerFactory(LimitedServerFactory):
             "faults": self.faults,
             "client_resets": self.client_resets,
             "linger_timeouts": self.linger_timeouts,
+            "health_checks": self.health_checks,
         }

@@ -35,6 +35,10 @@ class ConnectionOutcome(Enum):
     CUT_IDLE = "cut idle"
     #: Ended on purpose by a fault mode (C{reset}, C{refuse}).
     FAULT = "fault"
+    #: A load balancer's health check on a C{haproxy:} port: closed before
+    #: any PROXY header, silent past the header timeout, or a v2 C{LOCAL}
+    #: header.  Never served; counted apart, logged at debug level.
+    HEALTH_CHECK = "health check"
 
     # Members are singletons, so identity is equality: hash them by
     # identity, in C, rather than by Enum's __hash__ (Python code that

@@ -22,6 +22,7 @@ from poetry.faults import Fault
 from poetry.library import LibraryError, PoemLibrary
 from poetry.server import PoetryServerFactory, default_idle_timeout
 from poetry.server.mix import FaultMix, Network
+from poetry.server.proxy import PROXY_PREFIX, is_proxied
 from poetry.server.rules import (
     MIN_DELAY,
     MIN_IDLE_TIMEOUT,
@@ -35,6 +36,7 @@ from poetry.service.behaviour import KEYS, Behaviour, load_behaviour
 __all__ = [
     "DEFAULT_BACKLOG",
     "DEFAULT_PORT",
+    "MAX_WORKERS",
     "MIN_DELAY",
     "MIN_IDLE_TIMEOUT",
     "ConfigError",
@@ -60,6 +62,10 @@ MIN_TOKEN_LENGTH = 16
 #: The largest token file read: a token is one short line.
 _MAX_TOKEN_FILE = 4096
 
+#: Most accepted --workers: more processes than this on one machine is a
+#: typo, not a plan (each is a Python process with its own poems).
+MAX_WORKERS = 64
+
 _INTERFACE = re.compile(r"(?:^|:)interface=((?:\\.|[^:])*)")
 
 
@@ -73,6 +79,9 @@ def normalize_endpoint(description: str) -> str:
     L{DEFAULT_BACKLOG} unless they name one.
     """
     description = description.strip()
+    if is_proxied(description):
+        inner = description[len(PROXY_PREFIX) :]
+        return PROXY_PREFIX + normalize_endpoint(inner)
     if description.isdigit():
         description = f"tcp:{description}:interface=127.0.0.1"
     kind = description.split(":", 1)[0].lower()
@@ -184,6 +193,7 @@ class ServerConfig:
     @ivar admin_given: C{--admin} as the user wrote it, for messages.
     @ivar admin_token: the bearer token every admin request must carry
         (L{None}: none needed).
+    @ivar workers: worker processes (1: serve in the one process).
     """
 
     library: PoemLibrary
@@ -203,6 +213,7 @@ class ServerConfig:
     faults: tuple[tuple[Fault, float], ...] = ()
     seed: int | None = None
     fault_peers: tuple[Network, ...] = ()
+    workers: int = 1
 
     def __post_init__(self) -> None:
         """Check the rules that relate typed values to each other."""
@@ -236,8 +247,14 @@ class ServerConfig:
                 "--idle-timeout", self.idle_timeout, self.delay, "--delay",
                 MIN_IDLE_TIMEOUT,
             )  # fmt: skip
+        _workers(self.workers)
         if len(self.ports) != len(self.given) or not self.ports:
             raise ConfigError("ports and given must name the same endpoints")
+        if self.admin is not None and self.workers > 1:
+            raise ConfigError(
+                "--admin does not work with --workers yet: the admin endpoint"
+                " would see one worker's connections only"
+            )
         if self.admin is None:
             if self.admin_token is not None:
                 raise ConfigError("--admin-token-file needs --admin")
@@ -299,6 +316,7 @@ class ServerConfig:
             admin=admin,
             admin_given=admin_given,
             admin_token=admin_token,
+            workers=_workers(words.get("workers", 1)),
         )
 
     @property
@@ -352,6 +370,21 @@ def _behaviour(words: Mapping[str, Any]) -> Behaviour:
             " (its key), not on the command line too"
         )
     return load_behaviour(path)
+def _workers(value: Any) -> int:
+    """Parse C{--workers}: a whole number from 1 to L{MAX_WORKERS}."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if (
+        isinstance(value, bool)
+        or not 1 <= number <= MAX_WORKERS
+        or str(number) != str(value).strip()
+    ):
+        raise ConfigError(
+            f"--workers must be a whole number from 1 to {MAX_WORKERS}, not {value!r}"
+        )
+    return number
 
 
 def _library(files: Sequence[str], dirs: Sequence[str], random: bool) -> PoemLibrary:

@@ -7,6 +7,7 @@ print.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from twisted.python import usage
 from poetry.faults import MODES
 from poetry.server import PoetryServerFactory
 from poetry.server.rules import MIN_DELAY, MIN_IDLE_TIMEOUT, ConfigError
-from poetry.service.config import ServerConfig
+from poetry.service.config import MAX_WORKERS, ServerConfig
 from poetry.service.messages import version_line
 
 __all__ = ["BadOptions", "Options"]
@@ -127,6 +128,16 @@ class Options(usage.Options):
             f"{MIN_IDLE_TIMEOUT:g}; with --delay it must be longer than the delay).",
         ],
         [
+            "workers",
+            None,
+            "1",
+            "Serve with this many worker processes, 1 to "
+            f"{MAX_WORKERS}: the server listens on every --port, then each "
+            "worker adopts the listening sockets and serves (use about one per "
+            "core); a worker that dies is restarted.  1 (the default): serve in "
+            "this process.",
+        ],
+        [
             "seed",
             None,
             None,
@@ -230,6 +241,8 @@ class Options(usage.Options):
         @raise BadOptions: for any usage error, so that both runners print
             one line and exit 1.
         """
+        #: The words as given: a worker process parses the same ones.
+        self.argv = list(sys.argv[1:] if options is None else options)
         try:
             super().parseOptions(options)
         except usage.UsageError as e:
@@ -258,6 +271,7 @@ class Options(usage.Options):
                 "max-connections": config.max_connections,
                 "max-per-peer": config.max_per_peer,
                 "idle-timeout": config.idle_timeout,
+                "workers": config.workers,
                 "given": list(config.given),
                 "ports": list(config.ports),
                 "library": config.library,

@@ -144,6 +144,8 @@ class GracefulStop(Service):
         self.factory = factory
         self.grace = grace
         self._stopping = False
+        #: The stop line's fields (L{STOP_FIELDS}), once stopped.
+        self.report: dict[str, int] | None = None
 
     def startService(self) -> None:
         super().startService()
@@ -209,36 +211,82 @@ class GracefulStop(Service):
     def _report(self, served_before: int, cut_before: int) -> None:
         self._stopping = False
         counts = self.factory.counts()
-        fields = {
-            "served": counts["served"],
-            "finished": counts["served"] - served_before,
-            "cut": counts["cut_at_shutdown"] - cut_before,
-            "gone": counts["clients_gone"],
-            "refused": counts["refused"],
-            "refused_per_peer": counts["refused_per_peer"],
-            "cut_idle": counts["cut_idle"],
-            "faults": counts["faults"],
-            "client_resets": counts["client_resets"],
-            "linger_timeouts": counts["linger_timeouts"],
-            "bytes_sent": counts["bytes_sent"],
-        }
-        self.log.info(
-            "Poetry server stopped: {served} "
-            + plural(fields["served"], "poem")
-            + " served, {finished} finished during shutdown, {cut} cut at "
-            "shutdown, {gone} " + plural(fields["gone"], "client") + " gone, "
-            "{refused} refused, {refused_per_peer} refused per peer, "
-            "{cut_idle} cut idle, {faults} "
-            + plural(fields["faults"], "fault")
-            + ", {client_resets} "
-            + plural(fields["client_resets"], "client reset")
-            + ", {linger_timeouts} "
-            + plural(fields["linger_timeouts"], "linger timeout")
-            + ", {bytes_sent} "
-            + plural(fields["bytes_sent"], "byte")
-            + " sent",
-            **fields,
-        )
+        fields = stop_fields(counts, served_before, cut_before)
+        self.report = fields
+        log_stop_summary(self.log, fields)
+
+
+#: The fields of the stop line, in the order it names them.
+STOP_FIELDS = (
+    "served",
+    "finished",
+    "cut",
+    "gone",
+    "refused",
+    "refused_per_peer",
+    "cut_idle",
+    "faults",
+    "client_resets",
+    "linger_timeouts",
+    "health_checks",
+    "bytes_sent",
+)
+
+
+def stop_fields(
+    counts: dict[str, int], served_before: int, cut_before: int
+) -> dict[str, int]:
+    """The stop line's fields from a factory's L{counts<PoetryServerFactory.counts>}."""
+    return {
+        "served": counts["served"],
+        "finished": counts["served"] - served_before,
+        "cut": counts["cut_at_shutdown"] - cut_before,
+        "gone": counts["clients_gone"],
+        "refused": counts["refused"],
+        "refused_per_peer": counts["refused_per_peer"],
+        "cut_idle": counts["cut_idle"],
+        "faults": counts["faults"],
+        "client_resets": counts["client_resets"],
+        "linger_timeouts": counts["linger_timeouts"],
+        "health_checks": counts["health_checks"],
+        "bytes_sent": counts["bytes_sent"],
+    }
+
+
+def log_stop_summary(
+    log: Logger, fields: dict[str, int], workers: int | None = None
+) -> None:
+    """
+    Log the stop line: C{Poetry server stopped: ...} with every field of
+    L{STOP_FIELDS}; with C{workers}, the line sums that many workers' and
+    says so (C{Poetry server stopped (2 workers): ...}).
+    """
+    head = "Poetry server stopped"
+    extra: dict[str, int] = {}
+    if workers is not None:
+        head += " ({workers} " + plural(workers, "worker") + ")"
+        extra["workers"] = workers
+    log.info(
+        head
+        + ": {served} "
+        + plural(fields["served"], "poem")
+        + " served, {finished} finished during shutdown, {cut} cut at "
+        "shutdown, {gone} " + plural(fields["gone"], "client") + " gone, "
+        "{refused} refused, {refused_per_peer} refused per peer, "
+        "{cut_idle} cut idle, {faults} "
+        + plural(fields["faults"], "fault")
+        + ", {client_resets} "
+        + plural(fields["client_resets"], "client reset")
+        + ", {linger_timeouts} "
+        + plural(fields["linger_timeouts"], "linger timeout")
+        + ", {health_checks} "
+        + plural(fields["health_checks"], "health check")
+        + ", {bytes_sent} "
+        + plural(fields["bytes_sent"], "byte")
+        + " sent",
+        **fields,
+        **extra,
+    )
 
 
 class PoetryService(MultiService):
@@ -370,6 +418,12 @@ class PoetryService(MultiService):
     def cut_now(self) -> None:
         """Cut the poems in flight at once (L{GracefulStop.cut_now})."""
         self.stopper.cut_now()
+
+    def log_reopened(self) -> None:
+        """
+        L{log_file} was reopened (L{ProcessSignals}); here nothing else
+        writes it (workers do: L{poetry.service.workers.WorkersService}).
+        """
 
     def stopService(self) -> Deferred[None]:
         """Stop listening, drain within the grace, cut the rest."""

@@ -97,6 +97,7 @@ class ProcessSignals:
             if self.service.log_observer is not None:
                 self.service.log_observer.flush()  # the old file's last lines
             log_file.reopen()
+            self.service.log_reopened()
             self.log.info(
                 "Received {signal}: reopened the log file {path}",
                 signal=name,

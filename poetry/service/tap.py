@@ -13,9 +13,11 @@ from typing import Any
 from twisted.internet.endpoints import serverFromString
 
 from poetry.logfile import ReopeningLogFile
+from poetry.server.proxy import is_proxied, server_endpoint
 from poetry.service.options import Options
 from poetry.service.service import PoetryService
 from poetry.service.signals import ProcessSignals
+from poetry.service.workers import WorkersService
 
 __all__ = ["makeService"]
 
@@ -55,24 +57,37 @@ def makeService(options: Options) -> PoetryService:
     from twisted.internet import reactor
 
     config = options.config
-    endpoints = [serverFromString(reactor, p) for p in config.ports]
+    endpoints = [server_endpoint(reactor, p) for p in config.ports]
     factory = config.build_factory(reactor)
-    admin = None
-    if config.admin is not None:
-        from poetry.admin import admin_factory
-
-        admin = (
-            serverFromString(reactor, config.admin),
-            admin_factory(factory, token=config.admin_token, reactor=reactor),
-            config.admin_given or config.admin,
+    result: PoetryService
+    if config.workers > 1:
+        result = WorkersService(
+            factory,
+            endpoints,
+            workers=config.workers,
+            argv=getattr(options, "argv", []),
+            proxied=[is_proxied(p) for p in config.ports],
+            grace=config.grace,
+            descriptions=config.given,
+            reactor=reactor,
         )
-    result = PoetryService(
-        factory,
-        endpoints,
-        grace=config.grace,
-        descriptions=config.given,
-        admin=admin,
-    )
+    else:
+        admin = None
+        if config.admin is not None:
+            from poetry.admin import admin_factory
+
+            admin = (
+                serverFromString(reactor, config.admin),
+                admin_factory(factory, token=config.admin_token, reactor=reactor),
+                config.admin_given or config.admin,
+            )
+        result = PoetryService(
+            factory,
+            endpoints,
+            grace=config.grace,
+            descriptions=config.given,
+            admin=admin,
+        )
     runner = getattr(options, "parent", None)
     if runner is not None:
         result.listen()

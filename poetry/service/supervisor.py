@@ -1,0 +1,428 @@
+"""
+C{--workers N}: the supervision.  L{WorkerSupervisor} (a
+L{twisted.application} L{Service}) starts the worker processes
+(L{poetry.service.worker}) with the parent's listening sockets, restarts a
+worker that dies (with a backoff, logged with its exit status), stops them
+all within the grace, and logs one summary of every worker's counts;
+L{WorkerProcess} is one worker as the parent sees it (a
+L{ProcessProtocol}: its log lines, its counts, its control pipe).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from string import Formatter
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.interfaces import IDelayedCall, IListeningPort
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import (
+    ILogObserver,
+    LogEvent,
+    Logger,
+    eventFromJSON,
+    globalLogPublisher,
+)
+from twisted.python.failure import Failure
+
+from poetry.service.messages import plural
+from poetry.service.service import STOP_FIELDS, log_stop_summary, stop_fields
+
+__all__ = [
+    "WORKER_REPORT_NAMESPACE",
+    "AdoptablePort",
+    "WorkerProcess",
+    "WorkerSupervisor",
+    "exit_status",
+    "sum_reports",
+    "unflattened",
+]
+
+#: The namespace of the one event a worker emits when it has stopped: its
+#: stop line's fields (C{report}), for the parent's summary.
+WORKER_REPORT_NAMESPACE = "poetry.worker.report"
+
+
+@dataclass(frozen=True)
+class AdoptablePort:
+    """
+    A listening socket a worker adopts: its descriptor in the parent, its
+    address family's name (C{AF_INET}, C{AF_INET6}, C{AF_UNIX}) and
+    whether it is a C{haproxy:} port (connections start with a PROXY header).
+    """
+
+    fd: int
+    family: str
+    proxied: bool
+
+    @classmethod
+    def of(cls, port: IListeningPort, proxied: bool) -> AdoptablePort:
+        """The adoptable form of a port the parent listens on."""
+        host = port.getHost()
+        if isinstance(host, IPv6Address):
+            family = socket.AF_INET6
+        elif isinstance(host, IPv4Address):
+            family = socket.AF_INET
+        elif isinstance(host, UNIXAddress):
+            family = socket.AF_UNIX
+        else:
+            raise ValueError(f"cannot hand {host!r} to a worker")
+        return cls(port.fileno(), family.name, proxied)  # type: ignore[attr-defined]
+
+
+def exit_status(reason: Failure) -> str:
+    """How a process ended, in words: C{exit status 3}, C{killed by SIGKILL}."""
+    value = reason.value
+    if isinstance(value, ProcessTerminated) and value.signal is not None:
+        import signal
+
+        try:
+            name = signal.Signals(value.signal).name
+        except ValueError:
+            name = str(value.signal)
+        return f"killed by {name}"
+    if isinstance(value, (ProcessDone, ProcessTerminated)):
+        return f"exit status {value.exitCode}"
+    return str(value)
+
+
+def unflattened(event: LogEvent) -> LogEvent:
+    """
+    An event read back from JSON, ready to format as it was logged.
+
+    C{eventAsJSON} keeps each field its format names as C{str(value)}
+    (C{log_flattened}), and formatting a flattened event ignores format
+    specs (C{{seconds:.3f}} would show every digit).  When every field the
+    format names came back as itself (the plain values our events carry),
+    the flattened copy is dropped, so the event formats from its fields;
+    otherwise (an object JSON could not hold) it is kept.
+    """
+    log_format = event.get("log_format")
+    if not isinstance(log_format, str) or "log_flattened" not in event:
+        return event
+    try:
+        parsed = list(Formatter().parse(log_format))
+    except ValueError:
+        return event
+    for _, name, _, _ in parsed:
+        if name is None:
+            continue
+        base = name.split(".", 1)[0].split("[", 1)[0].removesuffix("()")
+        value = event.get(base, _MISSING)
+        if value is _MISSING or (isinstance(value, dict) and "unpersistable" in value):
+            return event
+    event.pop("log_flattened")
+    return event
+
+
+_MISSING = object()
+
+
+def sum_reports(reports: Sequence[dict[str, int]]) -> dict[str, int]:
+    """The stop line's fields (L{STOP_FIELDS}) summed over C{reports}."""
+    totals = dict.fromkeys(STOP_FIELDS, 0)
+    for report in reports:
+        for name in STOP_FIELDS:
+            totals[name] += int(report.get(name, 0))
+    return totals
+
+
+class WorkerProcess(ProcessProtocol):
+    """
+    One worker process, as the supervisor sees it: relays its log events,
+    keeps its report, tells it to stop or cut.
+
+    @ivar number: the worker's number (1 to N), in every event it logs.
+    @ivar report: its stop line's fields, once it has stopped and said so.
+    """
+
+    MAX_LINE = 1 << 20
+    """
+    The longest line accepted from a worker's stdout or stderr.  It
+    protects the parent from a worker that writes without newlines: past
+    it, the bytes are dropped and a line says so.
+    """
+
+    def __init__(self, supervisor: WorkerSupervisor, number: int) -> None:
+        self.supervisor = supervisor
+        self.number = number
+        self.report: dict[str, int] | None = None
+        #: Its latest counts snapshot (L{PoetryServerFactory.counts}).
+        self.counts: dict[str, int] | None = None
+        self.started = 0.0
+        self.pid: int | None = None
+        self._out = b""
+        self._err = b""
+
+    def connectionMade(self) -> None:
+        self.pid = self.transport.pid  # type: ignore[union-attr]
+
+    def _lines(self, buffered: bytes, data: bytes) -> tuple[list[bytes], bytes]:
+        *lines, rest = (buffered + data).split(b"\n")
+        if len(rest) > self.MAX_LINE:
+            self.supervisor.log.warn(
+                "Worker {worker}: dropped {size} bytes without a newline",
+                worker=self.number,
+                size=len(rest),
+            )
+            rest = b""
+        return lines, rest
+
+    def outReceived(self, data: bytes) -> None:
+        """Log events, one JSON line each: re-publish them (or keep the report)."""
+        lines, self._out = self._lines(self._out, data)
+        for line in lines:
+            try:
+                event = eventFromJSON(line.decode("utf-8"))
+            except ValueError:
+                self.supervisor.log.warn(
+                    "Worker {worker}: {line}", worker=self.number, line=line
+                )
+                continue
+            if event.get("log_namespace") == WORKER_REPORT_NAMESPACE:
+                if "report" in event:
+                    self.report = event["report"]
+                else:
+                    self.counts = event.get("counts")
+            else:
+                self.supervisor.publish(unflattened(event))
+
+    def errReceived(self, data: bytes) -> None:
+        """What a worker writes on stderr (a crash): logged as errors."""
+        lines, self._err = self._lines(self._err, data)
+        for line in lines:
+            self.supervisor.log.error(
+                "Worker {worker} stderr: {line}",
+                worker=self.number,
+                line=line.decode("utf-8", "replace"),
+            )
+
+    def stop(self) -> None:
+        """Ask the worker to stop gracefully."""
+        self._send(b"stop\n")
+
+    def cut(self) -> None:
+        """Ask the worker to cut its poems in flight now."""
+        self._send(b"cut\n")
+
+    def reopen(self) -> None:
+        """Ask the worker to reopen its log file."""
+        self._send(b"reopen\n")
+
+    def _send(self, command: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(command)
+
+    def processEnded(self, reason: Failure) -> None:
+        self.supervisor.worker_ended(self, reason)
+
+
+class WorkerSupervisor(Service):
+    """
+    Starts C{count} worker processes over the parent's listening sockets
+    and keeps them running until stopped.
+
+    @ivar workers: the running workers, by number.
+    @ivar reports: the reports of the workers that stopped, in order.
+    @ivar restarts: how many times a worker was restarted.
+    """
+
+    RESTART_DELAY = 0.5
+    """Seconds before restarting a worker that died, the first time."""
+
+    MAX_RESTART_DELAY = 30.0
+    """
+    The longest backoff: each quick death doubles the delay up to this, so
+    a worker that cannot start (a bad poem file, an import error) costs one
+    spawn every this many seconds, not a busy loop.
+    """
+
+    STABLE_AFTER = 10.0
+    """A worker that ran this many seconds resets the backoff when it dies."""
+
+    STOP_MARGIN = 5.0
+    """
+    Seconds past C{grace} a worker gets to exit at shutdown before it is
+    killed (SIGKILL): it protects the stop from a worker that hangs.
+    """
+
+    log = Logger()
+
+    def __init__(
+        self,
+        count: int,
+        argv: Sequence[str],
+        ports: Callable[[], Sequence[AdoptablePort]],
+        *,
+        grace: float,
+        reactor: Any,
+        publish: ILogObserver | Callable[[LogEvent], None] = globalLogPublisher,
+        executable: str = sys.executable,
+        log_path: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.count = count
+        #: The log file each worker writes itself (L{None}: the workers'
+        #: events come through the parent).
+        self.log_path = log_path
+        self.argv = list(argv)
+        self.ports = ports
+        self.grace = grace
+        self.reactor = reactor
+        self.publish = publish
+        self.executable = executable
+        self.workers: dict[int, WorkerProcess] = {}
+        self.reports: list[dict[str, int]] = []
+        self.restarts = 0
+        self._failures: dict[int, int] = {}
+        self._pending: dict[int, IDelayedCall] = {}
+        self._stopped: Deferred[None] | None = None
+        self._kill_timer: IDelayedCall | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self.log.info(
+            "Starting {count} " + plural(self.count, "worker"), count=self.count
+        )
+        for number in range(1, self.count + 1):
+            self.spawn(number)
+
+    def spawn(self, number: int) -> WorkerProcess:
+        """Start worker C{number}, handing it every listening socket."""
+        self._pending.pop(number, None)
+        ports = list(self.ports())
+        child_fds: dict[int, int | str] = {0: "w", 1: "r", 2: "r"}
+        spec: list[list[Any]] = []
+        for index, port in enumerate(ports):
+            child_fds[3 + index] = port.fd
+            spec.append([3 + index, port.family, port.proxied])
+        argument = json.dumps(
+            {
+                "worker": number,
+                "argv": self.argv,
+                "ports": spec,
+                "log_file": self.log_path(),
+            }
+        )
+        process = WorkerProcess(self, number)
+        process.started = self.reactor.seconds()
+        self.workers[number] = process
+        transport = self.reactor.spawnProcess(
+            process,
+            self.executable,
+            [self.executable, "-m", "poetry.service.worker", argument],
+            env=os.environ,
+            childFDs=child_fds,
+        )
+        process.pid = transport.pid
+        self.log.info(
+            "Worker {worker} started (pid {pid})", worker=number, pid=process.pid
+        )
+        return process
+
+    def _restart_delay(self, process: WorkerProcess) -> float:
+        """The backoff for C{process}'s number, after it died."""
+        number = process.number
+        if self.reactor.seconds() - process.started >= self.STABLE_AFTER:
+            self._failures[number] = 0
+        failures = self._failures.get(number, 0)
+        self._failures[number] = failures + 1
+        return min(self.MAX_RESTART_DELAY, self.RESTART_DELAY * 2**failures)
+
+    def worker_ended(self, process: WorkerProcess, reason: Failure) -> None:
+        """A worker process has exited (and been reaped)."""
+        if self.workers.get(process.number) is process:
+            del self.workers[process.number]
+        if process.report is not None:
+            self.reports.append(process.report)
+        elif process.counts is not None:
+            # Died before reporting: its last snapshot stands for it.
+            counts = dict.fromkeys(("health_checks",), 0) | process.counts
+            self.reports.append(
+                stop_fields(counts, counts["served"], counts["cut_at_shutdown"])
+            )
+        status = exit_status(reason)
+        if self._stopped is None and self.running:
+            delay = self._restart_delay(process)
+            self.restarts += 1
+            self.log.warn(
+                "Worker {worker} (pid {pid}) exited ({status}); restarting in "
+                "{delay} s",
+                worker=process.number,
+                pid=process.pid,
+                status=status,
+                delay=delay,
+            )
+            self._pending[process.number] = self.reactor.callLater(
+                delay, self.spawn, process.number
+            )
+            return
+        self.log.info(
+            "Worker {worker} (pid {pid}) exited ({status})",
+            worker=process.number,
+            pid=process.pid,
+            status=status,
+        )
+        if self._stopped is not None and not self.workers:
+            self._finish()
+
+    def cut_now(self) -> None:
+        """Tell every worker to cut its poems in flight at once."""
+        for process in self.workers.values():
+            process.cut()
+
+    def reopen_logs(self) -> None:
+        """Tell every worker to reopen the log file it writes."""
+        for process in self.workers.values():
+            process.reopen()
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Tell every worker to stop gracefully; the L{Deferred} fires once
+        all have exited (killed C{grace} + L{STOP_MARGIN} seconds on), after
+        the summary of their counts.
+        """
+        super().stopService()
+        for timer in self._pending.values():
+            timer.cancel()
+        self._pending.clear()
+        stopped: Deferred[None] = Deferred()
+        self._stopped = stopped
+        if not self.workers:
+            self._finish()
+            return stopped
+        for process in self.workers.values():
+            process.stop()
+        self._kill_timer = self.reactor.callLater(
+            self.grace + self.STOP_MARGIN, self._kill_all
+        )
+        return stopped
+
+    def _kill_all(self) -> None:
+        self._kill_timer = None
+        for process in self.workers.values():
+            self.log.warn(
+                "Worker {worker} (pid {pid}) did not stop in time: killing it",
+                worker=process.number,
+                pid=process.pid,
+            )
+            if process.transport is not None:
+                process.transport.signalProcess("KILL")
+
+    def _finish(self) -> None:
+        """Every worker has exited: log the summary, fire the stop."""
+        if self._kill_timer is not None:
+            self._kill_timer.cancel()
+            self._kill_timer = None
+        log_stop_summary(self.log, sum_reports(self.reports), workers=self.count)
+        stopped, self._stopped = self._stopped, None
+        assert stopped is not None
+        stopped.callback(None)
