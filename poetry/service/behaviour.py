@@ -212,6 +212,36 @@ class Behaviour:
             typed=False,
         )
 
+    @classmethod
+    def of(cls, factory: PoetryServerFactory) -> Behaviour:
+        """
+        The behaviour a running C{factory} has now (its delay, chunk size
+        and fault mix, with the seed the mix drew from): what
+        L{apply_to} would give it.
+        """
+        mix = factory.mix
+        if mix is None:
+            return cls(factory.delay, factory.chunk_size)
+        return cls(factory.delay, factory.chunk_size, mix.entries, mix.seed, mix.peers)
+
+    def as_document(self) -> dict[str, Any]:
+        """
+        This behaviour as the document L{from_document} reads back to an
+        equal L{Behaviour}: every key of L{KEYS}, C{null} (or C{[]}) where
+        unset; C{chunk_size} only where it applies (slow mode, C{stall});
+        each fault as C{"MODE"} or C{"MODE@PROBABILITY"}.
+        """
+        paced = self.delay is not None or any(
+            isinstance(f, Stall) for f, _ in self.faults
+        )
+        return {
+            "delay": self.delay,
+            "chunk_size": self.chunk_size if paced else None,
+            "faults": [str(f) if p == 1 else f"{f}@{p!r}" for f, p in self.faults],
+            "seed": self.seed if self.faults else None,
+            "fault_peers": [str(network) for network in self.fault_peers],
+        }
+
     @property
     def hangs(self) -> bool:
         """Whether every connection hangs on purpose (see L{FaultMix.hangs})."""
