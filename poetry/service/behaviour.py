@@ -4,7 +4,7 @@ What a server does with each connection, as one document: the behaviour
 schema and ONE validator (L{Behaviour.from_document}) for every way it
 arrives: the command line's words (L{Behaviour.from_words}), a C{--faults
 FILE} in JSON or TOML (L{load_behaviour}), and an admin API's
-C{PUT /api/behaviour} (which, when built, validates its body with
+C{PUT /api/behaviour} (which validates its body with
 L{Behaviour.from_document} and applies it with L{Behaviour.apply_to}).
 
 The document, in TOML::
