@@ -705,7 +705,6 @@ class BehaviourTests(AdminTestCase):
         """
         self.start("--delay", "0.2", "--chunk-size", "5")
         factory = self.service.factory
-        before = await self.behaviour()
         big = json.dumps({"faults": ["stall"] * 3000}).encode()
         self.assertGreater(len(big), AdminRequest.MAX_BODY_SIZE)
         cases: list[tuple[str, str, dict[str, str], bytes, int, str]] = [
@@ -771,7 +770,7 @@ class BehaviourTests(AdminTestCase):
             ("POST", "/api/reset", JSON, b'{"delay": 1}', 400, "no document"),
             ("POST", "/api/reset", JSON, b"nope", 400, "not valid JSON"),
         ]
-        await self.put({"delay": 0.3, "chunk_size": 4})
+        self.assertEqual((await self.put({"delay": 0.3, "chunk_size": 4})).code, 200)
         before = await self.behaviour()
         self.events.clear()
         mix, pacing = factory.mix, (factory.delay, factory.chunk_size)
