@@ -17,8 +17,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.error import ConnectionDone
+from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import TestCase
 from twisted.web.client import (
@@ -31,11 +32,13 @@ from twisted.web.http_headers import Headers
 from twisted.web.server import Site
 
 from poetry.admin import AdminRequest, read_json_body
+from poetry.admin.control import ADMIN_NAMESPACE
 from poetry.admin.resources import JSONResource
 from poetry.service import CannotListen, PoetryService, makeService
 from tests.helpers import Collect, fetch, parse, waitFor
 
 TOKEN = "s3cret-token-of-thirty-two-bytes"
+JSON = {"content-type": "application/json"}
 
 
 class Response:
@@ -162,9 +165,10 @@ class StatusTests(AdminTestCase):
         from poetry import __version__
 
         self.assertEqual(status["version"], __version__)
-        self.assertEqual(status["behaviour"]["mode"], "slow")
+        self.assertEqual(status["mode"], "slow")
         self.assertEqual(status["behaviour"]["delay"], 0.2)
         self.assertEqual(status["behaviour"]["chunk_size"], 5)
+        self.assertEqual(status["limits"]["idle_timeout"], factory.idle_timeout)
         self.assertEqual(status["counters"]["live"], 3)
         self.assertEqual(status["live"]["total"], 3)
         self.assertEqual(len(status["live"]["connections"]), 3)
@@ -549,3 +553,295 @@ class ServiceWiringTests(AdminTestCase):
         factory.clientConnectionFailed = lambda c, r: done.callback(None)  # type: ignore[method-assign]
         reactor.connectTCP("127.0.0.1", self.admin_port, factory, timeout=5)
         await done
+
+
+class BehaviourTests(AdminTestCase):
+    """C{GET}/C{PUT /api/behaviour} and C{POST /api/reset}, over HTTP."""
+
+    def setUp(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+        def observe(event: dict[str, Any]) -> None:
+            if event.get("log_namespace") == ADMIN_NAMESPACE:
+                self.events.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+
+    def poems(self, size: int = 400) -> str:
+        """A poems directory of one poem of C{size} bytes."""
+        path = tempfile.mkdtemp()
+        self.addCleanup(
+            lambda: [os.unlink(os.path.join(path, "verse.txt")), os.rmdir(path)]
+        )
+        with open(os.path.join(path, "verse.txt"), "wb") as f:
+            f.write(b"x" * (size - 1) + b"\n")
+        return path
+
+    async def put(self, document: Any, headers: dict[str, str] = JSON) -> Response:
+        return await self.request(
+            "PUT", "/api/behaviour", headers, json.dumps(document).encode()
+        )
+
+    async def behaviour(self) -> Any:
+        response = await self.request("GET", "/api/behaviour")
+        self.assertEqual(response.code, 200)
+        return response.json()
+
+    async def test_getIsWhatPutTakes(self) -> None:
+        """
+        GET answers the behaviour as the document PUT takes, every key
+        present; the status shows the same document; PUT back, it changes
+        nothing; HEAD answers no body.
+        """
+        self.start("--delay", "0.2", "--chunk-size", "5")
+        document = await self.behaviour()
+        self.assertEqual(
+            document,
+            {
+                "delay": 0.2,
+                "chunk_size": 5,
+                "faults": [],
+                "seed": None,
+                "fault_peers": [],
+            },
+        )
+        status = (await self.request("GET", "/api/status")).json()
+        self.assertEqual(status["behaviour"], document)
+        response = await self.put(document)
+        self.assertEqual((response.code, response.json()), (200, document))
+        self.assertEqual(await self.behaviour(), document)
+        head = await self.request("HEAD", "/api/behaviour")
+        self.assertEqual((head.code, head.body), (200, b""))
+
+    async def test_putReplaces(self) -> None:
+        """
+        PUT replaces the whole behaviour: its answer is the new document,
+        keys left out at their defaults (slow mode ends when a fault mix
+        without a delay is PUT); the status and the factory follow.
+        """
+        self.start("--delay", "0.2", "--chunk-size", "5")
+        mix = {
+            "faults": ["reset:10@0.5", "stall@0.25"],
+            "seed": 7,
+            "fault_peers": ["127.0.0.0/8"],
+        }
+        response = await self.put(mix)
+        self.assertEqual(response.code, 200)
+        expected = {"delay": None, "chunk_size": 10, **mix}
+        expected["fault_peers"] = ["127.0.0.0/8"]
+        self.assertEqual(response.json(), expected)
+        self.assertEqual(await self.behaviour(), expected)
+        factory = self.service.factory
+        self.assertIsNone(factory.delay)
+        assert factory.mix is not None
+        self.assertEqual(factory.mix.seed, 7)
+        status = (await self.request("GET", "/api/status")).json()
+        self.assertEqual((status["mode"], status["behaviour"]), ("mix", expected))
+        self.assertEqual(len(self.events), 1)
+        self.assertTrue(self.events[0]["peer"].startswith("127.0.0.1:"))
+        self.assertEqual(self.events[0]["behaviour"], expected)
+
+    async def test_putReachesNewConnectionsOnly(self) -> None:
+        """
+        After PUT {"faults": ["reset:10"]} a new download is truncated
+        after 10 bytes (a reset) while the download already live keeps its
+        slicer fault and ends whole; after POST /api/reset (the start-up
+        slicer), a new download is whole again.
+        """
+        self.start("--poems", self.poems(400), "--fault", "slicer:20,0,0.02")
+        live = Collect()
+        reactor.connectTCP(
+            "127.0.0.1", self.poem_port, ClientFactory.forProtocol(lambda: live)
+        )
+        await waitFor(lambda: live.chunks)
+        response = await self.put({"faults": ["reset:10"]})
+        self.assertEqual(response.code, 200)
+        self.assertEqual(response.json()["faults"], ["reset:10"])
+        data, reason = await fetch(self.poem_port)
+        self.assertEqual(len(data), 10)
+        self.assertTrue(reason.check(ConnectionLost), reason)
+        self.assertFalse(live.done.called, "the live download was cut")
+        data, reason = await live.done
+        self.assertEqual(len(data), 400)
+        self.assertTrue(reason.check(ConnectionDone), reason)
+        reset = await self.request("POST", "/api/reset", JSON)
+        self.assertEqual(reset.code, 200)
+        self.assertEqual(reset.json()["faults"], ["slicer:20,0,0.02"])
+        data, reason = await fetch(self.poem_port)
+        self.assertEqual(len(data), 400)
+        self.assertTrue(reason.check(ConnectionDone), reason)
+
+    async def test_resetIsTheStart(self) -> None:
+        """
+        POST /api/reset after two PUTs gives the behaviour the server
+        started with (its seed too), not either PUT; an empty body or {}
+        both do.
+        """
+        self.start("--fault", "reset:3@0.5", "--seed", "11")
+        start = await self.behaviour()
+        self.assertEqual(start["seed"], 11)
+        for document in [{"faults": ["stall"]}, {"delay": 0.5}]:
+            self.assertEqual((await self.put(document)).code, 200)
+        for body in [b"", b"{}"]:
+            response = await self.request("POST", "/api/reset", JSON, body)
+            self.assertEqual((response.code, response.json()), (200, start), body)
+            self.assertEqual(await self.behaviour(), start)
+            await self.put({"delay": 0.5})
+        self.assertEqual(
+            [e["change"] for e in self.events],
+            ["replaced", "replaced", "reset", "replaced", "reset", "replaced"],
+        )
+
+    async def test_badInputChangesNothing(self) -> None:
+        """
+        Each bad PUT or POST is a 4xx with a one-line error, and the
+        behaviour, the factory's mix and pacing are as they were, with no
+        change logged: malformed JSON, not an object, unknown keys, a
+        negative delay, a wrong type, a good value beside a bad one, delay
+        with faults, a wrong content type (what a cross-site form sends),
+        a body over the limit, a delay the idle timeout refuses (409), a
+        document for reset.
+        """
+        self.start("--delay", "0.2", "--chunk-size", "5")
+        factory = self.service.factory
+        big = json.dumps({"faults": ["stall"] * 3000}).encode()
+        self.assertGreater(len(big), AdminRequest.MAX_BODY_SIZE)
+        cases: list[tuple[str, str, dict[str, str], bytes, int, str]] = [
+            ("PUT", "/api/behaviour", JSON, b'{"delay": ', 400, "not valid JSON"),
+            ("PUT", "/api/behaviour", JSON, b"[1]", 400, "JSON object"),
+            ("PUT", "/api/behaviour", JSON, b'{"dealy": 1}', 400, "unknown key"),
+            ("PUT", "/api/behaviour", JSON, b'{"delay": -1}', 400, "delay"),
+            ("PUT", "/api/behaviour", JSON, b'{"delay": "1"}', 400, "a number"),
+            ("PUT", "/api/behaviour", JSON, b'{"delay": true}', 400, "a number"),
+            (
+                "PUT",
+                "/api/behaviour",
+                JSON,
+                b'{"delay": 0.5, "chunk_size": 0}',
+                400,
+                "chunk_size",
+            ),
+            (
+                "PUT",
+                "/api/behaviour",
+                JSON,
+                b'{"faults": ["reset:1", "nonsense"]}',
+                400,
+                "faults[2]",
+            ),
+            (
+                "PUT",
+                "/api/behaviour",
+                JSON,
+                b'{"delay": 0.5, "faults": ["reset:1"]}',
+                400,
+                "cannot be combined",
+            ),
+            ("PUT", "/api/behaviour", JSON, b'{"delay": 120}', 409, "idle timeout"),
+            ("PUT", "/api/behaviour", {}, b'{"delay": 0.5}', 415, "application/json"),
+            (
+                "PUT",
+                "/api/behaviour",
+                {"content-type": "text/plain"},
+                b'{"delay": 0.5}',
+                415,
+                "application/json",
+            ),
+            ("PUT", "/api/behaviour", JSON, big, 413, "over"),
+            (
+                "POST",
+                "/api/reset",
+                {"content-type": "application/x-www-form-urlencoded"},
+                b"a=b",
+                415,
+                "application/json",
+            ),
+            (
+                "POST",
+                "/api/reset",
+                {"content-type": "multipart/form-data; boundary=x"},
+                b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n'
+                b"--x--\r\n",
+                415,
+                "application/json",
+            ),
+            ("POST", "/api/reset", {}, b"", 415, "application/json"),
+            ("POST", "/api/reset", JSON, b'{"delay": 1}', 400, "no document"),
+            ("POST", "/api/reset", JSON, b"nope", 400, "not valid JSON"),
+        ]
+        self.assertEqual((await self.put({"delay": 0.3, "chunk_size": 4})).code, 200)
+        before = await self.behaviour()
+        self.events.clear()
+        mix, pacing = factory.mix, (factory.delay, factory.chunk_size)
+        for method, path, headers, body, code, words in cases:
+            response = await self.request(method, path, headers, body)
+            where = (method, path, body[:40])
+            self.assertEqual(response.code, code, where)
+            error = response.json()["error"]
+            self.assertIn(words, error, where)
+            self.assertNotIn("\n", error, where)
+            self.assertEqual(await self.behaviour(), before, where)
+            self.assertIs(factory.mix, mix, where)
+            self.assertEqual((factory.delay, factory.chunk_size), pacing, where)
+        self.assertEqual(self.events, [])
+
+    async def test_refusedWhileSlowInFlight(self) -> None:
+        """
+        A new delay while a slow download is in flight is a 409 naming
+        why; nothing changes, and the download ends whole.
+        """
+        self.start("--poems", self.poems(40), "--delay", "0.05", "--chunk-size", "4")
+        before = await self.behaviour()
+        live = Collect()
+        reactor.connectTCP(
+            "127.0.0.1", self.poem_port, ClientFactory.forProtocol(lambda: live)
+        )
+        await waitFor(lambda: live.chunks)
+        response = await self.put({"delay": 0.1, "chunk_size": 4})
+        self.assertEqual(response.code, 409)
+        self.assertIn("in flight", response.json()["error"])
+        self.assertEqual(await self.behaviour(), before)
+        data, reason = await live.done
+        self.assertEqual(len(data), 40)
+        self.assertTrue(reason.check(ConnectionDone))
+
+    async def test_methods(self) -> None:
+        """
+        /api/behaviour takes GET, HEAD and PUT; /api/reset only POST:
+        other methods are 405 with Allow, and change nothing (a GET or
+        HEAD of /api/reset does not reset).
+        """
+        self.start("--delay", "0.2", "--chunk-size", "5")
+        await self.put({"faults": ["reset:4"], "seed": 1})
+        before = await self.behaviour()
+        for path, methods, allowed in [
+            ("/api/behaviour", ["POST", "DELETE", "PATCH"], "GET, HEAD, PUT"),
+            ("/api/reset", ["GET", "HEAD", "PUT", "DELETE"], "POST"),
+        ]:
+            for method in methods:
+                response = await self.request(method, path, JSON, b"{}")
+                self.assertEqual(response.code, 405, (method, path))
+                self.assertEqual(response.header("allow"), allowed, (method, path))
+                if method != "HEAD":
+                    self.assertIn(method, response.body.decode())
+        self.assertEqual(await self.behaviour(), before)
+
+    async def test_tokenGuardsChanges(self) -> None:
+        """
+        With a token, PUT and POST without it are 401 and change nothing;
+        with it they work.
+        """
+        self.start("--admin-token-file", _token_file(self))
+        auth = {"authorization": f"Bearer {TOKEN}"}
+        before = self.service.factory.mix
+        body = b'{"faults": ["reset:1"]}'
+        for method, path in [("PUT", "/api/behaviour"), ("POST", "/api/reset")]:
+            response = await self.request(method, path, JSON, body)
+            self.assertEqual(response.code, 401, path)
+            self.assertIs(self.service.factory.mix, before)
+        response = await self.request("PUT", "/api/behaviour", {**JSON, **auth}, body)
+        self.assertEqual((response.code, response.json()["faults"]), (200, ["reset:1"]))
+        response = await self.request("POST", "/api/reset", {**JSON, **auth})
+        self.assertEqual((response.code, response.json()["faults"]), (200, []))
+        self.assertIsNone(self.service.factory.mix)

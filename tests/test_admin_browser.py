@@ -12,14 +12,17 @@ include several of the page's one-second polls.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from html.parser import HTMLParser
+from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import ClientFactory, ProcessProtocol
+from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SkipTest, TestCase
 
@@ -241,3 +244,199 @@ class StatusPageBrowserTests(TestCase):
         for c in clients:
             await c.done
         return page
+
+
+class _DevTools(ProcessProtocol):
+    """
+    Chromium driven over the DevTools protocol on a pipe
+    (C{--remote-debugging-pipe}): commands written to its fd 3, answers
+    read from its fd 4, each a JSON message ended by a NUL byte.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.err: list[bytes] = []
+        self.last_id = 0
+        self.waiting: dict[int, Deferred[Any]] = {}
+        self.ended: Deferred[None] = Deferred()
+
+    def childDataReceived(self, fd: int, data: bytes) -> None:
+        if fd != 4:
+            self.err.append(data)
+            return
+        self.buffer += data
+        while b"\0" in self.buffer:
+            raw, self.buffer = self.buffer.split(b"\0", 1)
+            message = json.loads(raw)
+            waiting = self.waiting.pop(message.get("id"), None)
+            if waiting is None:
+                continue
+            if "error" in message:
+                waiting.errback(AssertionError(f"DevTools: {message['error']}"))
+            else:
+                waiting.callback(message.get("result", {}))
+
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, session: str = ""
+    ) -> Deferred[Any]:
+        """Send one command; fire with its result."""
+        self.last_id += 1
+        message: dict[str, Any] = {
+            "id": self.last_id,
+            "method": method,
+            "params": params or {},
+        }
+        if session:
+            message["sessionId"] = session
+        answer: Deferred[Any] = Deferred()
+        self.waiting[self.last_id] = answer
+        assert self.transport is not None
+        self.transport.writeToChild(3, json.dumps(message).encode() + b"\0")
+        return answer
+
+    def processEnded(self, reason: Failure) -> None:
+        waiting, self.waiting = self.waiting, {}
+        for answer in waiting.values():
+            answer.errback(AssertionError(f"chromium exited: {self.err[-5:]!r}"))
+        self.ended.callback(None)
+
+
+class _Tab:
+    """One page in a L{_DevTools} chromium: evaluate script, wait."""
+
+    def __init__(self, tools: _DevTools, session: str) -> None:
+        self.tools = tools
+        self.session = session
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.tools.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True, "awaitPromise": True},
+            self.session,
+        )
+        return result.get("result", {}).get("value")
+
+    async def wait_for(self, expression: str, tries: int = 150) -> Any:
+        """Evaluate C{expression} every 0.1 s until it is truthy (bounded)."""
+        for _ in range(tries):
+            value = await self.evaluate(expression)
+            if value:
+                return value
+            await deferLater(reactor, 0.1)
+        raise AssertionError(f"never true in the page: {expression}")
+
+
+class BehaviourFormBrowserTests(TestCase):
+    """The status page's behaviour form, used in a real browser."""
+
+    def setUp(self) -> None:
+        if CHROMIUM is None:
+            raise SkipTest(
+                "no chromium installed (apt-get install chromium): the"
+                " behaviour form was not tested in a browser"
+            )
+
+    async def open_page(self, url: str) -> _Tab:
+        profile = tempfile.mkdtemp(prefix="poetry-chromium-")
+        self.addCleanup(shutil.rmtree, profile, ignore_errors=True)
+        tools = _DevTools()
+        assert CHROMIUM is not None
+        reactor.spawnProcess(
+            tools,
+            CHROMIUM,
+            [
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-pipe",
+                "about:blank",
+            ],
+            env={"HOME": profile, "PATH": os.environ.get("PATH", "")},
+            childFDs={0: "w", 1: "r", 2: "r", 3: "w", 4: "r"},
+        )
+        killer = reactor.callLater(90, tools.transport.signalProcess, "KILL")  # type: ignore[union-attr]
+
+        async def close() -> None:
+            if not tools.ended.called:
+                try:
+                    await tools.send("Browser.close")
+                except AssertionError:
+                    pass
+            await tools.ended
+            if killer.active():
+                killer.cancel()
+
+        self.addCleanup(close)
+        target = await tools.send("Target.createTarget", {"url": url})
+        attached = await tools.send(
+            "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
+        )
+        return _Tab(tools, attached["sessionId"])
+
+    async def test_formChangesTheBehaviour(self) -> None:
+        """
+        In the page: a negative delay typed in the form shows the
+        server's one-line 400 error and changes nothing; a fault typed in
+        it is applied (the server's factory and the page's behaviour line
+        show it); "Reset to start-up" brings back the slow start-up
+        behaviour.
+        """
+        service = makeService(
+            parse(
+                "--port",
+                "tcp:0:interface=127.0.0.1",
+                "--admin",
+                "tcp:0",
+                "--delay",
+                "0.1",
+                "--chunk-size",
+                "3",
+            )
+        )
+        service.startService()
+        self.addCleanup(service.stopService)
+        assert service.admin_listener is not None and service.admin_listener.port
+        admin_port = service.admin_listener.port.getHost().port
+        factory = service.factory
+        tab = await self.open_page(f"http://127.0.0.1:{admin_port}/")
+        await tab.wait_for("document.getElementById('form-delay').value === '0.1'")
+
+        def type_and(button: str, **fields: str) -> str:
+            sets = "".join(
+                f"document.getElementById({('form-' + k.replace('_', '-'))!r})"
+                f".value = {v!r};"
+                for k, v in fields.items()
+            )
+            return (
+                "document.getElementById('form-result').dataset.code = '';"
+                f"{sets} document.getElementById({button!r}).click(); true"
+            )
+
+        code = "document.getElementById('form-result').dataset.code"
+        result = "document.getElementById('form-result').textContent"
+        await tab.evaluate(type_and("form-apply", delay="-1"))
+        self.assertEqual(await tab.wait_for(code), "400")
+        error = await tab.evaluate(result)
+        self.assertIn("delay", error)
+        self.assertNotIn("\n", error)
+        self.assertEqual((factory.delay, factory.chunk_size), (0.1, 3))
+
+        await tab.evaluate(
+            type_and("form-apply", delay="", chunk_size="", faults="reset:10")
+        )
+        self.assertEqual(await tab.wait_for(code), "200")
+        self.assertEqual(str(factory.fault), "reset:10")
+        self.assertIsNone(factory.delay)
+        await tab.wait_for(
+            "document.getElementById('behaviour').textContent === 'fault: reset:10'"
+        )
+
+        await tab.evaluate(type_and("form-reset"))
+        self.assertEqual(await tab.wait_for(code), "200")
+        self.assertEqual(
+            (factory.delay, factory.chunk_size, factory.mix), (0.1, 3, None)
+        )
+        self.assertEqual(
+            await tab.wait_for("document.getElementById('form-faults').value === ''"),
+            True,
+        )

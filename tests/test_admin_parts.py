@@ -8,6 +8,7 @@ idle timeout and connection limit, and the --admin options.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import Logger, formatEvent
 from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
@@ -28,13 +30,16 @@ from poetry.admin import (
 )
 from poetry.admin import auth as auth_module
 from poetry.admin.auth import BearerToken, TokenChecker
+from poetry.admin.control import ADMIN_NAMESPACE, BehaviourControl, BehaviourRefused
 from poetry.admin.metrics import ServerMetrics
 from poetry.admin.recent import RecentConnections, timeline_outcome
 from poetry.faults import parse_fault
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import ConnectionOutcome, PoetryServerFactory
-from poetry.server.mix import FaultMix, parse_network
+from poetry.server.mix import FaultMix
+from poetry.server.rules import ConfigError
 from poetry.server.view import ServerView, connection_state
+from poetry.service.behaviour import KEYS, Behaviour
 from poetry.service.config import listens_on_loopback
 from tests.helpers import lose, parse
 
@@ -52,9 +57,6 @@ def connect(factory: PoetryServerFactory, port: int = 40000) -> Any:
     assert proto is not None
     proto.makeConnection(StringTransport(peerAddress=addr))
     return proto
-
-
-MIX_KEYS = {"mode", "faults", "seed", "fault_peers"}
 
 
 class ServerViewTests(SynchronousTestCase):
@@ -107,36 +109,22 @@ class ServerViewTests(SynchronousTestCase):
         self.assertEqual(ServerView(faulty).live_faults(), {"stall": 1})
         lose(stalled)
 
-    def test_behaviour(self) -> None:
-        """fast, slow with delay and chunk size, or the fault."""
+    def test_modeAndLimits(self) -> None:
+        """fast, slow (a delay), fault (one for all) or mix; the limits."""
         clock = MemoryReactorClock()
-        self.assertEqual(ServerView(make_factory(clock)).behaviour()["mode"], "fast")
-        slow = ServerView(make_factory(clock, delay=0.5, chunk_size=7)).behaviour()
+        view = ServerView(make_factory(clock, max_connections=5))
+        self.assertEqual(view.mode(), "fast")
         self.assertEqual(
-            (slow["mode"], slow["delay"], slow["chunk_size"]), ("slow", 0.5, 7)
+            view.limits(),
+            {"idle_timeout": None, "max_connections": 5, "max_per_peer": None},
         )
+        slow = ServerView(make_factory(clock, delay=0.5, chunk_size=7))
+        self.assertEqual(slow.mode(), "slow")
         fault = ServerView(make_factory(clock, fault=parse_fault("reset:9")))
-        self.assertEqual(fault.behaviour()["fault"], "reset:9")
+        self.assertEqual(fault.mode(), "fault")
         mixed = make_factory(clock)
-        mixed.set_mix(
-            FaultMix(
-                [(parse_fault("reset:9"), 0.25), (parse_fault("stall"), 0.5)],
-                seed=7,
-                peers=[parse_network("10.0.0.0/8")],
-            )
-        )
-        self.assertEqual(
-            {k: v for k, v in ServerView(mixed).behaviour().items() if k in MIX_KEYS},
-            {
-                "mode": "mix",
-                "faults": [
-                    {"fault": "reset:9", "probability": 0.25},
-                    {"fault": "stall", "probability": 0.5},
-                ],
-                "seed": 7,
-                "fault_peers": ["10.0.0.0/8"],
-            },
-        )
+        mixed.set_mix(FaultMix([(parse_fault("reset:9"), 0.25)], seed=7))
+        self.assertEqual(ServerView(mixed).mode(), "mix")
 
     def test_observerSeesEachEnd(self) -> None:
         """
@@ -557,3 +545,152 @@ class AdminOptionsTests(SynchronousTestCase):
     def test_badEndpoint(self) -> None:
         error = self.assertRaises(UsageError, parse, "--admin", "bogus:1")
         self.assertTrue(str(error).startswith("--admin invalid endpoint description"))
+
+
+class BehaviourControlTests(SynchronousTestCase):
+    """L{BehaviourControl}: the whole document checked, then applied."""
+
+    def control(self, **kw: Any) -> tuple[PoetryServerFactory, BehaviourControl]:
+        factory = make_factory(MemoryReactorClock(), **kw)
+        control = BehaviourControl(factory)
+        self.events: list[dict[str, Any]] = []
+        control.log = Logger(namespace=ADMIN_NAMESPACE, observer=self.events.append)
+        return factory, control
+
+    def test_documentRoundTrip(self) -> None:
+        """
+        Each behaviour's document reads back to an equal behaviour, and a
+        factory given it reads back as it too, every key always present.
+        """
+        for document in [
+            {},
+            {"delay": 0.25, "chunk_size": 16},
+            {"faults": ["stall"], "chunk_size": 3},
+            {
+                "faults": ["reset:100@0.25", "latency:0.5,0.1@0.5"],
+                "seed": 9,
+                "fault_peers": ["10.1.2.3/8", "::1"],
+            },
+        ]:
+            behaviour = Behaviour.from_document(document)
+            written = behaviour.as_document()
+            self.assertEqual(set(written), set(KEYS))
+            self.assertEqual(json.loads(json.dumps(written)), written)
+            self.assertEqual(Behaviour.from_document(written), behaviour, document)
+            factory = make_factory(MemoryReactorClock())
+            behaviour.apply_to(factory)
+            if factory.mix is not None and behaviour.seed is None:
+                # the mix chose its seed: the factory's behaviour names it
+                behaviour = dataclasses.replace(behaviour, seed=factory.mix.seed)
+            self.assertEqual(Behaviour.of(factory), behaviour, document)
+        self.assertEqual(
+            Behaviour.from_document({"faults": ["reset:1@0.5"]}).as_document(),
+            {
+                "delay": None,
+                "chunk_size": None,
+                "faults": ["reset:1@0.5"],
+                "seed": None,
+                "fault_peers": [],
+            },
+        )
+
+    def test_replaceIsWhole(self) -> None:
+        """A key left out of a replacement gets its default: no merge."""
+        factory, control = self.control()
+        control.replace({"faults": ["reset:3"], "seed": 4}, "127.0.0.1:1")
+        self.assertEqual(str(factory.fault), "reset:3")
+        self.assertEqual(control.document()["seed"], 4)
+        control.replace({"delay": 0.5, "chunk_size": 2}, "127.0.0.1:1")
+        self.assertIsNone(factory.mix)
+        self.assertEqual((factory.delay, factory.chunk_size), (0.5, 2))
+        control.replace({}, "127.0.0.1:1")
+        self.assertEqual(
+            (factory.delay, factory.chunk_size, factory.mix),
+            (None, PoetryServerFactory.DEFAULT_CHUNK_SIZE, None),
+        )
+
+    def test_badDocumentChangesNothing(self) -> None:
+        """
+        A document with one bad value anywhere (after good ones) changes
+        nothing, not even the mix object: everything is checked before
+        anything is applied.
+        """
+        factory, control = self.control()
+        control.replace({"faults": ["reset:3"], "seed": 4}, "127.0.0.1:1")
+        mix = factory.mix
+        before = control.document()
+        for document in [
+            {"delay": 0.5, "chunk_size": -1},
+            {"delay": 0.5, "faults": ["reset:1"]},
+            {"faults": ["reset:1", "nonsense"]},
+            {"faults": ["reset:9"], "bogus": 1},
+            {"faults": ["reset:9"], "fault_peers": ["not a network"]},
+            {"delay": -1},
+            {"delay": "0.5"},
+        ]:
+            with self.assertRaises(ConfigError, msg=str(document)):
+                control.replace(document, "127.0.0.1:1")
+            self.assertIs(factory.mix, mix, document)
+            self.assertEqual(control.document(), before, document)
+            self.assertIsNone(factory.delay)
+        self.assertEqual(len(self.events), 1)
+
+    def test_refusedWhileSlowInFlight(self) -> None:
+        """
+        A new delay while a slow connection is in flight is refused
+        (BehaviourRefused, one line); nothing changed; it is taken once
+        the connection has ended.
+        """
+        factory, control = self.control(delay=1.0, chunk_size=5)
+        proto = connect(factory)
+        with self.assertRaises(BehaviourRefused) as cm:
+            control.replace({"delay": 2.0}, "127.0.0.1:1")
+        self.assertIn("in flight", str(cm.exception))
+        self.assertNotIn("\n", str(cm.exception))
+        self.assertEqual((factory.delay, factory.chunk_size), (1.0, 5))
+        self.assertEqual(self.events, [])
+        lose(proto)
+        control.replace({"delay": 2.0}, "127.0.0.1:1")
+        self.assertEqual(factory.delay, 2.0)
+
+    def test_resetGoesToTheStart(self) -> None:
+        """
+        After two replacements, reset gives the behaviour the factory had
+        when the control was made (with the seed its mix had drawn), not
+        either replacement.
+        """
+        factory, control = self.control()
+        factory.set_mix(FaultMix([(parse_fault("reset:9"), 0.5)]))
+        start = Behaviour.of(factory)
+        control = BehaviourControl(factory)
+        control.log = Logger(namespace=ADMIN_NAMESPACE, observer=self.events.append)
+        control.replace({"faults": ["stall"]}, "127.0.0.1:1")
+        control.replace({"delay": 0.5}, "127.0.0.1:1")
+        self.assertEqual(control.reset("127.0.0.1:1"), start)
+        self.assertEqual(Behaviour.of(factory), start)
+        assert factory.mix is not None
+        self.assertEqual(factory.mix.seed, start.seed)
+
+    def test_oneEventPerChange(self) -> None:
+        """
+        Each change logs one event naming the peer and the new document,
+        every field plain JSON; a refused change logs none.
+        """
+        _, control = self.control()
+        control.replace({"faults": ["reset:3@0.5"], "seed": 1}, "127.0.0.1:5")
+        with self.assertRaises(ConfigError):
+            control.replace({"delay": -1}, "127.0.0.1:5")
+        control.reset("127.0.0.1:6")
+        self.assertEqual(len(self.events), 2)
+        first, second = self.events
+        self.assertEqual(first["peer"], "127.0.0.1:5")
+        self.assertEqual(first["change"], "replaced")
+        self.assertEqual(first["behaviour"]["faults"], ["reset:3@0.5"])
+        self.assertEqual(second["change"], "reset")
+        self.assertEqual(second["behaviour"], Behaviour().as_document())
+        for event in self.events:
+            fields = {k: event[k] for k in ("peer", "change", "behaviour")}
+            self.assertEqual(json.loads(json.dumps(fields)), fields)
+        text = formatEvent(first)
+        self.assertIn("127.0.0.1:5", text)
+        self.assertIn("reset:3@0.5", text)

@@ -1,12 +1,14 @@
 """
-The server's control plane, read side: an HTTP endpoint (C{twisted.web})
-serving the server's status as JSON, its Prometheus metrics, and a status
-page a person leaves open, behind a bearer token when listening beyond
-loopback.  It reads the server only through L{poetry.server.view.ServerView}
-and changes nothing.
+The server's control plane: an HTTP endpoint (C{twisted.web}) serving the
+server's status as JSON, its Prometheus metrics, a status page a person
+leaves open, and the behaviour to read and replace, behind a bearer token
+when listening beyond loopback.  It reads the server only through
+L{poetry.server.view.ServerView} and changes it only through
+L{poetry.admin.control.BehaviourControl}.
 
   - L{poetry.admin.tree}: L{admin_resource}, L{admin_factory};
   - L{poetry.admin.resources}: the resources, L{read_json_body};
+  - L{poetry.admin.control}: L{BehaviourControl}, the write side;
   - L{poetry.admin.site}: L{AdminSite}, L{AdminRequest} (the body limit),
     L{RequestDeadline}, L{AdminConnectionLimit};
   - L{poetry.admin.auth}: the bearer token (C{twisted.cred});
@@ -15,6 +17,7 @@ and changes nothing.
 """
 
 from poetry.admin.auth import guard
+from poetry.admin.control import BehaviourControl, BehaviourRefused
 from poetry.admin.metrics import ServerMetrics
 from poetry.admin.recent import RecentConnections
 from poetry.admin.resources import AdminRequestError, read_json_body
@@ -31,6 +34,8 @@ __all__ = [
     "AdminRequest",
     "AdminRequestError",
     "AdminSite",
+    "BehaviourControl",
+    "BehaviourRefused",
     "RecentConnections",
     "RequestDeadline",
     "ServerMetrics",

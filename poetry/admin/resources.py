@@ -7,13 +7,22 @@ The admin endpoint's resources (C{twisted.web}):
     connections, as JSON (L{StatusResource});
   - C{GET /api/timeline.svg}: the recent connections drawn as a timeline
     (L{TimelineResource});
-  - C{GET /metrics}: Prometheus text exposition (L{MetricsResource}).
+  - C{GET /metrics}: Prometheus text exposition (L{MetricsResource});
+  - C{GET} and C{PUT /api/behaviour}: the behaviour document, read or
+    replaced (L{BehaviourResource});
+  - C{POST /api/reset}: back to the behaviour the server started with
+    (L{ResetResource}).
 
-Every resource answers C{GET} (and C{HEAD}) only: any other method is a
-405 naming the allowed ones, and nothing changes state.  No resource sends
-CORS headers, so a browser never lets another site's page read the
-answers.  Request bodies are read only through L{read_json_body}, which
-enforces the content type and L{AdminRequest.MAX_BODY_SIZE}.
+A resource answers the methods it has a C{render_METHOD} for (C{HEAD} as
+C{GET}); any other method is a 405 naming the allowed ones.  Only C{PUT}
+and C{POST} change state.  No resource sends CORS headers, so a browser
+never lets another site's page read the answers, and both methods that
+change state need C{Content-Type: application/json}: a cross-site HTML
+form can send only C{text/plain}, C{application/x-www-form-urlencoded}
+or C{multipart/form-data}, and a cross-site C{fetch} with a JSON type
+needs a CORS preflight that is refused (405, no CORS headers).  Request
+bodies are read only through L{read_json_body}, which enforces the
+content type and L{AdminRequest.MAX_BODY_SIZE}.
 """
 
 from __future__ import annotations
@@ -25,23 +34,29 @@ import re
 from importlib.resources import files
 from typing import Any
 
+from twisted.python.reflect import prefixedMethodNames
 from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import Resource
 
 from poetry import __version__
+from poetry.addresses import format_address
 from poetry.admin.auth import has_token
+from poetry.admin.control import BehaviourControl, BehaviourRefused
 from poetry.admin.metrics import CONTENT_TYPE, ServerMetrics
 from poetry.admin.recent import RecentConnections
 from poetry.admin.site import AdminRequest
+from poetry.server.rules import ConfigError
 from poetry.server.view import ServerView
 
 __all__ = [
     "AdminRequestError",
     "AdminResource",
+    "BehaviourResource",
     "DirectoryResource",
     "JSONResource",
     "MetricsResource",
     "PageResource",
+    "ResetResource",
     "StatusResource",
     "TimelineResource",
     "json_bytes",
@@ -71,10 +86,14 @@ def _no_store(request: Any, content_type: bytes) -> None:
     request.setHeader(b"x-content-type-options", b"nosniff")
 
 
-def read_json_body(request: AdminRequest) -> dict[str, Any]:
+def read_json_body(
+    request: AdminRequest, *, empty: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """
     The request's body as a JSON object, for the resources that take one.
 
+    @param empty: what an empty body stands for (L{None}: an empty body is
+        not JSON, a 400).
     @raise AdminRequestError: 415 unless the content type is
         C{application/json}; 413 for a body over
         L{AdminRequest.MAX_BODY_SIZE}; 400 for a body that is not UTF-8
@@ -90,6 +109,8 @@ def read_json_body(request: AdminRequest) -> dict[str, Any]:
     content: Any = request.content
     content.seek(0)
     raw = content.read()
+    if empty is not None and not raw.strip():
+        return dict(empty)
     try:
         document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
@@ -125,9 +146,13 @@ class AdminResource(Resource):
         if head:
             request.method = b"GET"
         try:
+            if head and not hasattr(self, "render_GET"):
+                raise UnsupportedMethod(())
             body: bytes = super().render(request)
-        except UnsupportedMethod as e:
-            allowed = b", ".join(sorted(set(e.allowedMethods)))
+        except UnsupportedMethod:
+            if head:
+                request.method = b"HEAD"
+            allowed = b", ".join(self._allowed())
             request.setHeader(b"allow", allowed)
             body = _plain(
                 request,
@@ -142,6 +167,13 @@ class AdminResource(Resource):
             request.setHeader(b"content-length", b"%d" % len(body))
             return b""
         return body
+
+    def _allowed(self) -> list[bytes]:
+        """The methods this resource answers (C{HEAD} only with C{GET})."""
+        names = {n.encode("ascii") for n in prefixedMethodNames(type(self), "render_")}
+        if b"GET" not in names:
+            names.discard(b"HEAD")
+        return sorted(names)
 
 
 class DirectoryResource(Resource):
@@ -159,12 +191,26 @@ class _NotFound(AdminResource):
         return _plain(request, 404, "no such resource")
 
 
+def render_json(request: Any, method: Any) -> bytes:
+    """
+    Call C{method(request)} and answer its document as JSON; an
+    L{AdminRequestError} becomes its 4xx status with C{{"error": MESSAGE}}.
+    """
+    try:
+        document = method(request)
+    except AdminRequestError as e:
+        request.setResponseCode(e.code)
+        document = {"error": str(e)}
+    _no_store(request, b"application/json; charset=utf-8")
+    return json_bytes(document)
+
+
 class JSONResource(AdminResource):
     """
-    A leaf answering JSON.  Subclasses define C{render_GET} (or, next, the
-    methods that take a body) returning a document; L{AdminRequestError}s
-    raised while rendering become their 4xx status with
-    C{{"error": MESSAGE}}.
+    A leaf answering JSON.  Subclasses define C{get} (the document C{GET}
+    answers) and, for the methods that take a body, C{render_PUT} or
+    C{render_POST} calling L{_json}; L{AdminRequestError}s raised while
+    rendering become their 4xx status with C{{"error": MESSAGE}}.
     """
 
     def render_GET(self, request: Any) -> bytes:
@@ -176,26 +222,93 @@ class JSONResource(AdminResource):
 
     def _json(self, request: Any, method: Any) -> bytes:
         """Call C{method(request)} and answer its document as JSON."""
-        try:
-            document = method(request)
-        except AdminRequestError as e:
-            request.setResponseCode(e.code)
-            document = {"error": str(e)}
-        _no_store(request, b"application/json; charset=utf-8")
-        return json_bytes(document)
+        return render_json(request, method)
+
+
+def _peer(request: Any) -> str:
+    """Who sent C{request}, as logs show addresses."""
+    return format_address(request.getClientAddress())
+
+
+def _changed(control: BehaviourControl, change: Any) -> dict[str, Any]:
+    """
+    Make C{change()}, a change of the behaviour, and answer the new
+    document; a bad value is a 400, a change the server cannot take now a
+    409 (one line each; nothing changed).
+    """
+    try:
+        behaviour = change()
+    except BehaviourRefused as e:
+        raise AdminRequestError(409, str(e)) from None
+    except ConfigError as e:
+        raise AdminRequestError(400, str(e)) from None
+    document: dict[str, Any] = behaviour.as_document()
+    return document
+
+
+class BehaviourResource(JSONResource):
+    """
+    C{/api/behaviour}: C{GET} answers the behaviour document (every key of
+    L{poetry.service.behaviour.KEYS}); C{PUT} replaces the whole behaviour
+    with the body's document (a key left out gets its default, as on the
+    command line: C{PUT} never merges), checked by the command line's
+    rules, for the connections accepted from then on, and answers the new
+    document.  C{GET}'s answer C{PUT} back gives the same behaviour (a
+    mix's draws start again from its seed).
+    """
+
+    def __init__(self, control: BehaviourControl) -> None:
+        super().__init__()
+        self.control = control
+
+    def get(self, request: Any) -> dict[str, Any]:
+        return self.control.document()
+
+    def render_PUT(self, request: Any) -> bytes:
+        return self._json(request, self.put)
+
+    def put(self, request: Any) -> dict[str, Any]:
+        """Read, check and apply the body (see the class)."""
+        document = read_json_body(request)
+        return _changed(
+            self.control, lambda: self.control.replace(document, _peer(request))
+        )
+
+
+class ResetResource(AdminResource):
+    """
+    C{POST /api/reset}: back to the behaviour the server started with
+    (L{BehaviourControl.initial}), answered as its document.  The body is
+    empty or C{{}}, its type C{application/json} (see the module).
+    """
+
+    def __init__(self, control: BehaviourControl) -> None:
+        super().__init__()
+        self.control = control
+
+    def render_POST(self, request: Any) -> bytes:
+        return render_json(request, self.post)
+
+    def post(self, request: Any) -> dict[str, Any]:
+        """Check the (empty) body, then reset."""
+        if read_json_body(request, empty={}):
+            raise AdminRequestError(400, "POST /api/reset takes no document: send {}")
+        return _changed(self.control, lambda: self.control.reset(_peer(request)))
 
 
 class StatusResource(JSONResource):
     """
-    C{GET /api/status}: the server's version, its behaviour, every
-    counter (C{bytes_sent} counts ended connections, C{bytes_sent_live}
+    C{GET /api/status}: the server's version, its mode (L{ServerView.mode}),
+    its behaviour (the document C{GET /api/behaviour} answers), its limits,
+    every counter (C{bytes_sent} counts ended connections, C{bytes_sent_live}
     the live ones so far), and the oldest L{ServerView.LIVE_LIMIT} live connections
     with the total.
     """
 
-    def __init__(self, view: ServerView) -> None:
+    def __init__(self, view: ServerView, control: BehaviourControl) -> None:
         super().__init__()
         self.view = view
+        self.control = control
 
     def get(self, request: Any) -> dict[str, Any]:
         view = self.view
@@ -203,7 +316,9 @@ class StatusResource(JSONResource):
         return {
             "version": __version__,
             "time": view.now(),
-            "behaviour": view.behaviour(),
+            "mode": view.mode(),
+            "behaviour": self.control.document(),
+            "limits": view.limits(),
             "counters": {**view.counts(), "bytes_sent_live": view.bytes_sent_live()},
             "live": {
                 "total": total,

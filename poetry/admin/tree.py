@@ -10,11 +10,12 @@ The tree::
                                            without the token, the page its body)
     /api/status         StatusResource     JSON
     /api/timeline.svg   TimelineResource   SVG
+    /api/behaviour      BehaviourResource  JSON: GET, PUT (replaces)
+    /api/reset          ResetResource      JSON: POST (the start-up behaviour)
     /metrics            MetricsResource    Prometheus text
 
-Resources that change the behaviour (C{/api/behaviour}, C{/api/reset})
-are added to C{api} here, as L{JSONResource}s reading their body with
-L{read_json_body}; see docs/design.md.
+The resources that change the behaviour change it through one
+L{BehaviourControl}; the others read the L{ServerView}.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from typing import Any
 from twisted.web.resource import IResource
 
 from poetry.admin.auth import guard
+from poetry.admin.control import BehaviourControl
 from poetry.admin.metrics import ServerMetrics
 from poetry.admin.recent import RecentConnections
 from poetry.admin.resources import (
+    BehaviourResource,
     DirectoryResource,
     MetricsResource,
     PageResource,
+    ResetResource,
     StatusResource,
     TimelineResource,
 )
@@ -40,9 +44,16 @@ from poetry.server.view import ServerView
 __all__ = ["admin_factory", "admin_resource"]
 
 
-def admin_resource(view: ServerView, token: bytes | None = None) -> DirectoryResource:
+def admin_resource(
+    view: ServerView,
+    token: bytes | None = None,
+    control: BehaviourControl | None = None,
+) -> DirectoryResource:
     """
-    The admin resource tree reading C{view}.  With a C{token}, every
+    The admin resource tree reading C{view} and changing the behaviour
+    through C{control} (default: a L{BehaviourControl} of C{view}'s
+    factory, made now: its start-up behaviour is the factory's now).  With
+    a C{token}, every
     resource needs C{Authorization: Bearer TOKEN}: without it a 401 (the
     page's 401 is the static page, which asks for the token).
     """
@@ -50,8 +61,12 @@ def admin_resource(view: ServerView, token: bytes | None = None) -> DirectoryRes
     def protect(resource: IResource) -> Any:
         return resource if token is None else guard(resource, token)
 
+    if control is None:
+        control = BehaviourControl(view.factory)
     api = DirectoryResource()
-    api.putChild(b"status", StatusResource(view))
+    api.putChild(b"status", StatusResource(view, control))
+    api.putChild(b"behaviour", BehaviourResource(control))
+    api.putChild(b"reset", ResetResource(control))
     api.putChild(b"timeline.svg", TimelineResource(RecentConnections(view)))
     root = DirectoryResource()
     root.putChild(b"", PageResource(token))

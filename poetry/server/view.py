@@ -1,6 +1,6 @@
 """
 A read-only view of a running server: L{ServerView} reads a
-L{PoetryServerFactory}'s behaviour, counters and live connections (the
+L{PoetryServerFactory}'s mode, limits, counters and live connections (the
 list bounded) and lets an observer hear each connection end, without
 changing anything.  The admin control plane (L{poetry.admin}) reads the
 server only through it.
@@ -173,46 +173,29 @@ class ServerView:
                 modes[mode] = modes.get(mode, 0) + 1
         return modes
 
-    def behaviour(self) -> dict[str, Any]:
+    def mode(self) -> str:
         """
-        What every new connection gets: C{{"mode": "fast"}},
-        C{{"mode": "slow", "delay": D, "chunk_size": B}} or
-        C{{"mode": "fault", "fault": "reset:100"}} or C{{"mode": "mix",
-        "faults": [{"fault": "reset:100", "probability": 0.2}, ...]}} (with
-        the mix's C{seed} and C{fault_peers}), with the idle timeout and the
-        limits.
+        One word for what every new connection gets: C{fast}, C{slow}
+        (a delay), C{fault} (one fault for every connection) or C{mix} (a
+        fault mix).  The behaviour itself is the document
+        L{poetry.service.behaviour.Behaviour.as_document} gives (the admin
+        API's C{/api/behaviour}).
         """
-        factory = self.factory
-        behaviour: dict[str, Any]
-        mix = factory.mix
+        mix = self.factory.mix
         if mix is not None and mix.only is not None:
-            behaviour = {"mode": "fault", "fault": str(mix.only)}
-        elif mix is not None and mix.entries:
-            behaviour = {
-                "mode": "mix",
-                "faults": [
-                    {"fault": str(fault), "probability": probability}
-                    for fault, probability in mix.entries
-                ],
-            }
-        elif factory.delay is not None:
-            behaviour = {
-                "mode": "slow",
-                "delay": factory.delay,
-                "chunk_size": factory.chunk_size,
-            }
-        else:
-            behaviour = {"mode": "fast"}
-        if mix is not None:
-            behaviour.update(
-                seed=mix.seed, fault_peers=[str(network) for network in mix.peers]
-            )
-        behaviour.update(
-            idle_timeout=factory.idle_timeout,
-            max_connections=factory.max_connections,
-            max_per_peer=factory.max_per_peer,
-        )
-        return behaviour
+            return "fault"
+        if mix is not None and mix.entries:
+            return "mix"
+        return "fast" if self.factory.delay is None else "slow"
+
+    def limits(self) -> dict[str, Any]:
+        """The idle timeout and connection limits (L{None}: no limit)."""
+        factory = self.factory
+        return {
+            "idle_timeout": factory.idle_timeout,
+            "max_connections": factory.max_connections,
+            "max_per_peer": factory.max_per_peer,
+        }
 
     def observe(self, observer: Callable[[BaseServerProtocol], object]) -> None:
         """

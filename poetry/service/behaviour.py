@@ -4,7 +4,7 @@ What a server does with each connection, as one document: the behaviour
 schema and ONE validator (L{Behaviour.from_document}) for every way it
 arrives: the command line's words (L{Behaviour.from_words}), a C{--faults
 FILE} in JSON or TOML (L{load_behaviour}), and an admin API's
-C{PUT /api/behaviour} (which, when built, validates its body with
+C{PUT /api/behaviour} (which validates its body with
 L{Behaviour.from_document} and applies it with L{Behaviour.apply_to}).
 
 The document, in TOML::
@@ -211,6 +211,36 @@ class Behaviour:
             KEYS.__getitem__,
             typed=False,
         )
+
+    @classmethod
+    def of(cls, factory: PoetryServerFactory) -> Behaviour:
+        """
+        The behaviour a running C{factory} has now (its delay, chunk size
+        and fault mix, with the seed the mix drew from): what
+        L{apply_to} would give it.
+        """
+        mix = factory.mix
+        if mix is None:
+            return cls(factory.delay, factory.chunk_size)
+        return cls(factory.delay, factory.chunk_size, mix.entries, mix.seed, mix.peers)
+
+    def as_document(self) -> dict[str, Any]:
+        """
+        This behaviour as the document L{from_document} reads back to an
+        equal L{Behaviour}: every key of L{KEYS}, C{null} (or C{[]}) where
+        unset; C{chunk_size} only where it applies (slow mode, C{stall});
+        each fault as C{"MODE"} or C{"MODE@PROBABILITY"}.
+        """
+        paced = self.delay is not None or any(
+            isinstance(f, Stall) for f, _ in self.faults
+        )
+        return {
+            "delay": self.delay,
+            "chunk_size": self.chunk_size if paced else None,
+            "faults": [str(f) if p == 1 else f"{f}@{p!r}" for f, p in self.faults],
+            "seed": self.seed if self.faults else None,
+            "fault_peers": [str(network) for network in self.fault_peers],
+        }
 
     @property
     def hangs(self) -> bool:
