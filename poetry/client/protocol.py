@@ -8,9 +8,9 @@ L{PoetryClientFactory} connects one connection attempt to one result.
     - L{PoetryClientFactory} owns the download's L{Deferred} and its timeout,
       and nothing else once the result has fired.
 
-Every lifecycle callback can be observed through a L{TraceRecorder} (the
-C{tracer} argument); with none given the only cost is one C{is not None} test
-per callback.
+Every lifecycle callback can be observed through a L{TraceRecorder}: the
+client then wraps the factory in a L{poetry.client.traced.TracingFactory};
+the factory itself records only its timeout's events.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from poetry.addresses import Address, format_address
+from poetry.addresses import Address
 from poetry.client.results import Poem
 from poetry.errors import (
     EmptyPoem,
@@ -94,10 +94,6 @@ class TCPReactor(_Interface):
         """The current time in seconds."""
 
 
-def _reason_name(reason: Failure) -> str:
-    return type(reason.value).__name__
-
-
 class PoetryProtocol(Protocol):
     """
     Receive one poem: buffer every chunk until the server closes the
@@ -118,8 +114,6 @@ class PoetryProtocol(Protocol):
     L{poem_too_large} is called and nothing more is buffered.
     """
 
-    tracer: TraceRecorder | None = None
-    task = 1
     on_data: Callable[[int], object] | None = None
 
     def __init__(self) -> None:
@@ -128,30 +122,14 @@ class PoetryProtocol(Protocol):
         self.peer: IAddress | None = None
         self._chunks: list[bytes] | None = []
 
-    def makeConnection(self, transport: Any) -> None:
-        if self.tracer is not None:
-            self.tracer.record(self.task, "protocol", "makeConnection")
-        Protocol.makeConnection(self, transport)
-
     def connectionMade(self) -> None:
-        transport = cast(Any, self.transport)
-        self.peer = transport.getPeer()
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task,
-                "protocol",
-                "connectionMade",
-                peer=format_address(self.peer),
-                host=format_address(transport.getHost()),
-            )
+        self.peer = cast(Any, self.transport).getPeer()
 
     def dataReceived(self, data: bytes) -> None:
         chunks = self._chunks
         if chunks is None:
             return  # finished (too large, timed out, cancelled): ignore the rest
         self.received += len(data)
-        if self.tracer is not None:
-            self.tracer.record(self.task, "protocol", "dataReceived", bytes=len(data))
         if self.received > self.max_bytes:
             self.poem_too_large()
             return
@@ -203,14 +181,6 @@ class PoetryProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         clean = isinstance(reason.value, ConnectionDone)
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task,
-                "protocol",
-                "connectionLost",
-                reason=_reason_name(reason),
-                clean=clean,
-            )
         chunks, self._chunks = self._chunks, None
         factory = cast("PoetryClientFactory | None", self.factory)
         if factory is None:
@@ -281,16 +251,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
 
     # -- ClientFactory callbacks, in the order Twisted calls them ------------
 
-    def doStart(self) -> None:
-        if self.tracer is not None:
-            self.tracer.record(self.task, "factory", "doStart")
-        super().doStart()
-
     def startedConnecting(self, connector: Any) -> None:
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task, "factory", "startedConnecting", destination=str(self.address)
-            )
         if self.deferred is None:
             return
         self._connector = connector
@@ -303,29 +264,16 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
                 )
 
     def buildProtocol(self, addr: IAddress) -> PoetryProtocol | None:  # type: ignore[override]
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task, "factory", "buildProtocol", address=format_address(addr)
-            )
         if self.deferred is None:
             return None  # already timed out or cancelled: refuse the connection
         p = self.protocol()
         p.factory = self
         p.max_bytes = self.max_bytes
-        p.task = self.task
-        p.tracer = self.tracer
         p.on_data = self.on_data
         self._protocol = p
         return p
 
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task,
-                "factory",
-                "clientConnectionFailed",
-                reason=_reason_name(reason),
-            )
         d = self._take()
         if d is not None:
             reason.cleanFailure()
@@ -335,20 +283,8 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         # Either way the attempt's socket (if it had one) is closed now.
         self.connection_closed()
 
-    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task,
-                "factory",
-                "clientConnectionLost",
-                reason=_reason_name(reason),
-            )
-        # The protocol's connectionLost has already decided the result.
-
-    def doStop(self) -> None:
-        if self.tracer is not None:
-            self.tracer.record(self.task, "factory", "doStop")
-        super().doStop()
+    # clientConnectionLost: nothing to do, the protocol's connectionLost has
+    # already decided the result.
 
     def connection_closed(self) -> None:
         """

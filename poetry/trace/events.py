@@ -35,7 +35,7 @@ __all__ = [
     "trace_observer",
 ]
 
-SOURCES = ("factory", "protocol", "timeout")
+SOURCES = ("factory", "protocol", "timeout", "connector", "retry")
 """The objects whose callbacks are traced: the client factory, the protocol,
 and the download's timeout DelayedCall."""
 
