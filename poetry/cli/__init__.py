@@ -128,7 +128,6 @@ from poetry.cli.options import (
 )
 from poetry.cli.printer import OrderedPrinter
 from poetry.cli.process import install_resolver, raise_open_file_limit
-from poetry.cli.signals import _install_stop_handlers, _wanted_signals
 from poetry.cli.summary import JSON_VERSION, TaskResult
 
 __all__ = [
@@ -142,8 +141,6 @@ __all__ = [
     "Run",
     "TaskResult",
     "UsageError",
-    "_install_stop_handlers",
-    "_wanted_signals",
     "build_parser",
     "install_resolver",
     "main",
