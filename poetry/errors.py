@@ -231,9 +231,16 @@ def _tls_problem(value: BaseException) -> str:
     """The certificate or handshake problem in a TLS failure, in words."""
     name = type(value).__name__
     if name == "VerificationError":  # service_identity: the name did not match
-        errors = getattr(value, "errors", None) or []
-        what = "; ".join(str(getattr(e, "mismatched_id", e)) for e in errors)
-        return f"certificate does not match the host name ({what or 'no match'})"
+        names = []
+        for mismatch in getattr(value, "errors", None) or []:
+            wanted = getattr(mismatch, "mismatched_id", mismatch)
+            ident = getattr(wanted, "hostname", None) or getattr(wanted, "ip", wanted)
+            names.append(
+                ident.decode("ascii", "replace")
+                if isinstance(ident, bytes)
+                else str(ident)
+            )
+        return f"certificate does not name {' or '.join(names) or 'this host'}"
     reasons: list[str] = []
     for entry in getattr(value, "args", ())[:1]:
         if isinstance(entry, list):
