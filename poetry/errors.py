@@ -260,8 +260,9 @@ class PoemTLSError(PoemError):
 
     @ivar problem: the certificate or handshake problem, in words.
     @ivar reason: the L{Failure} the connection was lost with.
-    @ivar verify_error: OpenSSL's verification result, if it was one
-        (C{"self-signed certificate in certificate chain"}, ...).
+    @ivar verify_error: what is wrong with the certificate, when
+        OpenSSL's verification failed and it could be told
+        (C{"certificate has expired (on ...)"}, ...).
     """
 
     received = 0
@@ -270,7 +271,7 @@ class PoemTLSError(PoemError):
         self, address: Address, reason: Failure, verify_error: str | None = None
     ) -> None:
         problem = _tls_problem(cast(BaseException, reason.value))
-        if verify_error:
+        if verify_error and problem == "certificate verify failed":
             problem = f"{problem}: {verify_error}"
         super().__init__(address, f"{address}: TLS failed: {problem}")
         self.problem = problem

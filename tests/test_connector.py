@@ -5,8 +5,11 @@ connection attempts, on L{MemoryReactorClock} with a fake resolver.
 
 from __future__ import annotations
 
+import datetime
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from OpenSSL import SSL
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import CancelledError
@@ -22,7 +25,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from poetry.addresses import parse_address
 from poetry.client import ClientTLS, PoetryClientFactory, get_poem, get_poems
-from poetry.client.tls import VerifyingCreator
+from poetry.client.tls import VerifyingCreator, certificate_problem
 from poetry.client.traced import TracingFactory
 from poetry.errors import (
     PoemConnectionFailed,
@@ -31,6 +34,7 @@ from poetry.errors import (
     PoemTruncated,
 )
 
+from .certificates import make_pki
 from .resolver import FakeResolver
 from .test_client import POEM, Recorder
 
@@ -236,8 +240,7 @@ class SchemeTests(SynchronousTestCase):
         self.assertEqual((host, port, timeout), ("127.0.0.1", 10443, None))
         self.assertIsInstance(factory, PoetryClientFactory)
         self.assertIsInstance(creator, VerifyingCreator)
-        self.assertIsNotNone(creator._inner._hostnameBytes)
-        self.assertEqual(creator._inner._hostnameBytes, NAME.encode())
+        self.assertEqual(creator._inner._hostname, NAME)
 
     def test_plainTcpIsNotTls(self) -> None:
         """A plain address goes through connectTCP even when a policy is given."""
@@ -253,17 +256,14 @@ class SchemeTests(SynchronousTestCase):
         """
         reactor = reactor_for({})
         d = get_poem(parse_address("tls:127.0.0.1:10443"), reactor=reactor, retries=3)
-        [(_, _, factory, creator, _, _)] = reactor.sslClients
-        creator._verify(None, None, 20, 0, 0)  # what OpenSSL would call
+        [(_, _, factory, _, _, _)] = reactor.sslClients
         proto = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 10443))
         proto.makeConnection(StringTransport())
         reason = SSL.Error([("SSL routines", "", "certificate verify failed")])
         proto.connectionLost(Failure(reason))
         error = self.failureResultOf(d, PoemTLSError).value
         self.assertEqual(
-            str(error),
-            "tls:127.0.0.1:10443: TLS failed: certificate verify failed:"
-            " unable to get local issuer certificate (unknown CA)",
+            str(error), "tls:127.0.0.1:10443: TLS failed: certificate verify failed"
         )
         self.assertFalse(error.retryable)
         self.assertEqual(len(reactor.sslClients), 1)
@@ -305,3 +305,42 @@ class TracedAttemptTests(SynchronousTestCase):
             ("factory", "clientConnectionFailed", {"reason": "ConnectionRefusedError"}),
             events,
         )
+
+
+class CertificateProblemTests(SynchronousTestCase):
+    """L{certificate_problem} names what is wrong with a server's chain."""
+
+    def setUp(self) -> None:
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        self.directory = directory
+
+    def chain(self, **kw: Any) -> list[x509.Certificate]:
+        pki = make_pki(self.directory, **kw)
+        return [x509.load_pem_x509_certificate(pki.server_cert.read_bytes())]
+
+    def test_expired(self) -> None:
+        """An expired leaf is named, with its end."""
+        problem = certificate_problem(self.chain(expired=True))
+        self.assertIsNotNone(problem)
+        self.assertTrue(str(problem).startswith("certificate has expired (on "))
+
+    def test_notYetValid(self) -> None:
+        """A leaf checked before its start is not valid yet."""
+        chain = self.chain()
+        early = chain[0].not_valid_before_utc - datetime.timedelta(hours=1)
+        problem = certificate_problem(chain, early)
+        self.assertTrue(str(problem).startswith("certificate is not valid yet"))
+
+    def test_unknownIssuer(self) -> None:
+        """Nothing else wrong: the issuer is named as not trusted."""
+        self.assertEqual(
+            certificate_problem(self.chain()),
+            "issuer 'CN=twisted-poetry test CA' is not a trusted CA",
+        )
+
+    def test_selfSigned(self) -> None:
+        """A lone certificate that issued itself is self-signed."""
+        pki = make_pki(self.directory)
+        ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+        self.assertEqual(certificate_problem([ca]), "self-signed certificate")

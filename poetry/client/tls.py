@@ -1,38 +1,24 @@
 """
 How the client checks a TLS server: L{ClientTLS}, the trust policy of a
 run (the system's CAs, a CA file, or no verification at all), turned into
-one connection creator per attempt that also remembers why OpenSSL
-rejected the certificate, so the error can name the problem.
+one connection creator per attempt that keeps its connection, so that a
+failed verification can name the certificate's problem (Twisted's own
+verification, host name included, is left exactly as it is).
 """
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from OpenSSL import SSL
 from twisted.internet import ssl
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from zope.interface import implementer
 
-__all__ = ["VERIFY_ERRORS", "ClientTLS", "TLSConfigError", "VerifyingCreator"]
-
-VERIFY_ERRORS = {
-    2: "unable to get issuer certificate",
-    7: "certificate signature failure",
-    9: "certificate is not yet valid",
-    10: "certificate has expired",
-    18: "self-signed certificate",
-    19: "self-signed certificate in certificate chain",
-    20: "unable to get local issuer certificate (unknown CA)",
-    21: "unable to verify the first certificate",
-    23: "certificate revoked",
-    24: "invalid CA certificate",
-    26: "unsupported certificate purpose",
-    62: "host name mismatch",
-    64: "IP address mismatch",
-}
-"""OpenSSL's C{X509_V_ERR_*} codes, in the words of C{X509_verify_cert_error_string}."""
+__all__ = ["ClientTLS", "TLSConfigError", "VerifyingCreator", "certificate_problem"]
 
 
 class TLSConfigError(ValueError):
@@ -42,28 +28,52 @@ class TLSConfigError(ValueError):
 @implementer(IOpenSSLClientConnectionCreator)
 class VerifyingCreator:
     """
-    One attempt's connection creator: C{inner}'s connection, with a verify
-    callback that keeps OpenSSL's verdict and records the first problem in
-    L{verify_error} (OpenSSL itself only says C{certificate verify failed}).
+    One attempt's connection creator: C{inner}'s connection, unchanged
+    (Twisted's verification, host name included, stays as it is), kept so
+    that after a failed handshake L{verify_error} can say what is wrong
+    with the certificate the server sent: OpenSSL itself only says
+    C{certificate verify failed}.
     """
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
-        self.verify_error: str | None = None
+        self.connection: SSL.Connection | None = None
 
     def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
-        connection: SSL.Connection = self._inner.clientConnectionForTLS(tlsProtocol)
-        mode = connection.get_verify_mode()
-        if mode & SSL.VERIFY_PEER:
-            connection.set_verify(mode, self._verify)
-        return connection
+        self.connection = self._inner.clientConnectionForTLS(tlsProtocol)
+        return self.connection
 
-    def _verify(
-        self, connection: object, certificate: object, code: int, depth: int, ok: int
-    ) -> bool:
-        if not ok and self.verify_error is None:
-            self.verify_error = VERIFY_ERRORS.get(code, f"verify error {code}")
-        return bool(ok)
+    @property
+    def verify_error(self) -> str | None:
+        """The server certificate's problem, if one can be named."""
+        connection = self.connection
+        chain = None if connection is None else connection.get_peer_cert_chain()
+        if not chain:
+            return None
+        return certificate_problem([c.to_cryptography() for c in chain])
+
+
+def certificate_problem(
+    chain: list[x509.Certificate], now: datetime.datetime | None = None
+) -> str | None:
+    """
+    What is wrong with a server's certificate C{chain} (leaf first), as far
+    as it can be told without the trust store: expired, not valid yet,
+    self-signed, or (nothing else being wrong) signed by a CA not trusted.
+    """
+    now = now or datetime.datetime.now(datetime.UTC)
+    for depth, certificate in enumerate(chain):
+        which = "certificate" if depth == 0 else f"CA certificate at depth {depth}"
+        if certificate.not_valid_after_utc < now:
+            ended = certificate.not_valid_after_utc.strftime("%Y-%m-%d %H:%M UTC")
+            return f"{which} has expired (on {ended})"
+        if certificate.not_valid_before_utc > now:
+            starts = certificate.not_valid_before_utc.strftime("%Y-%m-%d %H:%M UTC")
+            return f"{which} is not valid yet (from {starts})"
+    leaf = chain[0]
+    if len(chain) == 1 and leaf.issuer == leaf.subject:
+        return "self-signed certificate"
+    return f"issuer {leaf.issuer.rfc4514_string()!r} is not a trusted CA"
 
 
 class ClientTLS:
