@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["TestPKI", "make_pki"]
+__all__ = ["PKI", "make_pki"]
 
 
 @dataclass(frozen=True)
-class TestPKI:
+class PKI:
     """The PEM files: the CA's certificate, the server's key and certificate."""
 
     ca_cert: Path
@@ -47,7 +47,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_pki(
     directory: Path, *, names: tuple[str, ...] = ("localhost",), expired: bool = False
-) -> TestPKI:
+) -> PKI:
     """
     A new CA and a server certificate it signs for C{names} (DNS names) and
     the loopback addresses, in C{directory}.  With C{expired}, the server
@@ -86,7 +86,7 @@ def make_pki(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
-    pki = TestPKI(
+    pki = PKI(
         directory / "ca.pem", directory / "server-key.pem", directory / "server.pem"
     )
     pki.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))

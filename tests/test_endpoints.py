@@ -26,7 +26,7 @@ from poetry.library import PoemFile, PoemLibrary
 from poetry.server import PoetryServerFactory
 from poetry.service import makeService
 
-from .certificates import TestPKI, make_pki
+from .certificates import PKI, make_pki
 from .helpers import parse
 from .resolver import FakeResolver
 from .test_client import POEM
@@ -149,7 +149,7 @@ class TLSTests(TestCase):
     with C{--cacert}, failing verification (one line, exit 1), C{--insecure}.
     """
 
-    def serve_tls(self, pki: TestPKI) -> int:
+    def serve_tls(self, pki: PKI) -> int:
         description = (
             f"ssl:0:interface=127.0.0.1:privateKey={pki.server_key}"
             f":certKey={pki.server_cert}"

@@ -389,3 +389,23 @@ class CommandLineRetriesTests(SynchronousTestCase):
             self.assertIn(argv[0], line)
             self.assertIn(fragment, line)
             self.assertEqual(h.reactor.tcpClients, [])
+
+    def test_traceAndTimelineShowTheAttempts(self) -> None:
+        """C{--trace} logs the retry; C{--timeline} marks the new attempt."""
+        h = Harness(
+            self, "--trace", "--timeline", "--retries", "1", "--retry-delay", "0",
+            "10001",
+        )  # fmt: skip
+        refuse(h.reactor.tcpClients[0][2])
+        h.reactor.advance(0)
+        serve(h.reactor.tcpClients[1][2], "127.0.0.1", 10001)
+        self.assertEqual(h.status, 0)
+        lines = h.err_lines
+        self.assertTrue(
+            any("task 1 retry.scheduled attempt=2" in line for line in lines), lines
+        )
+        self.assertTrue(any("task 1 retry.started attempt=2" in line for line in lines))
+        self.assertEqual(
+            sum("factory.startedConnecting" in line for line in lines), 2, lines
+        )
+        self.assertTrue(any("new attempt" in line for line in lines), lines)
