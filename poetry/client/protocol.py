@@ -94,6 +94,13 @@ class TCPReactor(_Interface):
         """The current time in seconds."""
 
 
+def _peer_address(peer: object) -> Address | None:
+    """The L{Address} of a TCP peer (IPv4 or IPv6); L{None} for others."""
+    host = getattr(peer, "host", None)
+    port = getattr(peer, "port", None)
+    return Address(host, port) if host is not None and port is not None else None
+
+
 class PoetryProtocol(Protocol):
     """
     Receive one poem: buffer every chunk until the server closes the
@@ -197,25 +204,22 @@ class PoetryProtocol(Protocol):
 
 class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     """
-    One download: connects one connection attempt to one result.
+    One connection attempt to one result (a new factory per attempt: the
+    L{poetry.client.connector.Connector} makes one for each address and each retry).
 
-    The factory holds the L{Deferred} (L{deferred}) that fires exactly once:
-    with a L{Poem}, or with a L{PoemError} (L{PoemConnectionFailed},
-    L{EmptyPoem}, L{PoemTruncated}, L{PoemTooLarge}, L{PoemTimeout}), or with
-    L{CancelledError} if it is cancelled.  Once it has fired, the factory
-    drops its references to the protocol, the connector and the timeout, so
-    finished downloads leave nothing alive.
-
+    L{deferred} fires exactly once: with a L{Poem}, a L{PoemError}
+    (L{PoemConnectionFailed}, L{EmptyPoem}, L{PoemTruncated},
+    L{PoemTooLarge}, L{PoemTimeout}) or L{CancelledError}.  Then the factory
+    drops the protocol, the connector and the timeout: nothing stays alive.
     The timeout starts in L{startedConnecting} and covers connecting plus
-    downloading; it is cancelled the moment the result fires.
+    downloading.
 
-    The result can fire before the connection's socket is closed (a timeout
-    or a cancel aborts the connection, and Twisted closes it a reactor turn
-    later).  C{on_closed}, if given, is called once the attempt's socket
-    really is closed: after the protocol's C{connectionLost}, or in
-    L{clientConnectionFailed} if it never connected.  L{get_poems} hands a
-    download's slot on only then, so it never has more sockets open than
-    its concurrency.
+    The result can fire before the socket is closed (a timeout or a cancel
+    aborts it; Twisted closes it a reactor turn later).  C{on_closed} is
+    called once the socket really is closed: after the protocol's
+    C{connectionLost}, or in L{clientConnectionFailed}.  L{get_poems} hands
+    a slot on only then, so it never has more sockets open than its
+    concurrency.
 
     @ivar deferred: the result, or L{None} once it has fired.
     """
@@ -258,10 +262,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         self.started = self.clock.seconds()
         if self.timeout is not None:
             self._timeoutCall = self.clock.callLater(self.timeout, self.timedOut)
-            if self.tracer is not None:
-                self.tracer.record(
-                    self.task, "timeout", "scheduled", seconds=self.timeout
-                )
+            self._trace_timeout("scheduled", seconds=self.timeout)
 
     def buildProtocol(self, addr: IAddress) -> PoetryProtocol | None:  # type: ignore[override]
         if self.deferred is None:
@@ -303,21 +304,11 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         if d is None:
             return
         elapsed = self._elapsed()
-        peer = protocol.peer
         self._release()
         if not data:
             d.errback(EmptyPoem(self.address))
             return
-        host = getattr(peer, "host", None)
-        port = getattr(peer, "port", None)
-        d.callback(
-            Poem(
-                data,
-                self.address,
-                Address(host, port) if host is not None and port is not None else None,
-                elapsed,
-            )
-        )
+        d.callback(Poem(data, self.address, _peer_address(protocol.peer), elapsed))
 
     def poem_truncated(
         self, protocol: PoetryProtocol, data: bytes, reason: Failure
@@ -349,8 +340,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         with L{PoemTimeout} carrying the bytes received so far.
         """
         self._timeoutCall = None
-        if self.tracer is not None:
-            self.tracer.record(self.task, "timeout", "fired", seconds=self.timeout)
+        self._trace_timeout("fired", seconds=self.timeout)
         d = self._take()
         if d is None:
             return
@@ -361,10 +351,13 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
 
     # -- internals -------------------------------------------------------------
 
+    def _trace_timeout(self, name: str, **detail: object) -> None:
+        # The timeout is the factory's own: the tracing wrapper cannot see it.
+        if self.tracer is not None:
+            self.tracer.record(self.task, "timeout", name, **detail)
+
     def _elapsed(self) -> float:
-        if self.started is None:
-            return 0.0
-        return self.clock.seconds() - self.started
+        return 0.0 if self.started is None else self.clock.seconds() - self.started
 
     def _take(self) -> Deferred[Poem] | None:
         """Take the result Deferred (fire-once) and cancel the timeout."""
@@ -377,8 +370,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         call, self._timeoutCall = self._timeoutCall, None
         if call is not None and call.active():
             call.cancel()
-            if self.tracer is not None:
-                self.tracer.record(self.task, "timeout", "cancelled")
+            self._trace_timeout("cancelled")
 
     def _stop(self) -> None:
         """Abort the connection, or stop connecting if not connected yet."""
