@@ -6,6 +6,7 @@ connection attempts, on L{MemoryReactorClock} with a fake resolver.
 from __future__ import annotations
 
 import datetime
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -311,9 +312,9 @@ class CertificateProblemTests(SynchronousTestCase):
     """L{certificate_problem} names what is wrong with a server's chain."""
 
     def setUp(self) -> None:
-        directory = Path(self.mktemp())
-        directory.mkdir()
-        self.directory = directory
+        directory = tempfile.TemporaryDirectory(prefix="poetry-pki-")
+        self.addCleanup(directory.cleanup)
+        self.directory = Path(directory.name)
 
     def chain(self, **kw: Any) -> list[x509.Certificate]:
         pki = make_pki(self.directory, **kw)
