@@ -27,13 +27,14 @@ where Happy Eyeballs would have started the next after 250 ms.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from typing import Any, cast
 
 from OpenSSL import SSL
 from service_identity.exceptions import VerificationError
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolutionReceiver
 from twisted.python.failure import Failure
@@ -49,6 +50,7 @@ from poetry.errors import PoemConnectionFailed, PoemTimeout, PoemTLSError, PoemT
 __all__ = ["Connector"]
 
 
+@functools.lru_cache(maxsize=4096)  # a run fetches from few hosts, often
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -131,23 +133,22 @@ class Connector:
 
     def connect(self, on_closed: Callable[[], object]) -> Deferred[Poem]:
         """Start the try; call it once."""
+        address = self.address
+        if address.is_unix or _is_ip(address.host):
+            # One address: the attempt's own Deferred is the try's (the
+            # common case costs one factory and nothing more).
+            return self._start_attempt(address.host, self.timeout, on_closed)
         d: Deferred[Poem] = Deferred(self._cancel)
         self._deferred = d
         self._on_closed = on_closed
-        now = self.reactor.seconds()
         if self.timeout is not None:
-            self._deadline = now + self.timeout
-        address = self.address
-        if address.is_unix or _is_ip(address.host):
-            self._hosts = [address.host]
-            self._attempt()
-        else:
-            self._record("connector", "resolving", host=address.host)
-            if self.timeout is not None:
-                self._timer = self.reactor.callLater(self.timeout, self._timed_out)
-            self.reactor.nameResolver.resolveHostName(
-                _Resolution(self._resolved), address.host, address.port
-            )
+            self._deadline = self.reactor.seconds() + self.timeout
+        self._record("connector", "resolving", host=address.host)
+        if self.timeout is not None:
+            self._timer = self.reactor.callLater(self.timeout, self._timed_out)
+        self.reactor.nameResolver.resolveHostName(
+            _Resolution(self._resolved), address.host, address.port
+        )
         return d
 
     # -- resolving ----------------------------------------------------------
@@ -176,32 +177,37 @@ class Connector:
     # -- attempts -------------------------------------------------------------
 
     def _attempt(self) -> None:
-        host = self._hosts.pop(0)
-        address = self.address
-        destination = Address(host, address.port, address.scheme)
+        """The next resolved address, within what is left of the timeout."""
         remaining = None
         if self._deadline is not None:
             remaining = max(self._deadline - self.reactor.seconds(), 1e-3)
         self._open += 1
+        d = self._start_attempt(self._hosts.pop(0), remaining, self._attempt_closed)
+        self._current = d
+        d.addBoth(self._attempt_ended)
+
+    def _start_attempt(
+        self, host: str, timeout: float | None, on_closed: Callable[[], object]
+    ) -> Deferred[Poem]:
+        """Connect a new factory to C{host}; its Deferred records the attempt."""
+        address = self.address
+        destination = str(Address(host, address.port, address.scheme))
         factory = PoetryClientFactory(
             address,
             clock=self.reactor,
-            timeout=remaining,
+            timeout=timeout,
             max_bytes=self.max_bytes,
             tracer=self.tracer,
             task=self.task,
             on_data=self.on_data,
-            on_closed=self._attempt_closed,
+            on_closed=on_closed,
         )
-        self._current = d = cast(Deferred[Poem], factory.deferred)
+        d = cast(Deferred[Poem], factory.deferred)
         connectable: Any = factory
         if self.tracer is not None:
-            connectable = TracingFactory(
-                factory, self.tracer, self.task, str(destination)
-            )
+            connectable = TracingFactory(factory, self.tracer, self.task, destination)
         creator = None if self.tls is None else self.tls.creator_for(address.host)
-        started = self.reactor.seconds()
-        d.addBoth(self._attempt_ended, str(destination), started, creator)
+        d.addBoth(self._ended, destination, self.reactor.seconds(), creator)
         # Our own timeout covers connecting: the connector's is switched off.
         if address.is_unix:
             self.reactor.connectUNIX(host, connectable, timeout=None)
@@ -211,26 +217,31 @@ class Connector:
             )
         else:
             self.reactor.connectTCP(host, address.port, connectable, timeout=None)
+        return d
 
-    def _attempt_ended(
+    def _ended(
         self,
         outcome: object,
         destination: str,
         started: float,
         creator: VerifyingCreator | None,
-    ) -> None:
+    ) -> object:
+        """Record one attempt (its TLS failure as L{PoemTLSError}); pass it on."""
         if isinstance(outcome, Failure) and creator is not None:
             outcome = _tls_error(self.address, outcome, creator)
-        elapsed = self.reactor.seconds() - started
         error = outcome.value if isinstance(outcome, Failure) else None
-        if not (isinstance(error, CancelledError) and self._deferred is None):
-            record = AttemptRecord(
-                self.try_number, destination, started, elapsed, error
-            )
-            self.records.append(record)
+        elapsed = self.reactor.seconds() - started
+        self.records.append(
+            AttemptRecord(self.try_number, destination, started, elapsed, error)
+        )
+        return outcome
+
+    def _attempt_ended(self, outcome: object) -> None:
+        """One of several addresses' attempts ended: the next, or the end."""
         self._current = None
         if self._deferred is None:
             return None  # cancelled: the outer Deferred fails itself
+        error = outcome.value if isinstance(outcome, Failure) else None
         if isinstance(error, PoemConnectionFailed) and self._hosts:
             self._attempt()  # this attempt never connected: the next address
             return None
