@@ -61,9 +61,11 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 class TraceRecorder(_Interface):
     """
     Anything that can record client lifecycle events (L{poetry.trace.Tracer}
-    is one).  C{source} is C{"factory"}, C{"protocol"} or C{"timeout"};
-    C{name} is the callback (C{"doStart"}, C{"dataReceived"}, ...) or the
-    timeout's event (C{"scheduled"}, C{"cancelled"}, C{"fired"}).  Calls
+    is one).  C{source} is C{"factory"}, C{"protocol"}, C{"timeout"},
+    C{"connector"} or C{"retry"}; C{name} is the callback (C{"doStart"},
+    C{"dataReceived"}, ...) or the event (the timeout's C{"scheduled"},
+    C{"cancelled"}, C{"fired"}; C{"resolving"}, C{"resolved"}; a retry's
+    C{"scheduled"}, C{"started"}).  Calls
     arrive in the real order of the callbacks.
     """
 
