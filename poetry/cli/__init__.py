@@ -9,9 +9,10 @@ C{--cacert FILE}'s; C{--insecure} verifies nothing and says so on stderr)
 or C{unix:PATH}.  A host name is resolved to all its addresses, each tried
 in turn within the one C{--timeout}.  C{--retries N} tries a refused, reset,
 truncated or timed-out poem again, up to N more times, after
-C{--retry-delay} seconds doubling (at most 30), with jitter.  Poems are fetched many at once by L{poetry.client.get_poems}: at
-most C{--concurrency} (default 100) in all, C{--per-server} (default 20) from
-any one server.
+C{--retry-delay} seconds doubling (at most 30), with jitter.  Poems are
+fetched many at once by L{poetry.client.get_poems}: at most
+C{--concurrency} (default 100) in all, C{--per-server} (default 20) from any
+one server.
 
 Output
 ======
