@@ -182,8 +182,8 @@ class _Download:
     ) -> Deferred[Poem]:
         """Start the download: its tries, each through a L{Connector}."""
 
-        def start_try(number: int, try_closed: Callable[[], object]) -> Deferred[Poem]:
-            connector = Connector(
+        def connector(number: int) -> Connector:
+            return Connector(
                 address,
                 reactor=self.reactor,
                 timeout=self.timeout,
@@ -195,12 +195,11 @@ class _Download:
                 task=task,
                 on_data=on_data,
             )
-            return connector.connect(try_closed)
 
         if self.retries == 0:
-            return start_try(1, on_closed)
+            return connector(1).connect(on_closed)
         retrying = Retrying(
-            start_try,
+            lambda number, try_closed: connector(number).connect(try_closed),
             retries=self.retries,
             backoff=self.backoff,
             clock=self.reactor,

@@ -117,7 +117,7 @@ class Connector:
         self.reactor = reactor
         self.timeout = timeout
         self.max_bytes = max_bytes
-        self.tls = (tls or ClientTLS()) if address.is_tls else None
+        self.tls = (tls or ClientTLS()) if address.scheme == "tls" else None
         self.records = records
         self.try_number = try_number
         self.tracer = tracer
@@ -134,7 +134,7 @@ class Connector:
     def connect(self, on_closed: Callable[[], object]) -> Deferred[Poem]:
         """Start the try; call it once."""
         address = self.address
-        if address.is_unix or _is_ip(address.host):
+        if address.scheme == "unix" or _is_ip(address.host):
             # One address: the attempt's own Deferred is the try's (the
             # common case costs one factory and nothing more).
             return self._start_attempt(address.host, self.timeout, on_closed)
@@ -191,7 +191,10 @@ class Connector:
     ) -> Deferred[Poem]:
         """Connect a new factory to C{host}; its Deferred records the attempt."""
         address = self.address
-        destination = str(Address(host, address.port, address.scheme))
+        if host == address.host:
+            destination = str(address)
+        else:
+            destination = str(Address(host, address.port, address.scheme))
         factory = PoetryClientFactory(
             address,
             clock=self.reactor,
@@ -209,7 +212,7 @@ class Connector:
         creator = None if self.tls is None else self.tls.creator_for(address.host)
         d.addBoth(self._ended, destination, self.reactor.seconds(), creator)
         # Our own timeout covers connecting: the connector's is switched off.
-        if address.is_unix:
+        if address.scheme == "unix":
             self.reactor.connectUNIX(host, connectable, timeout=None)
         elif creator is not None:
             self.reactor.connectSSL(

@@ -264,7 +264,8 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         self.started = self.clock.seconds()
         if self.timeout is not None:
             self._timeoutCall = self.clock.callLater(self.timeout, self.timedOut)
-            self._trace_timeout("scheduled", seconds=self.timeout)
+            if self.tracer is not None:
+                self._trace_timeout("scheduled", seconds=self.timeout)
 
     def buildProtocol(self, addr: IAddress) -> PoetryProtocol | None:  # type: ignore[override]
         if self.deferred is None:
@@ -342,7 +343,8 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         with L{PoemTimeout} carrying the bytes received so far.
         """
         self._timeoutCall = None
-        self._trace_timeout("fired", seconds=self.timeout)
+        if self.tracer is not None:
+            self._trace_timeout("fired", seconds=self.timeout)
         d = self._take()
         if d is None:
             return
@@ -355,8 +357,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
 
     def _trace_timeout(self, name: str, **detail: object) -> None:
         # The timeout is the factory's own: the tracing wrapper cannot see it.
-        if self.tracer is not None:
-            self.tracer.record(self.task, "timeout", name, **detail)
+        cast(TraceRecorder, self.tracer).record(self.task, "timeout", name, **detail)
 
     def _elapsed(self) -> float:
         return 0.0 if self.started is None else self.clock.seconds() - self.started
@@ -372,7 +373,8 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         call, self._timeoutCall = self._timeoutCall, None
         if call is not None and call.active():
             call.cancel()
-            self._trace_timeout("cancelled")
+            if self.tracer is not None:
+                self._trace_timeout("cancelled")
 
     def _stop(self) -> None:
         """Abort the connection, or stop connecting if not connected yet."""
