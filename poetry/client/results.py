@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from twisted.internet.defer import CancelledError
 
@@ -106,10 +107,10 @@ class Poem:
         return len(self.data)
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
+class AttemptRecord(NamedTuple):
     """
-    One connection attempt of a download (one factory).
+    One connection attempt of a download (one factory).  A named tuple:
+    immutable and made at the cost of a tuple, once per attempt.
 
     @ivar try_number: which try it belongs to (1, then 2 for the first
         retry, ...).
