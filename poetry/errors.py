@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 from types import ModuleType
+from typing import cast
 
 from twisted.internet import error as _error
 from twisted.python.failure import Failure
@@ -26,6 +27,7 @@ __all__ = [
     "PoemCallbackError",
     "PoemConnectionFailed",
     "PoemError",
+    "PoemTLSError",
     "PoemTimeout",
     "PoemTooLarge",
     "PoemTruncated",
@@ -54,6 +56,15 @@ class PoemError(Exception):
 
     address: Address
 
+    retryable = False
+    """
+    Whether trying again may succeed (C{retries=} tries again only then):
+    a timeout, a truncated poem or a connection refused may be a server
+    still starting or overloaded; a poem too large, an empty poem, a
+    certificate that does not verify or a host name that does not resolve
+    will be the same next time.
+    """
+
     def __init__(self, address: Address, message: str) -> None:
         super().__init__(message)
         self.address = address
@@ -69,6 +80,8 @@ class PoemTimeout(PoemError):
     @ivar seconds: the timeout that expired.
     @ivar partial: the bytes received before it expired (maybe none).
     """
+
+    retryable = True
 
     def __init__(self, address: Address, seconds: float, partial: bytes = b"") -> None:
         super().__init__(
@@ -93,6 +106,8 @@ class PoemTruncated(PoemError):
     @ivar partial: the bytes received before the connection was lost.
     @ivar reason: the L{Failure} the connection was lost with.
     """
+
+    retryable = True
 
     def __init__(self, address: Address, partial: bytes, reason: Failure) -> None:
         super().__init__(
@@ -205,6 +220,63 @@ class PoemConnectionFailed(PoemError, _error.ConnectError):
         )
         self.address = address
         self.reason = reason
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        """Every connection failure but a name that does not resolve."""
+        return not isinstance(self.reason.value, _error.DNSLookupError)
+
+
+def _tls_problem(value: BaseException) -> str:
+    """The certificate or handshake problem in a TLS failure, in words."""
+    name = type(value).__name__
+    if name == "VerificationError":  # service_identity: the name did not match
+        names = []
+        for mismatch in getattr(value, "errors", None) or []:
+            wanted = getattr(mismatch, "mismatched_id", mismatch)
+            ident = getattr(wanted, "hostname", None) or getattr(wanted, "ip", wanted)
+            names.append(
+                ident.decode("ascii", "replace")
+                if isinstance(ident, bytes)
+                else str(ident)
+            )
+        return f"certificate does not name {' or '.join(names) or 'this host'}"
+    reasons: list[str] = []
+    for entry in getattr(value, "args", ())[:1]:
+        if isinstance(entry, list):
+            for item in entry:
+                if isinstance(item, tuple) and item:
+                    reasons.append(str(item[-1]))
+    text = "; ".join(r for r in reasons if r) or str(value) or name
+    return " ".join(text.split())
+
+
+class PoemTLSError(PoemError):
+    """
+    The TLS handshake failed: the server's certificate did not verify (an
+    unknown CA, an expired certificate, a host name it does not name) or
+    the server does not speak TLS.  Never retried: the certificate will be
+    the same next time.
+
+    @ivar problem: the certificate or handshake problem, in words.
+    @ivar reason: the L{Failure} the connection was lost with.
+    @ivar verify_error: what is wrong with the certificate, when
+        OpenSSL's verification failed and it could be told
+        (C{"certificate has expired (on ...)"}, ...).
+    """
+
+    received = 0
+
+    def __init__(
+        self, address: Address, reason: Failure, verify_error: str | None = None
+    ) -> None:
+        problem = _tls_problem(cast(BaseException, reason.value))
+        if verify_error and problem == "certificate verify failed":
+            problem = f"{problem}: {verify_error}"
+        super().__init__(address, f"{address}: TLS failed: {problem}")
+        self.problem = problem
+        self.reason = reason
+        self.verify_error = verify_error
 
 
 class PoemCallbackError(PoemError):

@@ -88,7 +88,9 @@ class BadAddressTests(SynchronousTestCase):
 
     def test_notAnAddress(self) -> None:
         """C{abc} is neither a port nor HOST:PORT."""
-        self.assertBad("abc", "expected PORT, HOST:PORT or [IPv6]:PORT")
+        self.assertBad(
+            "abc", "expected PORT, HOST:PORT, [IPv6]:PORT, tls:HOST:PORT or unix:PATH"
+        )
 
     def test_missingPort(self) -> None:
         """C{host:} has no port."""

@@ -130,7 +130,7 @@ class UsageErrorTests(SynchronousTestCase):
     def test_badAddresses(self) -> None:
         """Every malformed address is named with what is wrong with it."""
         cases = {
-            "abc": "expected PORT, HOST:PORT or [IPv6]:PORT",
+            "abc": "expected PORT, HOST:PORT, [IPv6]:PORT, tls:HOST:PORT or unix:PATH",
             "host:": "missing port",
             ":99999": "out of range",
             "0": "port 0 is out of range",
@@ -365,6 +365,7 @@ class JSONTests(SynchronousTestCase):
                 "address": "127.0.0.1:10001",
                 "host": "127.0.0.1",
                 "port": 10001,
+                "scheme": "tcp",
                 "status": "ok",
                 "bytes": len(FIRST),
                 "elapsed": 0.25,
@@ -372,6 +373,15 @@ class JSONTests(SynchronousTestCase):
                 "valid_utf8": True,
                 "file": None,
                 "error": None,
+                "tries": 1,
+                "attempts": [
+                    {
+                        "try": 1,
+                        "destination": "127.0.0.1:10001",
+                        "elapsed": 0.25,
+                        "error": None,
+                    }
+                ],
             },
         )
         self.assertEqual(set(failed), set(ok))
@@ -386,6 +396,7 @@ class JSONTests(SynchronousTestCase):
                 "message": "[::1]:10002: connection refused",
             },
         )
+        self.assertEqual(failed["attempts"][0]["error"], failed["error"])
         self.assertIsNone(failed["valid_utf8"])
 
     def test_timeoutIsFailed(self) -> None:

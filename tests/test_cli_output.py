@@ -24,6 +24,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from poetry import cli
 from poetry.addresses import Address
+from poetry.cli import signals as cli_signals
 from poetry.cli.command import _usage
 from poetry.cli.console import ERASE_LINE
 from poetry.cli.output import ClosedStream, FileStream, OutputStream
@@ -502,7 +503,7 @@ class SignalTests(SynchronousTestCase):
         exits: list[int] = []
         previous = signal.getsignal(signal.SIGTERM)
         self.addCleanup(signal.signal, signal.SIGTERM, previous)
-        handler = cli._install_stop_handlers(
+        handler = cli_signals._install_stop_handlers(
             reactor, run, [signal.SIGTERM], exits.append
         )
         self.assertIs(signal.getsignal(signal.SIGTERM), handler)
@@ -518,9 +519,9 @@ class SignalTests(SynchronousTestCase):
         previous = signal.getsignal(signal.SIGHUP)
         self.addCleanup(signal.signal, signal.SIGHUP, previous)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        self.assertNotIn(signal.SIGHUP, cli._wanted_signals())
+        self.assertNotIn(signal.SIGHUP, cli_signals._wanted_signals())
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
-        self.assertIn(signal.SIGHUP, cli._wanted_signals())
+        self.assertIn(signal.SIGHUP, cli_signals._wanted_signals())
 
 
 class EntryPointTests(SynchronousTestCase):

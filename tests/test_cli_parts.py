@@ -705,3 +705,48 @@ class TracingTests(SynchronousTestCase):
         TimelineSVG(new_tracer(Clock(), None), path, messages.append).on_end([])
         [message] = messages
         self.assertTrue(message.startswith(f"cannot write timeline SVG {str(path)!r}"))
+
+
+class TLSOptionTests(SynchronousTestCase):
+    """C{--cacert} and C{--insecure}, checked before anything starts."""
+
+    def assertUsage(self, argv: list[str], *fragments: str) -> None:
+        with self.assertRaises(cli.UsageError) as caught:
+            cli.parse_args(argv)
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+
+    def test_badCacert(self) -> None:
+        """A missing file, or one without a PEM certificate, is a usage error."""
+        directory = Path(tempDir(self))
+        missing = directory / "missing.pem"
+        self.assertUsage(
+            ["--cacert", str(missing), "tls:localhost:1"],
+            "argument --cacert",
+            "cannot read",
+            "No such file",
+        )
+        junk = directory / "junk.pem"
+        junk.write_text("not a certificate\n")
+        self.assertUsage(
+            ["--cacert", str(junk), "tls:localhost:1"],
+            "argument --cacert",
+            "holds no PEM certificate",
+        )
+
+    def test_cacertAndInsecure(self) -> None:
+        """Trusting a CA and trusting anything at once make no sense."""
+        self.assertUsage(
+            ["--cacert", "ca.pem", "--insecure", "tls:localhost:1"],
+            "not allowed with argument",
+        )
+
+    def test_policies(self) -> None:
+        """No option: verified against the system; C{-k}: not verified."""
+        self.assertTrue(cli.parse_args(["tls:localhost:1"]).tls.verify)
+        self.assertFalse(cli.parse_args(["-k", "tls:localhost:1"]).tls.verify)
+        self.assertIsNone(
+            cli.options.insecure_warning(cli.parse_args(["tls:localhost:1"]))
+        )

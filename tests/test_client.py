@@ -45,6 +45,7 @@ from poetry.client import (
     get_poems,
 )
 from poetry.client import api as client_api
+from poetry.client import connector as client_connector
 from poetry.errors import (
     EmptyPoem,
     PoemCallbackError,
@@ -56,6 +57,8 @@ from poetry.errors import (
 )
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import PoetryServerFactory
+
+from .resolver import FakeResolver
 
 POEM = (
     b"The socket waits, a patient ear,\n"
@@ -341,14 +344,13 @@ class FailureTests(SynchronousTestCase):
     def test_unresolvable(self) -> None:
         """A DNSLookupError reads "cannot resolve HOST"."""
         reactor = MemoryReactorClock()
+        reactor.installNameResolver(FakeResolver({}))  # resolves nothing
         d = get_poem("nosuchhost.invalid", 10001, reactor=reactor)
-        host, _, factory, _, _ = reactor.tcpClients[0]
-        self.assertEqual(host, "nosuchhost.invalid")
-        factory.clientConnectionFailed(
-            reactor.connectors[0], Failure(DNSLookupError("nosuchhost.invalid"))
-        )
+        self.assertEqual(reactor.tcpClients, [])
         error = self.failureResultOf(d, PoemConnectionFailed).value
         self.assertEqual(str(error), "cannot resolve nosuchhost.invalid")
+        self.assertIsInstance(error.reason.value, DNSLookupError)
+        self.assertFalse(error.retryable)
         self.assertEqual(reactor.getDelayedCalls(), [])
 
     def test_badLimits(self) -> None:
@@ -800,9 +802,10 @@ class GetPoemsTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         d = get_poems(["10001"] * 5 + ["h:2"] * 3, reactor=reactor)
         self.assertEqual(sorted(calls), ["10001", "h:2"])
+        # MemoryReactorClock's resolver gives 127.0.0.1 for every name.
         self.assertEqual(
             [(c[0], c[1]) for c in reactor.tcpClients],
-            [("127.0.0.1", 10001)] * 5 + [("h", 2)] * 3,
+            [("127.0.0.1", 10001)] * 5 + [("127.0.0.1", 2)] * 3,
         )
         complete_all(reactor, set())
         outcomes = self.successResultOf(d)
@@ -1529,7 +1532,7 @@ class LeakTests(TestCase):
                 refs.append(weakref.ref(p))
                 return p
 
-        self.patch(client_api, "PoetryClientFactory", Tracked)
+        self.patch(client_connector, "PoetryClientFactory", Tracked)
         address, _ = serve(self, POEM)
         refused = await closed_port(self)
         targets = [address] * 990 + [Address("127.0.0.1", refused)] * 10

@@ -1044,3 +1044,56 @@ class ServerTraceOptionTests(SynchronousTestCase):
             self.assertEqual(
                 (factory.trace_lifecycle, factory.trace_chunks), (True, True), argv
             )
+
+
+# One download that took three attempts: the first address refused at 0.1s,
+# the second (same try) timed out at 1.0s, a retry at 1.5s got the poem.
+RETRIED_EVENTS = [
+    event(0.0, 1, "connector", "resolving", host="h"),
+    event(0.0, 1, "connector", "resolved", addresses=["::1", "127.0.0.1"]),
+    event(0.0, 1, "factory", "startedConnecting", destination="[::1]:1", address="h:1"),
+    event(0.1, 1, "factory", "clientConnectionFailed", reason="ConnectionRefusedError"),
+    event(0.1, 1, "factory", "startedConnecting", destination="127.0.0.1:1",
+          address="h:1"),
+    event(1.0, 1, "timeout", "fired", seconds=1.0),
+    event(1.0, 1, "retry", "scheduled", attempt=2, seconds=0.5, error="PoemTimeout"),
+    event(1.5, 1, "retry", "started", attempt=2),
+    event(1.5, 1, "factory", "startedConnecting", destination="127.0.0.1:1",
+          address="h:1"),
+    event(1.6, 1, "protocol", "connectionMade"),
+    event(1.7, 1, "protocol", "dataReceived", bytes=5),
+    event(2.0, 1, "protocol", "connectionLost", reason="ConnectionDone", clean=True),
+]  # fmt: skip
+
+
+class TimelineAttemptsTests(SynchronousTestCase):
+    """A download's attempts on the timeline: the next address, a retry."""
+
+    def test_row(self) -> None:
+        """
+        Each attempt after the first is in C{attempts}; the end and the
+        outcome are the last attempt's, not the first failure's; the label
+        is the address asked for.
+        """
+        [row] = timeline_from_events(RETRIED_EVENTS)
+        self.assertEqual(row.attempts, (0.1, 1.5))
+        self.assertEqual((row.end, row.outcome), (2.0, "ok"))
+        self.assertEqual(row.label, "h:1")
+        self.assertEqual(row.received, 5)
+
+    def test_text(self) -> None:
+        """The text chart marks each new attempt, and names the mark."""
+        [row] = timeline_from_events(RETRIED_EVENTS)
+        text = render_timeline_text([row], width=40, unicode=False)
+        [chart] = [line for line in text.splitlines() if line.startswith("task 1")]
+        self.assertEqual(chart.split("|")[1].count("r"), 2, text)
+        self.assertIn("r new attempt", text)
+        plain = render_timeline_text(KNOWN_ROWS, width=47, unicode=False)
+        self.assertNotIn("new attempt", plain)
+
+    def test_svg(self) -> None:
+        """The SVG puts a mark above each new attempt."""
+        [row] = timeline_from_events(RETRIED_EVENTS)
+        root = ElementTree.fromstring(render_timeline_svg([row]))
+        marks = root.findall(f".//{SVG}text[@class='attempt']")
+        self.assertEqual([m.text for m in marks], ["↻", "↻"])

@@ -4,9 +4,15 @@ The C{get-poetry} command: options, output, summary and exit status.
     get-poetry [options] ADDRESS...
 
 ADDRESS is C{PORT}, C{HOST:PORT} or C{[IPv6]:PORT} (host 127.0.0.1 by
-default).  Poems are fetched many at once by L{poetry.client.get_poems}: at
-most C{--concurrency} (default 100) in all, C{--per-server} (default 20) from
-any one server.
+default), C{tls:HOST:PORT} (verified against the system's CAs, or
+C{--cacert FILE}'s; C{--insecure} verifies nothing and says so on stderr)
+or C{unix:PATH}.  A host name is resolved to all its addresses, each tried
+in turn within the one C{--timeout}.  C{--retries N} tries a refused, reset,
+truncated or timed-out poem again, up to N more times, after
+C{--retry-delay} seconds doubling (at most 30), with jitter.  Poems are
+fetched many at once by L{poetry.client.get_poems}: at most
+C{--concurrency} (default 100) in all, C{--per-server} (default 20) from any
+one server.
 
 Output
 ======
@@ -78,7 +84,8 @@ One object; every key is always present (C{null} when it does not apply)::
           "task": 1,                # 1-based position on the command line
           "address": "127.0.0.1:10001",
           "host": "127.0.0.1",
-          "port": 10001,
+          "port": 10001,            # null for unix:
+          "scheme": "tcp",          # "tcp" | "tls" | "unix"
           "status": "ok",           # "ok" | "failed" | "cancelled"
           "bytes": 1234,            # poem size, or bytes received before failing
           "elapsed": 0.01,          # seconds for this task
@@ -88,6 +95,11 @@ One object; every key is always present (C{null} when it does not apply)::
           "error": null             # or {"type": "PoemTimeout",
                                     #      "message": "127.0.0.1:10001: timed out ..."}
                                     # ("SaveError": arrived, not saved)
+          "tries": 1,               # 1 + the retries it took
+          "attempts": [             # every connection attempt, in order
+            {"try": 1, "destination": "127.0.0.1:10001",
+             "elapsed": 0.01, "error": null}   # or {"type", "message"}
+          ]
         }
       ]
     }
@@ -128,7 +140,6 @@ from poetry.cli.options import (
 )
 from poetry.cli.printer import OrderedPrinter
 from poetry.cli.process import install_resolver, raise_open_file_limit
-from poetry.cli.signals import _install_stop_handlers, _wanted_signals
 from poetry.cli.summary import JSON_VERSION, TaskResult
 
 __all__ = [
@@ -142,8 +153,6 @@ __all__ = [
     "Run",
     "TaskResult",
     "UsageError",
-    "_install_stop_handlers",
-    "_wanted_signals",
     "build_parser",
     "install_resolver",
     "main",

@@ -23,6 +23,8 @@ from poetry.cli.options import (
     EXIT_USAGE,
     PROG,
     UsageError,
+    download_options,
+    insecure_warning,
     parse_args,
     writes_stdout,
 )
@@ -36,10 +38,9 @@ from poetry.cli.sinks import SavingSink, Sink, VerboseLog
 from poetry.cli.summary import (
     TaskResult,
     closed_stdout_line,
+    closing_lines,
     exit_status,
     json_summary,
-    stdout_error_line,
-    summary_lines,
 )
 from poetry.cli.tracing import Tracing, fan_out
 from poetry.client import DownloadResult, TraceRecorder, get_poems
@@ -112,12 +113,11 @@ class Run:
             interval=self.REFRESH_INTERVAL,
         )
         self.sinks: list[Sink] = self.outputs.sinks
-        self.tracing: Tracing | None = None
+        self.tracing = Tracing.build(
+            options, reactor, self.console.text_err, self._output_failed
+        )
         self.recorders: list[TraceRecorder] = []
-        if Tracing.wanted(options):
-            self.tracing = Tracing(
-                options, reactor, self.console.text_err, self._output_failed
-            )
+        if self.tracing is not None:
             self.recorders += self.tracing.recorders
             self.sinks += self.tracing.sinks
         self.out.on_failure(self._stdout_failed)
@@ -125,10 +125,6 @@ class Run:
     @property
     def tracer(self) -> Tracer | None:
         return None if self.tracing is None else self.tracing.tracer
-
-    @property
-    def interrupted(self) -> bool:
-        return self.signal is not None
 
     # -- running -----------------------------------------------------------
 
@@ -139,15 +135,15 @@ class Run:
         if self.out.kind == "closed" and writes_stdout(self.options):
             self.console.write_line(closed_stdout_line(json=options.json))
             return self.err.close().addCallback(lambda _: EXIT_FAILED)
+        warning = insecure_warning(options)
+        if warning is not None:
+            self.console.write_line(warning)
         if self.outputs.progress is not None:
             self.outputs.progress.start()
         want_data = options.verbose or self.show_progress
         self._downloads = get_poems(
             self.addresses,
-            concurrency=options.concurrency,
-            per_server=options.per_server,
-            timeout=options.timeout,
-            max_bytes=options.max_bytes,
+            **download_options(options),
             reactor=self.reactor,
             tracer=fan_out(self.recorders),
             on_data=self._on_data if want_data else None,
@@ -215,7 +211,7 @@ class Run:
         if self.options.json:
             self.console.write_out(
                 json_summary(
-                    results, elapsed=self.elapsed, interrupted=self.interrupted
+                    results, elapsed=self.elapsed, interrupted=self.signal is not None
                 )
             )
         # Every byte of stdout delivered (or failed) before the summary, so
@@ -224,19 +220,15 @@ class Run:
 
     def _summarise(self, ignored: object) -> Deferred[int]:
         assert self.results is not None
-        out, options = self.out, self.options
-        error = stdout_error_line(
-            out.error, broken_pipe=out.broken_pipe, written=out.written
-        )
-        lines = [] if error is None else [error]
-        lines += summary_lines(
+        options = self.options
+        for line in closing_lines(
             self.results,
+            self.out,
             elapsed=self.elapsed,
             signum=self.signal,
             quiet=options.quiet,
             verbose=options.verbose,
-        )
-        for line in lines:
+        ):
             self.console.write_line(line)
         return self.console.close().addCallback(self._exit)
 

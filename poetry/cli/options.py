@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from poetry import __version__
 from poetry.addresses import Address, AddressError, parse_address
@@ -22,7 +22,10 @@ from poetry.client import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_BYTES,
     DEFAULT_PER_SERVER,
+    DEFAULT_RETRY_DELAY,
     DEFAULT_TIMEOUT,
+    ClientTLS,
+    TLSConfigError,
 )
 
 __all__ = [
@@ -34,6 +37,8 @@ __all__ = [
     "PROG",
     "UsageError",
     "build_parser",
+    "download_options",
+    "insecure_warning",
     "parse_args",
     "writes_stdout",
 ]
@@ -78,21 +83,44 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def _seconds_or_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds >= 0, not {text!r}"
+        )
+    return value
+
+
+def _whole(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text!r}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text!r}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _count(text: str) -> int:
+    return _whole(text, 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The C{get-poetry} argument parser."""
     parser = _Parser(
         prog=PROG,
         description="Download poems from poetry servers, all at once.",
         epilog="ADDRESS is PORT, HOST:PORT or [IPv6]:PORT (host 127.0.0.1 by "
-        "default). Exit status: 0 all poems arrived, 1 some failed, "
+        "default), tls:HOST:PORT or unix:PATH. Exit status: 0 all poems "
+        "arrived, 1 some failed, "
         "2 usage error, 141 stdout closed by its reader, 128+N stopped by "
         "signal N (130 Ctrl-C, 143 SIGTERM).",
         allow_abbrev=False,
@@ -104,7 +132,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", metavar="SECONDS", type=_positive_seconds,
         default=DEFAULT_TIMEOUT,
-        help="time allowed per poem, connecting included (default %(default)s)",
+        help="time allowed per try of a poem, resolving and connecting to "
+        "each address included (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--retries", metavar="N", type=_count, default=0,
+        help="try a poem again up to N more times when it was refused, "
+        "reset, truncated or timed out (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--retry-delay", metavar="SECONDS", type=_seconds_or_zero,
+        default=DEFAULT_RETRY_DELAY,
+        help="wait before the first retry, doubled for each next one (at "
+        "most 30 s), with jitter (default %(default)s)",
+    )  # fmt: skip
+    trust = parser.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--cacert", metavar="FILE", type=Path, default=None,
+        help="verify tls: servers against the CA certificates in FILE (PEM) "
+        "instead of the system's",
+    )  # fmt: skip
+    trust.add_argument(
+        "--insecure", "-k", action="store_true",
+        help="do not verify tls: servers' certificates or names at all",
     )  # fmt: skip
     parser.add_argument(
         "--max-bytes", metavar="N", type=_positive_int, default=DEFAULT_MAX_BYTES,
@@ -183,7 +233,42 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
             )
     if options.timeline_svg is not None:
         _check_writable_file("--timeline-svg", options.timeline_svg)
+    options.tls = _client_tls(options)
     return options
+
+
+def _client_tls(options: argparse.Namespace) -> ClientTLS:
+    if options.insecure:
+        return ClientTLS.insecure()
+    if options.cacert is not None:
+        try:
+            return ClientTLS.from_ca_file(options.cacert)
+        except TLSConfigError as e:
+            raise UsageError(f"argument --cacert: {e}") from None
+    return ClientTLS()
+
+
+def download_options(options: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of L{get_poems} the options give."""
+    return {
+        "concurrency": options.concurrency,
+        "per_server": options.per_server,
+        "timeout": options.timeout,
+        "max_bytes": options.max_bytes,
+        "retries": options.retries,
+        "retry_delay": options.retry_delay,
+        "tls": options.tls,
+    }
+
+
+def insecure_warning(options: argparse.Namespace) -> str | None:
+    """The one loud line C{--insecure} earns on stderr, or L{None}."""
+    if not options.insecure:
+        return None
+    return (
+        f"{PROG}: warning: --insecure: TLS certificates and host names are NOT"
+        " verified; anyone on the path can impersonate the server"
+    )
 
 
 def writes_stdout(options: argparse.Namespace) -> bool:

@@ -23,13 +23,15 @@ from poetry.cli.options import EXIT_BROKEN_PIPE, EXIT_FAILED, EXIT_OK, PROG
 from poetry.cli.output import describe_error
 from poetry.cli.saving import SaveError
 from poetry.cli.signals import signal_name
-from poetry.client import DownloadResult, DownloadStatus
+from poetry.client import AttemptRecord, DownloadResult, DownloadStatus
 
 __all__ = [
     "JSON_VERSION",
     "TaskResult",
+    "attempt_json",
     "chunk_line",
     "closed_stdout_line",
+    "closing_lines",
     "exit_status",
     "json_document",
     "json_summary",
@@ -69,6 +71,12 @@ class TaskResult:
     file: str | None = None
     error_type: str | None = None
     error_message: str | None = None
+    attempts: tuple[AttemptRecord, ...] = ()
+
+    @property
+    def tries(self) -> int:
+        """How many tries the download took (1 without retries)."""
+        return max((a.try_number for a in self.attempts), default=1)
 
     @property
     def task(self) -> int:
@@ -93,6 +101,7 @@ class TaskResult:
             error_message=None
             if error is None
             else (str(error) or type(error).__name__),
+            attempts=outcome.attempts,
         )
 
     def fail_saving(self, error: SaveError) -> None:
@@ -111,6 +120,8 @@ def task_line(result: TaskResult) -> str:
     """The summary line: C{Task 1: ok, 971 bytes in 0.00 s from HOST:PORT}."""
     task = result.task
     seconds = f"{result.elapsed:.2f} s"
+    if result.tries > 1:
+        seconds += f" and {result.tries} tries"
     if result.ok:
         line = f"Task {task}: ok, {plural(result.bytes, 'byte')} in {seconds}"
         line += f" from {result.address}"
@@ -160,6 +171,29 @@ def summary_lines(
     return lines
 
 
+def closing_lines(
+    results: Sequence[TaskResult],
+    out: Any,
+    *,
+    elapsed: float,
+    signum: int | None,
+    quiet: bool,
+    verbose: bool,
+) -> list[str]:
+    """
+    What a run writes on stderr at the end: the error line about stdout
+    (C{out}, an L{OutputStream}), if any, then the L{summary_lines}.
+    """
+    error = stdout_error_line(
+        out.error, broken_pipe=out.broken_pipe, written=out.written
+    )
+    lines = [] if error is None else [error]
+    lines += summary_lines(
+        results, elapsed=elapsed, signum=signum, quiet=quiet, verbose=verbose
+    )
+    return lines
+
+
 def task_json(result: TaskResult) -> dict[str, Any]:
     """One task's object in the C{--json} document."""
     address = result.address
@@ -167,7 +201,8 @@ def task_json(result: TaskResult) -> dict[str, Any]:
         "task": result.task,
         "address": str(address),
         "host": address.host,
-        "port": address.port,
+        "port": None if address.is_unix else address.port,
+        "scheme": address.scheme,
         "status": result.status.verdict,
         "bytes": result.bytes,
         "elapsed": round(result.elapsed, 6),
@@ -177,6 +212,24 @@ def task_json(result: TaskResult) -> dict[str, Any]:
         "error": None
         if result.error_type is None
         else {"type": result.error_type, "message": result.error_message},
+        "tries": result.tries,
+        "attempts": [attempt_json(a) for a in result.attempts],
+    }
+
+
+def attempt_json(attempt: AttemptRecord) -> dict[str, Any]:
+    """One connection attempt's object in a task's C{"attempts"}."""
+    error = attempt.error
+    return {
+        "try": attempt.try_number,
+        "destination": attempt.destination,
+        "elapsed": round(attempt.elapsed, 6),
+        "error": None
+        if error is None
+        else {
+            "type": type(error).__name__,
+            "message": str(error) or type(error).__name__,
+        },
     }
 
 
@@ -222,8 +275,7 @@ def stdout_error_line(
         return None
     if broken_pipe:
         return (
-            f"{PROG}: stdout was closed by its reader (broken pipe):"
-            " downloads stopped"
+            f"{PROG}: stdout was closed by its reader (broken pipe): downloads stopped"
         )
     if isinstance(error, ConnectionAborted):
         return (

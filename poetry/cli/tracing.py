@@ -170,6 +170,17 @@ class Tracing:
     protects the run from hanging on a connector that never reports.
     """
 
+    @classmethod
+    def build(
+        cls,
+        options: argparse.Namespace,
+        clock: Any,
+        text_err: Callable[[], IO[str]],
+        failed: Callable[[str], object],
+    ) -> Tracing | None:
+        """A L{Tracing} if C{options} ask for any of it, else L{None}."""
+        return cls(options, clock, text_err, failed) if cls.wanted(options) else None
+
     @staticmethod
     def wanted(options: argparse.Namespace) -> bool:
         """Whether C{options} ask for any of it (else: no tracer, no cost)."""

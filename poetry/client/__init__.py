@@ -7,6 +7,12 @@ The poetry client.
       L{DownloadResult} with its L{DownloadStatus}.
     - L{poetry.client.scheduler}: L{DownloadScheduler}, which runs
       L{get_poems}' downloads within its caps.
+    - L{poetry.client.connector}: L{Connector}, one try of a download:
+      resolving, then each address in turn; L{poetry.client.traced}, the
+      wrapping factory that traces an attempt; L{poetry.client.tls}, how
+      C{tls:} servers are verified (L{ClientTLS}).
+    - L{poetry.client.retries}: L{Backoff} and L{Retrying}, the tries of a
+      download.
     - L{poetry.client.api}: L{get_poem} and L{get_poems}, the functions
       callers use, with their argument checks.
 
@@ -28,14 +34,21 @@ from poetry.client.protocol import (
     TCPReactor,
     TraceRecorder,
 )
-from poetry.client.results import DownloadResult, DownloadStatus, Poem
+from poetry.client.results import AttemptRecord, DownloadResult, DownloadStatus, Poem
+from poetry.client.retries import DEFAULT_RETRY_DELAY, MAX_RETRY_DELAY, Backoff
 from poetry.client.scheduler import DownloadScheduler
+from poetry.client.tls import ClientTLS, TLSConfigError
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_PER_SERVER",
+    "DEFAULT_RETRY_DELAY",
     "DEFAULT_TIMEOUT",
+    "MAX_RETRY_DELAY",
+    "AttemptRecord",
+    "Backoff",
+    "ClientTLS",
     "DownloadResult",
     "DownloadScheduler",
     "DownloadStatus",
@@ -43,6 +56,7 @@ __all__ = [
     "PoetryClientFactory",
     "PoetryProtocol",
     "TCPReactor",
+    "TLSConfigError",
     "TraceRecorder",
     "get_poem",
     "get_poems",

@@ -40,15 +40,17 @@ from typing import Any, cast
 from twisted.internet.defer import Deferred, succeed
 
 from poetry.addresses import Address, check_address, parse_address
+from poetry.client.connector import Connector
 from poetry.client.protocol import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
-    PoetryClientFactory,
     TCPReactor,
     TraceRecorder,
 )
-from poetry.client.results import DownloadResult, Poem
+from poetry.client.results import AttemptRecord, DownloadResult, Poem
+from poetry.client.retries import DEFAULT_RETRY_DELAY, Backoff, Retrying
 from poetry.client.scheduler import DownloadScheduler
+from poetry.client.tls import ClientTLS
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -121,9 +123,95 @@ def _check_limits(timeout: object, max_bytes: object) -> None:
     _check_count("max_bytes", max_bytes, none_allowed=False)
 
 
+def _check_retries(retries: object, retry_delay: object, tls: object) -> None:
+    if isinstance(retries, bool) or not isinstance(retries, int):
+        raise TypeError(f"retries must be an int, not {type(retries).__name__}")
+    if retries < 0:
+        raise ValueError(f"retries must be at least 0, not {retries!r}")
+    if isinstance(retry_delay, bool) or not isinstance(retry_delay, int | float):
+        raise TypeError(
+            f"retry_delay must be a number of seconds, not {type(retry_delay).__name__}"
+        )
+    if not (retry_delay >= 0 and math.isfinite(retry_delay)):
+        raise ValueError(
+            f"retry_delay must be a finite number of seconds >= 0, not {retry_delay!r}"
+        )
+    if tls is not None and not isinstance(tls, ClientTLS):
+        raise TypeError(f"tls must be a ClientTLS or None, not {type(tls).__name__}")
+
+
+class _Download:
+    """What one download needs besides its address: the run's settings."""
+
+    __slots__ = (
+        "backoff",
+        "max_bytes",
+        "reactor",
+        "retries",
+        "timeout",
+        "tls",
+        "tracer",
+    )
+
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        timeout: float | None,
+        max_bytes: int,
+        tracer: TraceRecorder | None,
+        retries: int,
+        retry_delay: float,
+        tls: ClientTLS | None,
+    ) -> None:
+        self.reactor = reactor
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.tracer = tracer
+        self.retries = retries
+        self.backoff = Backoff(base=retry_delay)
+        self.tls = tls if tls is not None else ClientTLS()
+
+    def start(
+        self,
+        address: Address,
+        task: int,
+        on_data: Callable[[int], object] | None,
+        on_closed: Callable[[], object],
+        records: list[AttemptRecord],
+    ) -> Deferred[Poem]:
+        """Start the download: its tries, each through a L{Connector}."""
+
+        def connector(number: int) -> Connector:
+            return Connector(
+                address,
+                reactor=self.reactor,
+                timeout=self.timeout,
+                max_bytes=self.max_bytes,
+                tls=self.tls,
+                records=records,
+                try_number=number,
+                tracer=self.tracer,
+                task=task,
+                on_data=on_data,
+            )
+
+        if self.retries == 0:
+            return connector(1).connect(on_closed)
+        retrying = Retrying(
+            lambda number, try_closed: connector(number).connect(try_closed),
+            retries=self.retries,
+            backoff=self.backoff,
+            clock=self.reactor,
+            tracer=self.tracer,
+            task=task,
+        )
+        return retrying.start(on_closed)
+
+
 def get_poem(
-    host: str,
-    port: int,
+    host: str | Address,
+    port: int | None = None,
     *,
     timeout: float | None = DEFAULT_TIMEOUT,
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -131,6 +219,9 @@ def get_poem(
     tracer: TraceRecorder | None = None,
     task: int | None = None,
     on_data: Callable[[int], object] | None = None,
+    retries: int = 0,
+    retry_delay: float = DEFAULT_RETRY_DELAY,
+    tls: ClientTLS | None = None,
 ) -> Deferred[Poem]:
     """
     Fetch one poem from C{host}:C{port}.
@@ -140,7 +231,8 @@ def get_poem(
     fire.
 
     @param host: a host name (labels of at most 63 characters, 253 in all)
-        or an IPv4/IPv6 literal (without brackets).
+        or an IPv4/IPv6 literal (without brackets); or an L{Address} (any
+        scheme: C{parse_address("unix:/run/poetry.sock")}), with no port.
     @param port: an C{int} in 1-65535.
     @param timeout: seconds (positive, finite) allowed for connecting plus
         downloading, or L{None} for no limit at all: then neither the
@@ -156,56 +248,43 @@ def get_poem(
     @param on_data: called with the size of each chunk as it arrives.  If it
         raises, the download is stopped and fails with L{PoemCallbackError}
         carrying the exception (which is also logged).
+    @param retries: how many more times to try after a retryable failure
+        (refused, reset or truncated, timed out: L{PoemError.retryable}),
+        each try with its own C{timeout}; 0 (the default) tries once.
+    @param retry_delay: seconds before the first retry (>= 0), doubling
+        for each next one up to L{MAX_RETRY_DELAY}, each with jitter (see
+        L{poetry.client.retries.Backoff}).
+    @param tls: how C{tls:} servers are verified (L{ClientTLS}); L{None}:
+        against the system's CAs.
 
     @return: a L{Deferred} firing with a L{Poem}, or failing with a
-        L{PoemError}.  Cancelling it stops the download and fails it with
-        L{CancelledError}.
+        L{PoemError} (the last try's).  Cancelling it stops the download
+        and fails it with L{CancelledError}.
 
     @raise TypeError: (synchronously) for an argument of the wrong type.
     @raise ValueError: (synchronously) for a bad value (L{AddressError}
         for the host or port).
     """
     _check_limits(timeout, max_bytes)
-    address = check_address(host, port)
-    return _fetch(
-        address,
+    _check_retries(retries, retry_delay, tls)
+    if isinstance(host, Address) and port is None:
+        address = check_address(host.host, host.port, host.scheme)
+    else:
+        address = check_address(host, port)
+    download = _Download(
         _reactor(reactor),
-        timeout,
-        max_bytes,
-        tracer,
-        1 if task is None else task,
-        on_data,
-    )
-
-
-def _fetch(
-    address: Address,
-    clock: TCPReactor,
-    timeout: float | None,
-    max_bytes: int,
-    tracer: TraceRecorder | None,
-    task: int,
-    on_data: Callable[[int], object] | None,
-    on_closed: Callable[[], object] | None = None,
-) -> Deferred[Poem]:
-    """L{get_poem} with its arguments already checked."""
-    factory = PoetryClientFactory(
-        address,
-        clock=clock,
         timeout=timeout,
         max_bytes=max_bytes,
         tracer=tracer,
-        task=task,
-        on_data=on_data,
-        on_closed=on_closed,
+        retries=retries,
+        retry_delay=retry_delay,
+        tls=tls,
     )
-    d = factory.deferred
-    assert d is not None
-    # Our own timeout covers connecting, so the connector's is switched off
-    # (otherwise it would fail as "connection timed out" instead); with no
-    # timeout at all there is none either.
-    clock.connectTCP(address.host, address.port, factory, timeout=None)
-    return d
+    return download.start(address, 1 if task is None else task, on_data, _nothing, [])
+
+
+def _nothing() -> None:
+    pass
 
 
 _FD_RESERVE = 32
@@ -236,7 +315,7 @@ def _to_address(address: object, parsed: dict[object, Address]) -> Address:
     if result is not None:
         return result
     if isinstance(address, Address):
-        result = check_address(address.host, address.port)
+        result = check_address(address.host, address.port, address.scheme)
     elif isinstance(address, str):
         result = parse_address(address)
     elif isinstance(address, tuple) and len(address) == 2:
@@ -262,6 +341,9 @@ def get_poems(
     on_data: Callable[[int, int], object] | None = None,
     on_outcome: Callable[[DownloadResult], object] | None = None,
     keep_outcomes: bool = True,
+    retries: int = 0,
+    retry_delay: float = DEFAULT_RETRY_DELAY,
+    tls: ClientTLS | None = None,
 ) -> Deferred[list[DownloadResult]]:
     """
     Fetch a poem from each address, many at once.
@@ -302,6 +384,10 @@ def get_poems(
         download ends (in completion order); if it raises, the error is
         logged.  It may cancel the returned Deferred: the download it is
         given already counts as ended.
+    @param retries: per download; see L{get_poem}.  A download keeps its
+        slot (in all and per server) while it waits to retry.
+    @param retry_delay: see L{get_poem}.
+    @param tls: see L{get_poem}.
     @param keep_outcomes: if false, each L{DownloadResult} (and its poem) is
         given only to C{on_outcome} and not kept, so memory follows the
         downloads in flight rather than the total; the result is then an
@@ -319,6 +405,7 @@ def get_poems(
         an address).
     """
     _check_limits(timeout, max_bytes)
+    _check_retries(retries, retry_delay, tls)
     total = _check_count("concurrency", concurrency, none_allowed=True)
     per_server = _check_count("per_server", per_server, none_allowed=True)
     if isinstance(addresses, str | bytes | bytearray):
@@ -336,18 +423,28 @@ def get_poems(
     if _is_select_reactor(clock):
         limit = max(1, min(limit, 1024 - _open_file_count() - _FD_RESERVE))
     per_server_cap = count if per_server is None else per_server
+    download = _Download(
+        clock,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        tracer=tracer,
+        retries=retries,
+        retry_delay=retry_delay,
+        tls=tls,
+    )
+    records: dict[int, list[AttemptRecord]] = {}
 
     def fetch(index: int, on_closed: Callable[[], object]) -> Deferred[Poem]:
-        return _fetch(
+        return download.start(
             targets[index],
-            clock,
-            timeout,
-            max_bytes,
-            tracer,
             index + 1,
             None if on_data is None else partial(on_data, index),
             on_closed,
+            records.setdefault(index, []),
         )
+
+    def attempts_of(index: int) -> tuple[AttemptRecord, ...]:
+        return tuple(records.pop(index, ()))
 
     scheduler = DownloadScheduler(
         targets,
@@ -357,6 +454,7 @@ def get_poems(
         per_server=per_server_cap,
         keep_results=keep_outcomes,
         on_result=on_outcome,
+        attempts_of=attempts_of,
     )
     return scheduler.start()
 

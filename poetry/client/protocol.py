@@ -8,9 +8,9 @@ L{PoetryClientFactory} connects one connection attempt to one result.
     - L{PoetryClientFactory} owns the download's L{Deferred} and its timeout,
       and nothing else once the result has fired.
 
-Every lifecycle callback can be observed through a L{TraceRecorder} (the
-C{tracer} argument); with none given the only cost is one C{is not None} test
-per callback.
+Every lifecycle callback can be observed through a L{TraceRecorder}: the
+client then wraps the factory in a L{poetry.client.traced.TracingFactory};
+the factory itself records only its timeout's events.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from poetry.addresses import Address, format_address
+from poetry.addresses import Address
 from poetry.client.results import Poem
 from poetry.errors import (
     EmptyPoem,
@@ -61,9 +61,11 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 class TraceRecorder(_Interface):
     """
     Anything that can record client lifecycle events (L{poetry.trace.Tracer}
-    is one).  C{source} is C{"factory"}, C{"protocol"} or C{"timeout"};
-    C{name} is the callback (C{"doStart"}, C{"dataReceived"}, ...) or the
-    timeout's event (C{"scheduled"}, C{"cancelled"}, C{"fired"}).  Calls
+    is one).  C{source} is C{"factory"}, C{"protocol"}, C{"timeout"},
+    C{"connector"} or C{"retry"}; C{name} is the callback (C{"doStart"},
+    C{"dataReceived"}, ...) or the event (the timeout's C{"scheduled"},
+    C{"cancelled"}, C{"fired"}; C{"resolving"}, C{"resolved"}; a retry's
+    C{"scheduled"}, C{"started"}).  Calls
     arrive in the real order of the callbacks.
     """
 
@@ -94,8 +96,11 @@ class TCPReactor(_Interface):
         """The current time in seconds."""
 
 
-def _reason_name(reason: Failure) -> str:
-    return type(reason.value).__name__
+def _peer_address(peer: object) -> Address | None:
+    """The L{Address} of a TCP peer (IPv4 or IPv6); L{None} for others."""
+    host = getattr(peer, "host", None)
+    port = getattr(peer, "port", None)
+    return Address(host, port) if host is not None and port is not None else None
 
 
 class PoetryProtocol(Protocol):
@@ -118,8 +123,6 @@ class PoetryProtocol(Protocol):
     L{poem_too_large} is called and nothing more is buffered.
     """
 
-    tracer: TraceRecorder | None = None
-    task = 1
     on_data: Callable[[int], object] | None = None
 
     def __init__(self) -> None:
@@ -128,30 +131,14 @@ class PoetryProtocol(Protocol):
         self.peer: IAddress | None = None
         self._chunks: list[bytes] | None = []
 
-    def makeConnection(self, transport: Any) -> None:
-        if self.tracer is not None:
-            self.tracer.record(self.task, "protocol", "makeConnection")
-        Protocol.makeConnection(self, transport)
-
     def connectionMade(self) -> None:
-        transport = cast(Any, self.transport)
-        self.peer = transport.getPeer()
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task,
-                "protocol",
-                "connectionMade",
-                peer=format_address(self.peer),
-                host=format_address(transport.getHost()),
-            )
+        self.peer = cast(Any, self.transport).getPeer()
 
     def dataReceived(self, data: bytes) -> None:
         chunks = self._chunks
         if chunks is None:
             return  # finished (too large, timed out, cancelled): ignore the rest
         self.received += len(data)
-        if self.tracer is not None:
-            self.tracer.record(self.task, "protocol", "dataReceived", bytes=len(data))
         if self.received > self.max_bytes:
             self.poem_too_large()
             return
@@ -203,14 +190,6 @@ class PoetryProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         clean = isinstance(reason.value, ConnectionDone)
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task,
-                "protocol",
-                "connectionLost",
-                reason=_reason_name(reason),
-                clean=clean,
-            )
         chunks, self._chunks = self._chunks, None
         factory = cast("PoetryClientFactory | None", self.factory)
         if factory is None:
@@ -227,25 +206,22 @@ class PoetryProtocol(Protocol):
 
 class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     """
-    One download: connects one connection attempt to one result.
+    One connection attempt to one result (a new factory per attempt: the
+    L{poetry.client.connector.Connector} makes one for each address and each retry).
 
-    The factory holds the L{Deferred} (L{deferred}) that fires exactly once:
-    with a L{Poem}, or with a L{PoemError} (L{PoemConnectionFailed},
-    L{EmptyPoem}, L{PoemTruncated}, L{PoemTooLarge}, L{PoemTimeout}), or with
-    L{CancelledError} if it is cancelled.  Once it has fired, the factory
-    drops its references to the protocol, the connector and the timeout, so
-    finished downloads leave nothing alive.
-
+    L{deferred} fires exactly once: with a L{Poem}, a L{PoemError}
+    (L{PoemConnectionFailed}, L{EmptyPoem}, L{PoemTruncated},
+    L{PoemTooLarge}, L{PoemTimeout}) or L{CancelledError}.  Then the factory
+    drops the protocol, the connector and the timeout: nothing stays alive.
     The timeout starts in L{startedConnecting} and covers connecting plus
-    downloading; it is cancelled the moment the result fires.
+    downloading.
 
-    The result can fire before the connection's socket is closed (a timeout
-    or a cancel aborts the connection, and Twisted closes it a reactor turn
-    later).  C{on_closed}, if given, is called once the attempt's socket
-    really is closed: after the protocol's C{connectionLost}, or in
-    L{clientConnectionFailed} if it never connected.  L{get_poems} hands a
-    download's slot on only then, so it never has more sockets open than
-    its concurrency.
+    The result can fire before the socket is closed (a timeout or a cancel
+    aborts it; Twisted closes it a reactor turn later).  C{on_closed} is
+    called once the socket really is closed: after the protocol's
+    C{connectionLost}, or in L{clientConnectionFailed}.  L{get_poems} hands
+    a slot on only then, so it never has more sockets open than its
+    concurrency.
 
     @ivar deferred: the result, or L{None} once it has fired.
     """
@@ -281,16 +257,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
 
     # -- ClientFactory callbacks, in the order Twisted calls them ------------
 
-    def doStart(self) -> None:
-        if self.tracer is not None:
-            self.tracer.record(self.task, "factory", "doStart")
-        super().doStart()
-
     def startedConnecting(self, connector: Any) -> None:
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task, "factory", "startedConnecting", destination=str(self.address)
-            )
         if self.deferred is None:
             return
         self._connector = connector
@@ -298,34 +265,19 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         if self.timeout is not None:
             self._timeoutCall = self.clock.callLater(self.timeout, self.timedOut)
             if self.tracer is not None:
-                self.tracer.record(
-                    self.task, "timeout", "scheduled", seconds=self.timeout
-                )
+                self._trace_timeout("scheduled", seconds=self.timeout)
 
     def buildProtocol(self, addr: IAddress) -> PoetryProtocol | None:  # type: ignore[override]
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task, "factory", "buildProtocol", address=format_address(addr)
-            )
         if self.deferred is None:
             return None  # already timed out or cancelled: refuse the connection
         p = self.protocol()
         p.factory = self
         p.max_bytes = self.max_bytes
-        p.task = self.task
-        p.tracer = self.tracer
         p.on_data = self.on_data
         self._protocol = p
         return p
 
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task,
-                "factory",
-                "clientConnectionFailed",
-                reason=_reason_name(reason),
-            )
         d = self._take()
         if d is not None:
             reason.cleanFailure()
@@ -335,20 +287,8 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         # Either way the attempt's socket (if it had one) is closed now.
         self.connection_closed()
 
-    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
-        if self.tracer is not None:
-            self.tracer.record(
-                self.task,
-                "factory",
-                "clientConnectionLost",
-                reason=_reason_name(reason),
-            )
-        # The protocol's connectionLost has already decided the result.
-
-    def doStop(self) -> None:
-        if self.tracer is not None:
-            self.tracer.record(self.task, "factory", "doStop")
-        super().doStop()
+    # clientConnectionLost: nothing to do, the protocol's connectionLost has
+    # already decided the result.
 
     def connection_closed(self) -> None:
         """
@@ -367,21 +307,11 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         if d is None:
             return
         elapsed = self._elapsed()
-        peer = protocol.peer
         self._release()
         if not data:
             d.errback(EmptyPoem(self.address))
             return
-        host = getattr(peer, "host", None)
-        port = getattr(peer, "port", None)
-        d.callback(
-            Poem(
-                data,
-                self.address,
-                Address(host, port) if host is not None and port is not None else None,
-                elapsed,
-            )
-        )
+        d.callback(Poem(data, self.address, _peer_address(protocol.peer), elapsed))
 
     def poem_truncated(
         self, protocol: PoetryProtocol, data: bytes, reason: Failure
@@ -414,7 +344,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         """
         self._timeoutCall = None
         if self.tracer is not None:
-            self.tracer.record(self.task, "timeout", "fired", seconds=self.timeout)
+            self._trace_timeout("fired", seconds=self.timeout)
         d = self._take()
         if d is None:
             return
@@ -425,10 +355,12 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
 
     # -- internals -------------------------------------------------------------
 
+    def _trace_timeout(self, name: str, **detail: object) -> None:
+        # The timeout is the factory's own: the tracing wrapper cannot see it.
+        cast(TraceRecorder, self.tracer).record(self.task, "timeout", name, **detail)
+
     def _elapsed(self) -> float:
-        if self.started is None:
-            return 0.0
-        return self.clock.seconds() - self.started
+        return 0.0 if self.started is None else self.clock.seconds() - self.started
 
     def _take(self) -> Deferred[Poem] | None:
         """Take the result Deferred (fire-once) and cancel the timeout."""
@@ -442,7 +374,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         if call is not None and call.active():
             call.cancel()
             if self.tracer is not None:
-                self.tracer.record(self.task, "timeout", "cancelled")
+                self._trace_timeout("cancelled")
 
     def _stop(self) -> None:
         """Abort the connection, or stop connecting if not connected yet."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from twisted.internet.defer import CancelledError
 
 from poetry.addresses import Address
 from poetry.errors import PoemTimeout
 
-__all__ = ["DownloadResult", "DownloadStatus", "Poem"]
+__all__ = ["AttemptRecord", "DownloadResult", "DownloadStatus", "Poem"]
 
 
 class DownloadStatus(Enum):
@@ -106,6 +107,26 @@ class Poem:
         return len(self.data)
 
 
+class AttemptRecord(NamedTuple):
+    """
+    One connection attempt of a download (one factory).  A named tuple:
+    immutable and made at the cost of a tuple, once per attempt.
+
+    @ivar try_number: which try it belongs to (1, then 2 for the first
+        retry, ...).
+    @ivar destination: where it connected: C{[::1]:10001}, C{unix:/path}.
+    @ivar started: when it started (the reactor's seconds).
+    @ivar elapsed: seconds until it ended.
+    @ivar error: how it failed, or L{None} if the poem arrived.
+    """
+
+    try_number: int
+    destination: str
+    started: float
+    elapsed: float
+    error: BaseException | None
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class DownloadResult:
     """
@@ -118,6 +139,8 @@ class DownloadResult:
         other exception.
     @ivar elapsed: seconds from starting the download to its end (0 if it
         never started).
+    @ivar attempts: every connection attempt it made (one per address
+        tried, per try), in order; the last one's error is L{error}.
     """
 
     index: int
@@ -125,6 +148,12 @@ class DownloadResult:
     poem: Poem | None = None
     error: BaseException | None = None
     elapsed: float = 0.0
+    attempts: tuple[AttemptRecord, ...] = ()
+
+    @property
+    def tries(self) -> int:
+        """How many tries it took (1 without retries; 0 if it never started)."""
+        return max((a.try_number for a in self.attempts), default=0)
 
     @property
     def ok(self) -> bool:

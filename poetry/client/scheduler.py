@@ -29,7 +29,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from poetry.addresses import Address
-from poetry.client.results import DownloadResult, Poem
+from poetry.client.results import AttemptRecord, DownloadResult, Poem
 
 __all__ = ["DownloadScheduler"]
 
@@ -79,11 +79,14 @@ class DownloadScheduler:
     every download queued or running, and it then fires with every result,
     the unfinished ones failed with L{CancelledError}.  C{on_result} is
     given each result as its download ends; it may cancel the run.
+    C{attempts_of(index)}, if given, is each result's
+    L{DownloadResult.attempts}.
 
     @ivar in_flight: how many downloads hold a slot.
     """
 
     __slots__ = (
+        "_attempts_of",
         "_cap",
         "_clock",
         "_done",
@@ -114,8 +117,10 @@ class DownloadScheduler:
         per_server: int,
         keep_results: bool = True,
         on_result: Callable[[DownloadResult], object] | None = None,
+        attempts_of: Callable[[int], tuple[AttemptRecord, ...]] | None = None,
     ) -> None:
         count = len(targets)
+        self._attempts_of = attempts_of
         self._targets = targets
         self._fetch = fetch
         self._clock = clock
@@ -217,11 +222,16 @@ class DownloadScheduler:
         started = self._started_at[index]
         elapsed = 0.0 if started is None else self._clock.seconds() - started
         target = self._targets[index]
+        attempts = () if self._attempts_of is None else self._attempts_of(index)
         if isinstance(outcome, Failure):
-            result = DownloadResult(index, target, error=outcome.value, elapsed=elapsed)
+            result = DownloadResult(
+                index, target, error=outcome.value, elapsed=elapsed, attempts=attempts
+            )
         else:
             poem = cast(Poem, outcome)
-            result = DownloadResult(index, target, poem=poem, elapsed=elapsed)
+            result = DownloadResult(
+                index, target, poem=poem, elapsed=elapsed, attempts=attempts
+            )
         if self._keep:
             self._results[index] = result
         self._remaining -= 1

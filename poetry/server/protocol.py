@@ -8,7 +8,11 @@ from __future__ import annotations
 from typing import Any, cast
 
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IHalfCloseableDescriptor, IPullProducer
+from twisted.internet.interfaces import (
+    IHalfCloseableDescriptor,
+    INegotiated,
+    IPullProducer,
+)
 from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -153,8 +157,16 @@ class PoetryServerProtocol(BaseServerProtocol):
             # Until the last chunk leaves the transport, the idle bound runs.
             self._idle = self.factory.idle_deadlines.add(self)  # type: ignore[union-attr]
         self.outcome = ConnectionOutcome.COMPLETE
-        if IHalfCloseableDescriptor.providedBy(self.transport):
-            cast(Any, self.transport).loseWriteConnection()
+        # TLS (an ssl: port; its transport is the INegotiated
+        # TLSMemoryBIOProtocol) passes on its socket's half-close interface,
+        # but a FIN under TLS would beat its buffered records (the
+        # handshake, the poem): TLS ends with loseConnection (close_notify
+        # after the data).
+        transport = self.transport
+        if IHalfCloseableDescriptor.providedBy(
+            transport
+        ) and not INegotiated.providedBy(transport):
+            cast(Any, transport).loseWriteConnection()
         else:
             self.transport.loseConnection()
 

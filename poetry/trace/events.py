@@ -35,9 +35,10 @@ __all__ = [
     "trace_observer",
 ]
 
-SOURCES = ("factory", "protocol", "timeout")
+SOURCES = ("factory", "protocol", "timeout", "connector", "retry")
 """The objects whose callbacks are traced: the client factory, the protocol,
-and the download's timeout DelayedCall."""
+the download's timeout DelayedCall, the connector (a host name's lookup:
+C{resolving}, C{resolved}) and the retries (C{scheduled}, C{started})."""
 
 TRACE_NAMESPACE = "poetry.trace"
 """The C{twisted.logger} namespace of the events a L{poetry.trace.Tracer}

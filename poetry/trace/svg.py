@@ -151,7 +151,8 @@ def _task(
     """
     One task's group: a tooltip, its label left of the chart, its dashes
     while connecting, its bar while connected, a tick per pixel column that
-    bytes arrived in, its end mark, and its outcome and size on the right.
+    bytes arrived in, a C{↻} above each new attempt (the next address, or
+    a retry), its end mark, and its outcome and size on the right.
     """
     colour = _COLOURS.get(row.outcome, _COLOURS["unfinished"])
     connected = row.last if row.connected is None else row.connected
@@ -168,6 +169,9 @@ def _task(
     # One tick per pixel column: a fast download may have thousands.
     for pixel in sorted({round(chart.x(time)) for time, _ in row.arrivals}):
         _bar(group, pixel - 1, y, 2, fill=colour)
+    for time in row.attempts:
+        _add(group, "text", "↻", x=chart.x(time), y=y - 7, text_anchor="middle",
+             class_="attempt")  # fmt: skip
     if row.end is not None:
         _mark(group, row.outcome, chart.x(row.end), y, colour)
     _add(group, "text", summary, x=chart.x1 + 12, y=y + 4, fill=colour)

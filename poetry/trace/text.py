@@ -35,14 +35,15 @@ class _Glyphs:
     left: str
     right: str
     ellipsis: str
+    attempt: str
 
     def end(self, outcome: str) -> str | None:
         return {"ok": self.ok, "failed": self.failed, "timeout": self.timeout}.get(
             outcome
         )
 
-    def legend(self) -> list[str]:
-        return [
+    def legend(self, *, attempts: bool) -> list[str]:
+        names = [
             f"{self.connecting} connecting",
             f"{self.connected} connected",
             f"{self.waiting} waiting",
@@ -51,10 +52,14 @@ class _Glyphs:
             f"{self.failed} failed",
             f"{self.timeout} timed out",
         ]
+        # Named only when drawn: a chart without retries reads as before.
+        return [*names, f"{self.attempt} new attempt"] if attempts else names
 
 
-_ASCII = _Glyphs("-", "c", ".", "#", "*", "X", "T", "|", "-", "+", " ", " ", "~")
-_UNICODE = _Glyphs("┄", "├", "─", "█", "✓", "✗", "◔", "│", "─", "┬", "└", "┘", "…")
+_ASCII = _Glyphs("-", "c", ".", "#", "*", "X", "T", "|", "-", "+", " ", " ", "~", "r")
+_UNICODE = _Glyphs(
+    "┄", "├", "─", "█", "✓", "✗", "◔", "│", "─", "┬", "└", "┘", "…", "↻"
+)
 
 MIN_CHART_WIDTH = 10
 """The narrowest chart drawn, in columns, however narrow the terminal."""
@@ -109,7 +114,8 @@ def _chart_cells(
 ) -> str:
     """
     The chart of one row, C{chart_width} cells: connecting, then waiting once
-    connected, the connection mark, a mark per arrival, the end mark last
+    connected, the connection mark, a mark per arrival and per new attempt
+    (the next address, or a retry), the end mark last
     (so it wins over the others in its column).
     """
     cells = [" "] * chart_width
@@ -121,6 +127,8 @@ def _chart_cells(
         cells[connected] = glyphs.connected
     for time, _ in row.arrivals:
         cells[column(time)] = glyphs.data
+    for time in row.attempts:
+        cells[column(time)] = glyphs.attempt
     mark = glyphs.end(row.outcome)
     if row.end is not None and mark is not None:
         cells[column(row.end)] = mark
@@ -222,5 +230,6 @@ def render_timeline_text(
     )
     lines.append(f"{indent}{axis}".rstrip())
     lines.append(f"{indent}{labels}".rstrip())
-    lines.extend(_wrap("legend: ", glyphs.legend(), width))
+    legend = glyphs.legend(attempts=any(row.attempts for row in rows))
+    lines.extend(_wrap("legend: ", legend, width))
     return "".join(line + "\n" for line in lines)

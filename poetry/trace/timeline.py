@@ -45,6 +45,8 @@ class TaskRow:
     @ivar arrivals: C{(time, size)} of each C{dataReceived}.
     @ivar end: when it finished, failed or timed out, or L{None}.
     @ivar outcome: one of L{OUTCOMES}.
+    @ivar attempts: when each connection attempt after the first started
+        (the next address of a host name, or a retry).
     """
 
     task: int
@@ -54,6 +56,7 @@ class TaskRow:
     arrivals: tuple[tuple[float, int], ...]
     end: float | None
     outcome: str
+    attempts: tuple[float, ...] = ()
 
     @property
     def received(self) -> int:
@@ -102,10 +105,17 @@ def _row(task: int, events: Sequence[TraceEvent], outcome: str | None) -> TaskRo
     arrivals: list[tuple[float, int]] = []
     end: float | None = None
     inferred = "unfinished"
+    attempts: list[float] = []
+    started = False
     for event in events:
         key = (event.source, event.name)
         if key == ("factory", "startedConnecting"):
-            destination = event.get("destination")
+            if started:
+                # Another attempt: the download goes on, its end is later.
+                attempts.append(event.time)
+                end, inferred = None, "unfinished"
+            started = True
+            destination = event.get("address", event.get("destination"))
             if destination is not None and not label:
                 label = plain_value(destination)
         elif key in {("protocol", "makeConnection"), ("protocol", "connectionMade")}:
@@ -125,6 +135,7 @@ def _row(task: int, events: Sequence[TraceEvent], outcome: str | None) -> TaskRo
         arrivals=tuple(arrivals),
         end=end,
         outcome=inferred if outcome is None else outcome,
+        attempts=tuple(attempts),
     )
 
 
@@ -136,7 +147,10 @@ def timeline_from_events(
 
     A task connected at its first C{makeConnection}/C{connectionMade}; its
     arrivals are its C{dataReceived} events (detail C{bytes}: a count, or the
-    data); it ended at its first ending event, which also gives its outcome:
+    data); each C{startedConnecting} after the first is one more attempt
+    (L{TaskRow.attempts}), its label the first one's C{address} (the
+    address asked for) or C{destination}; it ended at the first ending
+    event of its last attempt, which also gives its outcome:
     the timeout C{fired} (C{"timeout"}), C{connectionLost} (C{"ok"} if
     clean: detail C{clean=True}, or a C{reason} that is a
     L{ConnectionDone}; C{"failed"} otherwise), C{clientConnectionFailed} or
