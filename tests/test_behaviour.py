@@ -74,6 +74,26 @@ class DocumentTests(SynchronousTestCase):
         self.assertIsNone(slow.mix())
         self.assertEqual(Behaviour.from_document({}), Behaviour())
 
+    def test_oneFaultShorthand(self) -> None:
+        """
+        C{"fault": "MODE"} is C{"faults": ["MODE"]} (issue 12's example);
+        with C{faults} too, or not text, it is refused naming C{fault}.
+        """
+        self.assertEqual(
+            Behaviour.from_document({"fault": "reset:100"}),
+            Behaviour.from_document({"faults": ["reset:100"]}),
+        )
+        self.assertEqual(
+            Behaviour.from_document({"fault": "reset:100"}).faults, ((Reset(100), 1.0),)
+        )
+        self.assertEqual(Behaviour.from_document({"fault": None}), Behaviour())
+        for document, message in [
+            ({"fault": "stall", "faults": []}, "fault: give fault or faults, not both"),
+            ({"fault": 3}, "fault must be a text, not 3"),
+        ]:
+            error = self.assertRaises(ConfigError, Behaviour.from_document, document)
+            self.assertEqual(str(error), message)
+
     def test_badDocuments(self) -> None:
         """
         Each bad value is one ConfigError line naming the key as the

@@ -159,6 +159,14 @@ class OptionsTests(SynchronousTestCase):
             normalize_endpoint("tcp:1:backlog=5"), "tcp:1:backlog=5:interface=127.0.0.1"
         )
         self.assertEqual(normalize_endpoint("unix:/tmp/s"), f"unix:/tmp/s:backlog={b}")
+        self.assertEqual(
+            normalize_endpoint("ssl:0:privateKey=k.pem"),
+            f"ssl:0:privateKey=k.pem:interface=127.0.0.1:backlog={b}",
+        )
+        self.assertEqual(
+            normalize_endpoint("ssl:0:interface=0.0.0.0:privateKey=k.pem"),
+            f"ssl:0:interface=0.0.0.0:privateKey=k.pem:backlog={b}",
+        )
 
 
 class CommandLineTests(SynchronousTestCase):

@@ -67,6 +67,24 @@ _TYPES: dict[str, tuple[tuple[type, ...], str]] = {
 }
 
 
+def _one_fault(
+    document: Mapping[str, Any], name: Callable[[str], str], typed: bool
+) -> dict[str, Any]:
+    """
+    C{document} with its shorthand C{"fault": "MODE"} (one fault, every
+    connection) written out as C{"faults": ["MODE"]}.
+    """
+    if "faults" in document:
+        raise ConfigError(f"{name('fault')}: give fault or faults, not both")
+    result = {k: v for k, v in document.items() if k != "fault"}
+    one = document["fault"]
+    if one is not None:
+        if typed and not isinstance(one, str):
+            raise ConfigError(f"{name('fault')} must be a text, not {one!r}")
+        result["faults"] = [one]
+    return result
+
+
 def _fault_entry(name: str, entry: Any) -> tuple[Fault, float]:
     """One entry of C{faults}: C{"MODE[@P]"} or C{{mode, probability}}."""
     if isinstance(entry, Mapping):
@@ -136,6 +154,8 @@ class Behaviour:
         """
         if not isinstance(document, Mapping):
             raise ConfigError(f"{name('')} must be a table of {', '.join(KEYS)}")
+        if "fault" in document:
+            document = _one_fault(document, name, typed)
         unknown = sorted(set(document) - set(KEYS))
         if unknown:
             raise ConfigError(

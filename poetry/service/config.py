@@ -72,8 +72,9 @@ _INTERFACE = re.compile(r"(?:^|:)interface=((?:\\.|[^:])*)")
 def normalize_endpoint(description: str) -> str:
     """
     Turn a C{--port} value into a full server endpoint description: a bare
-    number means C{tcp:NUMBER:interface=127.0.0.1}; a C{tcp:} (C{tcp6:})
-    description that names no interface listens on 127.0.0.1 (C{::1}), so
+    number means C{tcp:NUMBER:interface=127.0.0.1}; a C{tcp:} or C{ssl:}
+    (C{tcp6:}) description that names no interface listens on 127.0.0.1
+    (C{::1}), so
     nothing is reachable beyond loopback unless the user says so
     (C{interface=0.0.0.0}); and stream endpoints that take a backlog get
     L{DEFAULT_BACKLOG} unless they name one.
@@ -85,8 +86,8 @@ def normalize_endpoint(description: str) -> str:
     if description.isdigit():
         description = f"tcp:{description}:interface=127.0.0.1"
     kind = description.split(":", 1)[0].lower()
-    if kind in ("tcp", "tcp6") and "interface=" not in description:
-        loopback = "127.0.0.1" if kind == "tcp" else "\\:\\:1"
+    if kind in ("tcp", "tcp6", "ssl") and "interface=" not in description:
+        loopback = "\\:\\:1" if kind == "tcp6" else "127.0.0.1"
         description += f":interface={loopback}"
     if kind in _BACKLOG_TYPES and "backlog=" not in description:
         description += f":backlog={DEFAULT_BACKLOG}"
