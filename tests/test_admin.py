@@ -386,6 +386,42 @@ class TokenTests(AdminTestCase):
         )
         self.assertIn("counters", response.json())
 
+    async def test_hostMustNameLoopback(self) -> None:
+        """
+        Without a token, a request whose C{Host} names anything but
+        loopback (a DNS-rebinding page's own name) is a 403 and changes
+        nothing; loopback names with any port are answered.
+        """
+        self.start()
+        before = (await self.request("GET", "/api/behaviour")).body
+        for host in ["rebound.example:%d", "127.0.0.1.nip.example", "10.0.0.1:%d"]:
+            value = host % self.admin_port if "%d" in host else host
+            for method, path in [("GET", "/api/status"), ("GET", "/")]:
+                response = await self.request(method, path, {"Host": value})
+                self.assertEqual(response.code, 403, (value, path))
+            put = await self.request(
+                "PUT",
+                "/api/behaviour",
+                {"Host": value, "Content-Type": "application/json"},
+                b'{"faults": ["reset:1"]}',
+            )
+            self.assertEqual(put.code, 403)
+        self.assertEqual((await self.request("GET", "/api/behaviour")).body, before)
+        for value in ["localhost:%d", "127.0.0.2:%d", "[::1]:%d", "LOCALHOST"]:
+            host = value % self.admin_port if "%d" in value else value
+            response = await self.request("GET", "/api/status", {"Host": host})
+            self.assertEqual(response.code, 200, host)
+
+    async def test_withTokenAnyHost(self) -> None:
+        """With a token the Host is not checked: the token is the guard."""
+        self.start("--admin-token-file", _token_file(self))
+        response = await self.request(
+            "GET",
+            "/api/status",
+            {"Host": "admin.example", "Authorization": "Bearer " + TOKEN},
+        )
+        self.assertEqual(response.code, 200)
+
     async def test_pageWithoutTokenIs401(self) -> None:
         """
         With a token, even the page is a 401 without it, but the 401's body
@@ -416,7 +452,8 @@ class BadRequestTests(AdminTestCase):
         """The server, with a test resource taking a JSON body at /api/echo."""
         self.start()
         assert self.service.admin_listener is not None
-        self.site().resource.children[b"api"].putChild(b"echo", _Echo())
+        root = self.site().resource
+        getattr(root, "wrapped", root).children[b"api"].putChild(b"echo", _Echo())
 
     def site(self) -> Any:
         """The admin L{Site}, under its policy wrappers."""

@@ -31,6 +31,7 @@ from poetry.admin import (
 from poetry.admin import auth as auth_module
 from poetry.admin.auth import BearerToken, TokenChecker
 from poetry.admin.control import ADMIN_NAMESPACE, BehaviourControl, BehaviourRefused
+from poetry.admin.host import names_loopback
 from poetry.admin.metrics import ServerMetrics
 from poetry.admin.recent import RecentConnections, timeline_outcome
 from poetry.faults import parse_fault
@@ -694,3 +695,33 @@ class BehaviourControlTests(SynchronousTestCase):
         text = formatEvent(first)
         self.assertIn("127.0.0.1:5", text)
         self.assertIn("reset:3@0.5", text)
+
+
+class NamesLoopbackTests(SynchronousTestCase):
+    """L{names_loopback}: which C{Host} values an admin without a token answers."""
+
+    def test_loopbackNames(self) -> None:
+        for host in [
+            b"localhost",
+            b"localhost:10080",
+            b"LocalHost.",
+            b"127.0.0.1",
+            b"127.1.2.3:80",
+            b"[::1]",
+            b"[::1]:10080",
+            b"::1",
+            None,
+        ]:
+            self.assertTrue(names_loopback(host), host)
+
+    def test_otherNames(self) -> None:
+        for host in [
+            b"example.com",
+            b"example.com:10080",
+            b"localhost.example.com",
+            b"127.0.0.1.example",
+            b"10.0.0.1:10080",
+            b"[2001:db8::1]:10080",
+            b"",
+        ]:
+            self.assertFalse(names_loopback(host), host)

@@ -26,6 +26,7 @@ from twisted.web.resource import IResource
 
 from poetry.admin.auth import guard
 from poetry.admin.control import BehaviourControl
+from poetry.admin.host import LoopbackHostOnly
 from poetry.admin.metrics import ServerMetrics
 from poetry.admin.recent import RecentConnections
 from poetry.admin.resources import (
@@ -48,14 +49,16 @@ def admin_resource(
     view: ServerView,
     token: bytes | None = None,
     control: BehaviourControl | None = None,
-) -> DirectoryResource:
+) -> IResource:
     """
     The admin resource tree reading C{view} and changing the behaviour
     through C{control} (default: a L{BehaviourControl} of C{view}'s
     factory, made now: its start-up behaviour is the factory's now).  With
     a C{token}, every
     resource needs C{Authorization: Bearer TOKEN}: without it a 401 (the
-    page's 401 is the static page, which asks for the token).
+    page's 401 is the static page, which asks for the token); without
+    one, only requests addressed to a loopback name are answered
+    (L{LoopbackHostOnly}: no DNS rebinding).
     """
 
     def protect(resource: IResource) -> Any:
@@ -72,7 +75,7 @@ def admin_resource(
     root.putChild(b"", PageResource(token))
     root.putChild(b"api", protect(api))
     root.putChild(b"metrics", protect(MetricsResource(ServerMetrics(view))))
-    return root
+    return root if token is not None else LoopbackHostOnly(root)
 
 
 def admin_factory(
