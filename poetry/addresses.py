@@ -70,9 +70,14 @@ class Address:
         return ":" in self.host
 
     def __str__(self) -> str:
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
+        return _host_port(self.host, self.port)
+
+
+def _host_port(host: str, port: object) -> str:
+    """C{host:port}, an IPv6 literal in brackets: how every address is shown."""
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
 
 
 def format_address(address: object) -> str:
@@ -91,7 +96,9 @@ def format_address(address: object) -> str:
     if host is None or port is None:
         name = getattr(address, "name", None) or address
         return os.fsdecode(name) if isinstance(name, bytes) else str(name)
-    return str(Address(host, port))
+    # As str(Address(host, port)), without building a frozen dataclass for
+    # every access-log event.
+    return _host_port(host, port)
 
 
 def _port(text: str, port: str) -> int:

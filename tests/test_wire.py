@@ -383,10 +383,10 @@ class DeadlinesTests(SynchronousTestCase):
         clock = Clock()
         fired: list[Any] = []
         by_duration = DeadlinesByDuration(clock, fired.append)
-        self.assertIs(by_duration(2.0), by_duration(2.0))
-        self.assertIsNot(by_duration(2.0), by_duration(3.0))
-        self.assertEqual(by_duration(3.0).seconds, 3.0)
-        by_duration(3.0).add("x")  # type: ignore[arg-type]
+        self.assertIs(by_duration[2.0], by_duration[2.0])
+        self.assertIsNot(by_duration[2.0], by_duration[3.0])
+        self.assertEqual(by_duration[3.0].seconds, 3.0)
+        by_duration[3.0].add("x")  # type: ignore[arg-type]
         clock.advance(3.0)
         self.assertEqual(fired, ["x"])
 
@@ -399,7 +399,7 @@ class _Timed(DeadlineTimeoutMixin):
         self.timed_out: list[float] = []
 
     def timeout_deadlines(self, seconds: float) -> Deadlines:
-        return self.timeouts(seconds)
+        return self.timeouts[seconds]
 
     def timeoutConnection(self) -> None:
         self.timed_out.append(self.timeouts.clock.seconds())

@@ -133,7 +133,7 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
 
     def timeout_deadlines(self, seconds: float) -> Deadlines:
         """The factory's shared idle timeouts of C{seconds}."""
-        return self.factory.timeouts(seconds)
+        return self.factory.timeouts[seconds]
 
     def timeoutConnection(self) -> None:
         """No data moved for C{idle_timeout} seconds: abort the connection."""

@@ -20,6 +20,7 @@ from poetry.library import PoemLibrary
 from poetry.server.accesslog import (
     ACCESS_NAMESPACE,
     LIFECYCLE_NAMESPACE,
+    AccessLogger,
     access_event,
     display_name,
 )
@@ -161,7 +162,7 @@ class PoetryServerFactory(LimitedServerFactory):
         self._drained: list[Deferred[None]] = []
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
-        self.access_log = Logger(namespace=ACCESS_NAMESPACE, source=self)
+        self.access_log: Logger = AccessLogger(namespace=ACCESS_NAMESPACE, source=self)
         self.trace_lifecycle = delay is not None if trace is None else trace
         self.trace_chunks = bool(trace)
         self.lifecycle_log = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)

@@ -15,6 +15,7 @@ from zope.interface import implementer
 
 from poetry.server.accesslog import chunk_event
 from poetry.server.base import BaseServerProtocol
+from poetry.server.deadlines import Deadlines
 from poetry.server.outcome import ConnectionOutcome
 
 __all__ = ["PoetryServerProtocol"]
@@ -56,10 +57,11 @@ class PoetryServerProtocol(BaseServerProtocol):
     #: How much of the poem has been sent (C{sent} counts every byte
     #: written, a subclass's own included).
     offset: int = 0
-    #: This connection's entries in the factory's L{SlowSchedule} and its
-    #: linger L{Deadlines}, while it has them.
+    #: This connection's entries in the factory's L{SlowSchedule} and in
+    #: its linger L{Deadlines} (C{_lingers}), while it has them.
     _entry: list[Any] | None = None
     _linger: list[Any] | None = None
+    _lingers: Deadlines | None = None
     #: Registered as the transport's pull producer: streaming a big poem
     #: (fast mode), or hearing drains for the idle timeout (slow mode).
     _producing = False
@@ -166,7 +168,8 @@ class PoetryServerProtocol(BaseServerProtocol):
         if self.read_closed:
             self.transport.loseConnection()
         else:
-            self._linger = self.factory.lingers(self.LINGER_TIMEOUT).add(self)
+            lingers = self._lingers = self.factory.lingers[self.LINGER_TIMEOUT]
+            self._linger = lingers.add(self)
 
     def linger_expired(self) -> None:
         """The client did not close within L{LINGER_TIMEOUT}: close it."""
@@ -177,7 +180,7 @@ class PoetryServerProtocol(BaseServerProtocol):
     def _cancel_linger(self) -> None:
         linger, self._linger = self._linger, None
         if linger is not None:
-            self.factory.lingers(self.LINGER_TIMEOUT).cancel(linger)
+            self._lingers.cancel(linger)  # type: ignore[union-attr]
 
     def cut(self) -> None:
         """
