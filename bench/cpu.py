@@ -84,13 +84,9 @@ KINDS = ("minimal", "minimal-linger", "twistd-linger", "ours", "ours-nolog")
 
 def command(kind: str, port: int, poem: Path, workdir: Path) -> list[str]:
     """The command line of one server C{kind} on C{port}."""
-    twistd = [
-        sys.executable,
-        "-c",
-        os.environ.get("BENCH_CPU_PRELUDE", "")
-        + "import sys; from twisted.scripts.twistd import run; "
-        "sys.argv[0] = 'twistd'; run()",
-    ]
+    from bench.run import twistd_command
+
+    twistd = twistd_command()
     pid = ["--pidfile", str(workdir / f"{kind}-{port}.pid")]
     log = ["--logfile", str(workdir / f"{kind}-{port}.log")]
     if kind in ("minimal", "minimal-linger"):

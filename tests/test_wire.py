@@ -350,18 +350,16 @@ class DeadlinesTests(SynchronousTestCase):
 
     def test_renewRestartsFromNow(self) -> None:
         """
-        A renewed deadline expires C{seconds} after the renewal, never at
-        its old time; the old entry is emptied; renewing many times keeps
-        the FIFO bounded and leaves one timer.
+        A renewed deadline expires C{seconds} after its last renewal, never
+        at its old time; renewing many times holds one entry and one timer;
+        deadlines renewed and not keep their order.
         """
         clock = Clock()
         fired: list[Any] = []
         deadlines = Deadlines(clock, 5.0, fired.append)
         a = deadlines.add("a")  # type: ignore[arg-type]
         clock.advance(4.0)
-        a2 = deadlines.renew(a)
-        self.assertIsNone(a[1])
-        self.assertEqual(a2[1], "a")
+        self.assertIs(deadlines.renew(a), a)
         clock.advance(1.0)  # the old deadline: nothing fires
         self.assertEqual(fired, [])
         clock.advance(3.99)
@@ -372,10 +370,68 @@ class DeadlinesTests(SynchronousTestCase):
         b = deadlines.add("b")  # type: ignore[arg-type]
         for _ in range(1000):
             b = deadlines.renew(b)
-        self.assertLessEqual(len(deadlines._fifo), 2 + 2 * Deadlines.COMPACT_MIN)
+        self.assertEqual(len(deadlines._fifo), 1)
         self.assertEqual(len(deadlines), 1)
         self.assertEqual(len(clock.getDelayedCalls()), 1)
         deadlines.cancel(b)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        # t=10: c set; t=11: d set; t=13: c renewed; e set at t=14.
+        c = deadlines.add("c")  # type: ignore[arg-type]
+        clock.advance(1.0)
+        d = deadlines.add("d")  # type: ignore[arg-type]
+        clock.advance(2.0)
+        deadlines.renew(c)
+        clock.advance(1.0)
+        deadlines.add("e")  # type: ignore[arg-type]
+        clock.advance(1.99)  # t=15.99
+        self.assertEqual(fired, ["a"])
+        clock.advance(0.01)  # t=16: d, set at 11
+        self.assertEqual(fired, ["a", "d"])
+        deadlines.renew(c)  # t=16: c now due at 21
+        clock.advance(2.99)  # t=18.99
+        self.assertEqual(fired, ["a", "d"])
+        clock.advance(0.01)  # t=19: e, set at 14
+        self.assertEqual(fired, ["a", "d", "e"])
+        clock.advance(1.99)
+        self.assertEqual(fired, ["a", "d", "e"])
+        clock.advance(0.01)  # t=21: c, 5 s after its last renewal
+        self.assertEqual(fired, ["a", "d", "e", "c"])
+        self.assertEqual(len(deadlines), 0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        del d
+
+    def test_cancelRearmed(self) -> None:
+        """
+        A deadline renewed and re-armed can still be cancelled; one that
+        expires may cancel others (the timer is left right).
+        """
+        clock = Clock()
+        fired: list[Any] = []
+        deadlines = Deadlines(clock, 5.0, fired.append)
+        a = deadlines.add("a")  # type: ignore[arg-type]
+        clock.advance(1.0)
+        deadlines.renew(a)
+        clock.advance(4.0)  # a comes up, renewed: re-armed for t=6
+        self.assertEqual(fired, [])
+        self.assertEqual(len(deadlines), 1)
+        deadlines.cancel(a)
+        self.assertEqual(len(deadlines), 0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        clock.advance(10.0)
+        self.assertEqual(fired, [])
+        entries: dict[str, list[Any]] = {}
+
+        def expire(name: str) -> None:
+            fired.append(name)
+            if name == "x":
+                deadlines.cancel(entries["y"])
+
+        deadlines = Deadlines(clock, 5.0, expire)
+        entries["x"] = deadlines.add("x")  # type: ignore[arg-type]
+        entries["y"] = deadlines.add("y")  # type: ignore[arg-type]
+        deadlines.add("z")  # type: ignore[arg-type]
+        clock.advance(5.0)
+        self.assertEqual(fired, ["x", "z"])
         self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_byDurationSharesOnePerDuration(self) -> None:
