@@ -5,6 +5,8 @@ replace the tracked C{bench/RESULTS.md}.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -111,8 +113,8 @@ class CpuAidTests(SynchronousTestCase):
         minimal-linger's does, ours twistd's poetry plugin (with a log file,
         or every event discarded).
         """
-        workdir = Path(self.mktemp())
-        workdir.mkdir()
+        workdir = Path(tempfile.mkdtemp(prefix="bench-cpu-test-"))
+        self.addCleanup(shutil.rmtree, workdir, ignore_errors=True)
         poem = workdir / "poem.txt"
         poem.write_bytes(b"a poem\n")
         linger = bench_cpu.command("minimal-linger", 1234, poem, workdir)
