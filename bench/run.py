@@ -452,10 +452,13 @@ def scenario_fast(ctx: Context) -> list[Row]:
 
     rows: list[Row] = []
     # minimal-linger keeps the wire contract (half-close, then close once the
-    # client has): the fair baseline for our bookkeeping.  minimal does not,
-    # so its target includes the lingering close's own cost (docs in
-    # bench/README.md).
-    targets = {"minimal": 0.85, "minimal-linger": 0.85, "asyncio": 1.25, "logging": 1.6}
+    # client has): the fair baseline for our bookkeeping, and the one issue
+    # 11's 0.90x is held against.  minimal does not linger, and
+    # minimal-linger itself runs below 0.90x of it (the "(context)
+    # minimal-linger" row), so a 0.90x target against minimal could only be
+    # met by dropping the wire contract: ours vs minimal is a context row,
+    # with that bound beside it (docs in bench/README.md, bench/ANALYSIS.md).
+    targets = {"minimal-linger": 0.90, "asyncio": 1.25, "logging": 1.6}
     for base, target in targets.items():
         metric = f"poems/s vs {base}"
         if "ours" not in runs:
@@ -491,6 +494,9 @@ def scenario_fast(ctx: Context) -> list[Row]:
             )
         )
     if "ours" in runs:
+        # No server that keeps the wire contract can beat minimal-linger's
+        # own ratio to minimal: shown as the bound of ours vs minimal.
+        bound = ratios(pps["minimal-linger"].values, pps["minimal"].values)
         for k in ("ours", "ours-nolog"):
             r = ratios(pps[k].values, pps["minimal"].values)
             rows.append(
@@ -500,7 +506,7 @@ def scenario_fast(ctx: Context) -> list[Row]:
                     fmt_rate(pps[k]),
                     f"minimal {fmt_rate(pps['minimal'])}",
                     fmt_ratio(r),
-                    "",
+                    f"bound {bound.median:.2f}x" if k == "ours" else "",
                     "info",
                 )
             )

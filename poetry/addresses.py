@@ -93,9 +93,7 @@ class Address:
         """C{host:port} (IPv6 in brackets) without the scheme; the path for unix."""
         if self.scheme == "unix":
             return self.host
-        if ":" in self.host:
-            return f"[{self.host}]:{self.port}"
-        return f"{self.host}:{self.port}"
+        return _host_port(self.host, self.port)
 
     def __repr__(self) -> str:
         scheme = "" if self.scheme == "tcp" else f", scheme={self.scheme!r}"
@@ -105,6 +103,13 @@ class Address:
         if self.scheme == "tcp":
             return self.host_port
         return f"{self.scheme}:{self.host_port}"
+
+
+def _host_port(host: str, port: object) -> str:
+    """C{host:port}, an IPv6 literal in brackets: how every address is shown."""
+    if ":" in host:
+        return f"[{host}]:{port}"
+    return f"{host}:{port}"
 
 
 def format_address(address: object) -> str:
@@ -123,7 +128,9 @@ def format_address(address: object) -> str:
     if host is None or port is None:
         name = getattr(address, "name", None) or address
         return os.fsdecode(name) if isinstance(name, bytes) else str(name)
-    return str(Address(host, port))
+    # As str(Address(host, port)), without building a frozen dataclass for
+    # every access-log event.
+    return _host_port(host, port)
 
 
 def _port(text: str, port: str) -> int:

@@ -173,11 +173,15 @@ class BufferedFileLogObserver:
             else:
                 if not text:
                     return None
-                line = (
-                    f"{self._format_time(event.get('log_time'))}"
-                    f" [{event.get('log_namespace', '-')}#{level.name}] {text}"
-                )
-                return line.replace("\n", "\n\t") + "\n"
+                if "\n" in text:
+                    text = text.replace("\n", "\n\t")
+                when = event.get("log_time")
+                if when is not None and int(when) == self._second:
+                    stamp = self._stamp  # the common case: this second's
+                else:
+                    stamp = self._format_time(when)
+                namespace = event.get("log_namespace", "-")
+                return f"{stamp} [{namespace}#{level.name}] {text}\n"
         return formatEventAsClassicLogText(event, formatTime=self._format_time)
 
     def __call__(self, event: LogEvent) -> None:

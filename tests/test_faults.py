@@ -523,7 +523,9 @@ class IdleTimeoutTests(SynchronousTestCase):
         factory = self.factory(idle_timeout=3.0)
         proto, transport = connect(factory)
         self.assertTrue(transport.disconnecting)
-        self.clock.advance(3.0)
+        self.clock.advance(2.99)
+        self.assertFalse(transport.disconnected)
+        self.clock.advance(0.01)
         self.assertCutIdle(factory, proto, transport)
 
     def test_slowModeDrainsKeepItAlive(self) -> None:
@@ -552,18 +554,21 @@ class IdleTimeoutTests(SynchronousTestCase):
 
     def test_slowModeNonReaderCut(self) -> None:
         """
-        In slow mode, when chunks stop draining, the connection is cut at
-        the first chunk time idle-timeout seconds or more after the last
-        drain (checked per chunk, so at most one delay late), not before.
+        In slow mode, when chunks stop draining, the connection is cut
+        exactly idle-timeout seconds after the last drain (the one timer
+        every mode uses, restarted by each drain), between chunk times, not
+        before; the chunks written meanwhile do not count as data moving.
         """
         factory = self.factory(delay=1.0, chunk_size=5, idle_timeout=2.5)
         proto, transport = connect(factory)
         self.clock.advance(1.0)
         transport.producer.resumeProducing()  # one drain at t=1, then none
-        self.clock.pump([1.0, 1.0, 0.99])  # chunk times 2, 3: 2 s since it
+        self.clock.pump([1.0, 1.0, 0.49])  # chunk times 2, 3; t=3.49
         self.assertFalse(transport.disconnected)
-        self.clock.advance(0.01)  # chunk time 4: 3 s since the drain
+        self.assertEqual(proto.sent, 4 * 5)
+        self.clock.advance(0.01)  # t=3.5: 2.5 s since the drain
         self.assertCutIdle(factory, proto, transport)
+        self.assertEqual(proto.sent, 4 * 5)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_timerCancelledWhenClientLeaves(self) -> None:

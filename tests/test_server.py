@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
-from twisted.logger import Logger, formatEvent
+from twisted.logger import Logger, LogLevel, formatEvent
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from poetry.library import PoemFile, PoemLibrary
@@ -25,6 +25,7 @@ from poetry.server import (
     PoetryServerProtocol,
     format_address,
 )
+from poetry.server.accesslog import AccessLogger
 from tests.helpers import fetch, lose, waitFor
 
 POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
@@ -364,6 +365,43 @@ class FactoryTests(SynchronousTestCase):
         self.assertEqual(format_address(_Peer("::1", 80)), "[::1]:80")  # type: ignore[arg-type]
         self.assertEqual(format_address(_Peer("1.2.3.4", 8)), "1.2.3.4:8")  # type: ignore[arg-type]
         self.assertEqual(format_address(None), "None")
+
+
+class AccessLoggerTests(SynchronousTestCase):
+    """The access log's Logger emits what twisted.logger's Logger emits."""
+
+    def test_sameEventAsLogger(self) -> None:
+        """
+        Its event has the keys and values C{Logger.emit} gives (all but
+        C{log_time}, which is the time of each), to the same observer.
+        """
+        mine: list[dict[str, Any]] = []
+        theirs: list[dict[str, Any]] = []
+        source = object()
+        AccessLogger("ns", source, mine.append).emit(LogLevel.info, "{a}", a=1)
+        Logger("ns", source, theirs.append).emit(LogLevel.info, "{a}", a=1)
+        for event in mine + theirs:
+            self.assertIsInstance(event.pop("log_time"), float)
+            self.assertIsInstance(event.pop("log_logger"), Logger)
+        self.assertEqual(mine, theirs)
+        self.assertEqual(mine[0]["log_level"], LogLevel.info)
+        self.assertEqual(formatEvent(theirs[0]), "1")
+
+    def test_badLevelReported(self) -> None:
+        """A level that is not a LogLevel is reported, as Logger reports it."""
+        events: list[dict[str, Any]] = []
+        AccessLogger("ns", None, events.append).emit("loud", "x")  # type: ignore[arg-type]
+        self.assertEqual(len(events), 1)
+        self.assertEqual(events[0]["log_level"], LogLevel.critical)
+        self.assertEqual(events[0]["invalidLevel"], "loud")
+
+    def test_traced(self) -> None:
+        """C{log_trace} gets the logger and its observer, as with Logger."""
+        events: list[dict[str, Any]] = []
+        logger = AccessLogger("ns", None, events.append)
+        trace: list[Any] = []
+        logger.emit(LogLevel.info, "x", log_trace=trace)
+        self.assertEqual(trace, [(logger, events.append)])
 
 
 class DrainTests(SynchronousTestCase):

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import weakref
+from operator import methodcaller
 from typing import Any
 
 from twisted.internet import reactor
@@ -47,6 +48,7 @@ from poetry.server import (
     PoetryServerProtocol,
     default_idle_timeout,
 )
+from poetry.server.deadlines import DeadlinesByDuration, DeadlineTimeoutMixin
 from tests.helpers import lose, parse, waitFor
 
 POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
@@ -345,6 +347,163 @@ class DeadlinesTests(SynchronousTestCase):
         self.assertEqual(len(deadlines), 1)
         deadlines.cancel(keep)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_renewRestartsFromNow(self) -> None:
+        """
+        A renewed deadline expires C{seconds} after its last renewal, never
+        at its old time; renewing many times holds one entry and one timer;
+        deadlines renewed and not keep their order.
+        """
+        clock = Clock()
+        fired: list[Any] = []
+        deadlines = Deadlines(clock, 5.0, fired.append)
+        a = deadlines.add("a")  # type: ignore[arg-type]
+        clock.advance(4.0)
+        self.assertIs(deadlines.renew(a), a)
+        clock.advance(1.0)  # the old deadline: nothing fires
+        self.assertEqual(fired, [])
+        clock.advance(3.99)
+        self.assertEqual(fired, [])
+        clock.advance(0.01)  # 5 s after the renewal
+        self.assertEqual(fired, ["a"])
+        self.assertEqual(clock.getDelayedCalls(), [])
+        b = deadlines.add("b")  # type: ignore[arg-type]
+        for _ in range(1000):
+            b = deadlines.renew(b)
+        self.assertEqual(len(deadlines._fifo), 1)
+        self.assertEqual(len(deadlines), 1)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        deadlines.cancel(b)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        # t=10: c set; t=11: d set; t=13: c renewed; e set at t=14.
+        c = deadlines.add("c")  # type: ignore[arg-type]
+        clock.advance(1.0)
+        d = deadlines.add("d")  # type: ignore[arg-type]
+        clock.advance(2.0)
+        deadlines.renew(c)
+        clock.advance(1.0)
+        deadlines.add("e")  # type: ignore[arg-type]
+        clock.advance(1.99)  # t=15.99
+        self.assertEqual(fired, ["a"])
+        clock.advance(0.01)  # t=16: d, set at 11
+        self.assertEqual(fired, ["a", "d"])
+        deadlines.renew(c)  # t=16: c now due at 21
+        clock.advance(2.99)  # t=18.99
+        self.assertEqual(fired, ["a", "d"])
+        clock.advance(0.01)  # t=19: e, set at 14
+        self.assertEqual(fired, ["a", "d", "e"])
+        clock.advance(1.99)
+        self.assertEqual(fired, ["a", "d", "e"])
+        clock.advance(0.01)  # t=21: c, 5 s after its last renewal
+        self.assertEqual(fired, ["a", "d", "e", "c"])
+        self.assertEqual(len(deadlines), 0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        del d
+
+    def test_cancelRearmed(self) -> None:
+        """
+        A deadline renewed and re-armed can still be cancelled; one that
+        expires may cancel others (the timer is left right).
+        """
+        clock = Clock()
+        fired: list[Any] = []
+        deadlines = Deadlines(clock, 5.0, fired.append)
+        a = deadlines.add("a")  # type: ignore[arg-type]
+        clock.advance(1.0)
+        deadlines.renew(a)
+        clock.advance(4.0)  # a comes up, renewed: re-armed for t=6
+        self.assertEqual(fired, [])
+        self.assertEqual(len(deadlines), 1)
+        deadlines.cancel(a)
+        self.assertEqual(len(deadlines), 0)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        clock.advance(10.0)
+        self.assertEqual(fired, [])
+        entries: dict[str, list[Any]] = {}
+
+        def expire(name: str) -> None:
+            fired.append(name)
+            if name == "x":
+                deadlines.cancel(entries["y"])
+
+        deadlines = Deadlines(clock, 5.0, expire)
+        entries["x"] = deadlines.add("x")  # type: ignore[arg-type]
+        entries["y"] = deadlines.add("y")  # type: ignore[arg-type]
+        deadlines.add("z")  # type: ignore[arg-type]
+        clock.advance(5.0)
+        self.assertEqual(fired, ["x", "z"])
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_byDurationSharesOnePerDuration(self) -> None:
+        """One L{Deadlines} per duration, made once, calling C{expire}."""
+        clock = Clock()
+        fired: list[Any] = []
+        by_duration = DeadlinesByDuration(clock, fired.append)
+        self.assertIs(by_duration[2.0], by_duration[2.0])
+        self.assertIsNot(by_duration[2.0], by_duration[3.0])
+        self.assertEqual(by_duration[3.0].seconds, 3.0)
+        by_duration[3.0].add("x")  # type: ignore[arg-type]
+        clock.advance(3.0)
+        self.assertEqual(fired, ["x"])
+
+
+class _Timed(DeadlineTimeoutMixin):
+    """A L{DeadlineTimeoutMixin} recording its timeouts."""
+
+    def __init__(self, timeouts: DeadlinesByDuration) -> None:
+        self.timeouts = timeouts
+        self.timed_out: list[float] = []
+
+    def timeout_deadlines(self, seconds: float) -> Deadlines:
+        return self.timeouts[seconds]
+
+    def timeoutConnection(self) -> None:
+        self.timed_out.append(self.timeouts.clock.seconds())
+
+
+class DeadlineTimeoutMixinTests(SynchronousTestCase):
+    """TimeoutMixin's interface on shared deadlines: the one idle timer."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.timeouts = DeadlinesByDuration(self.clock, methodcaller("timeout_expired"))
+
+    def test_setResetCancel(self) -> None:
+        """
+        C{setTimeout} starts the timer and returns the previous timeout;
+        C{resetTimeout} restarts it from now; C{setTimeout(None)} cancels
+        it (no timer left); resetting a cancelled timer does nothing.
+        """
+        timed = _Timed(self.timeouts)
+        self.assertIsNone(timed.setTimeout(2.0))
+        self.assertEqual(timed.timeOut, 2.0)
+        self.clock.advance(1.5)
+        timed.resetTimeout()
+        self.clock.advance(1.99)
+        self.assertEqual(timed.timed_out, [])
+        self.clock.advance(0.01)
+        self.assertEqual(timed.timed_out, [3.5])
+        timed.resetTimeout()  # expired: nothing to restart
+        self.clock.advance(10.0)
+        self.assertEqual(timed.timed_out, [3.5])
+        self.assertEqual(timed.setTimeout(1.0), 2.0)
+        self.assertEqual(timed.setTimeout(None), 1.0)
+        timed.resetTimeout()
+        self.clock.advance(5.0)
+        self.assertEqual(timed.timed_out, [3.5])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_changedPeriod(self) -> None:
+        """A new C{setTimeout} replaces the old timer, from now."""
+        timed = _Timed(self.timeouts)
+        timed.setTimeout(5.0)
+        self.clock.advance(1.0)
+        timed.setTimeout(1.0)
+        self.clock.advance(1.0)
+        self.assertEqual(timed.timed_out, [2.0])
+        self.clock.advance(10.0)
+        self.assertEqual(timed.timed_out, [2.0])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_slowModeLastChunkStuck(self) -> None:
         """

@@ -11,7 +11,8 @@ factory that holds what connections share.
     L{parse_fault}.
   - L{poetry.server.factory}: L{PoetryServerFactory}.
   - L{poetry.server.schedule}: slow mode's single-timer L{SlowSchedule};
-    L{poetry.server.deadlines}: fixed-duration timeouts on one timer.
+    L{poetry.server.deadlines}: fixed-duration timeouts on one timer, and
+    the one idle-timeout mechanism every server protocol uses.
   - L{poetry.server.accesslog}: the access-log event, one per connection.
   - L{poetry.server.outcome}: L{ConnectionOutcome}, how a connection ended.
 

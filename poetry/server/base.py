@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IAddress, IDelayedCall, IHalfCloseableProtocol
 from twisted.internet.protocol import Protocol, connectionDone
-from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from poetry.addresses import format_address
 from poetry.library import PoemFile
+from poetry.server.deadlines import Deadlines, DeadlineTimeoutMixin
 from poetry.server.outcome import ConnectionOutcome
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ __all__ = ["BaseServerProtocol"]
 
 
 @implementer(IHalfCloseableProtocol)
-class BaseServerProtocol(Protocol, TimeoutMixin):
+class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     """
     One server connection's accounting, and what every server connection
     does alike.
@@ -48,8 +48,9 @@ class BaseServerProtocol(Protocol, TimeoutMixin):
     once.  The protocol is an L{IHalfCloseableProtocol}: a client's
     half-close only sets C{read_closed}.
 
-    An idle timeout, when a subclass sets one (L{TimeoutMixin}, timers from
-    the factory's clock), aborts the connection as
+    An idle timeout, when a subclass sets one (L{setTimeout}, restarted by
+    L{resetTimeout} when data moves: L{DeadlineTimeoutMixin}, on the
+    factory's shared C{timeouts}), aborts the connection as
     L{ConnectionOutcome.CUT_IDLE}; so does every other path that stops a
     poem before its last byte (L{cut}): a cut poem never ends with the clean
     FIN that means "complete".
@@ -127,8 +128,12 @@ class BaseServerProtocol(Protocol, TimeoutMixin):
         self.write_closed = True
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
-        """L{TimeoutMixin}'s timers, through the factory's injected clock."""
+        """A timer of this connection's own, on the factory's injected clock."""
         return self.factory.clock.callLater(period, func)
+
+    def timeout_deadlines(self, seconds: float) -> Deadlines:
+        """The factory's shared idle timeouts of C{seconds}."""
+        return self.factory.timeouts[seconds]
 
     def timeoutConnection(self) -> None:
         """No data moved for C{idle_timeout} seconds: abort the connection."""
@@ -151,7 +156,7 @@ class BaseServerProtocol(Protocol, TimeoutMixin):
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self.timeOut is not None:
+        if self._timeout_entry is not None:
             self.setTimeout(None)
         if self.outcome is None:
             self.outcome = ConnectionOutcome.CLIENT_GONE

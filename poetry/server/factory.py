@@ -21,11 +21,12 @@ from poetry.library import PoemLibrary
 from poetry.server.accesslog import (
     ACCESS_NAMESPACE,
     LIFECYCLE_NAMESPACE,
+    AccessLogger,
     access_event,
     display_name,
 )
 from poetry.server.base import BaseServerProtocol
-from poetry.server.deadlines import Deadlines
+from poetry.server.deadlines import DeadlinesByDuration
 from poetry.server.limits import LimitedServerFactory
 from poetry.server.mix import FaultMix
 from poetry.server.outcome import ConnectionOutcome
@@ -173,18 +174,14 @@ class PoetryServerFactory(LimitedServerFactory):
         self.mix = mix
         self.idle_timeout = idle_timeout
         self._names: dict[str, str] = {}
-        self._lingers: dict[float, Deadlines] = {}
-        #: The idle timeouts of fast-mode connections (see
-        #: L{PoetryServerProtocol}), while C{idle_timeout} is set.
-        self.idle_deadlines = (
-            Deadlines(reactor, idle_timeout, methodcaller("idle_expired"))
-            if idle_timeout is not None
-            else None
-        )
+        #: Every connection's idle timeout and lingering bound, on shared
+        #: timers (L{poetry.server.deadlines}).
+        self.timeouts = DeadlinesByDuration(reactor, methodcaller("timeout_expired"))
+        self.lingers = DeadlinesByDuration(reactor, methodcaller("linger_expired"))
         self._drained: list[Deferred[None]] = []
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
-        self.access_log = Logger(namespace=ACCESS_NAMESPACE, source=self)
+        self.access_log: Logger = AccessLogger(namespace=ACCESS_NAMESPACE, source=self)
         self.trace_lifecycle = delay is not None if trace is None else trace
         self.trace_chunks = bool(trace)
         self.lifecycle_log = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
@@ -222,15 +219,6 @@ class PoetryServerFactory(LimitedServerFactory):
             if build is not None:
                 return build
         return self.protocol
-
-    def linger_deadlines(self, seconds: float) -> Deadlines:
-        """The shared L{Deadlines} of lingering connections, by duration."""
-        deadlines = self._lingers.get(seconds)
-        if deadlines is None:
-            deadlines = self._lingers[seconds] = Deadlines(
-                self.clock, seconds, methodcaller("linger_expired")
-            )
-        return deadlines
 
     def display_name(self, name: str) -> str:
         """L{display_name}C{(name)}, computed once per name."""

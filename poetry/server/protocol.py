@@ -19,6 +19,7 @@ from zope.interface import implementer
 
 from poetry.server.accesslog import chunk_event
 from poetry.server.base import BaseServerProtocol
+from poetry.server.deadlines import Deadlines
 from poetry.server.outcome import ConnectionOutcome
 
 __all__ = ["PoetryServerProtocol"]
@@ -43,11 +44,12 @@ class PoetryServerProtocol(BaseServerProtocol):
 
     The factory's C{idle_timeout}, if set, cuts a connection on which no data
     has moved for that long (L{ConnectionOutcome.CUT_IDLE}) until the poem
-    is all in the kernel.  Each case has the cheapest timer: a small fast
-    poem an entry in the factory's shared L{Deadlines} FIFO
-    (C{idle_deadlines}); a streamed poem L{TimeoutMixin}'s, restarted at each
-    drain; a slow poem a check before each chunk against the last drain
-    (C{last_moved}: the protocol is registered as a producer to hear drains).
+    is all in the kernel (C{writeConnectionLost}).  It is one timer in every
+    mode, the base's L{setTimeout} on the factory's shared deadlines,
+    restarted (L{resetTimeout}) each time the transport's buffer drains: a
+    streamed poem hears drains as the pull producer it is; a slow poem
+    registers itself as a pull producer for them (one that writes nothing:
+    the schedule writes its chunks).
 
     @cvar STREAM_CHUNK: poems up to this many bytes are written in one
         C{write}; larger ones this many bytes at a time.  It bounds what the
@@ -59,57 +61,52 @@ class PoetryServerProtocol(BaseServerProtocol):
     #: How much of the poem has been sent (C{sent} counts every byte
     #: written, a subclass's own included).
     offset: int = 0
-    #: This connection's entries in the factory's L{SlowSchedule}, linger
-    #: and idle L{Deadlines}, while it has them.
+    #: This connection's entries in the factory's L{SlowSchedule} and in
+    #: its linger L{Deadlines} (C{_lingers}), while it has them.
     _entry: list[Any] | None = None
     _linger: list[Any] | None = None
-    _idle: list[Any] | None = None
-    #: Slow mode with an idle timeout: registered as a producer to hear
-    #: drains, the last of them at C{last_moved} (clock seconds).
-    _watching = False
-    last_moved = 0.0
+    _lingers: Deadlines | None = None
+    #: Registered as the transport's pull producer: streaming a big poem
+    #: (fast mode), or hearing drains for the idle timeout (slow mode).
+    _producing = False
 
     def connectionMade(self) -> None:
         BaseServerProtocol.connectionMade(self)
         factory = self.factory
         timeout = factory.idle_timeout
+        if timeout is not None:
+            self.setTimeout(timeout)
         if factory.delay is None:
             data = self.poem.data
             if len(data) > self.STREAM_CHUNK:
-                if timeout is not None:
-                    self.setTimeout(timeout)
+                self._producing = True
                 self.transport.registerProducer(self, False)
                 return
-            if timeout is not None:
-                self._idle = factory.idle_deadlines.add(self)  # type: ignore[union-attr]
             self.offset = len(data)
             self.send(data)
             self._finished()
             return
         if timeout is not None:
-            self.last_moved = self.started
-            self._watching = True
+            self._producing = True
             self.transport.registerProducer(self, False)
         if self.send_chunk():
             factory.schedule.add(self, self.started + factory.delay)
 
     def resumeProducing(self) -> None:
         """
-        The transport's buffer has drained.  Slow mode: note when (for the
-        idle check of L{send_chunk}).  Fast mode: restart the idle timer and
-        write the next L{STREAM_CHUNK}; after the last one, stop producing.
+        The transport's buffer has drained: data moved, so restart the idle
+        timer.  Fast mode: write the next L{STREAM_CHUNK}; after the last
+        one, stop producing.  (Slow mode writes on the schedule.)
         """
-        if self._watching:
-            self.last_moved = self.factory.clock.seconds()
-            return
         self.resetTimeout()
+        if self.factory.delay is not None:
+            return
         data = self.poem.data
         offset = self.offset
         chunk = data[offset : offset + self.STREAM_CHUNK]
         self.offset = end = offset + len(chunk)
         self.send(chunk)
         if end >= len(data):
-            self.transport.unregisterProducer()
             self._finished()
 
     def stopProducing(self) -> None:
@@ -118,19 +115,11 @@ class PoetryServerProtocol(BaseServerProtocol):
     def send_chunk(self) -> bool:
         """
         Write the next C{chunk_size} bytes of the poem; close the connection
-        after the last one.  With an idle timeout, first cut the connection
-        if its transport has not drained for C{idle_timeout} seconds (so a
-        cut comes at a chunk time, at most one C{delay} late): a check per
-        chunk costs less than restarting a timer at each drain.
+        after the last one.
 
         @return: whether more of the poem remains to be sent.
         """
         factory = self.factory
-        if self._watching and (
-            factory.schedule.now - self.last_moved >= factory.idle_timeout  # type: ignore[operator]
-        ):
-            self.timeoutConnection()
-            return False
         data = self.poem.data
         offset = self.offset
         chunk = data[offset : offset + factory.chunk_size]
@@ -150,12 +139,11 @@ class PoetryServerProtocol(BaseServerProtocol):
         linger.  The outcome is L{ConnectionOutcome.COMPLETE} unless the
         client resets or outstays L{LINGER_TIMEOUT}.
         """
-        if self._watching:
-            # A registered producer would keep loseConnection from closing.
-            self._watching = False
+        if self._producing:
+            # A registered producer would keep the transport from closing;
+            # the idle timer runs on until the poem has left the transport.
+            self._producing = False
             self.transport.unregisterProducer()
-            # Until the last chunk leaves the transport, the idle bound runs.
-            self._idle = self.factory.idle_deadlines.add(self)  # type: ignore[union-attr]
         self.outcome = ConnectionOutcome.COMPLETE
         # TLS (an ssl: port; its transport is the INegotiated
         # TLSMemoryBIOProtocol) passes on its socket's half-close interface,
@@ -187,14 +175,13 @@ class PoetryServerProtocol(BaseServerProtocol):
         now if the client has half-closed too, else within L{LINGER_TIMEOUT}.
         """
         self.write_closed = True
-        if self._idle is not None:
-            self._cancel_idle()
-        if self.timeOut is not None:
+        if self._timeout_entry is not None:
             self.setTimeout(None)
         if self.read_closed:
             self.transport.loseConnection()
         else:
-            self._linger = self.factory.linger_deadlines(self.LINGER_TIMEOUT).add(self)
+            lingers = self._lingers = self.factory.lingers[self.LINGER_TIMEOUT]
+            self._linger = lingers.add(self)
 
     def linger_expired(self) -> None:
         """The client did not close within L{LINGER_TIMEOUT}: close it."""
@@ -202,20 +189,10 @@ class PoetryServerProtocol(BaseServerProtocol):
         self.outcome = ConnectionOutcome.LINGER_TIMEOUT
         self.transport.loseConnection()
 
-    def idle_expired(self) -> None:
-        """A small fast poem did not leave the transport in time."""
-        self._idle = None
-        self.timeoutConnection()
-
-    def _cancel_idle(self) -> None:
-        idle, self._idle = self._idle, None
-        if idle is not None:
-            self.factory.idle_deadlines.cancel(idle)  # type: ignore[union-attr]
-
     def _cancel_linger(self) -> None:
         linger, self._linger = self._linger, None
         if linger is not None:
-            self.factory.linger_deadlines(self.LINGER_TIMEOUT).cancel(linger)
+            self._lingers.cancel(linger)  # type: ignore[union-attr]
 
     def cut(self) -> None:
         """
@@ -233,8 +210,6 @@ class PoetryServerProtocol(BaseServerProtocol):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._linger is not None:
             self._cancel_linger()
-        if self._idle is not None:
-            self._cancel_idle()
         if self._entry is not None:
             self.factory.schedule.discard(self)
         if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(

@@ -198,7 +198,7 @@ class CleanCloseFaultProtocol(FaultProtocol):
         if self.read_closed:
             self.transport.loseConnection()
         else:
-            self._linger = self.factory.linger_deadlines(self.LINGER_TIMEOUT).add(self)
+            self._linger = self.factory.lingers[self.LINGER_TIMEOUT].add(self)
 
     def readConnectionLost(self) -> None:
         """The client half-closed: once the server has too, close."""
@@ -217,7 +217,7 @@ class CleanCloseFaultProtocol(FaultProtocol):
     def _cancel_linger(self) -> None:
         linger, self._linger = self._linger, None
         if linger is not None:
-            self.factory.linger_deadlines(self.LINGER_TIMEOUT).cancel(linger)
+            self.factory.lingers[self.LINGER_TIMEOUT].cancel(linger)
 
     def timeoutConnection(self) -> None:
         """Idle: stop the mode's timer too, then abort."""
