@@ -149,12 +149,12 @@ class TLSTests(TestCase):
     with C{--cacert}, failing verification (one line, exit 1), C{--insecure}.
     """
 
-    def serve_tls(self, pki: PKI) -> int:
+    def serve_tls(self, pki: PKI, *options: str) -> int:
         description = (
             f"ssl:0:interface=127.0.0.1:privateKey={pki.server_key}"
             f":certKey={pki.server_cert}"
         )
-        service = makeService(parse("--port", description))
+        service = makeService(parse("--port", description, *options))
         service.startService()
         self.addCleanup(service.stopService)
         return int(service.ports[0].getHost().port)  # type: ignore[attr-defined]
@@ -170,6 +170,20 @@ class TLSTests(TestCase):
             address = parse_address(f"tls:{host}:{self.port}")
             poem = await get_poem(address, timeout=10, tls=tls)
             self.assertTrue(poem.data.strip(), host)
+
+    async def test_cleanClosingFaultOverTLS(self) -> None:
+        """
+        A fault mode that ends with a clean close (C{truncate}) ends a TLS
+        connection as the poem protocol does, with the close alert after
+        its bytes (the base's close_cleanly): all its bytes, then a clean
+        end, never a FIN that beats the TLS records.
+        """
+        port = self.serve_tls(self.pki, "--fault", "truncate:7")
+        tls = ClientTLS.from_ca_file(self.pki.ca_cert)
+        poem = await get_poem(
+            parse_address(f"tls:127.0.0.1:{port}"), timeout=10, tls=tls
+        )
+        self.assertEqual(len(poem.data), 7)
 
     async def test_cliCacert(self) -> None:
         """C{get-poetry --cacert CA tls:...}: the poem, status 0."""

@@ -10,9 +10,16 @@ imports neither.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from twisted.internet.interfaces import IAddress, IDelayedCall, IHalfCloseableProtocol
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IHalfCloseableDescriptor,
+    IHalfCloseableProtocol,
+    INegotiated,
+)
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -91,6 +98,10 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     read_closed = False
     #: The server has half-closed: everything it sent is in the kernel.
     write_closed = False
+    #: This connection's entry in the factory's linger L{Deadlines}
+    #: (C{_lingers}), while it lingers.
+    _linger: list[Any] | None = None
+    _lingers: Deadlines | None = None
 
     def connectionMade(self) -> None:
         factory = self.factory
@@ -119,13 +130,71 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     def dataReceived(self, data: bytes) -> None:
         """Discard whatever the client sends."""
 
+    def close_cleanly(self, outcome: ConnectionOutcome) -> None:
+        """
+        Everything this connection sends is in the transport: end it with a
+        lingering close, as nginx does.  Half-close (C{loseWriteConnection}:
+        the FIN follows the data), then read and discard until the client
+        closes, for at most L{LINGER_TIMEOUT}, so no unread byte from the
+        client can make the kernel reset the connection while what was sent
+        is in flight.  C{outcome} is how the connection ends unless the
+        client resets or outstays the bound.
+
+        A TLS transport (an C{ssl:} port: Twisted's C{TLSMemoryBIOProtocol},
+        an L{INegotiated}) passes on its socket's half-close interface, but
+        a FIN under TLS would beat its buffered records (the handshake, the
+        data): TLS ends with C{loseConnection} (close_notify after the data).
+        """
+        self.outcome = outcome
+        transport = self.transport
+        if IHalfCloseableDescriptor.providedBy(
+            transport
+        ) and not INegotiated.providedBy(transport):
+            cast(Any, transport).loseWriteConnection()
+        else:
+            transport.loseConnection()
+
     def readConnectionLost(self) -> None:
-        """The client half-closed: it will send no more."""
+        """
+        The client half-closed: it will send no more (a subclass goes on
+        sending).  If the server had half-closed already (everything is in
+        the kernel), both sides are done: close.
+        """
         self.read_closed = True
+        if self.write_closed:
+            self._cancel_linger()
+            self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
-        """The server's half-close is done."""
+        """
+        The server's half-close is done: every byte is in the kernel and
+        the FIN follows it.  The linger bound replaces the idle timer: close
+        now if the client has half-closed too, else within L{LINGER_TIMEOUT}.
+        """
         self.write_closed = True
+        if self._timeout_entry is not None:
+            self.setTimeout(None)
+        if self.read_closed:
+            self.transport.loseConnection()
+        else:
+            lingers = self._lingers = self.factory.lingers[self.LINGER_TIMEOUT]
+            self._linger = lingers.add(self)
+
+    def linger_expired(self) -> None:
+        """
+        The client did not close within L{LINGER_TIMEOUT}: close it.  A
+        complete poem's connection ends as
+        L{ConnectionOutcome.LINGER_TIMEOUT}; a fault's keeps its outcome.
+        """
+        self._linger = None
+        if self.outcome is ConnectionOutcome.COMPLETE:
+            self.outcome = ConnectionOutcome.LINGER_TIMEOUT
+        self.transport.loseConnection()
+
+    def _cancel_linger(self) -> None:
+        linger, self._linger = self._linger, None
+        if linger is not None:
+            self._lingers.cancel(linger)  # type: ignore[union-attr]
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """A timer of this connection's own, on the factory's injected clock."""
@@ -150,7 +219,14 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         End this connection at the end of the shutdown grace: abort it
         (buffered data is dropped, the client sees a reset, never a clean
         end, and a client that never reads cannot hold the server open).
+        One that has half-closed already (lingering through the grace, so
+        no stray byte from its client can turn the close into a reset) is
+        closed cleanly: what it sent stands.
         """
+        if self.write_closed:
+            self._cancel_linger()
+            self.transport.loseConnection()
+            return
         if self.outcome is None or self.outcome is ConnectionOutcome.COMPLETE:
             self.outcome = ConnectionOutcome.CUT_AT_SHUTDOWN
         self.transport.abortConnection()
@@ -158,6 +234,18 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._timeout_entry is not None:
             self.setTimeout(None)
+        if self._linger is not None:
+            self._cancel_linger()
+        if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(
+            reason.value, ConnectionDone
+        ):
+            # Reset by the client after everything was handed over: if it
+            # was all in the kernel, the client reset instead of closing.
+            self.outcome = (
+                ConnectionOutcome.CLIENT_RESET
+                if self.write_closed
+                else ConnectionOutcome.CLIENT_GONE
+            )
         if self.outcome is None:
             self.outcome = ConnectionOutcome.CLIENT_GONE
         self.factory.connection_ended(self, reason)

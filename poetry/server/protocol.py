@@ -5,12 +5,9 @@ timeout, then ends the connection with a lingering close.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
-    IHalfCloseableDescriptor,
-    INegotiated,
     IPullProducer,
 )
 from twisted.internet.protocol import connectionDone
@@ -19,7 +16,6 @@ from zope.interface import implementer
 
 from poetry.server.accesslog import chunk_event
 from poetry.server.base import BaseServerProtocol
-from poetry.server.deadlines import Deadlines
 from poetry.server.outcome import ConnectionOutcome
 
 __all__ = ["PoetryServerProtocol"]
@@ -61,11 +57,9 @@ class PoetryServerProtocol(BaseServerProtocol):
     #: How much of the poem has been sent (C{sent} counts every byte
     #: written, a subclass's own included).
     offset: int = 0
-    #: This connection's entries in the factory's L{SlowSchedule} and in
-    #: its linger L{Deadlines} (C{_lingers}), while it has them.
+    #: This connection's entry in the factory's L{SlowSchedule}, while it
+    #: has one.
     _entry: list[Any] | None = None
-    _linger: list[Any] | None = None
-    _lingers: Deadlines | None = None
     #: Registered as the transport's pull producer: streaming a big poem
     #: (fast mode), or hearing drains for the idle timeout (slow mode).
     _producing = False
@@ -144,82 +138,9 @@ class PoetryServerProtocol(BaseServerProtocol):
             # the idle timer runs on until the poem has left the transport.
             self._producing = False
             self.transport.unregisterProducer()
-        self.outcome = ConnectionOutcome.COMPLETE
-        # TLS (an ssl: port; its transport is the INegotiated
-        # TLSMemoryBIOProtocol) passes on its socket's half-close interface,
-        # but a FIN under TLS would beat its buffered records (the
-        # handshake, the poem): TLS ends with loseConnection (close_notify
-        # after the data).
-        transport = self.transport
-        if IHalfCloseableDescriptor.providedBy(
-            transport
-        ) and not INegotiated.providedBy(transport):
-            cast(Any, transport).loseWriteConnection()
-        else:
-            self.transport.loseConnection()
-
-    def readConnectionLost(self) -> None:
-        """
-        The client half-closed: keep sending.  If the server had half-closed
-        already (the poem is in the kernel), both sides are done: close.
-        """
-        self.read_closed = True
-        if self.write_closed:
-            self._cancel_linger()
-            self.transport.loseConnection()
-
-    def writeConnectionLost(self) -> None:
-        """
-        The server's half-close is done: every byte is in the kernel and
-        the FIN follows it.  The linger bound replaces the idle timer: close
-        now if the client has half-closed too, else within L{LINGER_TIMEOUT}.
-        """
-        self.write_closed = True
-        if self._timeout_entry is not None:
-            self.setTimeout(None)
-        if self.read_closed:
-            self.transport.loseConnection()
-        else:
-            lingers = self._lingers = self.factory.lingers[self.LINGER_TIMEOUT]
-            self._linger = lingers.add(self)
-
-    def linger_expired(self) -> None:
-        """The client did not close within L{LINGER_TIMEOUT}: close it."""
-        self._linger = None
-        self.outcome = ConnectionOutcome.LINGER_TIMEOUT
-        self.transport.loseConnection()
-
-    def _cancel_linger(self) -> None:
-        linger, self._linger = self._linger, None
-        if linger is not None:
-            self._lingers.cancel(linger)  # type: ignore[union-attr]
-
-    def cut(self) -> None:
-        """
-        End this connection at the end of the shutdown grace.  One whose
-        poem is all in the kernel (lingering through the grace, so no stray
-        byte from its client can turn the close into a reset) is closed
-        cleanly: its poem is complete.  Any other is aborted.
-        """
-        if self.write_closed:
-            self._cancel_linger()
-            self.transport.loseConnection()
-            return
-        BaseServerProtocol.cut(self)
+        self.close_cleanly(ConnectionOutcome.COMPLETE)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self._linger is not None:
-            self._cancel_linger()
         if self._entry is not None:
             self.factory.schedule.discard(self)
-        if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(
-            reason.value, ConnectionDone
-        ):
-            # Reset by the client after the whole poem was handed over: if
-            # it was all in the kernel, the client reset instead of closing.
-            self.outcome = (
-                ConnectionOutcome.CLIENT_RESET
-                if self.write_closed
-                else ConnectionOutcome.CLIENT_GONE
-            )
         BaseServerProtocol.connectionLost(self, reason)

@@ -8,12 +8,10 @@ does), and L{Fault} (the value that names a mode and builds its protocol).
 from __future__ import annotations
 
 import random
-from typing import Any, cast
+from typing import Any
 
-from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IDelayedCall,
-    IHalfCloseableDescriptor,
     IPullProducer,
 )
 from twisted.internet.protocol import connectionDone
@@ -48,9 +46,9 @@ def repeated(data: bytes, size: int) -> bytes:
 class FaultProtocol(BaseServerProtocol):
     """
     The base of the fault modes' protocols.  The factory's C{idle_timeout},
-    if set, runs as a L{TimeoutMixin} timer from the moment the connection
-    is made; a mode that writes restarts it each time the transport has
-    drained (C{resetTimeout}).
+    if set, runs (the base's L{setTimeout}, on the factory's shared
+    deadlines) from the moment the connection is made; a mode that writes
+    restarts it each time the transport has drained (C{resetTimeout}).
 
     @cvar hangs: whether the mode stops sending on purpose and waits
         (C{stall}, C{silent}).  The server's default idle timeout does not
@@ -144,7 +142,6 @@ class CleanCloseFaultProtocol(FaultProtocol):
 
     idle_at_start = False
     _timer: IDelayedCall | None = None
-    _linger: list[Any] | None = None
 
     def idle_start(self) -> None:
         """Bytes are in flight: run the idle timer, if not running."""
@@ -172,52 +169,14 @@ class CleanCloseFaultProtocol(FaultProtocol):
 
     def close_cleanly(self, outcome: ConnectionOutcome) -> None:
         """
-        Everything is in the transport: half-close, then linger.  C{outcome}
-        is how the connection ends unless the client resets or outstays
-        L{LINGER_TIMEOUT}.
+        Everything is in the transport: run the idle timer until it has
+        left it, stop producing, then the base's lingering close.
         """
-        self.outcome = outcome
         self.idle_start()
         if getattr(self.transport, "producer", None) is self:
             # A registered producer would keep the close from completing.
             self.transport.unregisterProducer()
-        if IHalfCloseableDescriptor.providedBy(self.transport):
-            cast(Any, self.transport).loseWriteConnection()
-        else:
-            self.transport.loseConnection()
-
-    def writeConnectionLost(self) -> None:
-        """
-        The half-close is done: every byte is in the kernel.  The linger
-        bound replaces the idle timer: close now if the client has
-        half-closed too, else within L{LINGER_TIMEOUT}.
-        """
-        self.write_closed = True
-        if self.timeOut is not None:
-            self.setTimeout(None)
-        if self.read_closed:
-            self.transport.loseConnection()
-        else:
-            self._linger = self.factory.lingers[self.LINGER_TIMEOUT].add(self)
-
-    def readConnectionLost(self) -> None:
-        """The client half-closed: once the server has too, close."""
-        FaultProtocol.readConnectionLost(self)
-        if self.write_closed:
-            self._cancel_linger()
-            self.transport.loseConnection()
-
-    def linger_expired(self) -> None:
-        """The client did not close within L{LINGER_TIMEOUT}: close it."""
-        self._linger = None
-        if self.outcome is ConnectionOutcome.COMPLETE:
-            self.outcome = ConnectionOutcome.LINGER_TIMEOUT
-        self.transport.loseConnection()
-
-    def _cancel_linger(self) -> None:
-        linger, self._linger = self._linger, None
-        if linger is not None:
-            self.factory.lingers[self.LINGER_TIMEOUT].cancel(linger)
+        FaultProtocol.close_cleanly(self, outcome)
 
     def timeoutConnection(self) -> None:
         """Idle: stop the mode's timer too, then abort."""
@@ -231,26 +190,17 @@ class CleanCloseFaultProtocol(FaultProtocol):
         aborted, its timer cancelled.
         """
         self._cancel_timer()
-        if self.write_closed:
-            self._cancel_linger()
-            self.transport.loseConnection()
-            return
-        if self.outcome is not None and self.outcome is not ConnectionOutcome.COMPLETE:
+        if (
+            not self.write_closed
+            and self.outcome is not None
+            and self.outcome is not ConnectionOutcome.COMPLETE
+        ):
             # A fault's own bytes, cut before its close: a cut all the same.
             self.outcome = None
         FaultProtocol.cut(self)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancel_timer()
-        self._cancel_linger()
-        if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(
-            reason.value, ConnectionDone
-        ):
-            self.outcome = (
-                ConnectionOutcome.CLIENT_RESET
-                if self.write_closed
-                else ConnectionOutcome.CLIENT_GONE
-            )
         FaultProtocol.connectionLost(self, reason)
 
 
