@@ -61,7 +61,7 @@ def poll(port: int, interval: float = 1.0) -> dict[str, Any]:
 
 def admin_once(ctx: Any, clients: int, with_admin: bool) -> dict[str, Any]:
     """One slow run of our server, with or without the admin endpoint polled."""
-    from bench.run import loadgen, python_env, server_for
+    from bench.run import python_env, server_for, slow_load
 
     cfg = ctx.cfg
     size = ctx.slow160.stat().st_size
@@ -91,25 +91,7 @@ def admin_once(ctx: Any, clients: int, with_admin: bool) -> dict[str, Any]:
                 stdout=subprocess.PIPE,
                 env=python_env(),
             )
-        lg = loadgen(
-            ctx,
-            "slow",
-            "--port",
-            server.port,
-            "--expect",
-            size,
-            "--clients",
-            clients,
-            "--chunk",
-            cfg.slow_chunk,
-            "--delay",
-            cfg.slow_delay,
-            "--window",
-            256,
-            "--timeout",
-            30,
-            timeout=120,
-        )
+        lg = slow_load(ctx, server.port, size, clients)
         if not server.alive():
             raise BenchError("server ours (admin) died during the slow run")
         if poller is not None:

@@ -21,10 +21,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -440,3 +440,22 @@ class Spread:
 def ratios(ours: Sequence[float], base: Sequence[float]) -> Spread:
     """Per-repetition ratios ours[i] / base[i] (runs are paired in time)."""
     return Spread([a / b for a, b in zip(ours, base, strict=False) if b])
+
+
+K = TypeVar("K")
+
+
+def paired_runs(
+    reps: int, kinds: Sequence[K], measure: Callable[[K], dict[str, Any]]
+) -> dict[K, list[dict[str, Any]]]:
+    """
+    C{measure(kind)} for every kind, C{reps} times, the kinds' order rotated
+    each repetition (no kind always runs first): run i of one kind and run
+    i of another are paired in time, which is what L{ratios} compares.
+    """
+    runs: dict[K, list[dict[str, Any]]] = {k: [] for k in kinds}
+    for rep in range(reps):
+        shift = rep % len(kinds)
+        for kind in [*kinds[shift:], *kinds[:shift]]:
+            runs[kind].append(measure(kind))
+    return runs

@@ -51,6 +51,7 @@ from bench.harness import (
     core_times,
     free_port,
     listen_overflows,
+    paired_runs,
     proc_user_sys,
     python_tool,
     raise_file_limit,
@@ -295,6 +296,52 @@ def loadgen(ctx: Context, *args: object, timeout: float) -> dict[str, Any]:
 # --- formatting ---------------------------------------------------------------
 
 
+def warm_up(ctx: Context, port: int) -> None:
+    """Fetch 300 poems from the fast server on C{port}, as every fast run
+    does first; a server that serves none is broken, not slow."""
+    warm = loadgen(
+        ctx,
+        "fast",
+        "--port",
+        port,
+        "--expect",
+        ctx.kilobyte.stat().st_size,
+        "--conns",
+        ctx.cfg.fast_conns,
+        "--total",
+        300,
+        "--timeout",
+        10,
+        timeout=60,
+    )
+    if warm["poems"] == 0:
+        raise BenchError(f"warm-up on port {port} served no poems: {warm}")
+
+
+def slow_load(ctx: Context, port: int, size: int, clients: int) -> dict[str, Any]:
+    """C{clients} slow clients at once against the slow server on C{port}."""
+    cfg = ctx.cfg
+    return loadgen(
+        ctx,
+        "slow",
+        "--port",
+        port,
+        "--expect",
+        size,
+        "--clients",
+        clients,
+        "--chunk",
+        cfg.slow_chunk,
+        "--delay",
+        cfg.slow_delay,
+        "--window",
+        256,
+        "--timeout",
+        30,
+        timeout=120,
+    )
+
+
 def fmt_rate(s: Spread) -> str:
     return s.fmt(",.0f")
 
@@ -358,23 +405,7 @@ def fast_once(ctx: Context, kind: str) -> dict[str, Any]:
     server = server_for(ctx, kind, ctx.kilobyte)
     try:
         server.start()
-        warm = loadgen(
-            ctx,
-            "fast",
-            "--port",
-            server.port,
-            "--expect",
-            size,
-            "--conns",
-            cfg.fast_conns,
-            "--total",
-            300,
-            "--timeout",
-            10,
-            timeout=60,
-        )
-        if warm["poems"] == 0:
-            raise BenchError(f"{kind}: warm-up served no poems: {warm}")
+        warm_up(ctx, server.port)
         cpu0 = server.cpu_time()
         ovf0 = listen_overflows()
         cores0 = core_times()
@@ -419,11 +450,7 @@ def scenario_fast(ctx: Context) -> list[Row]:
         # ours-nolog: our server with every log event discarded (twistd
         # --logger), to show what the access log costs.
         kinds[:0] = ["ours", "ours-nolog"]
-    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
-    for rep in range(cfg.reps):
-        order = kinds[rep % len(kinds) :] + kinds[: rep % len(kinds)]
-        for kind in order:
-            runs[kind].append(fast_undisturbed(ctx, kind, sc))
+    runs = paired_runs(cfg.reps, kinds, lambda kind: fast_undisturbed(ctx, kind, sc))
     pps = {k: spread(v, "poems_per_s") for k, v in runs.items()}
     cpp = {k: spread(v, "server_cpu_per_poem_us") for k, v in runs.items()}
 
@@ -618,25 +645,7 @@ def slow_once(ctx: Context, kind: str, clients: int) -> dict[str, Any]:
         cpu0 = server.cpu_time()
         us0 = proc_user_sys(server.pid)
         with RssSampler(server.pid) as sampler:
-            lg = loadgen(
-                ctx,
-                "slow",
-                "--port",
-                server.port,
-                "--expect",
-                size,
-                "--clients",
-                clients,
-                "--chunk",
-                cfg.slow_chunk,
-                "--delay",
-                cfg.slow_delay,
-                "--window",
-                256,
-                "--timeout",
-                30,
-                timeout=120,
-            )
+            lg = slow_load(ctx, server.port, size, clients)
         cpu1 = server.cpu_time()
         us1 = proc_user_sys(server.pid)
         _, hwm = server.mem()
@@ -1346,7 +1355,7 @@ METHOD = """
 """
 
 
-def writeResults(
+def write_results(
     path: Path,
     ctx: Context,
     rows: Sequence[Row],
@@ -1420,7 +1429,6 @@ def find_poem(name: str, size: int, workdir: Path) -> Path:
     return q
 
 
-
 # --- scenario 6: slow serve with the admin endpoint polled ---------------------
 
 
@@ -1445,11 +1453,7 @@ def scenario_mix(ctx: Context) -> list[Row]:
     if not ctx.ours_server[0]:
         return [unavailable(sc, "poems/s with a mix vs none", ctx.ours_server[1])]
     kinds = ["ours", *MIX_KINDS]
-    runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
-    for rep in range(cfg.reps):
-        order = kinds[rep % len(kinds) :] + kinds[: rep % len(kinds)]
-        for kind in order:
-            runs[kind].append(fast_undisturbed(ctx, kind, sc))
+    runs = paired_runs(cfg.reps, kinds, lambda kind: fast_undisturbed(ctx, kind, sc))
     pps = {k: spread(v, "poems_per_s") for k, v in runs.items()}
     cpp = {k: spread(v, "server_cpu_per_poem_us") for k, v in runs.items()}
     for k, v in runs.items():
@@ -1502,6 +1506,7 @@ def scenario_mix(ctx: Context) -> list[Row]:
         Row(sc, "failures", str(fails), "", "", "0", "PASS" if fails == 0 else "MISS")
     )
     return rows
+
 
 # Issue 14's scenarios live in their own module, which uses this one's parts.
 from bench.scaling import scenario_haproxy, scenario_workers  # noqa: E402
@@ -1636,7 +1641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for r in missed:
             print(f"  MISS {r.scenario}: {r.metric} (target {r.target})")
         output.parent.mkdir(parents=True, exist_ok=True)
-        writeResults(output, ctx, rows, elapsed, argv, errors)
+        write_results(output, ctx, rows, elapsed, argv, errors)
         print(f"\nwrote {output} ({elapsed:.0f} s)")
     finally:
         if args.keep:

@@ -23,6 +23,7 @@ from bench.harness import (
     free_port,
     kill,
     listening,
+    paired_runs,
     proc_cpu,
     ratios,
 )
@@ -37,6 +38,7 @@ from bench.run import (
     twistd_command,
     unavailable,
     verdict,
+    warm_up,
 )
 
 __all__ = ["scenario_haproxy", "scenario_workers"]
@@ -83,23 +85,7 @@ def measure(ctx: Context, port: int, pids: list[int]) -> dict[str, Any]:
     """A warm-up, then one timed fast run against C{port}; CPU of C{pids}."""
     cfg = ctx.cfg
     size = ctx.kilobyte.stat().st_size
-    warm = loadgen(
-        ctx,
-        "fast",
-        "--port",
-        port,
-        "--expect",
-        size,
-        "--conns",
-        cfg.fast_conns,
-        "--total",
-        300,
-        "--timeout",
-        10,
-        timeout=60,
-    )
-    if warm["poems"] == 0:
-        raise BenchError(f"warm-up served no poems: {warm}")
+    warm_up(ctx, port)
     cpu0 = [proc_cpu(p) for p in pids]
     lg = loadgen(
         ctx,
@@ -151,10 +137,7 @@ def scenario_workers(ctx: Context) -> list[Row]:
     sc = "8 workers"
     if not ctx.ours_server[0]:
         return [unavailable(sc, "poems/s --workers 2 vs 1", ctx.ours_server[1])]
-    runs: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
-    for rep in range(ctx.cfg.reps):
-        for workers in (1, 2) if rep % 2 == 0 else (2, 1):
-            runs[workers].append(workers_once(ctx, workers))
+    runs = paired_runs(ctx.cfg.reps, (1, 2), lambda n: workers_once(ctx, n))
     pps = {k: spread(v, "poems_per_s") for k, v in runs.items()}
     for k, v in runs.items():
         for i, r in enumerate(v):
@@ -269,10 +252,9 @@ def scenario_haproxy(ctx: Context) -> list[Row]:
         return [unavailable(sc, metric, ctx.ours_server[1])]
     if haproxy is None:
         return [unavailable(sc, metric, "haproxy not installed")]
-    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
-    for rep in range(ctx.cfg.reps):
-        for through in (False, True) if rep % 2 == 0 else (True, False):
-            runs[through].append(haproxy_once(ctx, haproxy, through))
+    runs = paired_runs(
+        ctx.cfg.reps, (False, True), lambda through: haproxy_once(ctx, haproxy, through)
+    )
     for k, v in runs.items():
         for i, r in enumerate(v):
             ctx.detail(
