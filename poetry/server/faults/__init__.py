@@ -44,6 +44,7 @@ here.
 
 from poetry.server.faults.base import (
     CHUNK,
+    ByteCountFault,
     CleanCloseFaultProtocol,
     Fault,
     FaultProtocol,
@@ -83,6 +84,7 @@ __all__ = [
     "MODES",
     "Bandwidth",
     "BandwidthProtocol",
+    "ByteCountFault",
     "CleanCloseFaultProtocol",
     "Endless",
     "EndlessProtocol",

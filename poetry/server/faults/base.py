@@ -23,6 +23,7 @@ from poetry.server.outcome import ConnectionOutcome
 
 __all__ = [
     "CHUNK",
+    "ByteCountFault",
     "CleanCloseFaultProtocol",
     "Fault",
     "FaultProtocol",
@@ -247,6 +248,23 @@ class Fault:
 
     def __hash__(self) -> int:
         return hash((type(self), str(self)))
+
+
+class ByteCountFault(Fault):
+    """
+    A mode whose one parameter is a byte count (C{MODE:BYTES}: C{reset},
+    C{truncate}, C{garbage}).
+
+    @ivar nbytes: the count, a whole number >= 0.
+    """
+
+    def __init__(self, nbytes: int) -> None:
+        if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
+            raise ValueError(f"{self.name} needs a byte count >= 0, not {nbytes!r}")
+        self.nbytes = nbytes
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.nbytes}"
 
 
 @implementer(IPullProducer)

@@ -14,11 +14,11 @@ were promised.  C{get-poetry} reports a C{truncate} poem as a success.
 from __future__ import annotations
 
 from poetry.server.faults.base import (
+    ByteCountFault,
     Fault,
     FaultProtocol,
     StreamingFaultProtocol,
 )
-from poetry.server.faults.producing import _count
 from poetry.server.outcome import ConnectionOutcome
 
 __all__ = ["Refuse", "RefuseProtocol", "Truncate", "TruncateProtocol"]
@@ -62,7 +62,7 @@ class Refuse(Fault):
     protocol = RefuseProtocol
 
 
-class Truncate(Fault):
+class Truncate(ByteCountFault):
     """
     C{truncate:BYTES}: see L{TruncateProtocol}.
 
@@ -71,9 +71,3 @@ class Truncate(Fault):
 
     name = "truncate"
     protocol = TruncateProtocol
-
-    def __init__(self, nbytes: int) -> None:
-        self.nbytes = _count("truncate", nbytes)
-
-    def __str__(self) -> str:
-        return f"truncate:{self.nbytes}"

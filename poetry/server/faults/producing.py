@@ -13,6 +13,7 @@ from zope.interface import implementer
 
 from poetry.server.faults.base import (
     CHUNK,
+    ByteCountFault,
     Fault,
     FaultProtocol,
     StreamingFaultProtocol,
@@ -29,12 +30,6 @@ __all__ = [
     "Reset",
     "ResetProtocol",
 ]
-
-
-def _count(mode: str, nbytes: int) -> int:
-    if isinstance(nbytes, bool) or not isinstance(nbytes, int) or nbytes < 0:
-        raise ValueError(f"{mode} needs a byte count >= 0, not {nbytes!r}")
-    return nbytes
 
 
 @implementer(IPullProducer)
@@ -138,7 +133,7 @@ class GarbageProtocol(StreamingFaultProtocol):
         self.close_cleanly(ConnectionOutcome.FAULT)
 
 
-class Reset(Fault):
+class Reset(ByteCountFault):
     """
     C{reset:BYTES}: see L{ResetProtocol}.
 
@@ -148,12 +143,6 @@ class Reset(Fault):
     name = "reset"
     protocol = ResetProtocol
 
-    def __init__(self, nbytes: int) -> None:
-        self.nbytes = _count("reset", nbytes)
-
-    def __str__(self) -> str:
-        return f"reset:{self.nbytes}"
-
 
 class Endless(Fault):
     """C{endless}: see L{EndlessProtocol}."""
@@ -162,7 +151,7 @@ class Endless(Fault):
     protocol = EndlessProtocol
 
 
-class Garbage(Fault):
+class Garbage(ByteCountFault):
     """
     C{garbage:BYTES}: see L{GarbageProtocol}.
 
@@ -171,9 +160,3 @@ class Garbage(Fault):
 
     name = "garbage"
     protocol = GarbageProtocol
-
-    def __init__(self, nbytes: int) -> None:
-        self.nbytes = _count("garbage", nbytes)
-
-    def __str__(self) -> str:
-        return f"garbage:{self.nbytes}"
