@@ -556,6 +556,19 @@ class WorkerSideTests(SynchronousTestCase):
         self.assertIs(ports[0].factory, worker.service.factory)
         self.assertIsInstance(ports[1].factory, ProxyHeaderFactory)
         self.assertEqual([p.fd for p in ports], [3, 4])
+        self.assertIsNone(worker.status)
+
+    def test_buildWorkerWithAdmin(self) -> None:
+        """
+        With --admin on the command line, the worker (which does not
+        listen on it: the parent does) sends its live status with its counts.
+        """
+        spec = {"worker": 1, "argv": ["--admin", "0", "--workers", "2"],
+                "ports": [[3, "AF_INET", False]]}  # fmt: skip
+        worker, _ = build_worker(spec, FakeReactor())
+        self.assertIsNone(worker.service.admin_listener)
+        assert worker.status is not None
+        self.assertEqual(worker.status()["live_total"], 0)
 
 
 class WorkersOptionTests(SynchronousTestCase):

@@ -20,10 +20,11 @@ L{BehaviourControl}; the others read the L{ServerView}.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.web.resource import IResource
 
+from poetry.admin.aggregate import AggregateView, WorkersBehaviourControl
 from poetry.admin.auth import guard
 from poetry.admin.control import BehaviourControl
 from poetry.admin.host import LoopbackHostOnly
@@ -41,6 +42,9 @@ from poetry.admin.resources import (
 from poetry.admin.site import AdminConnectionLimit, AdminSite, RequestDeadline
 from poetry.server.factory import PoetryServerFactory
 from poetry.server.view import ServerView
+
+if TYPE_CHECKING:
+    from poetry.service.supervisor import WorkerSupervisor
 
 __all__ = ["admin_factory", "admin_resource"]
 
@@ -79,14 +83,29 @@ def admin_resource(
 
 
 def admin_factory(
-    factory: PoetryServerFactory, *, token: bytes | None = None, reactor: Any = None
+    factory: PoetryServerFactory,
+    *,
+    token: bytes | None = None,
+    reactor: Any = None,
+    supervisor: WorkerSupervisor | None = None,
 ) -> AdminConnectionLimit:
     """
     The protocol factory the admin endpoint listens with, for the server
     whose factory is C{factory}: an L{AdminSite} of L{admin_resource},
     its timeouts on C{reactor} (default: C{factory}'s clock), under a
-    L{RequestDeadline} and an L{AdminConnectionLimit}.
+    L{RequestDeadline} and an L{AdminConnectionLimit}.  With a
+    C{supervisor} (C{--workers}), it reads every worker's reports
+    (L{AggregateView}) and sends behaviour changes to every worker
+    (L{WorkersBehaviourControl}).
     """
     clock = factory.clock if reactor is None else reactor
-    site = AdminSite(admin_resource(ServerView(factory), token), reactor=clock)
+    if supervisor is None:
+        resource = admin_resource(ServerView(factory), token)
+    else:
+        resource = admin_resource(
+            AggregateView(factory, supervisor),
+            token,
+            WorkersBehaviourControl(factory, supervisor),
+        )
+    site = AdminSite(resource, reactor=clock)
     return AdminConnectionLimit(RequestDeadline(site, clock))
