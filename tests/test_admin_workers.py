@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import LogLevel, Logger, eventAsJSON
+from twisted.logger import Logger, LogLevel, eventAsJSON
 from twisted.trial.unittest import SynchronousTestCase
 
 from poetry.admin.aggregate import (
@@ -241,8 +241,8 @@ class AggregateViewTests(SynchronousTestCase):
         """
         zero = dict.fromkeys(self.factory.counts(), 0)
         zero.pop("live")
-        self.report(1, zero | {"served": 2, "bytes_sent": 20},
-                    status(live=[row("a", 1.0, sent=7)], bytes_sent_live=7))  # fmt: skip
+        one = status(live=[row("a", 1.0, sent=7)], bytes_sent_live=7)
+        self.report(1, zero | {"served": 2, "bytes_sent": 20}, one)
         self.report(2, zero | {"served": 1, "bytes_sent": 10},
                     status(ended={"COMPLETE": 3}))  # fmt: skip
         control = WorkersBehaviourControl(self.factory, self.supervisor)
@@ -295,9 +295,7 @@ class WorkersBehaviourTests(SynchronousTestCase):
 
     def test_badDocumentSendsNothing(self) -> None:
         """A bad document is refused in the parent: no worker hears of it."""
-        self.assertRaises(
-            ConfigError, self.control.replace, {"delay": -1}, "127.0.0.1"
-        )
+        self.assertRaises(ConfigError, self.control.replace, {"delay": -1}, "127.0.0.1")
         self.assertEqual(self.sent(1), [])
         self.assertIsNone(self.supervisor.behaviour)
 
@@ -321,7 +319,8 @@ class WorkerBehaviourCommandTests(SynchronousTestCase):
     def make_worker(self) -> tuple[Worker, list[dict[str, Any]]]:
         clock = ProcessClock()
         factory = PoetryServerFactory(
-            make_factory(clock).library, reactor=clock  # type: ignore[arg-type]
+            make_factory(clock).library,
+            reactor=clock,  # type: ignore[arg-type]
         )
         worker = Worker(1, PoetryService(factory, [], grace=1.0), clock)
         events: list[dict[str, Any]] = []
@@ -331,9 +330,7 @@ class WorkerBehaviourCommandTests(SynchronousTestCase):
     def test_behaviourCommand(self) -> None:
         """The line C{behaviour DOCUMENT} changes the worker's factory."""
         worker, events = self.make_worker()
-        WorkerControl(worker).lineReceived(
-            b'behaviour {"delay": 0.5, "chunk_size": 4}'
-        )
+        WorkerControl(worker).lineReceived(b'behaviour {"delay": 0.5, "chunk_size": 4}')
         self.assertEqual(worker.service.factory.delay, 0.5)
         self.assertEqual(worker.service.factory.chunk_size, 4)
         self.assertEqual(events, [])
