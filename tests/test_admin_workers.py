@@ -18,12 +18,15 @@ from twisted.trial.unittest import SynchronousTestCase
 from poetry.admin.aggregate import (
     WORKER_LIVE_LIMIT,
     AggregateView,
+    EndedTally,
     WorkersBehaviourControl,
+    WorkersMetrics,
     WorkerStatus,
     status_snapshot,
 )
-from poetry.admin.metrics import ServerMetrics
+from poetry.admin.metrics import DURATION_BUCKETS, ServerMetrics
 from poetry.admin.resources import StatusResource
+from poetry.faults import parse_fault
 from poetry.server import ConnectionOutcome, PoetryServerFactory
 from poetry.server.rules import ConfigError
 from poetry.server.view import ServerView
@@ -50,6 +53,9 @@ def status(
         "bytes_sent_live": 0,
         "live_faults": {},
         "ended": {},
+        "faults_ended": {},
+        "durations": [0] * (len(DURATION_BUCKETS) + 1),
+        "duration_sum": 0.0,
     }
     document.update(kw)
     return document
@@ -84,12 +90,13 @@ class WorkerStatusTests(SynchronousTestCase):
         clock = MemoryReactorClock()
         factory = make_factory(clock)
         view = ServerView(factory)
+        tally = EndedTally(view)
         first = connect(factory, 40001)
         clock.advance(2)
         connect(factory, 40002)
         lose(first)
         factory.ended[ConnectionOutcome.COMPLETE] += 3
-        snapshot = json.loads(json.dumps(status_snapshot(view)))
+        snapshot = json.loads(json.dumps(status_snapshot(view, tally)))
         parsed = WorkerStatus.parse(snapshot)
         assert parsed is not None
         shown, total = view.live()
@@ -99,13 +106,37 @@ class WorkerStatusTests(SynchronousTestCase):
         self.assertEqual(parsed.time, clock.seconds())
         self.assertEqual(parsed.ended, view.ended())
         self.assertEqual(parsed.bytes_sent_live, view.bytes_sent_live())
+        self.assertEqual(list(parsed.durations), tally.buckets)
+        self.assertEqual(sum(parsed.durations), 1)
+        self.assertEqual(parsed.duration_sum, 2.0)
+
+    def test_tallyBucketsAndFaults(self) -> None:
+        """
+        A connection open 3 s counts in the 5 s bucket (not 2.5 s), one
+        open exactly 5 s too (le); a fault connection counts by mode.
+        """
+        clock = MemoryReactorClock()
+        factory = make_factory(clock, fault=parse_fault("stall"))
+        view = ServerView(factory)
+        tally = EndedTally(view)
+        first, second = connect(factory, 40001), connect(factory, 40002)
+        clock.advance(3)
+        lose(first)
+        clock.advance(2)
+        lose(second)
+        five = DURATION_BUCKETS.index(5)
+        self.assertEqual(tally.buckets[five], 2)
+        self.assertEqual(sum(tally.buckets), 2)
+        self.assertEqual(tally.seconds, 8.0)
+        self.assertEqual(tally.faults, {"stall": 2})
 
     def test_snapshotBounded(self) -> None:
         """A worker describes at most WORKER_LIVE_LIMIT connections, all counted."""
         factory = make_factory(MemoryReactorClock())
+        view = ServerView(factory)
         for port in range(WORKER_LIVE_LIMIT + 5):
             connect(factory, 40000 + port)
-        snapshot = status_snapshot(ServerView(factory))
+        snapshot = status_snapshot(view, EndedTally(view))
         self.assertEqual(len(snapshot["live"]), WORKER_LIVE_LIMIT)
         self.assertEqual(snapshot["live_total"], WORKER_LIVE_LIMIT + 5)
         snapshot["live"] = snapshot["live"] * 3
@@ -133,6 +164,10 @@ class WorkerStatusTests(SynchronousTestCase):
             status(live_faults={"reset": "x"}),
             status(ended={"NO_SUCH_OUTCOME": 1}),
             status(ended=[1]),
+            status(durations=[0, 1]),
+            status(durations="none"),
+            status(duration_sum="1"),
+            status(faults_ended={"reset": -1}),
         ]
         for document in bad:
             self.assertIsNone(WorkerStatus.parse(document), document)
@@ -253,10 +288,44 @@ class AggregateViewTests(SynchronousTestCase):
         self.assertEqual(document["live"]["connections"][0]["peer"], "a")
         self.assertEqual(document["mode"], "fast")
         self.assertEqual(document["limits"], ServerView(self.factory).limits())
-        text = ServerMetrics(self.view).exposition().decode()
+        text = WorkersMetrics(self.view).exposition().decode()
         self.assertIn("poetry_bytes_sent_total 37.0", text)
         self.assertIn('poetry_connections_ended_total{outcome="complete"} 3.0', text)
         self.assertIn("poetry_live_connections 1.0", text)
+
+    def test_metricsHistogramAndFaults(self) -> None:
+        """
+        The duration histogram and the ended fault activations sum every
+        worker's, an exited one's too, in the same format as one process's.
+        """
+        one = [0] * (len(DURATION_BUCKETS) + 1)
+        one[0], one[-1] = 2, 1
+        two = [0] * (len(DURATION_BUCKETS) + 1)
+        two[DURATION_BUCKETS.index(5)] = 3
+        zero = dict.fromkeys(self.factory.counts(), 0)
+        zero.pop("live")
+        self.report(1, zero, status(durations=one, duration_sum=700.0,
+                                  faults_ended={"reset": 2}))  # fmt: skip
+        self.report(2, zero, status(durations=two, duration_sum=12.0,
+                                  faults_ended={"reset": 1, "stall": 1},
+                                  live_faults={"stall": 4}))  # fmt: skip
+        self.worker(1).processEnded(ended(0))
+        metrics = WorkersMetrics(self.view)
+        text = metrics.exposition().decode()
+        name = "poetry_connection_duration_seconds"
+        self.assertIn(f'{name}_bucket{{le="0.001"}} 2.0', text)
+        self.assertIn(f'{name}_bucket{{le="2.5"}} 2.0', text)
+        self.assertIn(f'{name}_bucket{{le="5.0"}} 5.0', text)
+        self.assertIn(f'{name}_bucket{{le="+Inf"}} 6.0', text)
+        self.assertIn(f"{name}_count 6.0", text)
+        self.assertIn(f"{name}_sum 712.0", text)
+        faults = "poetry_fault_activations_total"
+        self.assertIn(f'{faults}{{mode="reset"}} 3.0', text)
+        self.assertIn(f'{faults}{{mode="stall"}} 5.0', text)
+        # One process's exposition names the same bucket labels.
+        single = ServerMetrics(ServerView(self.factory)).exposition().decode()
+        for label in ('le="0.001"', 'le="5.0"', 'le="+Inf"'):
+            self.assertIn(f"{name}_bucket{{{label}}}", single)
 
 
 class WorkersBehaviourTests(SynchronousTestCase):
@@ -359,7 +428,8 @@ class WorkerBehaviourCommandTests(SynchronousTestCase):
         worker.send_counts()
         self.assertIsNone(reported[-1]["status"])
         view = ServerView(worker.service.factory)
-        worker.status = lambda: status_snapshot(view)
+        tally = EndedTally(view)
+        worker.status = lambda: status_snapshot(view, tally)
         worker.send_counts()
         self.assertEqual(reported[-1]["status"]["live_total"], 0)
         self.assertIn("ended", reported[-1]["status"])

@@ -737,6 +737,12 @@ class RealWorkersTests(SynchronousTestCase):
         self.assertEqual(status["mode"], "slow")
         self.assertEqual(status["live"]["total"], 0)
         self.assertEqual(status["counters"]["bytes_sent"], 8 * 1000)
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics") as answer:
+            metrics = answer.read().decode()
+        self.assertIn('poetry_connections_ended_total{outcome="complete"} 8.0', metrics)
+        self.assertIn("poetry_connection_duration_seconds_count 8.0", metrics)
         changed = self.admin(admin, "/api/behaviour", b'{"faults": ["reset:100"]}')
         self.assertEqual(changed["faults"], ["reset:100"])
         status = self.admin(admin, "/api/status")

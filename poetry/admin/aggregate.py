@@ -15,14 +15,19 @@ later).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import HistogramMetricFamily, Metric
+
 from poetry.admin.control import BehaviourControl
+from poetry.admin.metrics import DURATION_BUCKETS, ServerMetrics
 from poetry.server.base import BaseServerProtocol
 from poetry.server.outcome import ConnectionOutcome
-from poetry.server.view import LiveConnection, ServerView
+from poetry.server.view import LiveConnection, ServerView, fault_mode
 from poetry.service.behaviour import Behaviour
 
 if TYPE_CHECKING:
@@ -32,8 +37,10 @@ if TYPE_CHECKING:
 __all__ = [
     "WORKER_LIVE_LIMIT",
     "AggregateView",
+    "EndedTally",
     "WorkerStatus",
     "WorkersBehaviourControl",
+    "WorkersMetrics",
     "status_snapshot",
 ]
 
@@ -55,14 +62,44 @@ _ROW_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def status_snapshot(view: ServerView, limit: int = WORKER_LIVE_LIMIT) -> dict[str, Any]:
+class EndedTally:
+    """
+    In a worker, what only the end of a connection knows and the parent's
+    metrics need (L{ServerMetrics} keeps it in one process): the ended
+    connections that played a fault mode, by mode, and how long each
+    lasted, counted in L{DURATION_BUCKETS} (the last slot: longer).
+    """
+
+    def __init__(self, view: ServerView) -> None:
+        self.view = view
+        self.faults: dict[str, int] = {}
+        self.buckets = [0] * (len(DURATION_BUCKETS) + 1)
+        self.seconds = 0.0
+        view.observe(self.connection_ended)
+
+    def connection_ended(self, protocol: BaseServerProtocol) -> None:
+        """Count C{protocol}'s connection."""
+        seconds = max(0.0, self.view.now() - protocol.started)
+        self.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
+        self.seconds += seconds
+        mode = fault_mode(protocol)
+        if mode is not None:
+            self.faults[mode] = self.faults.get(mode, 0) + 1
+
+
+def status_snapshot(
+    view: ServerView, tally: EndedTally, limit: int = WORKER_LIVE_LIMIT
+) -> dict[str, Any]:
     """
     What the parent's admin endpoint needs of one worker, beyond its
-    counts, read from the worker's C{view}: plain JSON, at most C{limit}
-    live connections.
+    counts, read from the worker's C{view} and C{tally}: plain JSON, at
+    most C{limit} live connections.
     """
     shown, total = view.live(limit)
     return {
+        "faults_ended": dict(tally.faults),
+        "durations": list(tally.buckets),
+        "duration_sum": round(tally.seconds, 6),
         "time": view.now(),
         "live": [c.as_dict() for c in shown],
         "live_total": total,
@@ -100,6 +137,9 @@ class WorkerStatus:
     bytes_sent_live: int
     live_faults: dict[str, int]
     ended: dict[ConnectionOutcome, int]
+    faults_ended: dict[str, int]
+    durations: tuple[int, ...]
+    duration_sum: float
 
     @classmethod
     def parse(cls, raw: Any) -> WorkerStatus | None:
@@ -130,7 +170,21 @@ class WorkerStatus:
             ended = {
                 ConnectionOutcome[name]: n for name, n in _counts(raw["ended"]).items()
             }
+            durations = raw["durations"]
+            if (
+                not isinstance(durations, list)
+                or len(durations) != len(DURATION_BUCKETS) + 1
+            ):
+                raise ValueError(durations)
+            duration_sum = raw["duration_sum"]
+            if isinstance(duration_sum, bool) or not isinstance(
+                duration_sum, (int, float)
+            ):
+                raise ValueError(duration_sum)
             return cls(
+                faults_ended=_counts(raw["faults_ended"]),
+                durations=tuple(_count(n) for n in durations),
+                duration_sum=float(duration_sum),
                 time=float(time),
                 live=tuple(live),
                 live_total=_count(raw["live_total"]),
@@ -151,8 +205,9 @@ class AggregateView(ServerView):
     holds (the same as every worker's: changes reach both).
 
     No connection ends in the parent, so L{observe} never calls its
-    observer: the duration histogram and the timeline's ended connections
-    stay empty with workers.
+    observer: the workers' L{EndedTally} reports stand in for it
+    (L{faults_ended}, L{durations}, read by L{WorkersMetrics}); the
+    timeline's rows stay empty with workers.
 
     @ivar factory: the parent's factory (its behaviour and limits).
     @ivar supervisor: the workers' supervisor.
@@ -167,6 +222,11 @@ class AggregateView(ServerView):
         self.retired_counts: dict[str, int] = {}
         #: Their ended connections by outcome, summed.
         self.retired_ended: dict[ConnectionOutcome, int] = {}
+        #: Their ended fault connections by mode, summed.
+        self.retired_faults: dict[str, int] = {}
+        #: Their duration bucket counts and seconds, summed.
+        self.retired_durations = [0] * (len(DURATION_BUCKETS) + 1)
+        self.retired_seconds = 0.0
         supervisor.ended_observers.append(self.worker_ended)
 
     def worker_ended(self, process: WorkerProcess) -> None:
@@ -178,6 +238,11 @@ class AggregateView(ServerView):
         if status is not None:
             for outcome, n in status.ended.items():
                 self.retired_ended[outcome] = self.retired_ended.get(outcome, 0) + n
+            for mode, n in status.faults_ended.items():
+                self.retired_faults[mode] = self.retired_faults.get(mode, 0) + n
+            for index, n in enumerate(status.durations):
+                self.retired_durations[index] += n
+            self.retired_seconds += status.duration_sum
 
     def statuses(self) -> list[WorkerStatus]:
         """The running workers' latest statuses (those that sent one)."""
@@ -252,8 +317,69 @@ class AggregateView(ServerView):
                 modes[mode] = modes.get(mode, 0) + n
         return modes
 
+    def faults_ended(self) -> dict[str, int]:
+        """The workers' ended connections that played a fault, by mode."""
+        modes = dict(self.retired_faults)
+        for status in self.statuses():
+            for mode, n in status.faults_ended.items():
+                modes[mode] = modes.get(mode, 0) + n
+        return modes
+
+    def durations(self) -> tuple[list[int], float]:
+        """
+        The workers' ended connections counted by duration bucket
+        (L{DURATION_BUCKETS}, then longer), and their seconds in all.
+        """
+        buckets = list(self.retired_durations)
+        seconds = self.retired_seconds
+        for status in self.statuses():
+            for index, n in enumerate(status.durations):
+                buckets[index] += n
+            seconds += status.duration_sum
+        return buckets, seconds
+
     def observe(self, observer: Callable[[BaseServerProtocol], object]) -> None:
-        """No connection ends in the parent: C{observer} is never called."""
+        """
+        No connection ends in the parent: C{observer} is never called (the
+        workers count what their ends tell: L{faults_ended}, L{durations}).
+        """
+
+
+class WorkersMetrics(ServerMetrics):
+    """
+    L{ServerMetrics} over an L{AggregateView}: the same metrics, the
+    duration histogram and the ended fault activations summed from the
+    workers' reports instead of observed here.
+    """
+
+    def __init__(self, view: AggregateView) -> None:
+        self.view = view
+        self.aggregate = view
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.faults_ended = {}
+        self.registry.register(self)
+
+    def ended_faults(self) -> dict[str, int]:
+        return self.aggregate.faults_ended()
+
+    def collect(self) -> Iterator[Metric]:
+        yield from super().collect()
+        buckets, seconds = self.aggregate.durations()
+        cumulative, rows = 0, []
+        for bound, n in zip([*DURATION_BUCKETS, float("inf")], buckets, strict=True):
+            cumulative += n
+            rows.append((_bound(bound), cumulative))
+        yield HistogramMetricFamily(
+            "poetry_connection_duration_seconds",
+            "How long server connections lasted, in seconds.",
+            buckets=rows,
+            sum_value=seconds,
+        )
+
+
+def _bound(bound: float) -> str:
+    """A bucket's C{le} label as C{prometheus_client} writes it."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
 class WorkersBehaviourControl(BehaviourControl):

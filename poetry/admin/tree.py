@@ -24,7 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.web.resource import IResource
 
-from poetry.admin.aggregate import AggregateView, WorkersBehaviourControl
+from poetry.admin.aggregate import (
+    AggregateView,
+    WorkersBehaviourControl,
+    WorkersMetrics,
+)
 from poetry.admin.auth import guard
 from poetry.admin.control import BehaviourControl
 from poetry.admin.host import LoopbackHostOnly
@@ -53,11 +57,13 @@ def admin_resource(
     view: ServerView,
     token: bytes | None = None,
     control: BehaviourControl | None = None,
+    metrics: ServerMetrics | None = None,
 ) -> IResource:
     """
     The admin resource tree reading C{view} and changing the behaviour
     through C{control} (default: a L{BehaviourControl} of C{view}'s
-    factory, made now: its start-up behaviour is the factory's now).  With
+    factory, made now: its start-up behaviour is the factory's now) and
+    serving C{metrics} (default: a L{ServerMetrics} of C{view}).  With
     a C{token}, every
     resource needs C{Authorization: Bearer TOKEN}: without it a 401 (the
     page's 401 is the static page, which asks for the token); without
@@ -70,6 +76,8 @@ def admin_resource(
 
     if control is None:
         control = BehaviourControl(view.factory)
+    if metrics is None:
+        metrics = ServerMetrics(view)
     api = DirectoryResource()
     api.putChild(b"status", StatusResource(view, control))
     api.putChild(b"behaviour", BehaviourResource(control))
@@ -78,7 +86,7 @@ def admin_resource(
     root = DirectoryResource()
     root.putChild(b"", PageResource(token))
     root.putChild(b"api", protect(api))
-    root.putChild(b"metrics", protect(MetricsResource(ServerMetrics(view))))
+    root.putChild(b"metrics", protect(MetricsResource(metrics)))
     return root if token is not None else LoopbackHostOnly(root)
 
 
@@ -102,10 +110,12 @@ def admin_factory(
     if supervisor is None:
         resource = admin_resource(ServerView(factory), token)
     else:
+        view = AggregateView(factory, supervisor)
         resource = admin_resource(
-            AggregateView(factory, supervisor),
+            view,
             token,
             WorkersBehaviourControl(factory, supervisor),
+            WorkersMetrics(view),
         )
     site = AdminSite(resource, reactor=clock)
     return AdminConnectionLimit(RequestDeadline(site, clock))

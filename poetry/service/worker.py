@@ -309,11 +309,12 @@ def build_worker(
     worker = Worker(int(spec["worker"]), service, reactor)
     if config.admin is not None:
         # The parent serves the admin endpoint; it needs our live view.
-        from poetry.admin.aggregate import status_snapshot
+        from poetry.admin.aggregate import EndedTally, status_snapshot
         from poetry.server.view import ServerView
 
         view = ServerView(factory)
-        worker.status = lambda: status_snapshot(view)
+        tally = EndedTally(view)
+        worker.status = lambda: status_snapshot(view, tally)
     return worker, ports
 
 
