@@ -535,13 +535,23 @@ class AdminOptionsTests(SynchronousTestCase):
         error = self.assertRaises(UsageError, parse, "--admin-token-file", path)
         self.assertEqual(str(error), "--admin-token-file needs --admin")
 
-    def test_notWithWorkers(self) -> None:
-        """An admin endpoint would see one worker only: refused, one line."""
+    def test_withWorkers(self) -> None:
+        """
+        --admin works with --workers (the parent serves it over every
+        worker); the loopback rule still holds.
+        """
+        config = parse("--admin", "10080", "--workers", "2").config
+        self.assertEqual(config.workers, 2)
+        self.assertTrue(str(config.admin).startswith("tcp:10080:interface=127."))
         error = self.assertRaises(
-            UsageError, parse, "--admin", "10080", "--workers", "2"
+            UsageError,
+            parse,
+            "--admin",
+            "tcp:10080:interface=0.0.0.0",
+            "--workers",
+            "2",
         )
-        self.assertTrue(str(error).startswith("--admin does not work with --workers"))
-        parse("--admin", "10080", "--workers", "1")
+        self.assertIn("listens beyond loopback", str(error))
 
     def test_badEndpoint(self) -> None:
         error = self.assertRaises(UsageError, parse, "--admin", "bogus:1")

@@ -556,6 +556,19 @@ class WorkerSideTests(SynchronousTestCase):
         self.assertIs(ports[0].factory, worker.service.factory)
         self.assertIsInstance(ports[1].factory, ProxyHeaderFactory)
         self.assertEqual([p.fd for p in ports], [3, 4])
+        self.assertIsNone(worker.status)
+
+    def test_buildWorkerWithAdmin(self) -> None:
+        """
+        With --admin on the command line, the worker (which does not
+        listen on it: the parent does) sends its live status with its counts.
+        """
+        spec = {"worker": 1, "argv": ["--admin", "0", "--workers", "2"],
+                "ports": [[3, "AF_INET", False]]}  # fmt: skip
+        worker, _ = build_worker(spec, FakeReactor())
+        self.assertIsNone(worker.service.admin_listener)
+        assert worker.status is not None
+        self.assertEqual(worker.status()["live_total"], 0)
 
 
 class WorkersOptionTests(SynchronousTestCase):
@@ -666,3 +679,86 @@ class RealWorkersTests(SynchronousTestCase):
         self.assertEqual(
             len(re.findall(r"Worker \d \(pid \d+\) exited \(exit status 0\)", text)), 2
         )
+
+    def admin(self, port: int, path: str, data: bytes | None = None) -> Any:
+        """The admin endpoint's JSON answer to C{path} (a PUT with C{data})."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}",
+            data=data,
+            method="GET" if data is None else "PUT",
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.load(answer)
+
+    def test_adminOverWorkers(self) -> None:
+        """
+        With --workers 2 --admin, the parent serves the admin endpoint:
+        /api/status counts every poem both workers served, and a behaviour
+        PUT reaches both workers (every later connection plays the fault).
+        """
+        log = open(self.dir / "server.log", "wb")
+        self.addCleanup(log.close)
+        (self.dir / "long.txt").write_bytes(b"a worker's line of verse\n" * 40)
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "twistd"), "-n", "--pidfile=",
+             "poetry", "--workers", "2", "--port", "tcp:0", "--admin", "tcp:0",
+             "--delay", "0.02", "--chunk-size", "200", "--poem", "long.txt"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
+        )  # fmt: skip
+
+        def reap() -> None:
+            if server.poll() is None:
+                server.kill()
+            server.wait(10)
+
+        self.addCleanup(reap)
+        self.wait(lambda: self.log().count("serving ") == 2, "two workers serving")
+        text = self.log()
+        port = int(
+            re.findall(r"Poetry server listening on 127\.0\.0\.1:(\d+)", text)[0]
+        )
+        admin = int(
+            re.findall(r"Admin endpoint listening on 127\.0\.0\.1:(\d+)", text)[0]
+        )
+        fetch = self.fetch(port, 8)
+        self.assertEqual(fetch.wait(30), 0, fetch.stderr.read())  # type: ignore[union-attr]
+        served = re.findall(
+            r"\[worker (\d) poetry\.access#info\] .* complete", self.log()
+        )
+        self.assertEqual(len(served), 8)
+        self.wait(
+            lambda: self.admin(admin, "/api/status")["counters"]["served"] == 8,
+            "the status to count every poem",
+        )
+        status = self.admin(admin, "/api/status")
+        self.assertEqual(status["mode"], "slow")
+        self.assertEqual(status["live"]["total"], 0)
+        self.assertEqual(status["counters"]["bytes_sent"], 8 * 1000)
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics") as answer:
+            metrics = answer.read().decode()
+        self.assertIn('poetry_connections_ended_total{outcome="complete"} 8.0', metrics)
+        self.assertIn("poetry_connection_duration_seconds_count 8.0", metrics)
+        changed = self.admin(admin, "/api/behaviour", b'{"faults": ["reset:100"]}')
+        self.assertEqual(changed["faults"], ["reset:100"])
+        status = self.admin(admin, "/api/status")
+        self.assertEqual(status["mode"], "fault")
+        fetch = self.fetch(port, 6)
+        self.assertNotEqual(fetch.wait(30), 0)
+        # Every connection, whichever worker took it, played the fault.
+        self.wait(
+            lambda: self.admin(admin, "/api/status")["counters"]["faults"] == 6,
+            "the status to count the six faults",
+        )
+        self.assertEqual(self.admin(admin, "/api/status")["counters"]["served"], 8)
+        server.send_signal(signal.SIGTERM)
+        self.assertIn(server.wait(30), (0, -signal.SIGTERM))
+        text = self.log()
+        self.assertNotIn("behaviour not changed", text)
+        self.assertRegex(text, r"Poetry server stopped \(2 workers\): 8 poems served")
+        workers = set(re.findall(r"\[worker (\d) poetry\.access#info\]", text))
+        self.assertEqual(workers, {"1", "2"}, "both workers should have served")

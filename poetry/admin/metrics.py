@@ -64,6 +64,10 @@ class ServerMetrics(Collector):
         self.registry.register(self)
         view.observe(self.connection_ended)
 
+    def ended_faults(self) -> dict[str, int]:
+        """Ended connections that played a fault mode, by mode (a copy)."""
+        return dict(self.faults_ended)
+
     def connection_ended(self, protocol: BaseServerProtocol) -> None:
         """Record how long C{protocol}'s connection lasted, and its mode."""
         self.duration.observe(max(0.0, self.view.now() - protocol.started))
@@ -107,7 +111,7 @@ class ServerMetrics(Collector):
             "Connections that played a fault mode, by mode (live ones too).",
             labels=["mode"],
         )
-        modes = dict(self.faults_ended)
+        modes = self.ended_faults()
         for mode, live in view.live_faults().items():
             modes[mode] = modes.get(mode, 0) + live
         for mode in sorted(modes):

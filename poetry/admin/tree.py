@@ -20,10 +20,15 @@ L{BehaviourControl}; the others read the L{ServerView}.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.web.resource import IResource
 
+from poetry.admin.aggregate import (
+    AggregateView,
+    WorkersBehaviourControl,
+    WorkersMetrics,
+)
 from poetry.admin.auth import guard
 from poetry.admin.control import BehaviourControl
 from poetry.admin.host import LoopbackHostOnly
@@ -42,6 +47,9 @@ from poetry.admin.site import AdminConnectionLimit, AdminSite, RequestDeadline
 from poetry.server.factory import PoetryServerFactory
 from poetry.server.view import ServerView
 
+if TYPE_CHECKING:
+    from poetry.service.supervisor import WorkerSupervisor
+
 __all__ = ["admin_factory", "admin_resource"]
 
 
@@ -49,11 +57,13 @@ def admin_resource(
     view: ServerView,
     token: bytes | None = None,
     control: BehaviourControl | None = None,
+    metrics: ServerMetrics | None = None,
 ) -> IResource:
     """
     The admin resource tree reading C{view} and changing the behaviour
     through C{control} (default: a L{BehaviourControl} of C{view}'s
-    factory, made now: its start-up behaviour is the factory's now).  With
+    factory, made now: its start-up behaviour is the factory's now) and
+    serving C{metrics} (default: a L{ServerMetrics} of C{view}).  With
     a C{token}, every
     resource needs C{Authorization: Bearer TOKEN}: without it a 401 (the
     page's 401 is the static page, which asks for the token); without
@@ -66,6 +76,8 @@ def admin_resource(
 
     if control is None:
         control = BehaviourControl(view.factory)
+    if metrics is None:
+        metrics = ServerMetrics(view)
     api = DirectoryResource()
     api.putChild(b"status", StatusResource(view, control))
     api.putChild(b"behaviour", BehaviourResource(control))
@@ -74,19 +86,36 @@ def admin_resource(
     root = DirectoryResource()
     root.putChild(b"", PageResource(token))
     root.putChild(b"api", protect(api))
-    root.putChild(b"metrics", protect(MetricsResource(ServerMetrics(view))))
+    root.putChild(b"metrics", protect(MetricsResource(metrics)))
     return root if token is not None else LoopbackHostOnly(root)
 
 
 def admin_factory(
-    factory: PoetryServerFactory, *, token: bytes | None = None, reactor: Any = None
+    factory: PoetryServerFactory,
+    *,
+    token: bytes | None = None,
+    reactor: Any = None,
+    supervisor: WorkerSupervisor | None = None,
 ) -> AdminConnectionLimit:
     """
     The protocol factory the admin endpoint listens with, for the server
     whose factory is C{factory}: an L{AdminSite} of L{admin_resource},
     its timeouts on C{reactor} (default: C{factory}'s clock), under a
-    L{RequestDeadline} and an L{AdminConnectionLimit}.
+    L{RequestDeadline} and an L{AdminConnectionLimit}.  With a
+    C{supervisor} (C{--workers}), it reads every worker's reports
+    (L{AggregateView}) and sends behaviour changes to every worker
+    (L{WorkersBehaviourControl}).
     """
     clock = factory.clock if reactor is None else reactor
-    site = AdminSite(admin_resource(ServerView(factory), token), reactor=clock)
+    if supervisor is None:
+        resource = admin_resource(ServerView(factory), token)
+    else:
+        view = AggregateView(factory, supervisor)
+        resource = admin_resource(
+            view,
+            token,
+            WorkersBehaviourControl(factory, supervisor),
+            WorkersMetrics(view),
+        )
+    site = AdminSite(resource, reactor=clock)
     return AdminConnectionLimit(RequestDeadline(site, clock))

@@ -251,11 +251,6 @@ class ServerConfig:
         _workers(self.workers)
         if len(self.ports) != len(self.given) or not self.ports:
             raise ConfigError("ports and given must name the same endpoints")
-        if self.admin is not None and self.workers > 1:
-            raise ConfigError(
-                "--admin does not work with --workers yet: the admin endpoint"
-                " would see one worker's connections only"
-            )
         if self.admin is None:
             if self.admin_token is not None:
                 raise ConfigError("--admin-token-file needs --admin")
@@ -371,6 +366,8 @@ def _behaviour(words: Mapping[str, Any]) -> Behaviour:
             " (its key), not on the command line too"
         )
     return load_behaviour(path)
+
+
 def _workers(value: Any) -> int:
     """Parse C{--workers}: a whole number from 1 to L{MAX_WORKERS}."""
     try:

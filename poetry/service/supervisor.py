@@ -158,6 +158,9 @@ class WorkerProcess(ProcessProtocol):
         self.report: dict[str, int] | None = None
         #: Its latest counts snapshot (L{PoetryServerFactory.counts}).
         self.counts: dict[str, int] | None = None
+        #: Its latest status for the admin endpoint, as sent (read by
+        #: L{poetry.admin.aggregate.WorkerStatus.parse}); L{None} without one.
+        self.status: Any = None
         self.started = 0.0
         self.pid: int | None = None
         self._out = b""
@@ -193,6 +196,7 @@ class WorkerProcess(ProcessProtocol):
                     self.report = event["report"]
                 else:
                     self.counts = event.get("counts")
+                    self.status = event.get("status")
             else:
                 self.supervisor.publish(unflattened(event))
 
@@ -217,6 +221,11 @@ class WorkerProcess(ProcessProtocol):
     def reopen(self) -> None:
         """Ask the worker to reopen its log file."""
         self._send(b"reopen\n")
+
+    def set_behaviour(self, document: dict[str, Any]) -> None:
+        """Tell the worker to take the behaviour C{document} (checked already)."""
+        line = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        self._send(b"behaviour " + line + b"\n")
 
     def _send(self, command: bytes) -> None:
         if self.transport is not None:
@@ -286,6 +295,12 @@ class WorkerSupervisor(Service):
         self._pending: dict[int, IDelayedCall] = {}
         self._stopped: Deferred[None] | None = None
         self._kill_timer: IDelayedCall | None = None
+        #: The behaviour document every worker gets (L{set_behaviour}),
+        #: L{None} while the workers keep the command line's.
+        self.behaviour: dict[str, Any] | None = None
+        #: Called with each L{WorkerProcess} that exited, after its counts
+        #: are final (the admin endpoint's view keeps them).
+        self.ended_observers: list[Callable[[WorkerProcess], object]] = []
 
     def startService(self) -> None:
         super().startService()
@@ -326,7 +341,20 @@ class WorkerSupervisor(Service):
         self.log.info(
             "Worker {worker} started (pid {pid})", worker=number, pid=process.pid
         )
+        if self.behaviour is not None:
+            # Started with the command line's behaviour: give it today's.
+            process.set_behaviour(self.behaviour)
         return process
+
+    def set_behaviour(self, document: dict[str, Any]) -> None:
+        """
+        Every worker takes the behaviour C{document} (checked in the
+        parent by L{Behaviour.from_document}), and so does each one
+        started from now on.
+        """
+        self.behaviour = dict(document)
+        for process in self.workers.values():
+            process.set_behaviour(self.behaviour)
 
     def _restart_delay(self, process: WorkerProcess) -> float:
         """The backoff for C{process}'s number, after it died."""
@@ -349,6 +377,8 @@ class WorkerSupervisor(Service):
             self.reports.append(
                 stop_fields(counts, counts["served"], counts["cut_at_shutdown"])
             )
+        for observer in self.ended_observers:
+            observer(process)
         status = exit_status(reason)
         if self._stopped is None and self.running:
             delay = self._restart_delay(process)

@@ -60,7 +60,24 @@ def makeService(options: Options) -> PoetryService:
     endpoints = [server_endpoint(reactor, p) for p in config.ports]
     factory = config.build_factory(reactor)
     result: PoetryService
+    admin_endpoint = None
+    if config.admin is not None:
+        admin_endpoint = serverFromString(reactor, config.admin)
+        admin_given = config.admin_given or config.admin
     if config.workers > 1:
+        workers_admin = None
+        if admin_endpoint is not None:
+            from poetry.admin import admin_factory
+
+            def over(supervisor: Any) -> Any:
+                return admin_factory(
+                    factory,
+                    token=config.admin_token,
+                    reactor=reactor,
+                    supervisor=supervisor,
+                )
+
+            workers_admin = (admin_endpoint, over, admin_given)
         result = WorkersService(
             factory,
             endpoints,
@@ -70,16 +87,17 @@ def makeService(options: Options) -> PoetryService:
             grace=config.grace,
             descriptions=config.given,
             reactor=reactor,
+            admin=workers_admin,
         )
     else:
         admin = None
-        if config.admin is not None:
+        if admin_endpoint is not None:
             from poetry.admin import admin_factory
 
             admin = (
-                serverFromString(reactor, config.admin),
+                admin_endpoint,
                 admin_factory(factory, token=config.admin_token, reactor=reactor),
-                config.admin_given or config.admin,
+                admin_given,
             )
         result = PoetryService(
             factory,

@@ -7,7 +7,8 @@ was handed (C{reactor.adoptStreamPort}), serves them with its own factory,
 and writes its log events as JSON lines on stdout, each with a C{worker}
 field (with C{--logfile}, it writes the log file itself instead, so the
 parent costs nothing per poem); its stdin carries the parent's commands
-(C{stop}, C{cut}, C{reopen}).  When it
+(C{stop}, C{cut}, C{reopen}, C{behaviour DOCUMENT}: the admin endpoint's
+change, checked by the parent).  When it
 has stopped it writes one report event (its stop line's fields) and exits.
 """
 
@@ -38,6 +39,8 @@ from zope.interface import implementer
 from poetry.logfile import BufferedFileLogObserver, ReopeningLogFile
 from poetry.server import ACCESS_NAMESPACE, LIFECYCLE_NAMESPACE, format_address
 from poetry.server.proxy import ProxyHeaderFactory
+from poetry.server.rules import ConfigError
+from poetry.service.behaviour import Behaviour
 from poetry.service.options import BadOptions, Options
 from poetry.service.service import PoetryService
 from poetry.service.supervisor import WORKER_REPORT_NAMESPACE
@@ -140,7 +143,11 @@ class Worker:
         self._snapshots: LoopingCall | None = None
         #: The observer writing the log file, when the worker writes one.
         self.log_observer: BufferedFileLogObserver | None = None
-        self._last_counts: dict[str, int] | None = None
+        self._last_counts: tuple[dict[str, int], Any] | None = None
+        #: What the parent's admin endpoint needs beyond the counts (with
+        #: C{--admin}: L{poetry.admin.aggregate.status_snapshot}), sent
+        #: with each counts snapshot; L{None}: counts only.
+        self.status: Callable[[], dict[str, Any]] | None = None
 
     COUNTS_INTERVAL = 1.0
     """
@@ -157,13 +164,32 @@ class Worker:
         self._snapshots.start(self.COUNTS_INTERVAL, now=False)
 
     def send_counts(self) -> None:
-        """Tell the parent the counts so far, if they changed."""
+        """Tell the parent the counts (and status) so far, if they changed."""
         counts = self.service.factory.counts()
         counts.pop("live", None)
-        if counts != self._last_counts:
-            self._last_counts = counts
+        status = None if self.status is None else self.status()
+        if (counts, status) != self._last_counts:
+            self._last_counts = (counts, status)
             self.report_log.info(
-                "Worker {worker} counts", worker=self.number, counts=counts
+                "Worker {worker} counts",
+                worker=self.number,
+                counts=counts,
+                status=status,
+            )
+
+    def set_behaviour(self, document: Any) -> None:
+        """
+        Take the behaviour C{document} the parent checked (for connections
+        from now on); if this worker cannot take it now (a slow connection
+        in flight), one error line says so and nothing changes.
+        """
+        try:
+            Behaviour.from_document(document, typed=True).apply_to(self.service.factory)
+        except ConfigError as e:
+            self.log.error(
+                "Worker {worker}: behaviour not changed: {error}",
+                worker=self.number,
+                error=str(e),
             )
 
     def stop(self) -> None:
@@ -223,7 +249,12 @@ class WorkerControl(LineOnlyReceiver):
     """The parent's commands on stdin: C{stop}, C{cut}; end of file is C{stop}."""
 
     delimiter = b"\n"
-    MAX_LENGTH = 64
+    MAX_LENGTH = 1 << 16
+    """
+    The longest command: a behaviour document (at most the admin
+    endpoint's body limit, re-encoded) fits; it protects the worker from a
+    stdin that never sends a newline.
+    """
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -236,6 +267,14 @@ class WorkerControl(LineOnlyReceiver):
             self.worker.cut_now()
         elif command == b"reopen":
             self.worker.reopen_log()
+        elif command.startswith(b"behaviour "):
+            try:
+                document = json.loads(command[len(b"behaviour ") :])
+            except ValueError:
+                self.worker.log.error("Worker {worker}: bad behaviour line",
+                                      worker=self.worker.number)  # fmt: skip
+                return
+            self.worker.set_behaviour(document)
 
     def readConnectionLost(self) -> None:
         self.worker.stop()
@@ -267,7 +306,16 @@ def build_worker(
         port = AdoptedPort(reactor, fd, family, served)
         port.setServiceParent(service)
         ports.append(port)
-    return Worker(int(spec["worker"]), service, reactor), ports
+    worker = Worker(int(spec["worker"]), service, reactor)
+    if config.admin is not None:
+        # The parent serves the admin endpoint; it needs our live view.
+        from poetry.admin.aggregate import EndedTally, status_snapshot
+        from poetry.server.view import ServerView
+
+        view = ServerView(factory)
+        tally = EndedTally(view)
+        worker.status = lambda: status_snapshot(view, tally)
+    return worker, ports
 
 
 def main(argv: Sequence[str] | None = None) -> None:

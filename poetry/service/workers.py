@@ -13,16 +13,19 @@ reads each worker's report when it stops.  Under C{twistd --logfile} the
 workers write the log file themselves (append mode, whole buffered lines)
 and the parent relays nothing per poem.  The control channel is the
 worker's stdin: C{stop} (graceful, within C{--grace}), C{cut} (at once),
-C{reopen} (the log file, on the parent's SIGUSR1); its end of file (the
-parent died) stops the worker too.
+C{reopen} (the log file, on the parent's SIGUSR1), C{behaviour DOCUMENT}
+(an admin change); its end of file (the parent died) stops the worker too.
+With C{--admin}, the parent serves the admin endpoint over the workers'
+latest reports (L{poetry.admin.aggregate.AggregateView}).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.application.service import MultiService
+from twisted.internet.interfaces import IProtocolFactory, IStreamServerEndpoint
 
 from poetry.server import PoetryServerFactory
 from poetry.service.service import ListeningService, PoetryService
@@ -68,7 +71,21 @@ class WorkersService(PoetryService):
         grace: float = 5.0,
         descriptions: Sequence[str] | None = None,
         reactor: Any,
+        admin: (
+            tuple[
+                IStreamServerEndpoint,
+                Callable[[WorkerSupervisor], IProtocolFactory],
+                str,
+            ]
+            | None
+        ) = None,
     ) -> None:
+        """
+        @param admin: the admin endpoint, a function making its protocol
+            factory over the supervisor (see L{poetry.admin.admin_factory})
+            and its description, if the server has one: the parent serves
+            it, over every worker's reports.
+        """
         MultiService.__init__(self)
         self.factory = factory
         self._proxied = list(proxied)
@@ -91,8 +108,18 @@ class WorkersService(PoetryService):
         self.log_file = None
         self.log_observer = None
         self.signals_trigger = None
-        #: No admin endpoint with workers (yet): L{ServerConfig} refuses it.
-        self.admin_listener = None
+        #: The admin endpoint's L{ListeningService}, if there is one (added
+        #: last, it stops listening first); it listens and accepts here.
+        self.admin_listener: ListeningService | None = None
+        if admin is not None:
+            endpoint, make_factory, description = admin
+            self.admin_listener = ListeningService(
+                endpoint,
+                make_factory(self.supervisor),
+                description,
+                what="Admin endpoint",
+            )
+            self.admin_listener.setServiceParent(self)
 
     @property
     def grace(self) -> float:
