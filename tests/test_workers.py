@@ -615,23 +615,19 @@ class RealWorkersTests(SynchronousTestCase):
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
 
-    def test_twoWorkers(self) -> None:
+    def start(self, poem_lines: int, *options: str) -> subprocess.Popen[bytes]:
         """
-        The parent listens and starts two workers, each running the slow
-        mode the command line asked for; both serve; a worker killed is
-        restarted (the exit status logged); at SIGTERM the poem in flight
-        finishes within the grace, the workers exit and the summary counts
-        every poem, the killed worker's too.
+        C{twistd -n poetry --workers 2 --port tcp:0 OPTIONS --poem long.txt}
+        (a poem of C{poem_lines} lines), logging to C{server.log}, killed
+        and reaped at cleanup; returned once both workers serve.
         """
         log = open(self.dir / "server.log", "wb")
         self.addCleanup(log.close)
-        # 3000 bytes at 100 every 0.02 s: 0.6 s in flight, long enough to
-        # be caught by the stop.
-        (self.dir / "long.txt").write_bytes(b"a worker's line of verse\n" * 120)
+        (self.dir / "long.txt").write_bytes(b"a worker's line of verse\n" * poem_lines)
         server = subprocess.Popen(
             [str(Path(sys.executable).parent / "twistd"), "-n", "--pidfile=",
-             "poetry", "--workers", "2", "--port", "tcp:0",
-             "--delay", "0.02", "--chunk-size", "100", "--poem", "long.txt"],
+             "poetry", "--workers", "2", "--port", "tcp:0", *options,
+             "--poem", "long.txt"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
         )  # fmt: skip
 
@@ -642,6 +638,19 @@ class RealWorkersTests(SynchronousTestCase):
 
         self.addCleanup(reap)
         self.wait(lambda: self.log().count("serving ") == 2, "two workers serving")
+        return server
+
+    def test_twoWorkers(self) -> None:
+        """
+        The parent listens and starts two workers, each running the slow
+        mode the command line asked for; both serve; a worker killed is
+        restarted (the exit status logged); at SIGTERM the poem in flight
+        finishes within the grace, the workers exit and the summary counts
+        every poem, the killed worker's too.
+        """
+        # 3000 bytes at 100 every 0.02 s: 0.6 s in flight, long enough to
+        # be caught by the stop.
+        server = self.start(120, "--delay", "0.02", "--chunk-size", "100")
         self.assertEqual(self.log().count("(slow: 100 bytes every 0.02 s"), 2)
         port = int(re.findall(r"listening on 127\.0\.0\.1:(\d+)", self.log())[0])
         fetch = self.fetch(port, 6)
@@ -699,23 +708,9 @@ class RealWorkersTests(SynchronousTestCase):
         /api/status counts every poem both workers served, and a behaviour
         PUT reaches both workers (every later connection plays the fault).
         """
-        log = open(self.dir / "server.log", "wb")
-        self.addCleanup(log.close)
-        (self.dir / "long.txt").write_bytes(b"a worker's line of verse\n" * 40)
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "twistd"), "-n", "--pidfile=",
-             "poetry", "--workers", "2", "--port", "tcp:0", "--admin", "tcp:0",
-             "--delay", "0.02", "--chunk-size", "200", "--poem", "long.txt"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.dir,
-        )  # fmt: skip
-
-        def reap() -> None:
-            if server.poll() is None:
-                server.kill()
-            server.wait(10)
-
-        self.addCleanup(reap)
-        self.wait(lambda: self.log().count("serving ") == 2, "two workers serving")
+        server = self.start(
+            40, "--admin", "tcp:0", "--delay", "0.02", "--chunk-size", "200"
+        )
         text = self.log()
         port = int(
             re.findall(r"Poetry server listening on 127\.0\.0\.1:(\d+)", text)[0]
