@@ -50,6 +50,24 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def _serve_with_admin(case: TestCase, *options: str) -> tuple[Any, int]:
+    """
+    A slow server (C{--delay 0.1}) on 127.0.0.1 port 0 with C{--admin
+    tcp:0} and C{options}, stopped at cleanup; the service and the admin
+    port.
+    """
+    service = makeService(
+        parse(
+            "--port", "tcp:0:interface=127.0.0.1", "--admin", "tcp:0",
+            "--delay", "0.1", *options,
+        )
+    )  # fmt: skip
+    service.startService()
+    case.addCleanup(service.stopService)
+    assert service.admin_listener is not None and service.admin_listener.port
+    return service, service.admin_listener.port.getHost().port
+
+
 class _Collect(ProcessProtocol):
     """Collects a child's stdout; C{done} fires with it when it exits."""
 
@@ -198,25 +216,9 @@ class StatusPageBrowserTests(TestCase):
         Three slow downloads of a server started with C{options}; the page,
         opened at C{/}C{fragment}, shows them live.
         """
-        service = makeService(
-            parse(
-                "--port",
-                "tcp:0:interface=127.0.0.1",
-                "--admin",
-                "tcp:0",
-                "--delay",
-                "0.1",
-                "--chunk-size",
-                "1",
-                "--grace",
-                "0.1",
-                *options,
-            )
+        service, admin_port = _serve_with_admin(
+            self, "--chunk-size", "1", "--grace", "0.1", *options
         )
-        service.startService()
-        self.addCleanup(service.stopService)
-        assert service.admin_listener is not None and service.admin_listener.port
-        admin_port = service.admin_listener.port.getHost().port
         poem_port = service.ports[0].getHost().port
         clients = [Collect() for _ in range(3)]
         for c in clients:
@@ -381,22 +383,7 @@ class BehaviourFormBrowserTests(TestCase):
         show it); "Reset to start-up" brings back the slow start-up
         behaviour.
         """
-        service = makeService(
-            parse(
-                "--port",
-                "tcp:0:interface=127.0.0.1",
-                "--admin",
-                "tcp:0",
-                "--delay",
-                "0.1",
-                "--chunk-size",
-                "3",
-            )
-        )
-        service.startService()
-        self.addCleanup(service.stopService)
-        assert service.admin_listener is not None and service.admin_listener.port
-        admin_port = service.admin_listener.port.getHost().port
+        service, admin_port = _serve_with_admin(self, "--chunk-size", "3")
         factory = service.factory
         tab = await self.open_page(f"http://127.0.0.1:{admin_port}/")
         await tab.wait_for("document.getElementById('form-delay').value === '0.1'")
