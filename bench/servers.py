@@ -13,8 +13,18 @@ process: C{python -m bench.servers KIND --port P --poem FILE [options]}.
   - C{logging}: C{minimal} plus one C{log.msg} line per connection, written by
     the same kind of observer twistd installs (a text file observer on a
     L{LogFile}), so each line is formatted and written at once.
-  - C{asyncio}: an asyncio streams server (C{asyncio.start_server}) doing the
-    same.
+  - C{logging-linger}: C{minimal-linger} plus the same C{log.msg} line.
+  - C{asyncio}: an asyncio streams server (C{asyncio.start_server}) doing
+    what C{minimal} does.
+  - C{asyncio-linger}: the same asyncio server keeping the wire contract as
+    C{minimal-linger} does: C{write_eof} after the poem, read and discard
+    until the client closes, then close.
+
+C{minimal}, C{logging} and C{asyncio} close without lingering: a client's
+stray bytes can turn their close into a reset that destroys the poem in
+flight, so they do less than the project's server must.  Each has a
+C{-linger} twin that does the same job as ours; the suite's targets are
+held against the twins, and the others are shown for context.
   - C{naive-slow}: a slow server the simple way: one C{callLater} per
     connection per chunk, each scheduled C{delay} after the previous one ran.
 
@@ -57,7 +67,24 @@ def _raise_file_limit() -> None:
 def run_twisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> None:
     """Run one of the Twisted baselines until killed."""
     from twisted.internet import reactor
+    from twisted.internet.interfaces import IHalfCloseableProtocol
     from twisted.internet.protocol import Factory, Protocol
+    from zope.interface import implementer
+
+    @implementer(IHalfCloseableProtocol)
+    class MinimalLinger(Protocol):
+        def connectionMade(self) -> None:
+            self.transport.write(poem)
+            self.transport.loseWriteConnection()
+
+        def dataReceived(self, data: bytes) -> None:
+            pass
+
+        def readConnectionLost(self) -> None:
+            self.transport.loseConnection()
+
+        def writeConnectionLost(self) -> None:
+            pass
 
     if kind == "minimal":
 
@@ -69,27 +96,9 @@ def run_twisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> 
         factory = Factory.forProtocol(Minimal)
 
     elif kind == "minimal-linger":
-        from twisted.internet.interfaces import IHalfCloseableProtocol
-        from zope.interface import implementer
-
-        @implementer(IHalfCloseableProtocol)
-        class MinimalLinger(Protocol):
-            def connectionMade(self) -> None:
-                self.transport.write(poem)
-                self.transport.loseWriteConnection()
-
-            def dataReceived(self, data: bytes) -> None:
-                pass
-
-            def readConnectionLost(self) -> None:
-                self.transport.loseConnection()
-
-            def writeConnectionLost(self) -> None:
-                pass
-
         factory = Factory.forProtocol(MinimalLinger)
 
-    elif kind == "logging":
+    elif kind in ("logging", "logging-linger"):
         from twisted.logger import globalLogBeginner, textFileLogObserver
         from twisted.python import log
         from twisted.python.logfile import LogFile
@@ -99,14 +108,22 @@ def run_twisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> 
             [textFileLogObserver(log_file)], redirectStandardIO=False
         )
 
+        def log_sent(transport: Any) -> None:
+            peer = transport.getPeer()
+            log.msg(f"sent {len(poem)} bytes to {peer.host}:{peer.port}")
+
         class Logging(Protocol):
             def connectionMade(self) -> None:
                 self.transport.write(poem)
                 self.transport.loseConnection()
-                peer = self.transport.getPeer()
-                log.msg(f"sent {len(poem)} bytes to {peer.host}:{peer.port}")
+                log_sent(self.transport)
 
-        factory = Factory.forProtocol(Logging)
+        class LoggingLinger(MinimalLinger):
+            def connectionMade(self) -> None:
+                MinimalLinger.connectionMade(self)
+                log_sent(self.transport)
+
+        factory = Factory.forProtocol(Logging if kind == "logging" else LoggingLinger)
 
     elif kind == "naive-slow":
         delay, size = args.delay, args.chunk_size
@@ -141,8 +158,8 @@ def run_twisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> 
     reactor.run()
 
 
-def run_asyncio(port: int, poem: bytes) -> None:
-    """Run the asyncio streams baseline until killed."""
+def run_asyncio(port: int, poem: bytes, linger: bool) -> None:
+    """Run an asyncio streams baseline until killed."""
     import asyncio
 
     async def handle(
@@ -151,8 +168,22 @@ def run_asyncio(port: int, poem: bytes) -> None:
         writer.write(poem)
         writer.close()
 
+    async def handle_lingering(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        writer.write(poem)
+        writer.write_eof()
+        try:
+            while await reader.read(65536):
+                pass
+        except ConnectionError:
+            pass
+        writer.close()
+
     async def main() -> None:
-        server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=BACKLOG)
+        server = await asyncio.start_server(
+            handle_lingering if linger else handle, "127.0.0.1", port, backlog=BACKLOG
+        )
         async with server:
             await server.serve_forever()
 
@@ -161,7 +192,15 @@ def run_asyncio(port: int, poem: bytes) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.servers")
-    kinds = ["minimal", "minimal-linger", "logging", "asyncio", "naive-slow"]
+    kinds = [
+        "minimal",
+        "minimal-linger",
+        "logging",
+        "logging-linger",
+        "asyncio",
+        "asyncio-linger",
+        "naive-slow",
+    ]
     p.add_argument("kind", choices=kinds)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--poem", required=True)
@@ -172,8 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     _raise_file_limit()
     with open(args.poem, "rb") as f:
         poem = f.read()
-    if args.kind == "asyncio":
-        run_asyncio(args.port, poem)
+    if args.kind.startswith("asyncio"):
+        run_asyncio(args.port, poem, linger=args.kind == "asyncio-linger")
     else:
         run_twisted(args.kind, args.port, poem, args)
 
