@@ -186,7 +186,7 @@ class SupervisorTests(SynchronousTestCase):
             "Worker 1 (pid 1000) exited (exit status 3); restarting in 0.5 s",
             self.messages(),
         )
-        self.clock.advance(s.STABLE_AFTER)
+        self.clock.advance(s.backoff.STABLE_AFTER)
         s.workers[1].processEnded(ended(None, signal.SIGKILL))
         self.assertIn("killed by SIGKILL", self.messages()[-1])
         self.assertIn("restarting in 0.5 s", self.messages()[-1])
