@@ -90,6 +90,38 @@ class OptionsTests(SynchronousTestCase):
         self.assertTrue(library.random)
         self.assertEqual([p.data for p in library.poems], [b"alpha\n", b"beta\n"])
 
+    def test_repeatableOptions(self) -> None:
+        """
+        Every repeatable option (--port and -p, --poem, --poems, --fault,
+        --fault-peer) keeps each value given, in order; a new L{Options}
+        starts each list empty (no list shared between parsers).
+        """
+        first, second = self.tmp / "a.txt", self.tmp / "b.txt"
+        first.write_bytes(b"alpha\n")
+        second.write_bytes(b"beta\n")
+        one, two = self.tmp / "one", self.tmp / "two"
+        for d, name in [(one, "c.txt"), (two, "d.txt")]:
+            d.mkdir()
+            (d / name).write_bytes(b"gamma\n")
+        options = parse(
+            "--poem", str(first), "--poem", str(second),
+            "--poems", str(one), "--poems", str(two),
+            "-p", "tcp:0", "--port", "unix:/tmp/poetry-test.sock",
+            "--fault", "stall@0.25", "--fault", "silent@0.5",
+            "--fault-peer", "10.0.0.0/8", "--fault-peer", "127.0.0.1",
+        )  # fmt: skip
+        self.assertEqual(options["poem_files"], [str(first), str(second)])
+        self.assertEqual(options["poem_dirs"], [str(one), str(two)])
+        self.assertEqual(options["fault_specs"], ["stall@0.25", "silent@0.5"])
+        self.assertEqual(options["fault_peers"], ["10.0.0.0/8", "127.0.0.1"])
+        self.assertEqual(len(options["ports"]), 2)
+        self.assertTrue(options["ports"][0].startswith("tcp:0"))
+        self.assertTrue(options["ports"][1].startswith("unix:/tmp/poetry-test"))
+        self.assertEqual(len(options["library"]), 4)
+        fresh = Options()
+        for key in ["ports", "poem_files", "poem_dirs", "fault_specs", "fault_peers"]:
+            self.assertEqual(fresh[key], [], key)
+
     def test_badOptions(self) -> None:
         """
         Every bad option is a usage error (twistd prints it and exits
