@@ -1,8 +1,8 @@
 """
 Helpers shared by several test modules: parsing C{twistd poetry} options,
 ending a protocol's connection by hand, a bounded wait on the real reactor,
-and a minimal client that collects whatever a server sends over a real
-loopback socket.
+a minimal client that collects whatever a server sends over a real
+loopback socket, and the trace of one download on a real reactor.
 """
 
 from __future__ import annotations
@@ -18,6 +18,23 @@ from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
 from poetry.service import BadOptions, Options
+
+#: The client's trace of one poem downloaded over a real socket, callback by
+#: callback as C{source.name} (consecutive C{dataReceived} calls once): the
+#: order Twisted makes them in, shared by the library's and the CLI's tests.
+POEM_TRACE = [
+    "factory.doStart",
+    "factory.startedConnecting",
+    "timeout.scheduled",
+    "factory.buildProtocol",
+    "protocol.makeConnection",
+    "protocol.connectionMade",
+    "protocol.dataReceived",
+    "protocol.connectionLost",
+    "timeout.cancelled",
+    "factory.clientConnectionLost",
+    "factory.doStop",
+]
 
 
 def parse(*argv: str) -> Options:

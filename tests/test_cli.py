@@ -40,6 +40,7 @@ from poetry.cli import command
 from poetry.cli.tracing import Tracing
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import PoetryServerFactory
+from tests.helpers import POEM_TRACE
 from tests.test_client import ConnectingReactor
 
 FIRST = b"First poem: the kettle sings\nof sockets, ports and other things.\n"
@@ -998,22 +999,7 @@ class TraceProcessTests(TestCase):
             name = line.split()[3]
             if not (name == "protocol.dataReceived" and names[-1:] == [name]):
                 names.append(name)
-        self.assertEqual(
-            names,
-            [
-                "factory.doStart",
-                "factory.startedConnecting",
-                "timeout.scheduled",
-                "factory.buildProtocol",
-                "protocol.makeConnection",
-                "protocol.connectionMade",
-                "protocol.dataReceived",
-                "protocol.connectionLost",
-                "timeout.cancelled",
-                "factory.clientConnectionLost",
-                "factory.doStop",
-            ],
-        )
+        self.assertEqual(names, POEM_TRACE)
         self.assertEqual(lines[: len(trace)], trace)
         self.assertTrue(lines[len(trace)].startswith("timeline: 1 task in "))
         [row] = timeline_rows(lines)
