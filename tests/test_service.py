@@ -24,6 +24,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.logger import ILogObserver, capturedLogs, formatEvent
 from twisted.plugin import getPlugins
 from twisted.python import logfile
+from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -312,11 +313,7 @@ class ServiceTests(TestCase):
         after it, with nothing cut.
         """
         service = self.makeService(delay=0.02, chunk_size=6)
-        service.startService()
-        self.addCleanup(stop_if_running, service)
-        port = service.ports[0].getHost().port
-        result = fetch(port)
-        await waitFor(lambda: bool(service.factory.live), tries=1000)
+        result = await poem_in_flight(self, service)
         stopped = service.stopService()
         self.assertFalse(stopped.called)
         data, reason = await result
@@ -333,11 +330,7 @@ class ServiceTests(TestCase):
         server counts it as cut at shutdown.
         """
         service = self.makeService(delay=10.0, chunk_size=2)
-        service.startService()
-        self.addCleanup(stop_if_running, service)
-        port = service.ports[0].getHost().port
-        result = fetch(port)
-        await waitFor(lambda: bool(service.factory.live), tries=1000)
+        result = await poem_in_flight(self, service)
         await service.stopService()
         data, reason = await result
         self.assertEqual(data, b"a ")
@@ -394,10 +387,7 @@ class ServiceMessageTests(TestCase):
         )  # fmt: skip
         endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
         service = PoetryService(factory, [endpoint], grace=1000.0)
-        service.startService()
-        self.addCleanup(stop_if_running, service)
-        result = fetch(service.ports[0].getHost().port)
-        await waitFor(lambda: bool(factory.live))
+        result = await poem_in_flight(self, service)
         stopped = service.stopService()
         self.assertFalse(stopped.called)
         service.cut_now()
@@ -680,6 +670,21 @@ def stop_if_running(service: PoetryService) -> Deferred[None] | None:
     if service.running:
         return service.stopService()
     return None
+
+
+async def poem_in_flight(
+    case: TestCase, service: PoetryService
+) -> Deferred[tuple[bytes, Failure]]:
+    """
+    Start C{service} (stopped at the end of C{case} unless it already is)
+    and a client of its first port; return the client's result once the
+    server holds the connection live, its poem in flight.
+    """
+    service.startService()
+    case.addCleanup(stop_if_running, service)
+    result = fetch(service.ports[0].getHost().port)
+    await waitFor(lambda: bool(service.factory.live), tries=1000)
+    return result
 
 
 def _rmtree(path: Path) -> None:
