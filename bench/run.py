@@ -424,15 +424,18 @@ def ratio_row(
     *,
     target: str = "",
     judge: tuple[str, float] | None = None,
+    absolute: bool = False,
 ) -> Row:
     """
     The row comparing C{ours} with C{base}, measured in the same paired
     runs: each figure as C{shown} writes it (the baseline named
     C{base_name}), the per-run ratio, C{target} as written, and the verdict
-    of the ratio's median against C{judge} (an operator and a value), or
+    of the ratio's median (with C{absolute}, of C{ours}' own median: a
+    bound in its own unit) against C{judge} (an operator and a value), or
     C{info} without one.
     """
     r = ratios(ours.values, base.values)
+    judged = ours.median if absolute else r.median
     return Row(
         scenario,
         metric,
@@ -440,8 +443,13 @@ def ratio_row(
         f"{base_name} {shown(base)}",
         fmt_ratio(r),
         target,
-        verdict(r.median, *judge) if judge is not None else "info",
+        verdict(judged, *judge) if judge is not None else "info",
     )
+
+
+def two_decimals(s: Spread) -> str:
+    """A spread of kilobytes per connection, as rows show them."""
+    return s.fmt(".2f")
 
 
 def unavailable(scenario: str, metric: str, why: str, baseline: str = "") -> Row:
@@ -750,16 +758,12 @@ def scenario_slow(ctx: Context) -> list[Row]:
         )
         w, wn = spread(ours, "wall_ideal"), spread(naive, "wall_ideal")
         rows.append(
-            Row(
-                sc,
-                "wall / ideal (slowest client)",
-                fmt_ratio(w),
-                f"naive {fmt_ratio(wn)}",
-                fmt_ratio(ratios(w.values, wn.values)),
-                f"<= {wall_target}x ideal",
-                verdict(w.median, "<=", wall_target),
+            ratio_row(
+                sc, "wall / ideal (slowest client)", w, wn, "naive", fmt_ratio,
+                target=f"<= {wall_target}x ideal", judge=("<=", wall_target),
+                absolute=True,
             )
-        )
+        )  # fmt: skip
         s, sn = spread(ours, "span_ideal"), spread(naive, "span_ideal")
         rows.append(
             Row(
@@ -822,16 +826,11 @@ def scenario_slow(ctx: Context) -> list[Row]:
         )
         g, gn = spread(ours, "growth_per_conn_kb"), spread(naive, "growth_per_conn_kb")
         rows.append(
-            Row(
-                sc,
-                "peak RSS growth KB/conn",
-                g.fmt(".2f"),
-                f"naive {gn.fmt('.2f')}",
-                fmt_ratio(ratios(g.values, gn.values)),
-                "<= 5 KB",
-                verdict(g.median, "<=", 5.0),
+            ratio_row(
+                sc, "peak RSS growth KB/conn", g, gn, "naive", two_decimals,
+                target="<= 5 KB", judge=("<=", 5.0), absolute=True,
             )
-        )
+        )  # fmt: skip
     return rows
 
 
@@ -1146,16 +1145,11 @@ def scenario_memory(ctx: Context) -> list[Row]:
         finally:
             server.stop()
         rows.append(
-            Row(
-                sc,
-                "client peak RSS MB",
-                Spread(ours).fmt(".1f"),
-                f"minimal client {Spread(base).fmt('.1f')}",
-                fmt_ratio(ratios(ours, base)),
-                "",
-                "info",
+            ratio_row(
+                sc, "client peak RSS MB", Spread(ours), Spread(base),
+                "minimal client", one_decimal,
             )
-        )
+        )  # fmt: skip
     idle = cfg.mem_idle
     sc = f"5 memory, server holding {idle:,} slow connections"
     runs = slow_runs(ctx, idle)
@@ -1173,30 +1167,15 @@ def scenario_memory(ctx: Context) -> list[Row]:
     ours_ = runs["ours"]
     p = spread(ours_, lambda r: r["peak_kb"] / 1024)
     pn = spread(naive, lambda r: r["peak_kb"] / 1024)
-    rows.append(
-        Row(
-            sc,
-            "server peak RSS MB",
-            p.fmt(".1f"),
-            f"naive {pn.fmt('.1f')}",
-            fmt_ratio(ratios(p.values, pn.values)),
-            "",
-            "info",
-        )
-    )
+    rows.append(ratio_row(sc, "server peak RSS MB", p, pn, "naive", one_decimal))
     g = spread(ours_, "growth_per_conn_kb")
     gn = spread(naive, "growth_per_conn_kb")
     rows.append(
-        Row(
-            sc,
-            "server RSS growth KB/conn",
-            g.fmt(".2f"),
-            f"naive {gn.fmt('.2f')}",
-            fmt_ratio(ratios(g.values, gn.values)),
-            "<= 5 KB",
-            verdict(g.median, "<=", 5.0),
+        ratio_row(
+            sc, "server RSS growth KB/conn", g, gn, "naive", two_decimals,
+            target="<= 5 KB", judge=("<=", 5.0), absolute=True,
         )
-    )
+    )  # fmt: skip
     return rows
 
 

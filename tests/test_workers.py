@@ -44,7 +44,7 @@ from poetry.service.workers import (
     exit_status,
     unflattened,
 )
-from tests.helpers import parse
+from tests.helpers import parse, wait_until
 
 POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
 
@@ -603,11 +603,10 @@ class RealWorkersTests(SynchronousTestCase):
         return (self.dir / "server.log").read_text(errors="replace")
 
     def wait(self, condition: Any, what: str) -> None:
-        for _ in range(300):
-            if condition():
-                return
-            time.sleep(0.05)
-        self.fail(f"timed out waiting for {what}:\n{self.log()}")
+        try:
+            wait_until(condition, what, tries=300)
+        except AssertionError as e:
+            self.fail(f"{e}:\n{self.log()}")
 
     def fetch(self, port: int, count: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
