@@ -21,7 +21,7 @@ import time
 import urllib.request
 from typing import Any
 
-from bench.harness import LOAD_CPU, BenchError, free_port, pinned, ratios
+from bench.harness import LOAD_CPU, BenchError, free_port, pinned
 
 #: What an open status page fetches each second, and a Prometheus scrape.
 POLLED = ("/api/status", "/api/timeline.svg", "/metrics")
@@ -110,7 +110,7 @@ def admin_once(ctx: Any, clients: int, with_admin: bool) -> dict[str, Any]:
 
 def scenario_admin(ctx: Any) -> list[Any]:
     """The admin scenario's rows (see the module docstring)."""
-    from bench.run import Row, fmt_ratio, spread, unavailable, verdict
+    from bench.run import Row, fmt_ratio, ratio_row, spread, unavailable
 
     clients = max(ctx.cfg.slow_sizes)
     sc = f"6 slow serve with the status page polled, {clients:,} clients"
@@ -154,14 +154,9 @@ def scenario_admin(ctx: Any) -> list[Any]:
             "0; 0",
             "PASS" if fails == 0 and errors == 0 else "MISS",
         ),
-        Row(
-            sc,
-            "wall / ideal (slowest client), admin polled",
-            fmt_ratio(w),
-            f"no admin {fmt_ratio(wp)}",
-            fmt_ratio(ratios(w.values, wp.values)),
-            "<= 1.10x ideal",
-            verdict(w.median, "<=", 1.10),
+        ratio_row(
+            sc, "wall / ideal (slowest client), admin polled", w, wp, "no admin",
+            fmt_ratio, target="<= 1.10x ideal", judge=("<=", 1.10), absolute=True,
         ),
         Row(
             sc,

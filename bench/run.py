@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,24 @@ class Context:
 
     def detail(self, scenario: str, text: str) -> None:
         self.details.setdefault(scenario, []).append(text)
+
+    def detail_runs(
+        self,
+        scenario: str,
+        runs: Mapping[Any, Sequence[dict[str, Any]]],
+        describe: Callable[[dict[str, Any]], str],
+        name: Callable[[Any], str] = str,
+    ) -> None:
+        """
+        One detail line per run of each kind in C{runs} (as L{paired_runs}
+        returns them): C{KIND run N: } (the kind as C{name} writes it), then
+        what C{describe} says of that run's results.
+        """
+        for kind, results in runs.items():
+            for number, result in enumerate(results, 1):
+                self.detail(
+                    scenario, f"{name(kind)} run {number}: {describe(result)}"
+                )
 
 
 # --- commands -----------------------------------------------------------------
@@ -318,6 +336,29 @@ def warm_up(ctx: Context, port: int) -> None:
         raise BenchError(f"warm-up on port {port} served no poems: {warm}")
 
 
+def fast_load(ctx: Context, port: int, size: int) -> dict[str, Any]:
+    """
+    One timed fast run against the server on C{port} (poems of C{size}
+    bytes): C{fast_conns} connections kept busy for C{fast_seconds}.
+    """
+    cfg = ctx.cfg
+    return loadgen(
+        ctx,
+        "fast",
+        "--port",
+        port,
+        "--expect",
+        size,
+        "--conns",
+        cfg.fast_conns,
+        "--duration",
+        cfg.fast_seconds,
+        "--timeout",
+        10,
+        timeout=cfg.fast_seconds + 60,
+    )
+
+
 def slow_load(ctx: Context, port: int, size: int, clients: int) -> dict[str, Any]:
     """C{clients} slow clients at once against the slow server on C{port}."""
     cfg = ctx.cfg
@@ -368,6 +409,49 @@ def spread(
     return Spread([get(r) for r in runs])
 
 
+def one_decimal(s: Spread) -> str:
+    """A spread of microseconds (CPU per poem or chunk), as rows show them."""
+    return s.fmt(".1f")
+
+
+def ratio_row(
+    scenario: str,
+    metric: str,
+    ours: Spread,
+    base: Spread,
+    base_name: str,
+    shown: Callable[[Spread], str] = fmt_rate,
+    *,
+    target: str = "",
+    judge: tuple[str, float] | None = None,
+    absolute: bool = False,
+) -> Row:
+    """
+    The row comparing C{ours} with C{base}, measured in the same paired
+    runs: each figure as C{shown} writes it (the baseline named
+    C{base_name}), the per-run ratio, C{target} as written, and the verdict
+    of the ratio's median (with C{absolute}, of C{ours}' own median: a
+    bound in its own unit) against C{judge} (an operator and a value), or
+    C{info} without one.
+    """
+    r = ratios(ours.values, base.values)
+    judged = ours.median if absolute else r.median
+    return Row(
+        scenario,
+        metric,
+        shown(ours),
+        f"{base_name} {shown(base)}",
+        fmt_ratio(r),
+        target,
+        verdict(judged, *judge) if judge is not None else "info",
+    )
+
+
+def two_decimals(s: Spread) -> str:
+    """A spread of kilobytes per connection, as rows show them."""
+    return s.fmt(".2f")
+
+
 def unavailable(scenario: str, metric: str, why: str, baseline: str = "") -> Row:
     return Row(scenario, metric, NOT_AVAILABLE, baseline, "n/a", "", f"n/a ({why})")
 
@@ -400,7 +484,6 @@ def fast_undisturbed(ctx: Context, kind: str, sc: str) -> dict[str, Any]:
 
 
 def fast_once(ctx: Context, kind: str) -> dict[str, Any]:
-    cfg = ctx.cfg
     size = ctx.kilobyte.stat().st_size
     server = server_for(ctx, kind, ctx.kilobyte)
     try:
@@ -409,21 +492,7 @@ def fast_once(ctx: Context, kind: str) -> dict[str, Any]:
         cpu0 = server.cpu_time()
         ovf0 = listen_overflows()
         cores0 = core_times()
-        lg = loadgen(
-            ctx,
-            "fast",
-            "--port",
-            server.port,
-            "--expect",
-            size,
-            "--conns",
-            cfg.fast_conns,
-            "--duration",
-            cfg.fast_seconds,
-            "--timeout",
-            10,
-            timeout=cfg.fast_seconds + 60,
-        )
+        lg = fast_load(ctx, server.port, size)
         cores1 = core_times()
         cpu1 = server.cpu_time()
         ovf1 = listen_overflows()
@@ -442,17 +511,21 @@ def fast_once(ctx: Context, kind: str) -> dict[str, Any]:
     return lg
 
 
+#: Fast serve's baselines beside C{minimal} (bench/servers.py): each that
+#: closes without lingering has a C{-linger} twin keeping the wire contract.
+BASELINES = (
+    "minimal-linger",
+    "asyncio",
+    "asyncio-linger",
+    "logging",
+    "logging-linger",
+)
+
+
 def scenario_fast(ctx: Context) -> list[Row]:
     cfg = ctx.cfg
     sc = "1 fast serve"
-    kinds = [
-        "minimal",
-        "minimal-linger",
-        "asyncio",
-        "asyncio-linger",
-        "logging",
-        "logging-linger",
-    ]
+    kinds = ["minimal", *BASELINES]
     if ctx.ours_server[0]:
         # ours-nolog: our server with every log event discarded (twistd
         # --logger), to show what the access log costs.
@@ -511,89 +584,49 @@ def scenario_fast(ctx: Context) -> list[Row]:
                 )
             )
             continue
-        r = ratios(pps["ours"].values, pps[base].values)
         if target is None:
             bound = ratios(pps["minimal-linger"].values, pps[base].values)
-            goal, judged = f"bound {bound.median:.2f}x", "info"
+            rows.append(
+                ratio_row(
+                    sc, metric, pps["ours"], pps[base], base,
+                    target=f"bound {bound.median:.2f}x",
+                )
+            )  # fmt: skip
         else:
-            goal, judged = f">= {target}x", verdict(r.median, ">=", target)
+            rows.append(
+                ratio_row(
+                    sc, metric, pps["ours"], pps[base], base,
+                    target=f">= {target}x", judge=(">=", target),
+                )
+            )  # fmt: skip
+    for base in BASELINES:
         rows.append(
-            Row(
-                sc,
-                metric,
-                fmt_rate(pps["ours"]),
-                f"{base} {fmt_rate(pps[base])}",
-                fmt_ratio(r),
-                goal,
-                judged,
+            ratio_row(
+                sc, f"(context) {base} poems/s vs minimal", pps[base],
+                pps["minimal"], "minimal",
+                target={"asyncio": "ref 0.68x", "logging": "ref 0.54x"}.get(base, ""),
             )
-        )
-    for base in kinds[1:]:
-        r = ratios(pps[base].values, pps["minimal"].values)
-        rows.append(
-            Row(
-                sc,
-                f"(context) {base} poems/s vs minimal",
-                fmt_rate(pps[base]),
-                f"minimal {fmt_rate(pps['minimal'])}",
-                fmt_ratio(r),
-                {"asyncio": "ref 0.68x", "logging": "ref 0.54x"}.get(base, ""),
-                "info",
-            )
-        )
+        )  # fmt: skip
     if "ours" in runs:
         # No server that keeps the wire contract can beat minimal-linger's
         # own ratio to minimal: shown as the bound of ours vs minimal.
         bound = ratios(pps["minimal-linger"].values, pps["minimal"].values)
         for k in ("ours", "ours-nolog"):
-            r = ratios(pps[k].values, pps["minimal"].values)
             rows.append(
-                Row(
-                    sc,
-                    f"(context) {k} poems/s vs minimal",
-                    fmt_rate(pps[k]),
-                    f"minimal {fmt_rate(pps['minimal'])}",
-                    fmt_ratio(r),
-                    f"bound {bound.median:.2f}x" if k == "ours" else "",
-                    "info",
+                ratio_row(
+                    sc, f"(context) {k} poems/s vs minimal", pps[k],
+                    pps["minimal"], "minimal",
+                    target=f"bound {bound.median:.2f}x" if k == "ours" else "",
                 )
-            )
-        r = ratios(cpp["ours-nolog"].values, cpp["minimal"].values)
-        rows.append(
-            Row(
-                sc,
-                "(context) ours-nolog server CPU us/poem vs minimal",
-                cpp["ours-nolog"].fmt(".1f"),
-                f"minimal {cpp['minimal'].fmt('.1f')}",
-                fmt_ratio(r),
-                "",
-                "info",
-            )
-        )
-        r = ratios(cpp["ours"].values, cpp["minimal"].values)
-        rows.append(
-            Row(
-                sc,
-                "server CPU us/poem vs minimal (lower is better)",
-                cpp["ours"].fmt(".1f"),
-                f"minimal {cpp['minimal'].fmt('.1f')}",
-                fmt_ratio(r),
-                "",
-                "info",
-            )
-        )
-        r = ratios(cpp["ours"].values, cpp["minimal-linger"].values)
-        rows.append(
-            Row(
-                sc,
-                "server CPU us/poem vs minimal-linger (lower is better)",
-                cpp["ours"].fmt(".1f"),
-                f"minimal-linger {cpp['minimal-linger'].fmt('.1f')}",
-                fmt_ratio(r),
-                "",
-                "info",
-            )
-        )
+            )  # fmt: skip
+        for metric, k, base in [
+            ("(context) ours-nolog server CPU us/poem vs minimal",
+             "ours-nolog", "minimal"),
+            ("server CPU us/poem vs minimal (lower is better)", "ours", "minimal"),
+            ("server CPU us/poem vs minimal-linger (lower is better)",
+             "ours", "minimal-linger"),
+        ]:  # fmt: skip
+            rows.append(ratio_row(sc, metric, cpp[k], cpp[base], base, one_decimal))
         stalls = sum(r["stalls"] for r in runs["ours"])
         ovf = sum(r["overflows"] for r in runs["ours"])
         fails = sum(r["failures"] for r in runs["ours"])
@@ -709,23 +742,24 @@ def scenario_slow(ctx: Context) -> list[Row]:
     for clients in cfg.slow_sizes:
         sc = f"2 slow serve, {clients:,} clients"
         runs = slow_runs(ctx, clients)
-        for k, v in runs.items():
-            for i, r in enumerate(v):
-                ctx.detail(
-                    sc,
-                    f"{k} run {i + 1}: {r['poems']}/{r['clients']} poems, "
-                    f"{r['failures']} failures, ramp {r['ramp']:.2f} s, slowest client "
-                    f"{r['dur_max']:.3f} s (ideal {r['ideal']:.2f} s), span "
-                    f"{r['span']:.2f} s, lateness p50 {r['late_p50'] * 1e3:.1f} ms "
-                    f"p99 {r['late_p99'] * 1e3:.1f} ms "
-                    f"max {r['late_max'] * 1e3:.1f} ms, "
-                    f"server CPU {r['server_cpu']:.2f} s, "
-                    f"{r['chunks_per_cpu_s']:,.0f} chunk-writes/CPU-s (per write: "
-                    f"user {r['user_us_per_chunk']:.1f} us, system "
-                    f"{r['sys_us_per_chunk']:.1f} us), RSS "
-                    f"{r['rss0_kb'] / 1024:.1f} -> {r['peak_kb'] / 1024:.1f} MB, "
-                    f"load generator CPU {r['cpu_frac']:.0%}",
-                )
+        ctx.detail_runs(
+            sc,
+            runs,
+            lambda r: (
+                f"{r['poems']}/{r['clients']} poems, "
+                f"{r['failures']} failures, ramp {r['ramp']:.2f} s, slowest client "
+                f"{r['dur_max']:.3f} s (ideal {r['ideal']:.2f} s), span "
+                f"{r['span']:.2f} s, lateness p50 {r['late_p50'] * 1e3:.1f} ms "
+                f"p99 {r['late_p99'] * 1e3:.1f} ms "
+                f"max {r['late_max'] * 1e3:.1f} ms, "
+                f"server CPU {r['server_cpu']:.2f} s, "
+                f"{r['chunks_per_cpu_s']:,.0f} chunk-writes/CPU-s (per write: "
+                f"user {r['user_us_per_chunk']:.1f} us, system "
+                f"{r['sys_us_per_chunk']:.1f} us), RSS "
+                f"{r['rss0_kb'] / 1024:.1f} -> {r['peak_kb'] / 1024:.1f} MB, "
+                f"load generator CPU {r['cpu_frac']:.0%}"
+            ),
+        )
         naive = runs["naive-slow"]
         wall_target = 1.10 if clients >= 5000 else 1.02
         if "ours" not in runs:
@@ -733,7 +767,7 @@ def scenario_slow(ctx: Context) -> list[Row]:
                 "failures",
                 "wall / ideal",
                 "p99 lateness ms",
-                "chunk-writes per server CPU-s",
+                "server user CPU us per chunk-write (lower is better)",
                 "peak RSS growth KB/conn",
             ):
                 rows.append(unavailable(sc, metric, ctx.ours_server[1]))
@@ -753,16 +787,12 @@ def scenario_slow(ctx: Context) -> list[Row]:
         )
         w, wn = spread(ours, "wall_ideal"), spread(naive, "wall_ideal")
         rows.append(
-            Row(
-                sc,
-                "wall / ideal (slowest client)",
-                fmt_ratio(w),
-                f"naive {fmt_ratio(wn)}",
-                fmt_ratio(ratios(w.values, wn.values)),
-                f"<= {wall_target}x ideal",
-                verdict(w.median, "<=", wall_target),
+            ratio_row(
+                sc, "wall / ideal (slowest client)", w, wn, "naive", fmt_ratio,
+                target=f"<= {wall_target}x ideal", judge=("<=", wall_target),
+                absolute=True,
             )
-        )
+        )  # fmt: skip
         s, sn = spread(ours, "span_ideal"), spread(naive, "span_ideal")
         rows.append(
             Row(
@@ -778,14 +808,8 @@ def scenario_slow(ctx: Context) -> list[Row]:
         late = spread(ours, lambda r: r["late_p99"] * 1e3)
         laten = spread(naive, lambda r: r["late_p99"] * 1e3)
         rows.append(
-            Row(
-                sc,
-                "p99 per-client lateness ms",
-                late.fmt(".1f"),
-                f"naive {laten.fmt('.1f')}",
-                fmt_ratio(ratios(late.values, laten.values)),
-                "",
-                "info",
+            ratio_row(
+                sc, "p99 per-client lateness ms", late, laten, "naive", one_decimal
             )
         )
         # Issue 11, item 1: slow serve's cost is its user-space CPU per chunk,
@@ -795,55 +819,34 @@ def scenario_slow(ctx: Context) -> list[Row]:
         # is why the older target of 2x naive's chunk-writes per CPU-second
         # is out of reach (bench/ANALYSIS.md).
         u, un = spread(ours, "user_us_per_chunk"), spread(naive, "user_us_per_chunk")
-        r = ratios(u.values, un.values)
         rows.append(
-            Row(
-                sc,
-                "server user CPU us per chunk-write (lower is better)",
-                u.fmt(".1f"),
-                f"naive {un.fmt('.1f')}",
-                fmt_ratio(r),
-                "<= 1.0x naive",
-                verdict(r.median, "<=", 1.0),
+            ratio_row(
+                sc, "server user CPU us per chunk-write (lower is better)", u, un,
+                "naive", one_decimal, target="<= 1.0x naive", judge=("<=", 1.0),
             )
-        )
+        )  # fmt: skip
         y, yn = spread(ours, "sys_us_per_chunk"), spread(naive, "sys_us_per_chunk")
         rows.append(
-            Row(
-                sc,
-                "(context) server system CPU us per chunk-write",
-                y.fmt(".1f"),
-                f"naive {yn.fmt('.1f')}",
-                fmt_ratio(ratios(y.values, yn.values)),
-                "",
-                "info",
+            ratio_row(
+                sc, "(context) server system CPU us per chunk-write", y, yn,
+                "naive", one_decimal,
             )
-        )
+        )  # fmt: skip
         c, cn = spread(ours, "chunks_per_cpu_s"), spread(naive, "chunks_per_cpu_s")
         rows.append(
-            Row(
-                sc,
-                "(context) chunk-writes per server CPU-s (user + system)",
-                fmt_rate(c),
-                f"naive {fmt_rate(cn)}",
-                fmt_ratio(ratios(c.values, cn.values)),
-                "was >= 2x naive",
-                "info",
+            ratio_row(
+                sc, "(context) chunk-writes per server CPU-s (user + system)", c, cn,
+                "naive", target="was >= 2x naive",
             )
-        )
+        )  # fmt: skip
         nolog = runs["ours-nolog"]
         u2 = spread(nolog, "user_us_per_chunk")
         rows.append(
-            Row(
-                sc,
-                "(context) ours-nolog server user CPU us per chunk-write",
-                u2.fmt(".1f"),
-                f"naive {un.fmt('.1f')}",
-                fmt_ratio(ratios(u2.values, un.values)),
-                "",
-                "info",
+            ratio_row(
+                sc, "(context) ours-nolog server user CPU us per chunk-write", u2,
+                un, "naive", one_decimal,
             )
-        )
+        )  # fmt: skip
         w2 = spread(nolog, "wall_ideal")
         late2 = spread(nolog, lambda r: r["late_p99"] * 1e3)
         rows.append(
@@ -859,16 +862,11 @@ def scenario_slow(ctx: Context) -> list[Row]:
         )
         g, gn = spread(ours, "growth_per_conn_kb"), spread(naive, "growth_per_conn_kb")
         rows.append(
-            Row(
-                sc,
-                "peak RSS growth KB/conn",
-                g.fmt(".2f"),
-                f"naive {gn.fmt('.2f')}",
-                fmt_ratio(ratios(g.values, gn.values)),
-                "<= 5 KB",
-                verdict(g.median, "<=", 5.0),
+            ratio_row(
+                sc, "peak RSS growth KB/conn", g, gn, "naive", two_decimals,
+                target="<= 5 KB", judge=("<=", 5.0), absolute=True,
             )
-        )
+        )  # fmt: skip
     return rows
 
 
@@ -947,15 +945,16 @@ def scenario_fanout(ctx: Context) -> list[Row]:
                     )
         finally:
             server.stop()
-        for k, v in runs.items():
-            for i, r in enumerate(v):
-                ctx.detail(
-                    sc,
-                    f"{k} run {i + 1}: {r['poems']} poems, {r['failures']} "
-                    f"failures, {r['wall']:.2f} s, CPU {r['cpu']:.2f} s "
-                    f"({r['cpu_per_poem_us']:.0f} us/poem), peak RSS "
-                    f"{r['maxrss_kb'] / 1024:.1f} MB",
-                )
+        ctx.detail_runs(
+            sc,
+            runs,
+            lambda r: (
+                f"{r['poems']} poems, {r['failures']} "
+                f"failures, {r['wall']:.2f} s, CPU {r['cpu']:.2f} s "
+                f"({r['cpu_per_poem_us']:.0f} us/poem), peak RSS "
+                f"{r['maxrss_kb'] / 1024:.1f} MB"
+            ),
+        )
         base = runs["minimal"]
         base_failed = sum(r["failures"] for r in base)
         if base_failed:
@@ -990,30 +989,14 @@ def scenario_fanout(ctx: Context) -> list[Row]:
             )
         )
         c, cb = spread(ours, "cpu_per_poem_us"), spread(base, "cpu_per_poem_us")
-        r = ratios(c.values, cb.values)
         rows.append(
-            Row(
-                sc,
-                "client CPU us/poem",
-                c.fmt(".0f"),
-                f"minimal {cb.fmt('.0f')}",
-                fmt_ratio(r),
-                "<= 1.25x",
-                verdict(r.median, "<=", 1.25),
+            ratio_row(
+                sc, "client CPU us/poem", c, cb, "minimal", lambda s: s.fmt(".0f"),
+                target="<= 1.25x", judge=("<=", 1.25),
             )
-        )
+        )  # fmt: skip
         p, pb = spread(ours, "poems_per_s"), spread(base, "poems_per_s")
-        rows.append(
-            Row(
-                sc,
-                "(context) poems/s",
-                fmt_rate(p),
-                f"minimal {fmt_rate(pb)}",
-                fmt_ratio(ratios(p.values, pb.values)),
-                "",
-                "info",
-            )
-        )
+        rows.append(ratio_row(sc, "(context) poems/s", p, pb, "minimal"))
     return rows
 
 
@@ -1198,16 +1181,11 @@ def scenario_memory(ctx: Context) -> list[Row]:
         finally:
             server.stop()
         rows.append(
-            Row(
-                sc,
-                "client peak RSS MB",
-                Spread(ours).fmt(".1f"),
-                f"minimal client {Spread(base).fmt('.1f')}",
-                fmt_ratio(ratios(ours, base)),
-                "",
-                "info",
+            ratio_row(
+                sc, "client peak RSS MB", Spread(ours), Spread(base),
+                "minimal client", one_decimal,
             )
-        )
+        )  # fmt: skip
     idle = cfg.mem_idle
     sc = f"5 memory, server holding {idle:,} slow connections"
     runs = slow_runs(ctx, idle)
@@ -1225,30 +1203,15 @@ def scenario_memory(ctx: Context) -> list[Row]:
     ours_ = runs["ours"]
     p = spread(ours_, lambda r: r["peak_kb"] / 1024)
     pn = spread(naive, lambda r: r["peak_kb"] / 1024)
-    rows.append(
-        Row(
-            sc,
-            "server peak RSS MB",
-            p.fmt(".1f"),
-            f"naive {pn.fmt('.1f')}",
-            fmt_ratio(ratios(p.values, pn.values)),
-            "",
-            "info",
-        )
-    )
+    rows.append(ratio_row(sc, "server peak RSS MB", p, pn, "naive", one_decimal))
     g = spread(ours_, "growth_per_conn_kb")
     gn = spread(naive, "growth_per_conn_kb")
     rows.append(
-        Row(
-            sc,
-            "server RSS growth KB/conn",
-            g.fmt(".2f"),
-            f"naive {gn.fmt('.2f')}",
-            fmt_ratio(ratios(g.values, gn.values)),
-            "<= 5 KB",
-            verdict(g.median, "<=", 5.0),
+        ratio_row(
+            sc, "server RSS growth KB/conn", g, gn, "naive", two_decimals,
+            target="<= 5 KB", judge=("<=", 5.0), absolute=True,
         )
-    )
+    )  # fmt: skip
     return rows
 
 
@@ -1494,51 +1457,37 @@ def scenario_mix(ctx: Context) -> list[Row]:
     runs = paired_runs(cfg.reps, kinds, lambda kind: fast_undisturbed(ctx, kind, sc))
     pps = {k: spread(v, "poems_per_s") for k, v in runs.items()}
     cpp = {k: spread(v, "server_cpu_per_poem_us") for k, v in runs.items()}
-    for k, v in runs.items():
-        for i, r in enumerate(v):
-            ctx.detail(
-                sc,
-                f"{k} run {i + 1}: {r['poems_per_s']:,.0f} poems/s, {r['poems']} "
-                f"poems, {r['failures']} failures, server CPU "
-                f"{r['server_cpu_per_poem_us']:.1f} us/poem",
-            )
+    ctx.detail_runs(
+        sc,
+        runs,
+        lambda r: (
+            f"{r['poems_per_s']:,.0f} poems/s, {r['poems']} "
+            f"poems, {r['failures']} failures, server CPU "
+            f"{r['server_cpu_per_poem_us']:.1f} us/poem"
+        ),
+    )
     rows = []
-    r = ratios(pps["ours-mix"].values, pps["ours"].values)
     rows.append(
-        Row(
+        ratio_row(
             sc,
             "poems/s, every connection drawing from a mix (none hit), vs no faults",
-            fmt_rate(pps["ours-mix"]),
-            f"no faults {fmt_rate(pps['ours'])}",
-            fmt_ratio(r),
-            ">= 0.95x",
-            verdict(r.median, ">=", 0.95),
+            pps["ours-mix"], pps["ours"], "no faults",
+            target=">= 0.95x", judge=(">=", 0.95),
         )
-    )
-    r = ratios(cpp["ours-mix"].values, cpp["ours"].values)
+    )  # fmt: skip
     rows.append(
-        Row(
-            sc,
-            "(context) server CPU us/poem with the mix vs no faults",
-            cpp["ours-mix"].fmt(".1f"),
-            f"no faults {cpp['ours'].fmt('.1f')}",
-            fmt_ratio(r),
-            "",
-            "info",
+        ratio_row(
+            sc, "(context) server CPU us/poem with the mix vs no faults",
+            cpp["ours-mix"], cpp["ours"], "no faults", one_decimal,
         )
-    )
-    r = ratios(pps["ours-mix-hit"].values, pps["ours"].values)
+    )  # fmt: skip
     rows.append(
-        Row(
+        ratio_row(
             sc,
             "(context) poems/s, 10% of connections playing latency:0, vs no faults",
-            fmt_rate(pps["ours-mix-hit"]),
-            f"no faults {fmt_rate(pps['ours'])}",
-            fmt_ratio(r),
-            "",
-            "info",
+            pps["ours-mix-hit"], pps["ours"], "no faults",
         )
-    )
+    )  # fmt: skip
     fails = sum(r["failures"] for k in MIX_KINDS for r in runs[k])
     rows.append(
         Row(sc, "failures", str(fails), "", "", "0", "PASS" if fails == 0 else "MISS")

@@ -25,19 +25,17 @@ from bench.harness import (
     listening,
     paired_runs,
     proc_cpu,
-    ratios,
 )
 from bench.run import (
     Context,
     Row,
-    fmt_rate,
-    fmt_ratio,
-    loadgen,
+    fast_load,
+    one_decimal,
     python_env,
+    ratio_row,
     spread,
     twistd_command,
     unavailable,
-    verdict,
     warm_up,
 )
 
@@ -83,25 +81,10 @@ def ours(ctx: Context, port: str, *extra: str) -> Server:
 
 def measure(ctx: Context, port: int, pids: list[int]) -> dict[str, Any]:
     """A warm-up, then one timed fast run against C{port}; CPU of C{pids}."""
-    cfg = ctx.cfg
     size = ctx.kilobyte.stat().st_size
     warm_up(ctx, port)
     cpu0 = [proc_cpu(p) for p in pids]
-    lg = loadgen(
-        ctx,
-        "fast",
-        "--port",
-        port,
-        "--expect",
-        size,
-        "--conns",
-        cfg.fast_conns,
-        "--duration",
-        cfg.fast_seconds,
-        "--timeout",
-        10,
-        timeout=cfg.fast_seconds + 60,
-    )
+    lg = fast_load(ctx, port, size)
     cpu1 = [proc_cpu(p) for p in pids]
     poems = max(lg["poems"], 1)
     lg["cpu_per_poem_us"] = [
@@ -139,28 +122,24 @@ def scenario_workers(ctx: Context) -> list[Row]:
         return [unavailable(sc, "poems/s --workers 2 vs 1", ctx.ours_server[1])]
     runs = paired_runs(ctx.cfg.reps, (1, 2), lambda n: workers_once(ctx, n))
     pps = {k: spread(v, "poems_per_s") for k, v in runs.items()}
-    for k, v in runs.items():
-        for i, r in enumerate(v):
-            ctx.detail(
-                sc,
-                f"--workers {k} run {i + 1}: {r['poems_per_s']:,.0f} poems/s, "
-                f"{r['failures']} failures, p99 {r['lat_p99'] * 1e3:.2f} ms, CPU per "
-                f"poem {r['total_us']:.1f} us (parent {r['parent_us']:.1f} us), "
-                f"load generator CPU {r['cpu_frac']:.0%}",
-            )
-    ratio = ratios(pps[2].values, pps[1].values)
+    ctx.detail_runs(
+        sc,
+        runs,
+        lambda r: (
+            f"{r['poems_per_s']:,.0f} poems/s, "
+            f"{r['failures']} failures, p99 {r['lat_p99'] * 1e3:.2f} ms, CPU per "
+            f"poem {r['total_us']:.1f} us (parent {r['parent_us']:.1f} us), "
+            f"load generator CPU {r['cpu_frac']:.0%}"
+        ),
+        lambda k: f"--workers {k}",
+    )
     parent = spread(runs[2], "parent_us")
     total = {k: spread(v, "total_us") for k, v in runs.items()}
     fails = sum(r["failures"] for v in runs.values() for r in v)
     return [
-        Row(
-            sc,
-            "poems/s --workers 2 vs --workers 1",
-            fmt_rate(pps[2]),
-            f"--workers 1 {fmt_rate(pps[1])}",
-            fmt_ratio(ratio),
-            ">= 1.3x",
-            verdict(ratio.median, ">=", 1.3),
+        ratio_row(
+            sc, "poems/s --workers 2 vs --workers 1", pps[2], pps[1], "--workers 1",
+            target=">= 1.3x", judge=(">=", 1.3),
         ),
         Row(
             sc,
@@ -171,14 +150,9 @@ def scenario_workers(ctx: Context) -> list[Row]:
             "",
             "info",
         ),
-        Row(
-            sc,
-            "CPU per poem, all processes (us)",
-            total[2].fmt(".1f"),
-            f"--workers 1 {total[1].fmt('.1f')}",
-            fmt_ratio(ratios(total[2].values, total[1].values)),
-            "",
-            "info",
+        ratio_row(
+            sc, "CPU per poem, all processes (us)", total[2], total[1],
+            "--workers 1", one_decimal,
         ),
         Row(sc, "failures", str(fails), "", "", "0", "PASS" if fails == 0 else "MISS"),
     ]
@@ -255,28 +229,20 @@ def scenario_haproxy(ctx: Context) -> list[Row]:
     runs = paired_runs(
         ctx.cfg.reps, (False, True), lambda through: haproxy_once(ctx, haproxy, through)
     )
-    for k, v in runs.items():
-        for i, r in enumerate(v):
-            ctx.detail(
-                sc,
-                f"{'through HAProxy' if k else 'direct'} run {i + 1}: "
-                f"{r['poems_per_s']:,.0f} poems/s, {r['failures']} failures, p99 "
-                f"{r['lat_p99'] * 1e3:.2f} ms, server {r['server_us']:.1f} us/poem, "
-                f"HAProxy {r['haproxy_us']:.1f} us/poem",
-            )
+    ctx.detail_runs(
+        sc,
+        runs,
+        lambda r: (
+            f"{r['poems_per_s']:,.0f} poems/s, {r['failures']} failures, p99 "
+            f"{r['lat_p99'] * 1e3:.2f} ms, server {r['server_us']:.1f} us/poem, "
+            f"HAProxy {r['haproxy_us']:.1f} us/poem"
+        ),
+        lambda k: "through HAProxy" if k else "direct",
+    )
     pps = {k: spread(v, "poems_per_s") for k, v in runs.items()}
-    ratio = ratios(pps[True].values, pps[False].values)
     fails = sum(r["failures"] for v in runs.values() for r in v)
     return [
-        Row(
-            sc,
-            metric,
-            fmt_rate(pps[True]),
-            f"direct {fmt_rate(pps[False])}",
-            fmt_ratio(ratio),
-            "",
-            "info",
-        ),
+        ratio_row(sc, metric, pps[True], pps[False], "direct"),
         Row(
             sc,
             "server CPU per poem behind HAProxy (us)",

@@ -1,12 +1,14 @@
 """
 Helpers shared by several test modules: parsing C{twistd poetry} options,
 ending a protocol's connection by hand, a bounded wait on the real reactor,
-and a minimal client that collects whatever a server sends over a real
-loopback socket.
+a bounded blocking wait for tests of server processes, a minimal client
+that collects whatever a server sends over a real loopback socket, and the
+trace of one download on a real reactor.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +20,38 @@ from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
 from poetry.service import BadOptions, Options
+
+#: The client's trace of one poem downloaded over a real socket, callback by
+#: callback as C{source.name} (consecutive C{dataReceived} calls once): the
+#: order Twisted makes them in, shared by the library's and the CLI's tests.
+POEM_TRACE = [
+    "factory.doStart",
+    "factory.startedConnecting",
+    "timeout.scheduled",
+    "factory.buildProtocol",
+    "protocol.makeConnection",
+    "protocol.connectionMade",
+    "protocol.dataReceived",
+    "protocol.connectionLost",
+    "timeout.cancelled",
+    "factory.clientConnectionLost",
+    "factory.doStop",
+]
+
+
+def wait_until(
+    condition: Callable[[], object], what: str, tries: int = 200, pause: float = 0.05
+) -> None:
+    """
+    Block (no reactor: for tests of real server processes) until
+    C{condition()} is true, checking C{tries} times C{pause} seconds apart;
+    fail with C{timed out waiting for WHAT} if it never is.
+    """
+    for _ in range(tries):
+        if condition():
+            return
+        time.sleep(pause)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def parse(*argv: str) -> Options:

@@ -156,15 +156,20 @@ async def dump_dom(url: str, budget_ms: int) -> str:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def require_chromium(what: str) -> None:
+    """Skip the test, saying C{what} went untested, without a chromium."""
+    if CHROMIUM is None:
+        raise SkipTest(
+            f"no chromium installed (apt-get install chromium): {what} was not"
+            " tested in a browser"
+        )
+
+
 class StatusPageBrowserTests(TestCase):
     """The status page, as a browser runs it."""
 
     def setUp(self) -> None:
-        if CHROMIUM is None:
-            raise SkipTest(
-                "no chromium installed (apt-get install chromium): the status"
-                " page was not tested in a browser"
-            )
+        require_chromium("the status page")
 
     async def test_liveConnectionsAppear(self) -> None:
         """
@@ -332,11 +337,7 @@ class BehaviourFormBrowserTests(TestCase):
     """The status page's behaviour form, used in a real browser."""
 
     def setUp(self) -> None:
-        if CHROMIUM is None:
-            raise SkipTest(
-                "no chromium installed (apt-get install chromium): the"
-                " behaviour form was not tested in a browser"
-            )
+        require_chromium("the behaviour form")
 
     async def open_page(self, url: str) -> _Tab:
         profile = tempfile.mkdtemp(prefix="poetry-chromium-")

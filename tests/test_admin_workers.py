@@ -31,7 +31,8 @@ from poetry.server import ConnectionOutcome, PoetryServerFactory
 from poetry.server.rules import ConfigError
 from poetry.server.view import ServerView
 from poetry.service import PoetryService
-from poetry.service.supervisor import WORKER_REPORT_NAMESPACE, WorkerProcess
+from poetry.service.reports import WORKER_REPORT_NAMESPACE
+from poetry.service.supervisor import WorkerProcess, WorkerSupervisor
 from poetry.service.worker import Worker, WorkerControl
 from tests.helpers import lose
 from tests.test_admin_parts import connect, make_factory
@@ -77,6 +78,17 @@ def counts_line(number: int, counts: dict[str, int], status: Any) -> bytes:
         "status": status,
     }
     return eventAsJSON(event).encode() + b"\n"
+
+
+def two_workers() -> tuple[WorkerSupervisor, ProcessClock, PoetryServerFactory]:
+    """
+    A supervisor of two started (pretend) workers, its log discarded, and
+    a parent's factory on the same clock.
+    """
+    supervisor, clock, _ = make_supervisor(count=2)
+    supervisor.log = Logger(observer=lambda e: None)
+    supervisor.startService()
+    return supervisor, clock, make_factory(clock)  # type: ignore[arg-type]
 
 
 class WorkerStatusTests(SynchronousTestCase):
@@ -177,10 +189,7 @@ class AggregateViewTests(SynchronousTestCase):
     """L{AggregateView}: every worker's latest report, as one server's view."""
 
     def setUp(self) -> None:
-        self.supervisor, self.clock, _ = make_supervisor(count=2)
-        self.supervisor.log = Logger(observer=lambda e: None)
-        self.supervisor.startService()
-        self.factory = make_factory(self.clock)  # type: ignore[arg-type]
+        self.supervisor, self.clock, self.factory = two_workers()
         self.view = AggregateView(self.factory, self.supervisor)
         self.clock.advance(103)
 
@@ -332,10 +341,7 @@ class WorkersBehaviourTests(SynchronousTestCase):
     """A behaviour change with workers: checked once, sent to every worker."""
 
     def setUp(self) -> None:
-        self.supervisor, self.clock, _ = make_supervisor(count=2)
-        self.supervisor.log = Logger(observer=lambda e: None)
-        self.supervisor.startService()
-        self.factory = make_factory(self.clock)  # type: ignore[arg-type]
+        self.supervisor, self.clock, self.factory = two_workers()
         self.control = WorkersBehaviourControl(self.factory, self.supervisor)
         self.control.log = Logger(observer=lambda e: None)
 

@@ -57,6 +57,15 @@ def _fast_run(poems_per_s: float, cpu_us: float) -> dict[str, Any]:
     }
 
 
+def _describe_every_run(
+    scenario: str, runs: dict[str, list[dict[str, Any]]], describe: Any, name: Any = str
+) -> None:
+    """C{Context.detail_runs} without a context: describe every canned run."""
+    for results in runs.values():
+        for result in results:
+            describe(result)
+
+
 class FastServeRowsTests(SynchronousTestCase):
     """The fast-serve scenario's targets, from canned runs."""
 
@@ -80,6 +89,7 @@ class FastServeRowsTests(SynchronousTestCase):
             cfg=Config.make(True, 1),
             ours_server=(True, ""),
             detail=lambda sc, text: None,
+            detail_runs=_describe_every_run,
             note=lambda sc, text: None,
         )
         return {r.metric: r for r in bench_run.scenario_fast(ctx)}  # type: ignore[arg-type]
@@ -172,6 +182,7 @@ class SlowServeRowsTests(SynchronousTestCase):
             ours_server=(True, ""),
             cache={},
             detail=lambda sc, text: None,
+            detail_runs=_describe_every_run,
             note=lambda sc, text: None,
         )
         rows = bench_run.scenario_slow(ctx)  # type: ignore[arg-type]

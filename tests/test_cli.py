@@ -40,6 +40,7 @@ from poetry.cli import command
 from poetry.cli.tracing import Tracing
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import PoetryServerFactory
+from tests.helpers import POEM_TRACE
 from tests.test_client import ConnectingReactor
 
 FIRST = b"First poem: the kettle sings\nof sockets, ports and other things.\n"
@@ -109,6 +110,34 @@ class Harness:
     @property
     def err_lines(self) -> list[str]:
         return self.stderr.getvalue().splitlines()
+
+
+class RunHarness(Harness):
+    """
+    A L{Harness} built from a L{cli.Run} on C{reactor} (by default a
+    L{MemoryReactorClock}), which a test may adjust first (C{before}, called
+    with the run before it starts); C{kw} goes to L{cli.Run}.
+    """
+
+    def __init__(
+        self, case: SynchronousTestCase, *argv: str, reactor: Any = None,
+        stdout: Any = None, stderr: Any = None, before: Any = None, **kw: Any,
+    ) -> None:  # fmt: skip
+        self.case = case
+        self.reactor = MemoryReactorClock() if reactor is None else reactor
+        self.stdout = io.BytesIO() if stdout is None else stdout
+        self.stderr = io.StringIO() if stderr is None else stderr
+        self.result: list[int] = []
+        self.run = cli.Run(
+            cli.parse_args(argv),
+            reactor=self.reactor,
+            stdout=self.stdout,
+            stderr=self.stderr,
+            **kw,
+        )
+        if before is not None:
+            before(self.run)
+        self.run.start().addCallback(self.result.append)
 
 
 class UsageErrorTests(SynchronousTestCase):
@@ -663,7 +692,7 @@ class ProcessTests(TestCase):
 # -- --trace, --timeline and --timeline-svg ------------------------------------
 
 
-class TracedHarness(Harness):
+class TracedHarness(RunHarness):
     """
     One in-process get-poetry run whose connections go through Twisted's
     own connector (L{ConnectingReactor}), so every factory callback,
@@ -671,19 +700,7 @@ class TracedHarness(Harness):
     """
 
     def __init__(self, case: SynchronousTestCase, *argv: str, **kw: Any) -> None:
-        self.case = case
-        self.reactor = ConnectingReactor()
-        self.stdout = io.BytesIO()
-        self.stderr = io.StringIO()
-        self.result: list[int] = []
-        self.run = cli.Run(
-            cli.parse_args(argv),
-            reactor=self.reactor,
-            stdout=self.stdout,
-            stderr=self.stderr,
-            **kw,
-        )
-        self.run.start().addCallback(self.result.append)
+        super().__init__(case, *argv, reactor=ConnectingReactor(), **kw)
 
     def connect(self, task: int) -> Any:
         """The server accepts task C{task}'s connection; return its protocol."""
@@ -998,22 +1015,7 @@ class TraceProcessTests(TestCase):
             name = line.split()[3]
             if not (name == "protocol.dataReceived" and names[-1:] == [name]):
                 names.append(name)
-        self.assertEqual(
-            names,
-            [
-                "factory.doStart",
-                "factory.startedConnecting",
-                "timeout.scheduled",
-                "factory.buildProtocol",
-                "protocol.makeConnection",
-                "protocol.connectionMade",
-                "protocol.dataReceived",
-                "protocol.connectionLost",
-                "timeout.cancelled",
-                "factory.clientConnectionLost",
-                "factory.doStop",
-            ],
-        )
+        self.assertEqual(names, POEM_TRACE)
         self.assertEqual(lines[: len(trace)], trace)
         self.assertTrue(lines[len(trace)].startswith("timeline: 1 task in "))
         [row] = timeline_rows(lines)

@@ -31,7 +31,7 @@ from poetry.cli.output import ClosedStream, FileStream, OutputStream
 from poetry.cli.progress import ProgressBar, format_size
 from poetry.cli.saving import MAX_NAME_BYTES, SaveError, Saver, file_stem
 from poetry.cli.terminal import escape_for_terminal
-from tests.test_cli import FIRST, SECOND, Harness, tempDir
+from tests.test_cli import FIRST, SECOND, RunHarness, tempDir
 
 
 class TTY(io.BytesIO):
@@ -50,30 +50,6 @@ class Failing(io.BytesIO):
 
     def write(self, data: Any) -> int:
         raise OSError(self.code, os.strerror(self.code))
-
-
-class RunHarness(Harness):
-    """A L{Harness} built from a L{cli.Run}, which a test may adjust first."""
-
-    def __init__(
-        self, case: SynchronousTestCase, *argv: str, stdout: Any = None,
-        stderr: Any = None, progress: bool | None = None, before: Any = None,
-    ) -> None:  # fmt: skip
-        self.case = case
-        self.reactor = MemoryReactorClock()
-        self.stdout = io.BytesIO() if stdout is None else stdout
-        self.stderr = io.StringIO() if stderr is None else stderr
-        self.result: list[int] = []
-        self.run = cli.Run(
-            cli.parse_args(argv),
-            reactor=self.reactor,
-            stdout=self.stdout,
-            stderr=self.stderr,
-            progress=progress,
-        )
-        if before is not None:
-            before(self.run)
-        self.run.start().addCallback(self.result.append)
 
 
 class BrokenOutputTests(SynchronousTestCase):

@@ -51,8 +51,7 @@ from poetry.cli.tracing import (
     timeline_rows,
 )
 from poetry.client import DownloadStatus
-from tests.test_cli import FIRST, SECOND, tempDir
-from tests.test_cli_output import RunHarness
+from tests.test_cli import FIRST, SECOND, RunHarness, tempDir
 
 A = Address("127.0.0.1", 10001)
 B = Address("127.0.0.1", 10002)

@@ -57,6 +57,7 @@ from poetry.errors import (
 )
 from poetry.library import PoemFile, PoemLibrary
 from poetry.server import PoetryServerFactory
+from tests.helpers import POEM_TRACE
 
 from .resolver import FakeResolver
 
@@ -1425,22 +1426,7 @@ class RealTraceOrderTests(TestCase):
         tracer = Recorder()
         await get_poem(address.host, address.port, timeout=10, tracer=tracer)
         await tracer.when_stopped()
-        self.assertEqual(
-            tracer.names(),
-            [
-                "factory.doStart",
-                "factory.startedConnecting",
-                "timeout.scheduled",
-                "factory.buildProtocol",
-                "protocol.makeConnection",
-                "protocol.connectionMade",
-                "protocol.dataReceived",
-                "protocol.connectionLost",
-                "timeout.cancelled",
-                "factory.clientConnectionLost",
-                "factory.doStop",
-            ],
-        )
+        self.assertEqual(tracer.names(), POEM_TRACE)
         lost = [d for _, _, n, d in tracer.events if n == "connectionLost"]
         self.assertEqual(lost, [{"reason": "ConnectionDone", "clean": True}])
 
@@ -1495,17 +1481,10 @@ class RealTraceOrderTests(TestCase):
             await get_poem(address.host, address.port, timeout=10, tracer=tracer,
                            on_data=on_data)  # fmt: skip
         await tracer.when_stopped()
-        self.assertEqual(
-            tracer.names()[-6:],
-            [
-                "protocol.connectionMade",
-                "protocol.dataReceived",
-                "protocol.connectionLost",
-                "timeout.cancelled",
-                "factory.clientConnectionLost",
-                "factory.doStop",
-            ],
-        )
+        # The same callbacks as a poem's, from connectionMade on: only the
+        # reason differs.
+        self.assertEqual(tracer.names()[-6:], POEM_TRACE[-6:])
+        self.assertEqual(POEM_TRACE[-6], "protocol.connectionMade")
         lost = [d for _, _, n, d in tracer.events if n == "connectionLost"]
         self.assertEqual(lost, [{"reason": "ConnectionLost", "clean": False}])
 
@@ -1680,6 +1659,38 @@ class ConnectingReactor(MemoryReactorClock):
         return cast(FakeConnector, self.connectors[index]).transport
 
 
+#: The trace every download starts with: the factory starts, Twisted's
+#: connector starts connecting, the download's timeout is set.
+STARTED = [
+    ("factory", "doStart"),
+    ("factory", "startedConnecting"),
+    ("timeout", "scheduled"),
+]
+
+#: Then, once the connection is made: a protocol for it, connected.
+CONNECTED = [
+    ("factory", "buildProtocol"),
+    ("protocol", "makeConnection"),
+    ("protocol", "connectionMade"),
+]
+
+#: A connection that ends before the timeout (cleanly or not): the
+#: protocol's connectionLost cancels the timeout and fires the result, and
+#: only then does Twisted tell the factory, which stops.
+LOST_BEFORE_TIMEOUT = [
+    ("protocol", "connectionLost"),
+    ("timeout", "cancelled"),
+    ("result", "fired"),
+    ("factory", "clientConnectionLost"),
+    ("factory", "doStop"),
+]
+
+
+def received(chunks: int) -> list[tuple[str, str]]:
+    """The trace of C{chunks} calls of the protocol's dataReceived."""
+    return [("protocol", "dataReceived")] * chunks
+
+
 class FakeReactorTraceOrderTests(SynchronousTestCase):
     """
     The exact order of trace events from the real client code, with every
@@ -1721,21 +1732,7 @@ class FakeReactorTraceOrderTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(d).data, POEM)
         self.assertEqual(
             self.pairs(tracer),
-            [
-                ("factory", "doStart"),
-                ("factory", "startedConnecting"),
-                ("timeout", "scheduled"),
-                ("factory", "buildProtocol"),
-                ("protocol", "makeConnection"),
-                ("protocol", "connectionMade"),
-                ("protocol", "dataReceived"),
-                ("protocol", "dataReceived"),
-                ("protocol", "connectionLost"),
-                ("timeout", "cancelled"),
-                ("result", "fired"),
-                ("factory", "clientConnectionLost"),
-                ("factory", "doStop"),
-            ],
+            [*STARTED, *CONNECTED, *received(2), *LOST_BEFORE_TIMEOUT],
         )
         details = {name: detail for _, _, name, detail in tracer.events}
         self.assertEqual(
@@ -1760,9 +1757,7 @@ class FakeReactorTraceOrderTests(SynchronousTestCase):
         self.assertEqual(
             self.pairs(tracer),
             [
-                ("factory", "doStart"),
-                ("factory", "startedConnecting"),
-                ("timeout", "scheduled"),
+                *STARTED,
                 ("factory", "clientConnectionFailed"),
                 ("timeout", "cancelled"),
                 ("result", "fired"),
@@ -1793,13 +1788,9 @@ class FakeReactorTraceOrderTests(SynchronousTestCase):
         self.assertEqual(
             self.pairs(tracer),
             [
-                ("factory", "doStart"),
-                ("factory", "startedConnecting"),
-                ("timeout", "scheduled"),
-                ("factory", "buildProtocol"),
-                ("protocol", "makeConnection"),
-                ("protocol", "connectionMade"),
-                ("protocol", "dataReceived"),
+                *STARTED,
+                *CONNECTED,
+                *received(1),
                 ("timeout", "fired"),
                 ("result", "fired"),
                 ("protocol", "connectionLost"),
@@ -1823,9 +1814,7 @@ class FakeReactorTraceOrderTests(SynchronousTestCase):
         self.assertEqual(
             self.pairs(tracer),
             [
-                ("factory", "doStart"),
-                ("factory", "startedConnecting"),
-                ("timeout", "scheduled"),
+                *STARTED,
                 ("timeout", "fired"),
                 ("factory", "clientConnectionFailed"),
                 ("factory", "doStop"),
@@ -1849,22 +1838,7 @@ class FakeReactorTraceOrderTests(SynchronousTestCase):
         self.assertEqual(self.failureResultOf(d, PoemTruncated).value.partial, POEM[:3])
         self.assertEqual(
             self.pairs(tracer),
-            [
-                ("factory", "doStart"),
-                ("factory", "startedConnecting"),
-                ("timeout", "scheduled"),
-                ("factory", "buildProtocol"),
-                ("protocol", "makeConnection"),
-                ("protocol", "connectionMade"),
-                ("protocol", "dataReceived"),
-                ("protocol", "dataReceived"),
-                ("protocol", "dataReceived"),
-                ("protocol", "connectionLost"),
-                ("timeout", "cancelled"),
-                ("result", "fired"),
-                ("factory", "clientConnectionLost"),
-                ("factory", "doStop"),
-            ],
+            [*STARTED, *CONNECTED, *received(3), *LOST_BEFORE_TIMEOUT],
         )
         lost = [d for _, s, n, d in tracer.events if n == "connectionLost"]
         self.assertEqual(lost, [{"reason": "ConnectionLost", "clean": False}])

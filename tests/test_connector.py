@@ -48,6 +48,17 @@ def reactor_for(answers: dict[str, list[str]], **kw: Any) -> MemoryReactorClock:
     return reactor
 
 
+def held_resolver() -> tuple[FakeResolver, MemoryReactorClock]:
+    """
+    A reactor whose resolver holds its answer for C{NAME} (127.0.0.1)
+    until the test calls C{resolver.complete()}.
+    """
+    resolver = FakeResolver({NAME: ["127.0.0.1"]}, hold=True)
+    reactor = MemoryReactorClock()
+    reactor.installNameResolver(resolver)
+    return resolver, reactor
+
+
 def serve(factory: Any, host: str, port: int, data: bytes = POEM) -> Any:
     """Connect C{factory} to a fake server at C{host}, which sends C{data}."""
     kind = IPv6Address if ":" in host else IPv4Address
@@ -173,9 +184,7 @@ class OneTimeoutTests(SynchronousTestCase):
 
     def test_resolvingTimesOut(self) -> None:
         """A resolver that never answers: the timeout, and no connection later."""
-        resolver = FakeResolver({NAME: ["127.0.0.1"]}, hold=True)
-        reactor = MemoryReactorClock()
-        reactor.installNameResolver(resolver)
+        resolver, reactor = held_resolver()
         d = get_poem(NAME, 10001, reactor=reactor, timeout=3)
         reactor.advance(2.9)
         self.assertNoResult(d)
@@ -186,9 +195,7 @@ class OneTimeoutTests(SynchronousTestCase):
 
     def test_resolvedInTimeCancelsTheTimer(self) -> None:
         """An answer in time: the resolving timer is cancelled."""
-        resolver = FakeResolver({NAME: ["127.0.0.1"]}, hold=True)
-        reactor = MemoryReactorClock()
-        reactor.installNameResolver(resolver)
+        resolver, reactor = held_resolver()
         d = get_poem(NAME, 10001, reactor=reactor, timeout=3)
         reactor.advance(1)
         resolver.complete()
@@ -198,9 +205,7 @@ class OneTimeoutTests(SynchronousTestCase):
 
     def test_cancelWhileResolving(self) -> None:
         """A cancel while resolving: CancelledError, and no connection later."""
-        resolver = FakeResolver({NAME: ["127.0.0.1"]}, hold=True)
-        reactor = MemoryReactorClock()
-        reactor.installNameResolver(resolver)
+        resolver, reactor = held_resolver()
         d = get_poems([f"{NAME}:10001"], reactor=reactor, timeout=3)
         d.cancel()
         [result] = self.successResultOf(d)

@@ -16,7 +16,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from poetry.library import PoemFile, PoemLibrary
 from poetry.server import ConnectionOutcome, PoetryServerFactory
 from poetry.server.proxy import ProxyHeaderFactory, ProxyHeaderProtocol, server_endpoint
 from poetry.service.config import normalize_endpoint
-from tests.helpers import waitFor
+from tests.helpers import wait_until, waitFor
 from tests.test_wire import HalfCloseTransport
 
 POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
@@ -471,11 +470,7 @@ class RealHAProxyTests(SynchronousTestCase):
         return (self.dir / f"{name}.log").read_text(errors="replace")
 
     def _wait(self, condition: Any, what: str) -> None:
-        for _ in range(200):
-            if condition():
-                return
-            time.sleep(0.05)
-        self.fail(f"timed out waiting for {what}")
+        wait_until(condition, what)
 
     def _fetch(self, front: int, count: int) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(

@@ -24,6 +24,7 @@ from twisted.internet.error import ConnectionDone
 from twisted.logger import ILogObserver, capturedLogs, formatEvent
 from twisted.plugin import getPlugins
 from twisted.python import logfile
+from twisted.python.failure import Failure
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -89,6 +90,38 @@ class OptionsTests(SynchronousTestCase):
         library = options["library"]
         self.assertTrue(library.random)
         self.assertEqual([p.data for p in library.poems], [b"alpha\n", b"beta\n"])
+
+    def test_repeatableOptions(self) -> None:
+        """
+        Every repeatable option (--port and -p, --poem, --poems, --fault,
+        --fault-peer) keeps each value given, in order; a new L{Options}
+        starts each list empty (no list shared between parsers).
+        """
+        first, second = self.tmp / "a.txt", self.tmp / "b.txt"
+        first.write_bytes(b"alpha\n")
+        second.write_bytes(b"beta\n")
+        one, two = self.tmp / "one", self.tmp / "two"
+        for d, name in [(one, "c.txt"), (two, "d.txt")]:
+            d.mkdir()
+            (d / name).write_bytes(b"gamma\n")
+        options = parse(
+            "--poem", str(first), "--poem", str(second),
+            "--poems", str(one), "--poems", str(two),
+            "-p", "tcp:0", "--port", "unix:/tmp/poetry-test.sock",
+            "--fault", "stall@0.25", "--fault", "silent@0.5",
+            "--fault-peer", "10.0.0.0/8", "--fault-peer", "127.0.0.1",
+        )  # fmt: skip
+        self.assertEqual(options["poem_files"], [str(first), str(second)])
+        self.assertEqual(options["poem_dirs"], [str(one), str(two)])
+        self.assertEqual(options["fault_specs"], ["stall@0.25", "silent@0.5"])
+        self.assertEqual(options["fault_peers"], ["10.0.0.0/8", "127.0.0.1"])
+        self.assertEqual(len(options["ports"]), 2)
+        self.assertTrue(options["ports"][0].startswith("tcp:0"))
+        self.assertTrue(options["ports"][1].startswith("unix:/tmp/poetry-test"))
+        self.assertEqual(len(options["library"]), 4)
+        fresh = Options()
+        for key in ["ports", "poem_files", "poem_dirs", "fault_specs", "fault_peers"]:
+            self.assertEqual(fresh[key], [], key)
 
     def test_badOptions(self) -> None:
         """
@@ -280,11 +313,7 @@ class ServiceTests(TestCase):
         after it, with nothing cut.
         """
         service = self.makeService(delay=0.02, chunk_size=6)
-        service.startService()
-        self.addCleanup(stop_if_running, service)
-        port = service.ports[0].getHost().port
-        result = fetch(port)
-        await waitFor(lambda: bool(service.factory.live), tries=1000)
+        result = await poem_in_flight(self, service)
         stopped = service.stopService()
         self.assertFalse(stopped.called)
         data, reason = await result
@@ -301,11 +330,7 @@ class ServiceTests(TestCase):
         server counts it as cut at shutdown.
         """
         service = self.makeService(delay=10.0, chunk_size=2)
-        service.startService()
-        self.addCleanup(stop_if_running, service)
-        port = service.ports[0].getHost().port
-        result = fetch(port)
-        await waitFor(lambda: bool(service.factory.live), tries=1000)
+        result = await poem_in_flight(self, service)
         await service.stopService()
         data, reason = await result
         self.assertEqual(data, b"a ")
@@ -362,10 +387,7 @@ class ServiceMessageTests(TestCase):
         )  # fmt: skip
         endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
         service = PoetryService(factory, [endpoint], grace=1000.0)
-        service.startService()
-        self.addCleanup(stop_if_running, service)
-        result = fetch(service.ports[0].getHost().port)
-        await waitFor(lambda: bool(factory.live))
+        result = await poem_in_flight(self, service)
         stopped = service.stopService()
         self.assertFalse(stopped.called)
         service.cut_now()
@@ -648,6 +670,21 @@ def stop_if_running(service: PoetryService) -> Deferred[None] | None:
     if service.running:
         return service.stopService()
     return None
+
+
+async def poem_in_flight(
+    case: TestCase, service: PoetryService
+) -> Deferred[tuple[bytes, Failure]]:
+    """
+    Start C{service} (stopped at the end of C{case} unless it already is)
+    and a client of its first port; return the client's result once the
+    server holds the connection live, its poem in flight.
+    """
+    service.startService()
+    case.addCleanup(stop_if_running, service)
+    result = fetch(service.ports[0].getHost().port)
+    await waitFor(lambda: bool(service.factory.live), tries=1000)
+    return result
 
 
 def _rmtree(path: Path) -> None:

@@ -44,7 +44,7 @@ from poetry.service.workers import (
     exit_status,
     unflattened,
 )
-from tests.helpers import parse
+from tests.helpers import parse, wait_until
 
 POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
 
@@ -186,7 +186,7 @@ class SupervisorTests(SynchronousTestCase):
             "Worker 1 (pid 1000) exited (exit status 3); restarting in 0.5 s",
             self.messages(),
         )
-        self.clock.advance(s.STABLE_AFTER)
+        self.clock.advance(s.backoff.STABLE_AFTER)
         s.workers[1].processEnded(ended(None, signal.SIGKILL))
         self.assertIn("killed by SIGKILL", self.messages()[-1])
         self.assertIn("restarting in 0.5 s", self.messages()[-1])
@@ -603,11 +603,10 @@ class RealWorkersTests(SynchronousTestCase):
         return (self.dir / "server.log").read_text(errors="replace")
 
     def wait(self, condition: Any, what: str) -> None:
-        for _ in range(300):
-            if condition():
-                return
-            time.sleep(0.05)
-        self.fail(f"timed out waiting for {what}:\n{self.log()}")
+        try:
+            wait_until(condition, what, tries=300)
+        except AssertionError as e:
+            self.fail(f"{e}:\n{self.log()}")
 
     def fetch(self, port: int, count: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen(

@@ -268,7 +268,7 @@ class ServerConfig:
         L{poetry.service.options.Options}: C{delay}, C{chunk-size},
         C{grace}, C{max-connections}, C{max-per-peer}, C{idle-timeout},
         C{fault}, C{trace}, C{random}, C{ports}, C{poem_files},
-        C{poemDirs}), each given as the user wrote it or L{None}.
+        C{poem_dirs}), each given as the user wrote it or L{None}.
 
         @raise ConfigError: for the first bad value, in one line.
         """
@@ -290,7 +290,7 @@ class ServerConfig:
         ports = tuple(_endpoint(g) for g in given)
         random = bool(words.get("random"))
         files = words.get("poem_files") or []
-        dirs = words.get("poemDirs") or []
+        dirs = words.get("poem_dirs") or []
         admin_given = words.get("admin")
         admin = None if admin_given is None else _endpoint(admin_given, "--admin ")
         token_file = words.get("admin-token-file")

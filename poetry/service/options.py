@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from twisted.python import usage
 
@@ -37,13 +36,21 @@ class BadOptions(SystemExit):
         self.error = error
 
 
-def _one_line(method: Callable[..., Any]) -> Callable[..., Any]:
+def _repeatable(key: str, help: str) -> Callable[[Options, str], None]:
     """
-    Collapse an C{opt_} method's docstring to one paragraph: L{usage.Options}
-    wraps it for --help but keeps the indentation of its continuation lines.
+    An C{opt_} method for an option that may be given many times: each
+    value is appended to the list C{options[key]} (L{Options} starts every
+    one of them empty), and C{help} is its --help text, collapsed to one
+    paragraph (L{usage.Options} wraps a method's docstring but keeps the
+    indentation of its continuation lines).
     """
-    method.__doc__ = " ".join((method.__doc__ or "").split())
-    return method
+
+    def opt(self: Options, value: str) -> None:
+        self[key].append(value)
+
+    opt.__doc__ = " ".join(help.split())
+    opt.repeatable_key = key  # type: ignore[attr-defined]
+    return opt
 
 
 class Options(usage.Options):
@@ -175,59 +182,41 @@ class Options(usage.Options):
 
     def __init__(self) -> None:
         super().__init__()
-        self["ports"] = []
-        self["poem_files"] = []
-        self["poemDirs"] = []
-        self["fault_specs"] = []
-        self["fault_peers"] = []
+        for name in dir(type(self)):
+            key = getattr(getattr(type(self), name), "repeatable_key", None)
+            if key is not None:
+                self[key] = []
         self["fault"] = None
 
-    @_one_line
-    def opt_fault(self, spec: str) -> None:
-        """
-        Misbehave on purpose, to test clients: MODE or MODE@PROBABILITY
-        (repeatable: a mix, each connection drawing at most one fault, the
-        probabilities adding up to at most 1; the rest are served
-        normally).  MODE is one of {modes}.  See docs/reliability.md.
-        """
-        self["fault_specs"].append(spec)
-
-    @_one_line
-    def opt_fault_peer(self, network: str) -> None:
-        """
-        Only clients from this network (CIDR, like 10.0.0.0/8, or an
-        address) get faults; others are served normally (repeatable).
-        """
-        self["fault_peers"].append(network)
-
-    @_one_line
-    def opt_port(self, description: str) -> None:
-        """
-        Listen on this endpoint description (repeatable; default
-        tcp:10000:interface=127.0.0.1; a bare number, or a tcp: description
-        naming no interface, listens on 127.0.0.1 only: add
-        interface=0.0.0.0 to listen beyond loopback).
-        """
-        self["ports"].append(description)
-
-    opt_p = opt_port
-    opt_fault.__doc__ = (opt_fault.__doc__ or "").replace("{modes}", MODES)
-
-    @_one_line
-    def opt_poem(self, path: str) -> None:
-        """
-        Serve this poem file (repeatable; default: the bundled poems): a
-        regular file (not a FIFO or device) of at most 16 MiB.
-        """
-        self["poem_files"].append(path)
-
-    @_one_line
-    def opt_poems(self, path: str) -> None:
-        """
-        Serve every *.txt file in this directory (repeatable; same rules as
-        --poem for each file).
-        """
-        self["poemDirs"].append(path)
+    opt_fault = _repeatable(
+        "fault_specs",
+        "Misbehave on purpose, to test clients: MODE or MODE@PROBABILITY "
+        "(repeatable: a mix, each connection drawing at most one fault, the "
+        "probabilities adding up to at most 1; the rest are served "
+        f"normally).  MODE is one of {MODES}.  See docs/reliability.md.",
+    )
+    opt_fault_peer = _repeatable(
+        "fault_peers",
+        "Only clients from this network (CIDR, like 10.0.0.0/8, or an "
+        "address) get faults; others are served normally (repeatable).",
+    )
+    opt_port = opt_p = _repeatable(
+        "ports",
+        "Listen on this endpoint description (repeatable; default "
+        "tcp:10000:interface=127.0.0.1; a bare number, or a tcp: description "
+        "naming no interface, listens on 127.0.0.1 only: add "
+        "interface=0.0.0.0 to listen beyond loopback).",
+    )
+    opt_poem = _repeatable(
+        "poem_files",
+        "Serve this poem file (repeatable; default: the bundled poems): a "
+        "regular file (not a FIFO or device) of at most 16 MiB.",
+    )
+    opt_poems = _repeatable(
+        "poem_dirs",
+        "Serve every *.txt file in this directory (repeatable; same rules as "
+        "--poem for each file).",
+    )
 
     def opt_version(self) -> None:
         """Show the versions of twisted-poetry and Twisted, and exit."""

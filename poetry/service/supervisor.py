@@ -5,7 +5,10 @@ L{twisted.application} L{Service}) starts the worker processes
 worker that dies (with a backoff, logged with its exit status), stops them
 all within the grace, and logs one summary of every worker's counts;
 L{WorkerProcess} is one worker as the parent sees it (a
-L{ProcessProtocol}: its log lines, its counts, its control pipe).
+L{ProcessProtocol}: its log lines, its counts, its control pipe).  The
+supervisor's two bookkeeping jobs are classes of their own: the backoff
+(L{poetry.service.backoff.RestartBackoff}) and the stop reports
+(L{poetry.service.reports.WorkerReports}).
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from twisted.logger import (
 )
 from twisted.python.failure import Failure
 
+from poetry.service.backoff import RestartBackoff
 from poetry.service.messages import plural
-from poetry.service.service import STOP_FIELDS, log_stop_summary, stop_fields
+from poetry.service.reports import WORKER_REPORT_NAMESPACE, WorkerReports
+from poetry.service.service import log_stop_summary
 
 __all__ = [
     "WORKER_REPORT_NAMESPACE",
@@ -43,13 +48,8 @@ __all__ = [
     "WorkerProcess",
     "WorkerSupervisor",
     "exit_status",
-    "sum_reports",
     "unflattened",
 ]
-
-#: The namespace of the one event a worker emits when it has stopped: its
-#: stop line's fields (C{report}), for the parent's summary.
-WORKER_REPORT_NAMESPACE = "poetry.worker.report"
 
 
 @dataclass(frozen=True)
@@ -125,15 +125,6 @@ def unflattened(event: LogEvent) -> LogEvent:
 
 
 _MISSING = object()
-
-
-def sum_reports(reports: Sequence[dict[str, int]]) -> dict[str, int]:
-    """The stop line's fields (L{STOP_FIELDS}) summed over C{reports}."""
-    totals = dict.fromkeys(STOP_FIELDS, 0)
-    for report in reports:
-        for name in STOP_FIELDS:
-            totals[name] += int(report.get(name, 0))
-    return totals
 
 
 class WorkerProcess(ProcessProtocol):
@@ -241,22 +232,10 @@ class WorkerSupervisor(Service):
     and keeps them running until stopped.
 
     @ivar workers: the running workers, by number.
-    @ivar reports: the reports of the workers that stopped, in order.
+    @ivar reports: the L{WorkerReports} of the workers that exited.
+    @ivar backoff: the L{RestartBackoff} a dead worker waits out.
     @ivar restarts: how many times a worker was restarted.
     """
-
-    RESTART_DELAY = 0.5
-    """Seconds before restarting a worker that died, the first time."""
-
-    MAX_RESTART_DELAY = 30.0
-    """
-    The longest backoff: each quick death doubles the delay up to this, so
-    a worker that cannot start (a bad poem file, an import error) costs one
-    spawn every this many seconds, not a busy loop.
-    """
-
-    STABLE_AFTER = 10.0
-    """A worker that ran this many seconds resets the backoff when it dies."""
 
     STOP_MARGIN = 5.0
     """
@@ -289,9 +268,9 @@ class WorkerSupervisor(Service):
         self.publish = publish
         self.executable = executable
         self.workers: dict[int, WorkerProcess] = {}
-        self.reports: list[dict[str, int]] = []
+        self.reports = WorkerReports()
+        self.backoff = RestartBackoff()
         self.restarts = 0
-        self._failures: dict[int, int] = {}
         self._pending: dict[int, IDelayedCall] = {}
         self._stopped: Deferred[None] | None = None
         self._kill_timer: IDelayedCall | None = None
@@ -356,32 +335,17 @@ class WorkerSupervisor(Service):
         for process in self.workers.values():
             process.set_behaviour(self.behaviour)
 
-    def _restart_delay(self, process: WorkerProcess) -> float:
-        """The backoff for C{process}'s number, after it died."""
-        number = process.number
-        if self.reactor.seconds() - process.started >= self.STABLE_AFTER:
-            self._failures[number] = 0
-        failures = self._failures.get(number, 0)
-        self._failures[number] = failures + 1
-        return min(self.MAX_RESTART_DELAY, self.RESTART_DELAY * 2**failures)
-
     def worker_ended(self, process: WorkerProcess, reason: Failure) -> None:
         """A worker process has exited (and been reaped)."""
         if self.workers.get(process.number) is process:
             del self.workers[process.number]
-        if process.report is not None:
-            self.reports.append(process.report)
-        elif process.counts is not None:
-            # Died before reporting: its last snapshot stands for it.
-            counts = dict.fromkeys(("health_checks",), 0) | process.counts
-            self.reports.append(
-                stop_fields(counts, counts["served"], counts["cut_at_shutdown"])
-            )
+        self.reports.worker_ended(process.report, process.counts)
         for observer in self.ended_observers:
             observer(process)
         status = exit_status(reason)
         if self._stopped is None and self.running:
-            delay = self._restart_delay(process)
+            ran_for = self.reactor.seconds() - process.started
+            delay = self.backoff.delay(process.number, ran_for)
             self.restarts += 1
             self.log.warn(
                 "Worker {worker} (pid {pid}) exited ({status}); restarting in "
@@ -452,7 +416,7 @@ class WorkerSupervisor(Service):
         if self._kill_timer is not None:
             self._kill_timer.cancel()
             self._kill_timer = None
-        log_stop_summary(self.log, sum_reports(self.reports), workers=self.count)
+        log_stop_summary(self.log, self.reports.totals(), workers=self.count)
         stopped, self._stopped = self._stopped, None
         assert stopped is not None
         stopped.callback(None)

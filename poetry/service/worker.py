@@ -42,8 +42,8 @@ from poetry.server.proxy import ProxyHeaderFactory
 from poetry.server.rules import ConfigError
 from poetry.service.behaviour import Behaviour
 from poetry.service.options import BadOptions, Options
+from poetry.service.reports import WORKER_REPORT_NAMESPACE
 from poetry.service.service import PoetryService
-from poetry.service.supervisor import WORKER_REPORT_NAMESPACE
 
 __all__ = ["AdoptedPort", "Worker", "WorkerControl", "WorkerLogObserver", "main"]
 
