@@ -593,6 +593,9 @@ class WorkersOptionTests(SynchronousTestCase):
 class RealWorkersTests(SynchronousTestCase):
     """One real C{twistd -n poetry --workers 2}: its processes, every one reaped."""
 
+    #: A complete poem's access line, capturing the worker's number.
+    SERVED = r"\[worker (\d) poetry\.access#info\] .* complete"
+
     def setUp(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="poetry-workers-"))
         import shutil
@@ -717,26 +720,37 @@ class RealWorkersTests(SynchronousTestCase):
         admin = int(
             re.findall(r"Admin endpoint listening on 127\.0\.0\.1:(\d+)", text)[0]
         )
-        fetch = self.fetch(port, 8)
-        self.assertEqual(fetch.wait(30), 0, fetch.stderr.read())  # type: ignore[union-attr]
-        served = re.findall(
-            r"\[worker (\d) poetry\.access#info\] .* complete", self.log()
-        )
-        self.assertEqual(len(served), 8)
+        # Which worker accepts a connection is the kernel's choice (one may
+        # take a whole burst): fetch rounds of 4 until both have served.
+        fetched, served = 0, []
+        for _ in range(10):
+            fetch = self.fetch(port, 4)
+            self.assertEqual(fetch.wait(30), 0, fetch.stderr.read())  # type: ignore[union-attr]
+            fetched += 4
+            self.wait(
+                lambda n=fetched: len(re.findall(self.SERVED, self.log())) == n,
+                "an access line for every poem",
+            )
+            served = re.findall(self.SERVED, self.log())
+            if set(served) == {"1", "2"}:
+                break
+        self.assertEqual(set(served), {"1", "2"}, "both workers should have served")
         self.wait(
-            lambda: self.admin(admin, "/api/status")["counters"]["served"] == 8,
+            lambda: self.admin(admin, "/api/status")["counters"]["served"] == fetched,
             "the status to count every poem",
         )
         status = self.admin(admin, "/api/status")
         self.assertEqual(status["mode"], "slow")
         self.assertEqual(status["live"]["total"], 0)
-        self.assertEqual(status["counters"]["bytes_sent"], 8 * 1000)
+        self.assertEqual(status["counters"]["bytes_sent"], fetched * 1000)
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics") as answer:
             metrics = answer.read().decode()
-        self.assertIn('poetry_connections_ended_total{outcome="complete"} 8.0', metrics)
-        self.assertIn("poetry_connection_duration_seconds_count 8.0", metrics)
+        self.assertIn(
+            f'poetry_connections_ended_total{{outcome="complete"}} {fetched}.0', metrics
+        )
+        self.assertIn(f"poetry_connection_duration_seconds_count {fetched}.0", metrics)
         changed = self.admin(admin, "/api/behaviour", b'{"faults": ["reset:100"]}')
         self.assertEqual(changed["faults"], ["reset:100"])
         status = self.admin(admin, "/api/status")
@@ -748,11 +762,13 @@ class RealWorkersTests(SynchronousTestCase):
             lambda: self.admin(admin, "/api/status")["counters"]["faults"] == 6,
             "the status to count the six faults",
         )
-        self.assertEqual(self.admin(admin, "/api/status")["counters"]["served"], 8)
+        self.assertEqual(
+            self.admin(admin, "/api/status")["counters"]["served"], fetched
+        )
         server.send_signal(signal.SIGTERM)
         self.assertIn(server.wait(30), (0, -signal.SIGTERM))
         text = self.log()
         self.assertNotIn("behaviour not changed", text)
-        self.assertRegex(text, r"Poetry server stopped \(2 workers\): 8 poems served")
-        workers = set(re.findall(r"\[worker (\d) poetry\.access#info\]", text))
-        self.assertEqual(workers, {"1", "2"}, "both workers should have served")
+        self.assertRegex(
+            text, rf"Poetry server stopped \(2 workers\): {fetched} poems served"
+        )
