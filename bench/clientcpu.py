@@ -87,9 +87,13 @@ def _run(cmd: list[str]) -> dict[str, object]:
     try:
         result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise SystemExit(f"client failed: {out.stdout[-500:]} {out.stderr[-2000:]}")
+        raise SystemExit(
+            f"client failed: {out.stdout[-500:]} {out.stderr[-2000:]}"
+        ) from None
     if result.get("failures"):
-        raise SystemExit(f"client lost poems: {result}")
+        # All at once can overflow the server's listen queue (the suite
+        # does not judge failures there); the figure is then suspect.
+        print(f"  (lost poems, figure suspect: {result})", file=sys.stderr)
     return result
 
 
@@ -97,7 +101,7 @@ def cpu_per_poem(kind: str, variant: str, port: int, poems: int, size: int) -> f
     """Microseconds of CPU per poem of one run of C{kind}."""
     cmd = pinned(client_command(kind, variant, port, poems, size), LOAD_CPU)
     result = _run(cmd)
-    return float(result["cpu"]) / poems * 1e6  # type: ignore[arg-type]
+    return float(result["cpu"]) / max(int(result["poems"]), 1) * 1e6  # type: ignore[call-overload]
 
 
 def instructions(
@@ -156,8 +160,9 @@ def main(argv: list[str] | None = None) -> None:
                         a = instructions(kind, variant, port, poems, size, workdir)
                         b = instructions(kind, variant, port, 2 * poems, size, workdir)
                         per[kind] = (b - a) / poems
+                        count = f"{per[kind]:12,.0f}"
                         print(
-                            f"{variant:8} {kind:8} {per[kind]:12,.0f} instructions/poem",
+                            f"{variant:8} {kind:8} {count} instructions/poem",
                             flush=True,
                         )
                     if len(per) == 2:

@@ -48,6 +48,16 @@ once its socket is closed; return its L{Deferred}.
 """
 
 
+AttemptsOf = Callable[
+    [int, float, float, BaseException | None], tuple[AttemptRecord, ...]
+]
+"""
+C{attempts_of(index, started, elapsed, error)}: the attempts of download
+C{index}, which started at C{started} and ended C{elapsed} seconds later
+with C{error} (L{None}: the poem arrived).
+"""
+
+
 class _ServerQueue:
     """
     The downloads of one server (one L{Address}): the indices not started
@@ -79,8 +89,9 @@ class DownloadScheduler:
     every download queued or running, and it then fires with every result,
     the unfinished ones failed with L{CancelledError}.  C{on_result} is
     given each result as its download ends; it may cancel the run.
-    C{attempts_of(index)}, if given, is each result's
-    L{DownloadResult.attempts}.
+    C{attempts_of(index, started, elapsed, error)}, if given, is the
+    L{DownloadResult.attempts} of each download that started (the others
+    made none).
 
     @ivar in_flight: how many downloads hold a slot.
     """
@@ -117,7 +128,7 @@ class DownloadScheduler:
         per_server: int,
         keep_results: bool = True,
         on_result: Callable[[DownloadResult], object] | None = None,
-        attempts_of: Callable[[int], tuple[AttemptRecord, ...]] | None = None,
+        attempts_of: AttemptsOf | None = None,
     ) -> None:
         count = len(targets)
         self._attempts_of = attempts_of
@@ -218,20 +229,18 @@ class DownloadScheduler:
         # before the caller hears of it, so the caller may cancel
         # everything from on_result.  Returns None: the download's Deferred
         # holds nothing afterwards.
-        self._running.pop(index, None)
+        running = self._running.pop(index, None)
         started = self._started_at[index]
         elapsed = 0.0 if started is None else self._clock.seconds() - started
         target = self._targets[index]
-        attempts = () if self._attempts_of is None else self._attempts_of(index)
         if isinstance(outcome, Failure):
-            result = DownloadResult(
-                index, target, error=outcome.value, elapsed=elapsed, attempts=attempts
-            )
+            poem, error = None, outcome.value
         else:
-            poem = cast(Poem, outcome)
-            result = DownloadResult(
-                index, target, poem=poem, elapsed=elapsed, attempts=attempts
-            )
+            poem, error = cast(Poem, outcome), None
+        attempts: tuple[AttemptRecord, ...] = ()
+        if running is not None and self._attempts_of is not None:
+            attempts = self._attempts_of(index, cast(float, started), elapsed, error)
+        result = DownloadResult(index, target, poem, error, elapsed, attempts)
         if self._keep:
             self._results[index] = result
         self._remaining -= 1
