@@ -453,29 +453,21 @@ def get_poems(
         tls=tls,
     )
     # Each download's attempts, kept as they happen only when it may make
-    # more than one; the one attempt of the others is made from its result.
+    # more than one; the one attempt of the others is made from its result
+    # (DownloadResult.attempts), if anyone asks.
     records: dict[int, list[AttemptRecord]] = {}
-    destinations: dict[Address, str] = {}
 
     def fetch(index: int, on_closed: Callable[[], object]) -> Deferred[Poem]:
         address = targets[index]
         data = None if on_data is None else partial(on_data, index)
-        if download.one_attempt(address):
+        if not retries and single_address(address):
             return download.dial_one(address, index + 1, data, on_closed)
         kept = records[index] = []
         return download.start(address, index + 1, data, on_closed, kept)
 
-    def attempts_of(
-        index: int, started: float, elapsed: float, error: BaseException | None
-    ) -> tuple[AttemptRecord, ...]:
+    def attempts_of(index: int) -> tuple[AttemptRecord, ...] | None:
         kept = records.pop(index, None)
-        if kept is not None:
-            return tuple(kept)
-        address = targets[index]
-        destination = destinations.get(address)
-        if destination is None:
-            destination = destinations[address] = str(address)
-        return (AttemptRecord(1, destination, started, elapsed, error),)
+        return None if kept is None else tuple(kept)
 
     scheduler = DownloadScheduler(
         targets,

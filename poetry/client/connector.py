@@ -160,7 +160,7 @@ class Dialer:
             on_closed=on_closed,
             timeouts=self.timeouts,
         )
-        d = cast(Deferred[Poem], factory.deferred)
+        d: Deferred[Poem] = factory.deferred  # type: ignore[assignment]
         connectable: Any = factory
         if self.tracer is not None:
             connectable = TracingFactory(

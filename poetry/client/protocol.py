@@ -143,7 +143,8 @@ class PoetryProtocol(Protocol):
         self._chunks: list[bytes] | None = []
 
     def connectionMade(self) -> None:
-        self.peer = cast(Any, self.transport).getPeer()
+        transport: Any = self.transport
+        self.peer = transport.getPeer()
 
     def dataReceived(self, data: bytes) -> None:
         chunks = self._chunks
@@ -202,7 +203,7 @@ class PoetryProtocol(Protocol):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         clean = isinstance(reason.value, ConnectionDone)
         chunks, self._chunks = self._chunks, None
-        factory = cast("PoetryClientFactory | None", self.factory)
+        factory: PoetryClientFactory | None = self.factory
         if factory is None:
             return
         if chunks is not None:
@@ -242,6 +243,12 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     protocol = PoetryProtocol
     noisy = False  # no "Starting factory" log line per download
 
+    # Set as the attempt goes (class defaults: a factory is made per attempt).
+    started: float | None = None
+    _connector: Any = None
+    _protocol: PoetryProtocol | None = None
+    _timeout_entry: list[Any] | None = None
+
     def __init__(
         self,
         address: Address,
@@ -264,11 +271,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         self.on_data = on_data
         self.on_closed = on_closed
         self.deferred: Deferred[Poem] | None = Deferred(self._cancel)
-        self.started: float | None = None
-        self._connector: Any = None
         self.timeouts = timeouts if timeouts is not None else Timeouts(clock)
-        self._protocol: PoetryProtocol | None = None
-        self._timeout_entry: list[Any] | None = None
 
     # -- ClientFactory callbacks, in the order Twisted calls them ------------
 

@@ -127,7 +127,7 @@ class AttemptRecord(NamedTuple):
     error: BaseException | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class DownloadResult:
     """
     How one download of L{get_poems} ended: with a L{poem}, or an L{error}.
@@ -139,16 +139,53 @@ class DownloadResult:
         other exception.
     @ivar elapsed: seconds from starting the download to its end (0 if it
         never started).
-    @ivar attempts: every connection attempt it made (one per address
-        tried, per try), in order; the last one's error is L{error}.
+    @ivar started: when it started (the reactor's seconds), if it did.
     """
 
     index: int
     address: Address
-    poem: Poem | None = None
-    error: BaseException | None = None
-    elapsed: float = 0.0
-    attempts: tuple[AttemptRecord, ...] = ()
+    poem: Poem | None
+    error: BaseException | None
+    elapsed: float
+    started: float | None
+    _attempts: tuple[AttemptRecord, ...] | None = field(repr=False)
+
+    def __init__(
+        self,
+        index: int,
+        address: Address,
+        poem: Poem | None = None,
+        error: BaseException | None = None,
+        elapsed: float = 0.0,
+        attempts: tuple[AttemptRecord, ...] | None = (),
+        started: float | None = None,
+    ) -> None:
+        """
+        @param attempts: the attempts it made, or L{None} for the one
+            attempt of a download to one address without retries, which
+            L{attempts} then makes from the result when asked (nothing is
+            recorded as such a download goes, and most callers never ask).
+        """
+        setattr_ = object.__setattr__
+        setattr_(self, "index", index)
+        setattr_(self, "address", address)
+        setattr_(self, "poem", poem)
+        setattr_(self, "error", error)
+        setattr_(self, "elapsed", elapsed)
+        setattr_(self, "started", started)
+        setattr_(self, "_attempts", attempts)
+
+    @property
+    def attempts(self) -> tuple[AttemptRecord, ...]:
+        """
+        Every connection attempt it made (one per address tried, per try),
+        in order; the last one's error is L{error}.
+        """
+        attempts = self._attempts
+        if attempts is not None:
+            return attempts
+        started = 0.0 if self.started is None else self.started
+        return (AttemptRecord(1, str(self.address), started, self.elapsed, self.error),)
 
     @property
     def tries(self) -> int:

@@ -48,13 +48,10 @@ once its socket is closed; return its L{Deferred}.
 """
 
 
-AttemptsOf = Callable[
-    [int, float, float, BaseException | None], tuple[AttemptRecord, ...]
-]
+AttemptsOf = Callable[[int], tuple[AttemptRecord, ...] | None]
 """
-C{attempts_of(index, started, elapsed, error)}: the attempts of download
-C{index}, which started at C{started} and ended C{elapsed} seconds later
-with C{error} (L{None}: the poem arrived).
+C{attempts_of(index)}: the attempts of download C{index}, which started;
+L{None} if it made one attempt, not recorded (see L{DownloadResult}).
 """
 
 
@@ -89,9 +86,8 @@ class DownloadScheduler:
     every download queued or running, and it then fires with every result,
     the unfinished ones failed with L{CancelledError}.  C{on_result} is
     given each result as its download ends; it may cancel the run.
-    C{attempts_of(index, started, elapsed, error)}, if given, is the
-    L{DownloadResult.attempts} of each download that started (the others
-    made none).
+    C{attempts_of(index)}, if given, gives the L{DownloadResult.attempts}
+    of each download that started (the others made none).
 
     @ivar in_flight: how many downloads hold a slot.
     """
@@ -142,12 +138,19 @@ class DownloadScheduler:
         # One queue per server, and a heap of the queues that may start a
         # download now (pending and below the per-server cap), keyed by the
         # index of their next download so downloads start in input order.
+        # Equal addresses share a queue; the same object (an address
+        # repeated in the input is parsed once) is found by identity first,
+        # which costs no hash of the address.
         queues: dict[Address, _ServerQueue] = {}
+        by_identity: dict[int, _ServerQueue] = {}
         self._queue_of: list[_ServerQueue] = []
         for index, target in enumerate(targets):
-            queue = queues.get(target)
+            queue = by_identity.get(id(target))
             if queue is None:
-                queue = queues[target] = _ServerQueue()
+                queue = queues.get(target)
+                if queue is None:
+                    queue = queues[target] = _ServerQueue()
+                by_identity[id(target)] = queue
             queue.pending.append(index)
             self._queue_of.append(queue)
         self._queues = list(queues.values())
@@ -233,14 +236,15 @@ class DownloadScheduler:
         started = self._started_at[index]
         elapsed = 0.0 if started is None else self._clock.seconds() - started
         target = self._targets[index]
+        poem: Poem | None
         if isinstance(outcome, Failure):
             poem, error = None, outcome.value
         else:
-            poem, error = cast(Poem, outcome), None
-        attempts: tuple[AttemptRecord, ...] = ()
+            poem, error = outcome, None  # type: ignore[assignment]
+        attempts: tuple[AttemptRecord, ...] | None = ()
         if running is not None and self._attempts_of is not None:
-            attempts = self._attempts_of(index, cast(float, started), elapsed, error)
-        result = DownloadResult(index, target, poem, error, elapsed, attempts)
+            attempts = self._attempts_of(index)
+        result = DownloadResult(index, target, poem, error, elapsed, attempts, started)
         if self._keep:
             self._results[index] = result
         self._remaining -= 1
