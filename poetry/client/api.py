@@ -452,6 +452,7 @@ def get_poems(
         retry_delay=retry_delay,
         tls=tls,
     )
+    dial = download.dialer.dial
     # Each download's attempts, kept as they happen only when it may make
     # more than one; the one attempt of the others is made from its result
     # (DownloadResult.attempts), if anyone asks.
@@ -461,7 +462,7 @@ def get_poems(
         address = targets[index]
         data = None if on_data is None else partial(on_data, index)
         if not retries and single_address(address):
-            return download.dial_one(address, index + 1, data, on_closed)
+            return dial(address, address.host, timeout, index + 1, data, on_closed)
         kept = records[index] = []
         return download.start(address, index + 1, data, on_closed, kept)
 

@@ -279,9 +279,9 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         if self.deferred is None:
             return
         self._connector = connector
-        self.started = self.clock.seconds()
+        self.started = now = self.clock.seconds()
         if self.timeout is not None:
-            self._timeout_entry = self.timeouts.add(self.timeout, self.timedOut)
+            self._timeout_entry = self.timeouts.add(self.timeout, self.timedOut, now)
             if self.tracer is not None:
                 self._trace_timeout("scheduled", seconds=self.timeout)
 
@@ -324,7 +324,8 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         d = self._take()
         if d is None:
             return
-        elapsed = self._elapsed()
+        started = self.started
+        elapsed = 0.0 if started is None else self.clock.seconds() - started
         self._release()
         if not data:
             d.errback(EmptyPoem(self.address))
@@ -377,9 +378,6 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     def _trace_timeout(self, name: str, **detail: object) -> None:
         # The timeout is the factory's own: the tracing wrapper cannot see it.
         cast(TraceRecorder, self.tracer).record(self.task, "timeout", name, **detail)
-
-    def _elapsed(self) -> float:
-        return 0.0 if self.started is None else self.clock.seconds() - self.started
 
     def _take(self) -> Deferred[Poem] | None:
         """Take the result Deferred (fire-once) and cancel the timeout."""

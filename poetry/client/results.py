@@ -70,14 +70,15 @@ class Poem:
     peer: Address | None = None
     elapsed: float = 0.0
     # The decoded text and whether it was valid UTF-8, filled in on first
-    # use (a slot, not functools.cached_property, which needs a __dict__).
+    # use (a slot, not functools.cached_property, which needs a __dict__;
+    # left unset until then: setting a frozen field costs a poem more).
     _decoded_cache: tuple[str, bool] | None = field(
-        default=None, init=False, repr=False, compare=False
+        init=False, repr=False, compare=False
     )
 
     @property
     def _decoded(self) -> tuple[str, bool]:
-        decoded = self._decoded_cache
+        decoded = getattr(self, "_decoded_cache", None)
         if decoded is None:
             try:
                 decoded = self.data.decode("utf-8"), True
@@ -173,7 +174,8 @@ class DownloadResult:
         setattr_(self, "error", error)
         setattr_(self, "elapsed", elapsed)
         setattr_(self, "started", started)
-        setattr_(self, "_attempts", attempts)
+        if attempts is not None:  # else left unset: made when asked for
+            setattr_(self, "_attempts", attempts)
 
     @property
     def attempts(self) -> tuple[AttemptRecord, ...]:
@@ -181,7 +183,7 @@ class DownloadResult:
         Every connection attempt it made (one per address tried, per try),
         in order; the last one's error is L{error}.
         """
-        attempts = self._attempts
+        attempts: tuple[AttemptRecord, ...] | None = getattr(self, "_attempts", None)
         if attempts is not None:
             return attempts
         started = 0.0 if self.started is None else self.started

@@ -72,13 +72,16 @@ class Timeouts:
         """Timeouts pending (cancelled ones not counted)."""
         return len(self._fifo) + len(self._heap) - self._dead
 
-    def add(self, seconds: float, expire: Callable[[], object]) -> list[Any]:
+    def add(
+        self, seconds: float, expire: Callable[[], object], now: float | None = None
+    ) -> list[Any]:
         """
         Call C{expire()} C{seconds} from now, unless L{cancel}led first.
 
+        @param now: the clock's time now, if the caller has just read it.
         @return: the entry, for L{cancel}.
         """
-        due = self.clock.seconds() + seconds
+        due = (self.clock.seconds() if now is None else now) + seconds
         entry = [due, expire]
         fifo = self._fifo
         if not fifo or fifo[-1][0] <= due:
