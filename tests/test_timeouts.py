@@ -21,14 +21,17 @@ from .test_client import POEM, serve_fake
 
 
 class Expiries:
-    """Records, by name, the clock time each expiry was called at."""
+    """An C{expire}: records each target and the clock time it expired at."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self.fired: list[tuple[str, float]] = []
+        self.fired: list[tuple[object, float]] = []
 
-    def __call__(self, name: str) -> object:
-        return lambda: self.fired.append((name, self.clock.seconds()))
+    def __call__(self, target: object) -> None:
+        if callable(target):
+            target()
+        else:
+            self.fired.append((target, self.clock.seconds()))
 
 
 class TimeoutsTests(SynchronousTestCase):
@@ -36,12 +39,12 @@ class TimeoutsTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.clock = Clock()
-        self.timeouts = Timeouts(self.clock)
         self.expiry = Expiries(self.clock)
+        self.timeouts = Timeouts(self.clock, self.expiry)
 
     def test_expiresExactlyAtItsTime(self) -> None:
         """Not a moment before C{seconds}; once, at C{seconds}."""
-        self.timeouts.add(5.0, self.expiry("a"))
+        self.timeouts.add(5.0, "a")
         self.clock.advance(4.999)
         self.assertEqual(self.expiry.fired, [])
         self.clock.advance(0.001)
@@ -53,7 +56,7 @@ class TimeoutsTests(SynchronousTestCase):
 
     def test_cancelled(self) -> None:
         """A cancelled timeout never expires, and leaves no timer behind."""
-        entry = self.timeouts.add(5.0, self.expiry("a"))
+        entry = self.timeouts.add(5.0, "a")
         self.clock.advance(1)
         self.timeouts.cancel(entry)
         self.assertEqual(self.clock.getDelayedCalls(), [])
@@ -67,7 +70,7 @@ class TimeoutsTests(SynchronousTestCase):
         """
         entries = []
         for i in range(4):
-            entries.append(self.timeouts.add(5.0, self.expiry(str(i))))
+            entries.append(self.timeouts.add(5.0, str(i)))
             self.clock.advance(1)
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
         self.timeouts.cancel(entries[1])
@@ -81,9 +84,9 @@ class TimeoutsTests(SynchronousTestCase):
         A shorter timeout set after a longer one (out of order) expires at
         its own, earlier time; the longer one still at its time.
         """
-        self.timeouts.add(10.0, self.expiry("long"))
+        self.timeouts.add(10.0, "long")
         self.clock.advance(1)
-        self.timeouts.add(2.0, self.expiry("short"))
+        self.timeouts.add(2.0, "short")
         self.assertEqual(len(self.clock.getDelayedCalls()), 1)
         self.clock.advance(1.5)
         self.assertEqual(self.expiry.fired, [])
@@ -100,15 +103,15 @@ class TimeoutsTests(SynchronousTestCase):
         Cancelling one timeout twice (or after it expired) changes nothing:
         the others still expire on time.
         """
-        first = self.timeouts.add(5.0, self.expiry("a"))
-        self.timeouts.add(5.0, self.expiry("b"))
-        self.timeouts.add(6.0, self.expiry("c"))
+        first = self.timeouts.add(5.0, "a")
+        self.timeouts.add(5.0, "b")
+        self.timeouts.add(6.0, "c")
         self.timeouts.cancel(first)
         self.timeouts.cancel(first)
         self.assertEqual(len(self.timeouts), 2)
         self.clock.advance(5)
         self.assertEqual(self.expiry.fired, [("b", 5.0)])
-        late = self.timeouts.add(1.0, self.expiry("d"))
+        late = self.timeouts.add(1.0, "d")
         self.clock.advance(1)
         self.assertEqual(self.expiry.fired, [("b", 5.0), ("c", 6.0), ("d", 6.0)])
         self.timeouts.cancel(late)  # expired already: nothing happens
@@ -125,10 +128,10 @@ class TimeoutsTests(SynchronousTestCase):
         def first() -> None:
             self.expiry.fired.append(("a", self.clock.seconds()))
             self.timeouts.cancel(entries["b"])
-            self.timeouts.add(1.0, self.expiry("c"))
+            self.timeouts.add(1.0, "c")
 
         self.timeouts.add(5.0, first)
-        entries["b"] = self.timeouts.add(5.0, self.expiry("b"))
+        entries["b"] = self.timeouts.add(5.0, "b")
         self.clock.advance(5)
         self.assertEqual(self.expiry.fired, [("a", 5.0)])
         self.clock.advance(1)
@@ -141,21 +144,20 @@ class TimeoutsTests(SynchronousTestCase):
         entries behind a long-pending one are swept: what is held stays
         bounded however many come and go.
         """
-        self.timeouts.add(1000.0, self.expiry("pending"))
+        self.timeouts.add(1000.0, "pending")
 
         class Target:
-            def expire(self) -> None:
-                pass
+            pass
 
         target = Target()
         ref = weakref.ref(target)
-        entry = self.timeouts.add(5.0, target.expire)
+        entry = self.timeouts.add(5.0, target)
         self.timeouts.cancel(entry)
         del target
         gc.collect()
         self.assertIsNone(ref())
         for _ in range(1000):
-            self.timeouts.cancel(self.timeouts.add(5.0, self.expiry("x")))
+            self.timeouts.cancel(self.timeouts.add(5.0, "x"))
         held = len(self.timeouts._fifo) + len(self.timeouts._heap)
         self.assertLessEqual(held, 2 * Timeouts.COMPACT_MIN + 2)
         self.assertEqual(len(self.timeouts), 1)

@@ -46,9 +46,12 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from poetry.addresses import Address
-from poetry.client.protocol import PoetryClientFactory, TraceRecorder
+from poetry.client.protocol import (
+    PoetryClientFactory,
+    TraceRecorder,
+    factory_timeouts,
+)
 from poetry.client.results import AttemptRecord, Poem
-from poetry.client.timeouts import Timeouts
 from poetry.client.tls import ClientTLS, VerifyingCreator
 from poetry.client.traced import TracingFactory
 from poetry.errors import PoemConnectionFailed, PoemTimeout, PoemTLSError, PoemTruncated
@@ -131,7 +134,7 @@ class Dialer:
         self.max_bytes = max_bytes
         self.tls = tls if tls is not None else ClientTLS()
         self.tracer = tracer
-        self.timeouts = Timeouts(reactor)
+        self.timeouts = factory_timeouts(reactor)
 
     def dial(
         self,

@@ -216,6 +216,15 @@ class PoetryProtocol(Protocol):
         factory.connection_closed()
 
 
+def _timed_out(factory: PoetryClientFactory) -> None:
+    factory.timedOut()
+
+
+def factory_timeouts(clock: TCPReactor) -> Timeouts:
+    """A L{Timeouts} for L{PoetryClientFactory}s: an expiry calls C{timedOut}."""
+    return Timeouts(clock, _timed_out)
+
+
 class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     """
     One connection attempt to one result (a new factory per attempt: the
@@ -271,7 +280,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         self.on_data = on_data
         self.on_closed = on_closed
         self.deferred: Deferred[Poem] | None = Deferred(self._cancel)
-        self.timeouts = timeouts if timeouts is not None else Timeouts(clock)
+        self.timeouts = timeouts if timeouts is not None else factory_timeouts(clock)
 
     # -- ClientFactory callbacks, in the order Twisted calls them ------------
 
@@ -281,7 +290,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         self._connector = connector
         self.started = now = self.clock.seconds()
         if self.timeout is not None:
-            self._timeout_entry = self.timeouts.add(self.timeout, self.timedOut, now)
+            self._timeout_entry = self.timeouts.add(self.timeout, self, now)
             if self.tracer is not None:
                 self._trace_timeout("scheduled", seconds=self.timeout)
 

@@ -97,6 +97,7 @@ class DownloadScheduler:
         "_cap",
         "_clock",
         "_done",
+        "_ended_callback",
         "_fetch",
         "_filling",
         "_keep",
@@ -108,6 +109,7 @@ class DownloadScheduler:
         "_remaining",
         "_results",
         "_running",
+        "_seen_callback",
         "_started_at",
         "_targets",
         "_to_see",
@@ -166,6 +168,10 @@ class DownloadScheduler:
         self._remaining = count
         self._filling = False
         self._done: Deferred[list[DownloadResult]] | None = Deferred(self._cancel_all)
+        # Bound once: every download's callback and close notice refer to
+        # these, rather than each making a bound method of its own.
+        self._ended_callback = self._ended
+        self._seen_callback = self._seen
 
     def start(self) -> Deferred[list[DownloadResult]]:
         """
@@ -202,13 +208,13 @@ class DownloadScheduler:
         self._started_at[index] = self._clock.seconds()
         self._to_see[index] = 2
         try:
-            d = self._fetch(index, partial(self._seen, index))
+            d = self._fetch(index, partial(self._seen_callback, index))
         except Exception:
             self._to_see[index] = 1  # no socket to wait for
             self._ended(Failure(), index)
             return
         self._running[index] = d
-        d.addBoth(self._ended, index)
+        d.addBoth(self._ended_callback, index)
 
     def _seen(self, index: int) -> None:
         # One of a started download's two ends was seen; after both, its

@@ -42,15 +42,17 @@ class Clock(_Interface):
 
 class Timeouts:
     """
-    Timeouts on one timer.  L{add} sets one (C{expire()} after C{seconds},
-    unless cancelled), L{cancel} cancels it; each expires exactly at its
-    time, never earlier.
+    Timeouts on one timer.  L{add} sets one (C{expire(target)} after
+    C{seconds}, unless cancelled), L{cancel} cancels it; each expires
+    exactly at its time, never earlier.  One C{expire} for all, as the
+    server's deadlines have: an entry holds its target, not a bound method
+    made for it.
 
-    Entries are C{[due, expire]} lists.  Those added in deadline order (the
+    Entries are C{[due, target]} lists.  Those added in deadline order (the
     usual case: one duration for every download) go to a FIFO; an earlier
     one (a shorter duration) goes to a heap beside it.  One L{IDelayedCall}
-    waits for the earliest entry.  A cancelled entry drops its callable
-    (freeing what it refers to at once) and is skipped when it comes up;
+    waits for the earliest entry.  A cancelled entry drops its target
+    (freeing it at once) and is skipped when it comes up;
     cancelled entries are swept away once they are more than half of what
     is held, and when every entry is cancelled the timer is cancelled too,
     so an idle L{Timeouts} leaves nothing on the reactor.
@@ -59,8 +61,9 @@ class Timeouts:
     COMPACT_MIN = 64
     """Sweep cancelled entries only past this many."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, expire: Callable[[Any], object]) -> None:
         self.clock = clock
+        self.expire = expire
         self._fifo: deque[list[Any]] = deque()
         self._heap: list[tuple[float, int, list[Any]]] = []
         self._seq = 0
@@ -73,16 +76,17 @@ class Timeouts:
         return len(self._fifo) + len(self._heap) - self._dead
 
     def add(
-        self, seconds: float, expire: Callable[[], object], now: float | None = None
+        self, seconds: float, target: object, now: float | None = None
     ) -> list[Any]:
         """
-        Call C{expire()} C{seconds} from now, unless L{cancel}led first.
+        Call C{expire(target)} C{seconds} from now, unless L{cancel}led
+        first.  C{target} must not be L{None}.
 
         @param now: the clock's time now, if the caller has just read it.
         @return: the entry, for L{cancel}.
         """
         due = (self.clock.seconds() if now is None else now) + seconds
-        entry = [due, expire]
+        entry = [due, target]
         fifo = self._fifo
         if not fifo or fifo[-1][0] <= due:
             fifo.append(entry)
@@ -139,11 +143,11 @@ class Timeouts:
                 entry = fifo.popleft()
             else:
                 break
-            expire, entry[1] = entry[1], None
-            if expire is None:
+            target, entry[1] = entry[1], None
+            if target is None:
                 self._dead -= 1
                 continue
-            expire()
+            self.expire(target)
         fifo, heap = self._fifo, self._heap
         due = min(fifo[0][0] if fifo else inf, heap[0][0] if heap else inf)
         if due < self._timer_due:
