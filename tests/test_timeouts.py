@@ -54,6 +54,21 @@ class TimeoutsTests(SynchronousTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertEqual(len(self.timeouts), 0)
 
+    def test_expiresInTheTimersOwnCall(self) -> None:
+        """
+        The timer's one call, at the due time, expires the timeout there and
+        then, leaving no timer due now (a timer re-armed for "now" would
+        make a reactor spin).
+        """
+        self.timeouts.add(5.0, "a")
+        [call] = self.clock.getDelayedCalls()
+        self.assertEqual(call.getTime(), 5.0)
+        self.clock.rightNow = 5.0
+        self.clock.calls.remove(call)
+        call.func(*call.args, **call.kw)
+        self.assertEqual(self.expiry.fired, [("a", 5.0)])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_cancelled(self) -> None:
         """A cancelled timeout never expires, and leaves no timer behind."""
         entry = self.timeouts.add(5.0, "a")
