@@ -137,30 +137,23 @@ def run_ours(
     d = get_poems(addresses, **kwargs)
 
     def tally(outcomes: Any) -> tuple[int, int, int]:
+        # As lean as the minimal client's counting: the figure is the
+        # client's, not this loop's.
         ok = failed = nbytes = 0
         for outcome in outcomes:
-            text = _poem_bytes(outcome)
-            if text is None:
+            poem = outcome.poem
+            if poem is None:
                 failed += 1
                 continue
-            nbytes += len(text)
-            if len(text) == expect:
+            size = len(poem.data)
+            nbytes += size
+            if size == expect:
                 ok += 1
             else:
                 failed += 1
         return ok, failed, nbytes
 
     return d.addCallback(tally)
-
-
-def _poem_bytes(outcome: Any) -> bytes | None:
-    """
-    The poem's bytes from one L{poetry.client.DownloadResult} (its C{poem.data}),
-    or L{None} if that download failed.
-    """
-    poem = getattr(outcome, "poem", None)
-    data = getattr(poem, "data", None)
-    return bytes(data) if isinstance(data, bytes | bytearray) else None
 
 
 def main(argv: list[str] | None = None) -> None:

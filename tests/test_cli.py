@@ -571,7 +571,8 @@ class ProgressTests(SynchronousTestCase):
         refresh timer is stopped at the end.
         """
         h = Harness(self, "10001", "10002", progress=True)
-        self.assertEqual(len(h.reactor.getDelayedCalls()), 3)  # 2 timeouts + redraw
+        # The downloads' one shared timeout timer, and the redraw.
+        self.assertEqual(len(h.reactor.getDelayedCalls()), 2)
         h.serve(1, FIRST)
         h.reactor.advance(0.1)
         self.assertIn("1/2", h.stderr.getvalue())

@@ -582,7 +582,8 @@ class FactoryTests(SynchronousTestCase):
         self.assertIsNone(factory.deferred)
         self.assertIsNone(factory._protocol)
         self.assertIsNone(factory._connector)
-        self.assertIsNone(factory._timeoutCall)
+        self.assertIsNone(factory._timeout_entry)
+        self.assertEqual(len(factory.timeouts), 0)
 
     def test_firesOnce(self) -> None:
         """A failure after the result (late connectionFailed) is ignored."""
@@ -730,7 +731,11 @@ class GetPoemsTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         d = get_poems(["1", "2", "3", "4", "5"], concurrency=2, reactor=reactor)
         self.assertEqual(len(reactor.tcpClients), 2)
-        self.assertEqual(len(reactor.getDelayedCalls()), 2)
+        # Two timeouts pending, on one shared timer: none for the queued.
+        timeouts = reactor.tcpClients[0][2].timeouts
+        self.assertIs(reactor.tcpClients[1][2].timeouts, timeouts)
+        self.assertEqual(len(timeouts), 2)
+        self.assertEqual(len(reactor.getDelayedCalls()), 1)
         serve_fake(reactor.tcpClients[1][2], POEM)
         self.assertEqual([c[1] for c in reactor.tcpClients], [1, 2, 3])
         done = {1}

@@ -350,3 +350,97 @@ class CertificateProblemTests(SynchronousTestCase):
         pki = make_pki(self.directory)
         ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
         self.assertEqual(certificate_problem([ca]), "self-signed certificate")
+
+
+class OneAttemptTests(SynchronousTestCase):
+    """
+    A download to one address without retries is dialled straight to its
+    factory (no L{Connector}); its one L{AttemptRecord} comes from its
+    result, and is the same as a recorded one would be.
+    """
+
+    def test_attemptFromTheResult(self) -> None:
+        """
+        The poem arrives 2 s after the start at 1 s: one attempt, try 1,
+        to the address as text, started at 1 s, 2 s long, no error.
+        """
+        reactor = reactor_for({})
+        reactor.advance(1)
+        d = get_poems(["127.0.0.1:10001"], reactor=reactor)
+        reactor.advance(2)
+        serve(reactor.tcpClients[0][2], "127.0.0.1", 10001)
+        [result] = self.successResultOf(d)
+        [attempt] = result.attempts
+        self.assertEqual(attempt, (1, "127.0.0.1:10001", 1.0, 2.0, None))
+        self.assertEqual((result.started, result.elapsed, result.tries), (1.0, 2.0, 1))
+
+    def test_failedAttemptCarriesTheError(self) -> None:
+        """A refused download's one attempt carries the same error object."""
+        reactor = reactor_for({})
+        d = get_poems(["[::1]:10001"], reactor=reactor)
+        refuse(reactor.tcpClients[0][2])
+        [result] = self.successResultOf(d)
+        [attempt] = result.attempts
+        self.assertIsInstance(result.error, PoemConnectionFailed)
+        self.assertIs(attempt.error, result.error)
+        self.assertEqual(attempt.destination, "[::1]:10001")
+
+    def test_cancelledRunningAndQueued(self) -> None:
+        """
+        Cancelled: the running download made its one attempt (cancelled),
+        the queued one made none.
+        """
+        reactor = reactor_for({})
+        d = get_poems(["10001", "10002"], concurrency=1, reactor=reactor)
+        d.cancel()
+        running, queued = self.successResultOf(d)
+        [attempt] = running.attempts
+        self.assertIsInstance(attempt.error, CancelledError)
+        self.assertEqual(queued.attempts, ())
+        self.assertIsNone(queued.started)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_retriesAreRecorded(self) -> None:
+        """With retries, each try's attempt is recorded as it ends."""
+        reactor = reactor_for({})
+        d = get_poems(["10001"], retries=1, retry_delay=0, reactor=reactor)
+        refuse(reactor.tcpClients[0][2])
+        reactor.advance(0)
+        serve(reactor.tcpClients[1][2], "127.0.0.1", 10001)
+        [result] = self.successResultOf(d)
+        self.assertEqual(
+            [(a.try_number, type(a.error).__name__) for a in result.attempts],
+            [(1, "PoemConnectionFailed"), (2, "NoneType")],
+        )
+
+    def test_tlsHandshakeFailureWithoutRetries(self) -> None:
+        """
+        A one-attempt C{tls:} download whose handshake fails ends with a
+        L{PoemTLSError}, and so does its attempt.
+        """
+        reactor = reactor_for({})
+        d = get_poems(["tls:127.0.0.1:10443"], reactor=reactor)
+        [(_, _, factory, _, _, _)] = reactor.sslClients
+        proto = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 10443))
+        proto.makeConnection(StringTransport())
+        reason = SSL.Error([("SSL routines", "", "certificate verify failed")])
+        proto.connectionLost(Failure(reason))
+        [result] = self.successResultOf(d)
+        self.assertIsInstance(result.error, PoemTLSError)
+        self.assertIsInstance(result.attempts[0].error, PoemTLSError)
+        self.assertEqual(result.attempts[0].destination, "tls:127.0.0.1:10443")
+
+    def test_peerIsTheAddressAskedFor(self) -> None:
+        """
+        A peer equal to the address asked for is that same object; another
+        peer (the server answered from elsewhere) is its own address.
+        """
+        reactor = reactor_for({})
+        d = get_poems(["127.0.0.1:10001", "127.0.0.1:10002"], reactor=reactor)
+        serve(reactor.tcpClients[0][2], "127.0.0.1", 10001)
+        serve(reactor.tcpClients[1][2], "127.0.0.2", 10002)
+        same, other = self.successResultOf(d)
+        assert same.poem is not None and other.poem is not None
+        self.assertIs(same.poem.peer, same.poem.address)
+        self.assertEqual(str(other.poem.peer), "127.0.0.2:10002")
+        self.assertEqual(str(other.poem.address), "127.0.0.1:10002")

@@ -7,10 +7,13 @@ The poetry client.
       L{DownloadResult} with its L{DownloadStatus}.
     - L{poetry.client.scheduler}: L{DownloadScheduler}, which runs
       L{get_poems}' downloads within its caps.
-    - L{poetry.client.connector}: L{Connector}, one try of a download:
-      resolving, then each address in turn; L{poetry.client.traced}, the
-      wrapping factory that traces an attempt; L{poetry.client.tls}, how
-      C{tls:} servers are verified (L{ClientTLS}).
+    - L{poetry.client.timeouts}: L{Timeouts}, every attempt's timeout of a
+      run on one timer.
+    - L{poetry.client.connector}: L{Dialer}, one attempt, and L{Connector},
+      one try of a download: resolving, then each address in turn;
+      L{poetry.client.traced}, the wrapping factory that traces an attempt;
+      L{poetry.client.tls}, how C{tls:} servers are verified
+      (L{ClientTLS}).
     - L{poetry.client.retries}: L{Backoff} and L{Retrying}, the tries of a
       download.
     - L{poetry.client.api}: L{get_poem} and L{get_poems}, the functions

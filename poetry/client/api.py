@@ -40,7 +40,7 @@ from typing import Any, cast
 from twisted.internet.defer import Deferred, succeed
 
 from poetry.addresses import Address, check_address, parse_address
-from poetry.client.connector import Connector
+from poetry.client.connector import Connector, Dialer, single_address
 from poetry.client.protocol import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
@@ -141,17 +141,12 @@ def _check_retries(retries: object, retry_delay: object, tls: object) -> None:
 
 
 class _Download:
-    """What one download needs besides its address: the run's settings."""
+    """
+    What one download needs besides its address: the run's settings and
+    L{Dialer}, and L{start}, which starts one download.
+    """
 
-    __slots__ = (
-        "backoff",
-        "max_bytes",
-        "reactor",
-        "retries",
-        "timeout",
-        "tls",
-        "tracer",
-    )
+    __slots__ = ("backoff", "dialer", "reactor", "retries", "tracer")
 
     def __init__(
         self,
@@ -165,12 +160,29 @@ class _Download:
         tls: ClientTLS | None,
     ) -> None:
         self.reactor = reactor
-        self.timeout = timeout
-        self.max_bytes = max_bytes
         self.tracer = tracer
         self.retries = retries
         self.backoff = Backoff(base=retry_delay)
-        self.tls = tls if tls is not None else ClientTLS()
+        self.dialer = Dialer(
+            reactor, timeout=timeout, max_bytes=max_bytes, tls=tls, tracer=tracer
+        )
+
+    def one_attempt(self, address: Address) -> bool:
+        """Whether a download of C{address} is one attempt, unrecorded."""
+        return self.retries == 0 and single_address(address)
+
+    def dial_one(
+        self,
+        address: Address,
+        task: int,
+        on_data: Callable[[int], object] | None,
+        on_closed: Callable[[], object],
+    ) -> Deferred[Poem]:
+        """Start a download that is L{one_attempt}: dial it, nothing more."""
+        dialer = self.dialer
+        return dialer.dial(
+            address, address.host, dialer.timeout, task, on_data, on_closed
+        )
 
     def start(
         self,
@@ -178,28 +190,36 @@ class _Download:
         task: int,
         on_data: Callable[[int], object] | None,
         on_closed: Callable[[], object],
-        records: list[AttemptRecord],
+        records: list[AttemptRecord] | None,
     ) -> Deferred[Poem]:
-        """Start the download: its tries, each through a L{Connector}."""
+        """
+        Start the download: its tries, each through a L{Connector}, each
+        attempt appended to C{records}; or, if it is L{one_attempt} and no
+        C{records} are asked for, that one attempt dialled directly.
+        """
+        if records is None and self.one_attempt(address):
+            return self.dial_one(address, task, on_data, on_closed)
+        dialer = self.dialer
+        kept = [] if records is None else records
+        if self.retries == 0:
+            connector = Connector(
+                address, dialer, records=kept, task=task, on_data=on_data
+            )
+            return connector.connect(on_closed)
 
-        def connector(number: int) -> Connector:
-            return Connector(
+        def start_try(number: int, try_closed: Callable[[], object]) -> Deferred[Poem]:
+            connector = Connector(
                 address,
-                reactor=self.reactor,
-                timeout=self.timeout,
-                max_bytes=self.max_bytes,
-                tls=self.tls,
-                records=records,
+                dialer,
+                records=kept,
                 try_number=number,
-                tracer=self.tracer,
                 task=task,
                 on_data=on_data,
             )
+            return connector.connect(try_closed)
 
-        if self.retries == 0:
-            return connector(1).connect(on_closed)
         retrying = Retrying(
-            lambda number, try_closed: connector(number).connect(try_closed),
+            start_try,
             retries=self.retries,
             backoff=self.backoff,
             clock=self.reactor,
@@ -280,7 +300,7 @@ def get_poem(
         retry_delay=retry_delay,
         tls=tls,
     )
-    return download.start(address, 1 if task is None else task, on_data, _nothing, [])
+    return download.start(address, 1 if task is None else task, on_data, _nothing, None)
 
 
 def _nothing() -> None:
@@ -432,19 +452,23 @@ def get_poems(
         retry_delay=retry_delay,
         tls=tls,
     )
+    dial = download.dialer.dial
+    # Each download's attempts, kept as they happen only when it may make
+    # more than one; the one attempt of the others is made from its result
+    # (DownloadResult.attempts), if anyone asks.
     records: dict[int, list[AttemptRecord]] = {}
 
     def fetch(index: int, on_closed: Callable[[], object]) -> Deferred[Poem]:
-        return download.start(
-            targets[index],
-            index + 1,
-            None if on_data is None else partial(on_data, index),
-            on_closed,
-            records.setdefault(index, []),
-        )
+        address = targets[index]
+        data = None if on_data is None else partial(on_data, index)
+        if not retries and single_address(address):
+            return dial(address, address.host, timeout, index + 1, data, on_closed)
+        kept = records[index] = []
+        return download.start(address, index + 1, data, on_closed, kept)
 
-    def attempts_of(index: int) -> tuple[AttemptRecord, ...]:
-        return tuple(records.pop(index, ()))
+    def attempts_of(index: int) -> tuple[AttemptRecord, ...] | None:
+        kept = records.pop(index, None)
+        return None if kept is None else tuple(kept)
 
     scheduler = DownloadScheduler(
         targets,

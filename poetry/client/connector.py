@@ -1,6 +1,6 @@
 """
-From an L{Address} to connection attempts: L{Connector} runs one try of a
-download.
+From an L{Address} to connection attempts: L{Dialer} makes one attempt,
+L{Connector} runs one try of a download (one attempt per address).
 
     - C{unix:PATH}: one attempt through C{reactor.connectUNIX}.
     - An IP literal: one attempt through C{connectTCP} (C{connectSSL} for
@@ -14,7 +14,12 @@ Every attempt is a new L{PoetryClientFactory} (a C{ClientFactory} is meant
 for one connection attempt), whose C{clientConnectionFailed} reports it;
 only a failure to connect moves on to the next address.  Resolving and all
 the attempts share the one timeout: each attempt's factory is given what is
-left of it.
+left of it.  Every factory of a run shares one L{Timeouts}.
+
+A download to one address (an IP literal or C{unix:}) without retries is
+one attempt: L{poetry.client.get_poems} dials it directly, with no
+L{Connector} and no record kept as it goes (its one L{AttemptRecord} is
+made from its result).
 
 Why each in turn, not Happy Eyeballs (RFC 8305, Twisted's
 L{HostnameEndpoint}): a refused address fails at once, so in turn costs
@@ -41,13 +46,17 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from poetry.addresses import Address
-from poetry.client.protocol import PoetryClientFactory, TraceRecorder
+from poetry.client.protocol import (
+    PoetryClientFactory,
+    TraceRecorder,
+    factory_timeouts,
+)
 from poetry.client.results import AttemptRecord, Poem
 from poetry.client.tls import ClientTLS, VerifyingCreator
 from poetry.client.traced import TracingFactory
 from poetry.errors import PoemConnectionFailed, PoemTimeout, PoemTLSError, PoemTruncated
 
-__all__ = ["Connector"]
+__all__ = ["Connector", "Dialer"]
 
 
 @functools.lru_cache(maxsize=4096)  # a run fetches from few hosts, often
@@ -59,8 +68,20 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def single_address(address: Address) -> bool:
+    """Whether a try of C{address} is one attempt (no name to resolve)."""
+    return address.scheme == "unix" or _is_ip(address.host)
+
+
+def _destination(address: Address, host: str) -> str:
+    """How an attempt's destination is shown: C{address} with C{host}."""
+    if host == address.host:
+        return str(address)
+    return str(Address(host, address.port, address.scheme))
+
+
 def _tls_error(
-    address: Address, failure: Failure, creator: VerifyingCreator
+    failure: Failure, address: Address, creator: VerifyingCreator
 ) -> Failure:
     """A poem truncated by a failed TLS handshake, as L{PoemTLSError}."""
     error = failure.value
@@ -90,37 +111,103 @@ class _Resolution:
         self._done(self.hosts)
 
 
+class Dialer:
+    """
+    What every connection attempt of a run shares (the reactor, the limits,
+    how TLS is verified, the tracer, one L{Timeouts}), and L{dial}, which
+    makes one attempt.
+    """
+
+    __slots__ = ("max_bytes", "reactor", "timeout", "timeouts", "tls", "tracer")
+
+    def __init__(
+        self,
+        reactor: Any,
+        *,
+        timeout: float | None,
+        max_bytes: int,
+        tls: ClientTLS | None = None,
+        tracer: TraceRecorder | None = None,
+    ) -> None:
+        self.reactor = reactor
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.tls = tls if tls is not None else ClientTLS()
+        self.tracer = tracer
+        self.timeouts = factory_timeouts(reactor)
+
+    def dial(
+        self,
+        address: Address,
+        host: str,
+        timeout: float | None,
+        task: int,
+        on_data: Callable[[int], object] | None,
+        on_closed: Callable[[], object],
+    ) -> Deferred[Poem]:
+        """
+        One attempt: a new L{PoetryClientFactory} connected to C{host} (the
+        host of C{address}, or one of its resolved addresses) within
+        C{timeout}.  A failed TLS handshake fails it with L{PoemTLSError}.
+
+        @return: the factory's Deferred.
+        """
+        factory = PoetryClientFactory(
+            address,
+            clock=self.reactor,
+            timeout=timeout,
+            max_bytes=self.max_bytes,
+            tracer=self.tracer,
+            task=task,
+            on_data=on_data,
+            on_closed=on_closed,
+            timeouts=self.timeouts,
+        )
+        d: Deferred[Poem] = factory.deferred  # type: ignore[assignment]
+        connectable: Any = factory
+        if self.tracer is not None:
+            connectable = TracingFactory(
+                factory, self.tracer, task, _destination(address, host)
+            )
+        # Our own timeout covers connecting: the connector's is switched off.
+        reactor = self.reactor
+        if address.scheme == "tcp":
+            reactor.connectTCP(host, address.port, connectable, timeout=None)
+        elif address.scheme == "unix":
+            reactor.connectUNIX(host, connectable, timeout=None)
+        else:
+            creator = self.tls.creator_for(address.host)
+            d.addErrback(_tls_error, address, creator)
+            reactor.connectSSL(host, address.port, connectable, creator, timeout=None)
+        return d
+
+
 class Connector:
     """
     One try of one download: resolve (if needed), then one attempt per
-    address until one connects, within C{timeout}.  L{connect}'s Deferred
-    fires once, with the L{Poem} or the last attempt's L{PoemError}; its
-    C{on_closed} is called once every attempt's socket is closed.  Each
-    attempt is appended to C{records} as it ends.
+    address until one connects, within the dialer's timeout.  L{connect}'s
+    Deferred fires once, with the L{Poem} or the last attempt's
+    L{PoemError}; its C{on_closed} is called once every attempt's socket is
+    closed.  Each attempt is appended to C{records} as it ends.
     """
 
     def __init__(
         self,
         address: Address,
+        dialer: Dialer,
         *,
-        reactor: Any,
-        timeout: float | None,
-        max_bytes: int,
-        tls: ClientTLS | None,
         records: list[AttemptRecord],
         try_number: int = 1,
-        tracer: TraceRecorder | None = None,
         task: int = 1,
         on_data: Callable[[int], object] | None = None,
     ) -> None:
         self.address = address
-        self.reactor = reactor
-        self.timeout = timeout
-        self.max_bytes = max_bytes
-        self.tls = (tls or ClientTLS()) if address.scheme == "tls" else None
+        self.dialer = dialer
+        self.reactor = dialer.reactor
+        self.timeout = dialer.timeout
         self.records = records
         self.try_number = try_number
-        self.tracer = tracer
+        self.tracer = dialer.tracer
         self.task = task
         self.on_data = on_data
         self._deferred: Deferred[Poem] | None = None
@@ -134,9 +221,8 @@ class Connector:
     def connect(self, on_closed: Callable[[], object]) -> Deferred[Poem]:
         """Start the try; call it once."""
         address = self.address
-        if address.scheme == "unix" or _is_ip(address.host):
-            # One address: the attempt's own Deferred is the try's (the
-            # common case costs one factory and nothing more).
+        if single_address(address):
+            # One address: the attempt's own Deferred is the try's.
             return self._start_attempt(address.host, self.timeout, on_closed)
         d: Deferred[Poem] = Deferred(self._cancel)
         self._deferred = d
@@ -189,53 +275,26 @@ class Connector:
     def _start_attempt(
         self, host: str, timeout: float | None, on_closed: Callable[[], object]
     ) -> Deferred[Poem]:
-        """Connect a new factory to C{host}; its Deferred records the attempt."""
-        address = self.address
-        if host == address.host:
-            destination = str(address)
-        else:
-            destination = str(Address(host, address.port, address.scheme))
-        factory = PoetryClientFactory(
-            address,
-            clock=self.reactor,
-            timeout=timeout,
-            max_bytes=self.max_bytes,
-            tracer=self.tracer,
-            task=self.task,
-            on_data=self.on_data,
-            on_closed=on_closed,
+        """Dial C{host}; its Deferred records the attempt."""
+        started = self.reactor.seconds()
+        d = self.dialer.dial(
+            self.address, host, timeout, self.task, self.on_data, on_closed
         )
-        d = cast(Deferred[Poem], factory.deferred)
-        connectable: Any = factory
-        if self.tracer is not None:
-            connectable = TracingFactory(factory, self.tracer, self.task, destination)
-        creator = None if self.tls is None else self.tls.creator_for(address.host)
-        d.addBoth(self._ended, destination, self.reactor.seconds(), creator)
-        # Our own timeout covers connecting: the connector's is switched off.
-        if address.scheme == "unix":
-            self.reactor.connectUNIX(host, connectable, timeout=None)
-        elif creator is not None:
-            self.reactor.connectSSL(
-                host, address.port, connectable, creator, timeout=None
-            )
-        else:
-            self.reactor.connectTCP(host, address.port, connectable, timeout=None)
+        d.addBoth(self._ended, host, started)
         return d
 
-    def _ended(
-        self,
-        outcome: object,
-        destination: str,
-        started: float,
-        creator: VerifyingCreator | None,
-    ) -> object:
-        """Record one attempt (its TLS failure as L{PoemTLSError}); pass it on."""
-        if isinstance(outcome, Failure) and creator is not None:
-            outcome = _tls_error(self.address, outcome, creator)
+    def _ended(self, outcome: object, host: str, started: float) -> object:
+        """Record one attempt; pass its outcome on."""
         error = outcome.value if isinstance(outcome, Failure) else None
         elapsed = self.reactor.seconds() - started
         self.records.append(
-            AttemptRecord(self.try_number, destination, started, elapsed, error)
+            AttemptRecord(
+                self.try_number,
+                _destination(self.address, host),
+                started,
+                elapsed,
+                error,
+            )
         )
         return outcome
 

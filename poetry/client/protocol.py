@@ -5,8 +5,10 @@ L{PoetryClientFactory} connects one connection attempt to one result.
     - L{PoetryProtocol} buffers what the server sends until the server closes
       the connection; a clean close completes the poem, an unclean one
       truncates it.
-    - L{PoetryClientFactory} owns the download's L{Deferred} and its timeout,
-      and nothing else once the result has fired.
+    - L{PoetryClientFactory} owns the download's L{Deferred} and its timeout
+      (an entry in L{Timeouts}, shared by every attempt of a
+      L{poetry.client.get_poems} run), and nothing else once the result has
+      fired.
 
 Every lifecycle callback can be observed through a L{TraceRecorder}: the
 client then wraps the factory in a L{poetry.client.traced.TracingFactory};
@@ -27,6 +29,7 @@ from twisted.python.failure import Failure
 
 from poetry.addresses import Address
 from poetry.client.results import Poem
+from poetry.client.timeouts import Timeouts
 from poetry.errors import (
     EmptyPoem,
     PoemCallbackError,
@@ -96,11 +99,19 @@ class TCPReactor(_Interface):
         """The current time in seconds."""
 
 
-def _peer_address(peer: object) -> Address | None:
-    """The L{Address} of a TCP peer (IPv4 or IPv6); L{None} for others."""
+def _peer_address(peer: object, address: Address) -> Address | None:
+    """
+    The L{Address} of a TCP peer (IPv4 or IPv6); L{None} for others.  A
+    peer that is the address asked for (an IP literal over TCP, the usual
+    case) is that same L{Address} object, not a copy.
+    """
     host = getattr(peer, "host", None)
     port = getattr(peer, "port", None)
-    return Address(host, port) if host is not None and port is not None else None
+    if host is None or port is None:
+        return None
+    if host == address.host and port == address.port and address.scheme == "tcp":
+        return address
+    return Address(host, port)
 
 
 class PoetryProtocol(Protocol):
@@ -132,7 +143,8 @@ class PoetryProtocol(Protocol):
         self._chunks: list[bytes] | None = []
 
     def connectionMade(self) -> None:
-        self.peer = cast(Any, self.transport).getPeer()
+        transport: Any = self.transport
+        self.peer = transport.getPeer()
 
     def dataReceived(self, data: bytes) -> None:
         chunks = self._chunks
@@ -191,7 +203,7 @@ class PoetryProtocol(Protocol):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         clean = isinstance(reason.value, ConnectionDone)
         chunks, self._chunks = self._chunks, None
-        factory = cast("PoetryClientFactory | None", self.factory)
+        factory: PoetryClientFactory | None = self.factory
         if factory is None:
             return
         if chunks is not None:
@@ -204,6 +216,15 @@ class PoetryProtocol(Protocol):
         factory.connection_closed()
 
 
+def _timed_out(factory: PoetryClientFactory) -> None:
+    factory.timedOut()
+
+
+def factory_timeouts(clock: TCPReactor) -> Timeouts:
+    """A L{Timeouts} for L{PoetryClientFactory}s: an expiry calls C{timedOut}."""
+    return Timeouts(clock, _timed_out)
+
+
 class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     """
     One connection attempt to one result (a new factory per attempt: the
@@ -214,7 +235,9 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     L{PoemTooLarge}, L{PoemTimeout}) or L{CancelledError}.  Then the factory
     drops the protocol, the connector and the timeout: nothing stays alive.
     The timeout starts in L{startedConnecting} and covers connecting plus
-    downloading.
+    downloading.  It is an entry in C{timeouts} (one L{Timeouts} shared by
+    many factories: L{get_poems} gives every attempt of a run the same one),
+    or in a L{Timeouts} of its own if none is given.
 
     The result can fire before the socket is closed (a timeout or a cancel
     aborts it; Twisted closes it a reactor turn later).  C{on_closed} is
@@ -229,6 +252,12 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
     protocol = PoetryProtocol
     noisy = False  # no "Starting factory" log line per download
 
+    # Set as the attempt goes (class defaults: a factory is made per attempt).
+    started: float | None = None
+    _connector: Any = None
+    _protocol: PoetryProtocol | None = None
+    _timeout_entry: list[Any] | None = None
+
     def __init__(
         self,
         address: Address,
@@ -240,6 +269,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         task: int = 1,
         on_data: Callable[[int], object] | None = None,
         on_closed: Callable[[], object] | None = None,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self.address = address
         self.clock = clock
@@ -250,10 +280,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         self.on_data = on_data
         self.on_closed = on_closed
         self.deferred: Deferred[Poem] | None = Deferred(self._cancel)
-        self.started: float | None = None
-        self._connector: Any = None
-        self._protocol: PoetryProtocol | None = None
-        self._timeoutCall: Any = None
+        self.timeouts = timeouts if timeouts is not None else factory_timeouts(clock)
 
     # -- ClientFactory callbacks, in the order Twisted calls them ------------
 
@@ -261,9 +288,9 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         if self.deferred is None:
             return
         self._connector = connector
-        self.started = self.clock.seconds()
+        self.started = now = self.clock.seconds()
         if self.timeout is not None:
-            self._timeoutCall = self.clock.callLater(self.timeout, self.timedOut)
+            self._timeout_entry = self.timeouts.add(self.timeout, self, now)
             if self.tracer is not None:
                 self._trace_timeout("scheduled", seconds=self.timeout)
 
@@ -306,12 +333,14 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         d = self._take()
         if d is None:
             return
-        elapsed = self._elapsed()
+        started = self.started
+        elapsed = 0.0 if started is None else self.clock.seconds() - started
         self._release()
         if not data:
             d.errback(EmptyPoem(self.address))
             return
-        d.callback(Poem(data, self.address, _peer_address(protocol.peer), elapsed))
+        address = self.address
+        d.callback(Poem(data, address, _peer_address(protocol.peer, address), elapsed))
 
     def poem_truncated(
         self, protocol: PoetryProtocol, data: bytes, reason: Failure
@@ -342,7 +371,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         The timeout expired: stop connecting or abort the connection, and fail
         with L{PoemTimeout} carrying the bytes received so far.
         """
-        self._timeoutCall = None
+        self._timeout_entry = None
         if self.tracer is not None:
             self._trace_timeout("fired", seconds=self.timeout)
         d = self._take()
@@ -359,9 +388,6 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         # The timeout is the factory's own: the tracing wrapper cannot see it.
         cast(TraceRecorder, self.tracer).record(self.task, "timeout", name, **detail)
 
-    def _elapsed(self) -> float:
-        return 0.0 if self.started is None else self.clock.seconds() - self.started
-
     def _take(self) -> Deferred[Poem] | None:
         """Take the result Deferred (fire-once) and cancel the timeout."""
         d, self.deferred = self.deferred, None
@@ -370,9 +396,9 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         return d
 
     def _cancel_timeout(self) -> None:
-        call, self._timeoutCall = self._timeoutCall, None
-        if call is not None and call.active():
-            call.cancel()
+        entry, self._timeout_entry = self._timeout_entry, None
+        if entry is not None:
+            self.timeouts.cancel(entry)
             if self.tracer is not None:
                 self._trace_timeout("cancelled")
 

@@ -70,14 +70,15 @@ class Poem:
     peer: Address | None = None
     elapsed: float = 0.0
     # The decoded text and whether it was valid UTF-8, filled in on first
-    # use (a slot, not functools.cached_property, which needs a __dict__).
+    # use (a slot, not functools.cached_property, which needs a __dict__;
+    # left unset until then: setting a frozen field costs a poem more).
     _decoded_cache: tuple[str, bool] | None = field(
-        default=None, init=False, repr=False, compare=False
+        init=False, repr=False, compare=False
     )
 
     @property
     def _decoded(self) -> tuple[str, bool]:
-        decoded = self._decoded_cache
+        decoded = getattr(self, "_decoded_cache", None)
         if decoded is None:
             try:
                 decoded = self.data.decode("utf-8"), True
@@ -127,7 +128,7 @@ class AttemptRecord(NamedTuple):
     error: BaseException | None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class DownloadResult:
     """
     How one download of L{get_poems} ended: with a L{poem}, or an L{error}.
@@ -139,16 +140,54 @@ class DownloadResult:
         other exception.
     @ivar elapsed: seconds from starting the download to its end (0 if it
         never started).
-    @ivar attempts: every connection attempt it made (one per address
-        tried, per try), in order; the last one's error is L{error}.
+    @ivar started: when it started (the reactor's seconds), if it did.
     """
 
     index: int
     address: Address
-    poem: Poem | None = None
-    error: BaseException | None = None
-    elapsed: float = 0.0
-    attempts: tuple[AttemptRecord, ...] = ()
+    poem: Poem | None
+    error: BaseException | None
+    elapsed: float
+    started: float | None
+    _attempts: tuple[AttemptRecord, ...] | None = field(repr=False)
+
+    def __init__(
+        self,
+        index: int,
+        address: Address,
+        poem: Poem | None = None,
+        error: BaseException | None = None,
+        elapsed: float = 0.0,
+        attempts: tuple[AttemptRecord, ...] | None = (),
+        started: float | None = None,
+    ) -> None:
+        """
+        @param attempts: the attempts it made, or L{None} for the one
+            attempt of a download to one address without retries, which
+            L{attempts} then makes from the result when asked (nothing is
+            recorded as such a download goes, and most callers never ask).
+        """
+        setattr_ = object.__setattr__
+        setattr_(self, "index", index)
+        setattr_(self, "address", address)
+        setattr_(self, "poem", poem)
+        setattr_(self, "error", error)
+        setattr_(self, "elapsed", elapsed)
+        setattr_(self, "started", started)
+        if attempts is not None:  # else left unset: made when asked for
+            setattr_(self, "_attempts", attempts)
+
+    @property
+    def attempts(self) -> tuple[AttemptRecord, ...]:
+        """
+        Every connection attempt it made (one per address tried, per try),
+        in order; the last one's error is L{error}.
+        """
+        attempts: tuple[AttemptRecord, ...] | None = getattr(self, "_attempts", None)
+        if attempts is not None:
+            return attempts
+        started = 0.0 if self.started is None else self.started
+        return (AttemptRecord(1, str(self.address), started, self.elapsed, self.error),)
 
     @property
     def tries(self) -> int:

@@ -48,6 +48,13 @@ once its socket is closed; return its L{Deferred}.
 """
 
 
+AttemptsOf = Callable[[int], tuple[AttemptRecord, ...] | None]
+"""
+C{attempts_of(index)}: the attempts of download C{index}, which started;
+L{None} if it made one attempt, not recorded (see L{DownloadResult}).
+"""
+
+
 class _ServerQueue:
     """
     The downloads of one server (one L{Address}): the indices not started
@@ -79,8 +86,8 @@ class DownloadScheduler:
     every download queued or running, and it then fires with every result,
     the unfinished ones failed with L{CancelledError}.  C{on_result} is
     given each result as its download ends; it may cancel the run.
-    C{attempts_of(index)}, if given, is each result's
-    L{DownloadResult.attempts}.
+    C{attempts_of(index)}, if given, gives the L{DownloadResult.attempts}
+    of each download that started (the others made none).
 
     @ivar in_flight: how many downloads hold a slot.
     """
@@ -90,6 +97,7 @@ class DownloadScheduler:
         "_cap",
         "_clock",
         "_done",
+        "_ended_callback",
         "_fetch",
         "_filling",
         "_keep",
@@ -101,6 +109,7 @@ class DownloadScheduler:
         "_remaining",
         "_results",
         "_running",
+        "_seen_callback",
         "_started_at",
         "_targets",
         "_to_see",
@@ -117,7 +126,7 @@ class DownloadScheduler:
         per_server: int,
         keep_results: bool = True,
         on_result: Callable[[DownloadResult], object] | None = None,
-        attempts_of: Callable[[int], tuple[AttemptRecord, ...]] | None = None,
+        attempts_of: AttemptsOf | None = None,
     ) -> None:
         count = len(targets)
         self._attempts_of = attempts_of
@@ -131,12 +140,19 @@ class DownloadScheduler:
         # One queue per server, and a heap of the queues that may start a
         # download now (pending and below the per-server cap), keyed by the
         # index of their next download so downloads start in input order.
+        # Equal addresses share a queue; the same object (an address
+        # repeated in the input is parsed once) is found by identity first,
+        # which costs no hash of the address.
         queues: dict[Address, _ServerQueue] = {}
+        by_identity: dict[int, _ServerQueue] = {}
         self._queue_of: list[_ServerQueue] = []
         for index, target in enumerate(targets):
-            queue = queues.get(target)
+            queue = by_identity.get(id(target))
             if queue is None:
-                queue = queues[target] = _ServerQueue()
+                queue = queues.get(target)
+                if queue is None:
+                    queue = queues[target] = _ServerQueue()
+                by_identity[id(target)] = queue
             queue.pending.append(index)
             self._queue_of.append(queue)
         self._queues = list(queues.values())
@@ -152,6 +168,10 @@ class DownloadScheduler:
         self._remaining = count
         self._filling = False
         self._done: Deferred[list[DownloadResult]] | None = Deferred(self._cancel_all)
+        # Bound once: every download's callback and close notice refer to
+        # these, rather than each making a bound method of its own.
+        self._ended_callback = self._ended
+        self._seen_callback = self._seen
 
     def start(self) -> Deferred[list[DownloadResult]]:
         """
@@ -188,13 +208,13 @@ class DownloadScheduler:
         self._started_at[index] = self._clock.seconds()
         self._to_see[index] = 2
         try:
-            d = self._fetch(index, partial(self._seen, index))
+            d = self._fetch(index, partial(self._seen_callback, index))
         except Exception:
             self._to_see[index] = 1  # no socket to wait for
             self._ended(Failure(), index)
             return
         self._running[index] = d
-        d.addBoth(self._ended, index)
+        d.addBoth(self._ended_callback, index)
 
     def _seen(self, index: int) -> None:
         # One of a started download's two ends was seen; after both, its
@@ -218,20 +238,19 @@ class DownloadScheduler:
         # before the caller hears of it, so the caller may cancel
         # everything from on_result.  Returns None: the download's Deferred
         # holds nothing afterwards.
-        self._running.pop(index, None)
+        running = self._running.pop(index, None)
         started = self._started_at[index]
         elapsed = 0.0 if started is None else self._clock.seconds() - started
         target = self._targets[index]
-        attempts = () if self._attempts_of is None else self._attempts_of(index)
+        poem: Poem | None
         if isinstance(outcome, Failure):
-            result = DownloadResult(
-                index, target, error=outcome.value, elapsed=elapsed, attempts=attempts
-            )
+            poem, error = None, outcome.value
         else:
-            poem = cast(Poem, outcome)
-            result = DownloadResult(
-                index, target, poem=poem, elapsed=elapsed, attempts=attempts
-            )
+            poem, error = outcome, None  # type: ignore[assignment]
+        attempts: tuple[AttemptRecord, ...] | None = ()
+        if running is not None and self._attempts_of is not None:
+            attempts = self._attempts_of(index)
+        result = DownloadResult(index, target, poem, error, elapsed, attempts, started)
         if self._keep:
             self._results[index] = result
         self._remaining -= 1
