@@ -39,6 +39,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import clients
 from bench.harness import LOAD_CPU, ROOT, Server, free_port, pinned, raise_file_limit
 
 #: variant -> (ours' extra options, minimal's concurrency; 0: all at once)
@@ -63,21 +64,9 @@ def client_command(
 ) -> list[str]:
     """The command line of one client run."""
     extra, concurrency = VARIANTS[variant]
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.clients",
-        kind,
-        "--port",
-        str(port),
-        "--count",
-        str(poems),
-        "--expect",
-        str(size),
-    ]
     if kind == "minimal":
-        return [*cmd, "--concurrency", str(concurrency or poems)]
-    return [*cmd, *extra]
+        return clients.command(kind, port, poems, size, concurrency or poems)
+    return clients.command(kind, port, poems, size, extra=extra)
 
 
 def _run(cmd: list[str]) -> dict[str, object]:

@@ -22,7 +22,38 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
+
+
+def command(
+    kind: str,
+    port: int,
+    count: int,
+    size: int,
+    concurrency: int = 0,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """
+    The command line that runs this module's client C{kind} fetching
+    C{count} poems of C{size} bytes from C{port} (C{concurrency}: the
+    minimal client's limit, 0 for its default; C{extra}: more options).
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.clients",
+        kind,
+        "--port",
+        str(port),
+        "--count",
+        str(count),
+        "--expect",
+        str(size),
+    ]
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    return [*cmd, *extra]
 
 
 def _cpu() -> float:

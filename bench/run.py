@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import clients as client_drivers
 from bench.harness import (
     BENCH,
     LOAD_CPU,
@@ -882,21 +883,7 @@ def client_run(
     size: int,
     extra: Sequence[str] = (),
 ) -> dict[str, Any]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.clients",
-        kind,
-        "--port",
-        str(port),
-        "--count",
-        str(count),
-        "--expect",
-        str(size),
-    ]
-    if concurrency:
-        cmd += ["--concurrency", str(concurrency)]
-    cmd += list(extra)
+    cmd = client_drivers.command(kind, port, count, size, concurrency, extra)
     r = run_json(cmd, timeout=300, cpu=LOAD_CPU, env=python_env())
     if "error" in r:
         raise BenchError(f"client {kind} failed: {r}")
