@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from poetry.client import get_poems
 from poetry.client.timeouts import Timeouts
+from poetry.deadline_queue import DeadlineQueue
 from poetry.errors import PoemTimeout
 
 from .test_client import POEM, serve_fake
@@ -173,8 +174,7 @@ class TimeoutsTests(SynchronousTestCase):
         self.assertIsNone(ref())
         for _ in range(1000):
             self.timeouts.cancel(self.timeouts.add(5.0, "x"))
-        held = len(self.timeouts._fifo) + len(self.timeouts._heap)
-        self.assertLessEqual(held, 2 * Timeouts.COMPACT_MIN + 2)
+        self.assertLessEqual(self.timeouts.held, 2 * DeadlineQueue.COMPACT_MIN + 2)
         self.assertEqual(len(self.timeouts), 1)
         self.clock.advance(1000)
         self.assertEqual(self.expiry.fired, [("pending", 1000.0)])

@@ -38,6 +38,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 
 from poetry.client import get_poem
+from poetry.deadline_queue import DeadlineQueue
 from poetry.errors import PoemTruncated
 from poetry.faults import CHUNK, Reset, Silent, Stall, StallProtocol, parse_fault
 from poetry.library import PoemFile, PoemLibrary
@@ -343,7 +344,7 @@ class DeadlinesTests(SynchronousTestCase):
         keep = deadlines.add("keep")  # type: ignore[arg-type]
         for _ in range(1000):
             deadlines.cancel(deadlines.add("gone"))  # type: ignore[arg-type]
-        self.assertLessEqual(len(deadlines._fifo), 2 + 2 * Deadlines.COMPACT_MIN)
+        self.assertLessEqual(deadlines.held, 2 + 2 * DeadlineQueue.COMPACT_MIN)
         self.assertEqual(len(deadlines), 1)
         deadlines.cancel(keep)
         self.assertEqual(clock.getDelayedCalls(), [])
@@ -370,7 +371,7 @@ class DeadlinesTests(SynchronousTestCase):
         b = deadlines.add("b")  # type: ignore[arg-type]
         for _ in range(1000):
             b = deadlines.renew(b)
-        self.assertEqual(len(deadlines._fifo), 1)
+        self.assertEqual(deadlines.held, 1)
         self.assertEqual(len(deadlines), 1)
         self.assertEqual(len(clock.getDelayedCalls()), 1)
         deadlines.cancel(b)

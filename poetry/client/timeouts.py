@@ -5,27 +5,29 @@ Every download of a L{poetry.client.get_poems} run has a timeout, and nearly
 all of them are cancelled (the poem arrives first).  One C{callLater} each
 costs a L{DelayedCall}, a push onto the reactor's heap (ordered by Python
 comparisons, a dozen of them with thousands in flight) and a cancellation
-the reactor sweeps up later.  L{Timeouts} keeps them in one FIFO instead,
-waited on by one L{IDelayedCall}: a download started later with the same
-duration expires later, so the FIFO stays in deadline order without
-sorting.
+the reactor sweeps up later.  L{Timeouts} keeps them in one
+L{poetry.deadline_queue.DeadlineQueue} instead (as the server's deadlines
+do), waited on by one L{IDelayedCall}: a download started later with the
+same duration expires later, so the queue's FIFO stays in deadline order
+without sorting.
 
-Why not the server's L{poetry.server.deadlines.Deadlines}: the client must
-not import the server (docs/design.md, "Dependencies run one way"), and a
-client's timeouts are not all of one duration (an attempt after a refused
-address gets what is left of the download's); they are never renewed.
+Why not the server's L{poetry.server.deadlines.Deadlines} itself: the
+client does not import the server (docs/design.md, "Dependencies run one
+way"), and a client's timeouts are not all of one duration (an attempt
+after a refused address gets what is left of the download's); they are
+never renewed.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections import deque
 from collections.abc import Callable
 from math import inf
 from typing import Any
 from typing import Protocol as _Interface
 
 from twisted.internet.interfaces import IDelayedCall
+
+from poetry.deadline_queue import DeadlineQueue
 
 __all__ = ["Timeouts"]
 
@@ -48,32 +50,29 @@ class Timeouts:
     server's deadlines have: an entry holds its target, not a bound method
     made for it.
 
-    Entries are C{[due, target]} lists.  Those added in deadline order (the
-    usual case: one duration for every download) go to a FIFO; an earlier
-    one (a shorter duration) goes to a heap beside it.  One L{IDelayedCall}
-    waits for the earliest entry.  A cancelled entry drops its target
-    (freeing it at once) and is skipped when it comes up;
-    cancelled entries are swept away once they are more than half of what
-    is held, and when every entry is cancelled the timer is cancelled too,
-    so an idle L{Timeouts} leaves nothing on the reactor.
+    Entries are C{[due, target]} lists in a L{DeadlineQueue}: those added
+    in deadline order (the usual case: one duration for every download) go
+    to its FIFO, an earlier one (a shorter duration) to its heap.  One
+    L{IDelayedCall} waits for the earliest entry; when every entry is
+    cancelled the timer is cancelled too, so an idle L{Timeouts} leaves
+    nothing on the reactor.
     """
-
-    COMPACT_MIN = 64
-    """Sweep cancelled entries only past this many."""
 
     def __init__(self, clock: Clock, expire: Callable[[Any], object]) -> None:
         self.clock = clock
         self.expire = expire
-        self._fifo: deque[list[Any]] = deque()
-        self._heap: list[tuple[float, int, list[Any]]] = []
-        self._seq = 0
-        self._dead = 0
+        self._queue = DeadlineQueue()
         self._timer: IDelayedCall | None = None
         self._timer_due = inf
 
     def __len__(self) -> int:
         """Timeouts pending (cancelled ones not counted)."""
-        return len(self._fifo) + len(self._heap) - self._dead
+        return len(self._queue)
+
+    @property
+    def held(self) -> int:
+        """Entries held, cancelled ones not yet swept included."""
+        return self._queue.held
 
     def add(
         self, seconds: float, target: object, now: float | None = None
@@ -87,36 +86,17 @@ class Timeouts:
         """
         due = (self.clock.seconds() if now is None else now) + seconds
         entry = [due, target]
-        fifo = self._fifo
-        if not fifo or fifo[-1][0] <= due:
-            fifo.append(entry)
-        else:
-            self._seq += 1
-            heapq.heappush(self._heap, (due, self._seq, entry))
+        self._queue.push(entry)
         if due < self._timer_due:
             self._arm(due, seconds)
         return entry
 
     def cancel(self, entry: list[Any]) -> None:
         """Cancel a timeout that L{add} returned, if it has not expired."""
-        if entry[1] is None:
-            return  # expired or cancelled already
-        entry[1] = None
-        self._dead += 1
-        held = len(self._fifo) + len(self._heap)
-        if self._dead >= held:
-            self._fifo.clear()
-            self._heap.clear()
-            self._dead = 0
+        if self._queue.cancel(entry) and self._timer is not None:
             timer, self._timer = self._timer, None
             self._timer_due = inf
-            if timer is not None:
-                timer.cancel()
-        elif self._dead > self.COMPACT_MIN and 2 * self._dead > held:
-            self._fifo = deque(e for e in self._fifo if e[1] is not None)
-            self._heap = [item for item in self._heap if item[2][1] is not None]
-            heapq.heapify(self._heap)
-            self._dead = 0
+            timer.cancel()
 
     def _arm(self, due: float, delay: float) -> None:
         """Wait for C{due} (C{delay} from now) instead of a later time."""
@@ -131,24 +111,13 @@ class Timeouts:
         self._timer = None
         limit = max(self.clock.seconds(), self._timer_due)
         self._timer_due = inf
-        # The FIFO and heap are read afresh each turn: an expiry may add or
-        # cancel timeouts, and so sweep them.
-        for _ in range(len(self._fifo) + len(self._heap)):
-            fifo, heap = self._fifo, self._heap
-            if heap and (not fifo or heap[0][0] < fifo[0][0]):
-                if heap[0][0] > limit:
-                    break
-                entry = heapq.heappop(heap)[2]
-            elif fifo and fifo[0][0] <= limit:
-                entry = fifo.popleft()
-            else:
+        queue = self._queue
+        for _ in range(queue.held):
+            entry = queue.pop(limit)
+            if entry is None:
                 break
             target, entry[1] = entry[1], None
-            if target is None:
-                self._dead -= 1
-                continue
             self.expire(target)
-        fifo, heap = self._fifo, self._heap
-        due = min(fifo[0][0] if fifo else inf, heap[0][0] if heap else inf)
+        due = queue.first_due()
         if due < self._timer_due:
             self._arm(due, due - self.clock.seconds())

@@ -8,13 +8,13 @@ whatever it sends and however fast.
 
 from __future__ import annotations
 
-import heapq
-from collections import deque
 from collections.abc import Callable
 from math import inf
 from typing import Any
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from poetry.deadline_queue import DeadlineQueue
 
 __all__ = ["DeadlineTimeoutMixin", "Deadlines", "DeadlinesByDuration"]
 
@@ -24,26 +24,22 @@ class Deadlines:
     Timeouts of one fixed duration for many connections, on one timer.
 
     Every deadline is set as "now plus the same C{seconds}", so deadlines
-    come up in the order they were set: a FIFO replaces the reactor's heap,
-    and one L{IDelayedCall} waits for the oldest.  Setting a deadline costs
-    a list and an append instead of a C{callLater}; cancelling it drops the
-    entry's reference to the protocol (freed at once), emptied entries are
-    skipped when they come up, and rebuilt away once they are more than
-    half of what is held.
+    come up in the order they were set: a L{DeadlineQueue}'s FIFO replaces
+    the reactor's heap, and one L{IDelayedCall} waits for the oldest.
+    Setting a deadline costs a list and an append instead of a
+    C{callLater}; cancelling it drops the entry's reference to the protocol
+    (freed at once).
 
     Renewing a deadline (data moved: restart it from now) only notes the
     time in its entry, as L{IDelayedCall.reset} to a later time does: when
-    the entry comes up, a deadline renewed since is re-armed for exactly
-    its renewal time plus C{seconds} on a small heap beside the FIFO (one
-    push per C{seconds} per connection, not one per renewal), and expires
-    only if nothing renewed it by then.  A slow connection renews at every
-    drain of its transport, so this is most of what its timer costs.
+    the entry comes up, a deadline renewed since is pushed back for exactly
+    its renewal time plus C{seconds} (one push per C{seconds} per
+    connection, not one per renewal), and expires only if nothing renewed
+    it by then.  A slow connection renews at every drain of its transport,
+    so this is most of what its timer costs.
 
     @ivar seconds: the duration of every deadline.
     """
-
-    #: Rebuild the FIFO and heap only past this many emptied entries.
-    COMPACT_MIN = 64
 
     def __init__(
         self,
@@ -54,19 +50,15 @@ class Deadlines:
         self.clock = clock
         self.seconds = seconds
         self._expire = expire
-        # Entries are [due, protocol or None, last start or renewal].
-        self._fifo: deque[list[Any]] = deque()
-        # Re-armed entries: (due, sequence number, entry).
-        self._heap: list[tuple[float, int, list[Any]]] = []
-        self._seq = 0
-        self._dead = 0
+        # Entries are [due, protocol or None, set or last renewed at].
+        self._queue = DeadlineQueue()
         self._timer: IDelayedCall | None = None
 
     def add(self, protocol: object) -> list[Any]:
         """Call C{expire(protocol)} C{seconds} from now, unless cancelled."""
         now = self.clock.seconds()
         entry = [now + self.seconds, protocol, now]
-        self._fifo.append(entry)
+        self._queue.push(entry)
         if self._timer is None:
             self._timer = self.clock.callLater(self.seconds, self._fire)
         return entry
@@ -81,62 +73,46 @@ class Deadlines:
         entry[2] = self.clock.seconds()
         return entry
 
-    def _compact(self) -> None:
-        self._fifo = deque(e for e in self._fifo if e[1] is not None)
-        self._heap = [item for item in self._heap if item[2][1] is not None]
-        heapq.heapify(self._heap)
-        self._dead = 0
-
     def cancel(self, entry: list[Any]) -> None:
         """Cancel a deadline that L{add} returned and that has not expired."""
-        entry[1] = None
-        self._dead += 1
-        held = len(self._fifo) + len(self._heap)
-        if self._dead >= held:
-            self._fifo.clear()
-            self._heap.clear()
-            self._dead = 0
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-        elif self._dead > self.COMPACT_MIN and 2 * self._dead > held:
-            self._compact()
+        if self._queue.cancel(entry) and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def __len__(self) -> int:
         """Deadlines pending (cancelled ones not counted)."""
-        return len(self._fifo) + len(self._heap) - self._dead
+        return len(self._queue)
+
+    @property
+    def held(self) -> int:
+        """Entries held, cancelled ones not yet swept included."""
+        return self._queue.held
 
     def _fire(self) -> None:
         self._timer = None
         now = self.clock.seconds()
         seconds = self.seconds
-        # self._fifo and self._heap are read afresh at each turn: an expiry
-        # may cancel other deadlines, and so rebuild them.
-        while True:
-            fifo, heap = self._fifo, self._heap
-            if heap and (not fifo or heap[0][0] < fifo[0][0]):
-                if heap[0][0] > now:
-                    break
-                entry = heapq.heappop(heap)[2]
-            elif fifo and fifo[0][0] <= now:
-                entry = fifo.popleft()
-            else:
+        queue = self._queue
+        # Each live entry is popped at most once: one pushed back is due
+        # after now.
+        for _ in range(queue.held):
+            entry = queue.pop(now)
+            if entry is None:
                 break
-            protocol = entry[1]
-            if protocol is None:
-                self._dead -= 1
-                continue
             due = entry[2] + seconds
-            if due > now:  # renewed since it was set: re-arm, exactly
+            if due > now:  # renewed since it was set: push back, exactly
                 entry[0] = due
-                self._seq += 1
-                heapq.heappush(heap, (due, self._seq, entry))
+                queue.push(entry)
                 continue
-            entry[1] = None
+            protocol, entry[1] = entry[1], None
             self._expire(protocol)
-        fifo, heap = self._fifo, self._heap
-        if self._timer is None and (fifo or heap):
-            due = min(fifo[0][0] if fifo else inf, heap[0][0] if heap else inf)
+        if self._timer is not None:
+            # An expiry set a deadline (and the timer, for it): wait for the
+            # earliest instead, which may be one pushed back above.
+            self._timer.cancel()
+            self._timer = None
+        due = queue.first_due()
+        if due < inf:
             self._timer = self.clock.callLater(max(0.0, due - now), self._fire)
 
 
