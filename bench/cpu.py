@@ -142,6 +142,7 @@ def command(
         return [*twistd, "-n", *log, *pid, "-y", str(tac)]
     if kind == "ours-nolog":
         log = ["--logger", "bench.servers.discarding_observer"]
+    # "ours-tree" is "ours" from another checkout (--tree: see _env).
     return [
         *twistd,
         "-n",
@@ -187,11 +188,17 @@ def load(lg: Path, port: int, size: int, count: int, slow: Slow | None = None) -
     return int(result["chunks"]) if slow is not None else count
 
 
-def _env() -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-    }
+#: Set by C{--tree}: another checkout whose C{poetry} the C{ours-tree}
+#: kind runs (C{ours}, the same command, with that tree first on the path).
+TREE: Path | None = None
+
+
+def _env(kind: str) -> dict[str, str]:
+    path = [str(ROOT), os.environ.get("PYTHONPATH", "")]
+    if kind == "ours-tree":
+        assert TREE is not None
+        path.insert(0, str(TREE))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
 
 
 def cpu_round(
@@ -208,7 +215,7 @@ def cpu_round(
     """
     port = free_port()
     cmd = command(kind, port, poem, workdir, slow)
-    server = Server(kind, cmd, port, workdir, env=_env())
+    server = Server(kind, cmd, port, workdir, env=_env(kind))
     server.start()
     size = poem.stat().st_size
     try:
@@ -241,7 +248,7 @@ def instructions(
         f"--callgrind-out-file={out}",
         *command(kind, port, poem, workdir, slow),
     ]
-    server = Server(kind, cmd, port, workdir, env=_env())
+    server = Server(kind, cmd, port, workdir, env=_env(kind))
     server.start(timeout=300)
     try:
         units = load(lg, port, poem.stat().st_size, count, slow)
@@ -270,8 +277,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--slow", action="store_true", help="the slow-serve load")
     p.add_argument("--clients", type=int, default=2000, help="slow clients at once")
     p.add_argument("--delay", type=float, default=0.5, help="slow: s between chunks")
+    p.add_argument(
+        "--tree",
+        type=Path,
+        help="another checkout (git worktree add, git archive) to run as ours-tree,"
+        " to compare two versions of ours in the same rounds",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, help="callgrind: measure each kind N times"
+    )
     args = p.parse_args(argv)
-    known = SLOW_KINDS if args.slow else KINDS
+    known = (SLOW_KINDS if args.slow else KINDS) + (("ours-tree",) if args.tree else ())
+    global TREE
+    TREE = args.tree.resolve() if args.tree else None
     kinds: list[str] = args.kinds or list(
         ("ours", "naive-slow") if args.slow else KINDS
     )
@@ -295,13 +313,24 @@ def main(argv: list[str] | None = None) -> None:
 
             poem = find_poem("slow-160.txt", 160, workdir)
         if args.callgrind:
-            for kind in kinds:
-                a, na = instructions(kind, lg, poem, workdir, count, slow)
-                b, nb = instructions(kind, lg, poem, workdir, 2 * count, slow)
-                print(
-                    f"{kind:16} {(b - a) / (nb - na):12,.0f} instructions/{unit}",
-                    flush=True,
-                )
+            per: dict[str, list[float]] = {k: [] for k in kinds}
+            for r in range(args.repeat):
+                for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
+                    a, na = instructions(kind, lg, poem, workdir, count, slow)
+                    b, nb = instructions(kind, lg, poem, workdir, 2 * count, slow)
+                    per[kind].append((b - a) / (nb - na))
+                    print(
+                        f"{kind:16} {per[kind][-1]:12,.0f} instructions/{unit}",
+                        flush=True,
+                    )
+            if args.repeat > 1:
+                print()
+                for kind in kinds:
+                    line = f"{kind:16} median {statistics.median(per[kind]):12,.0f}"
+                    line += f" [{min(per[kind]):,.0f}-{max(per[kind]):,.0f}]"
+                    if base in per:
+                        line += f"  /{base} {paired(per[kind], per[base]):.2f}x"
+                    print(line)
             return
         user: dict[str, list[float]] = {k: [] for k in kinds}
         system: dict[str, list[float]] = {k: [] for k in kinds}
