@@ -263,9 +263,10 @@ def instructions(
     raise SystemExit(f"no totals in {out}")
 
 
-def paired(mine: list[float], base: list[float]) -> float:
-    """The median of C{mine} over C{base}, round by round."""
-    return statistics.median(a / b for a, b in zip(mine, base, strict=True))
+def paired(mine: list[float], base: list[float]) -> str:
+    """The median of C{mine} over C{base}, round by round, and its range."""
+    r = [a / b for a, b in zip(mine, base, strict=True)]
+    return f"{statistics.median(r):.2f}x [{min(r):.2f}-{max(r):.2f}]"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -329,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
                     line = f"{kind:16} median {statistics.median(per[kind]):12,.0f}"
                     line += f" [{min(per[kind]):,.0f}-{max(per[kind]):,.0f}]"
                     if base in per:
-                        line += f"  /{base} {paired(per[kind], per[base]):.2f}x"
+                        line += f"  /{base} {paired(per[kind], per[base])}"
                     print(line)
             return
         user: dict[str, list[float]] = {k: [] for k in kinds}
@@ -351,8 +352,8 @@ def main(argv: list[str] | None = None) -> None:
             if base in user:
                 tot = [a + b for a, b in zip(user[kind], system[kind], strict=True)]
                 btot = [a + b for a, b in zip(user[base], system[base], strict=True)]
-                line += f"  user/{base} {paired(user[kind], user[base]):.2f}x"
-                line += f"  total/{base} {paired(tot, btot):.2f}x"
+                line += f"  user/{base} {paired(user[kind], user[base])}"
+                line += f"  total/{base} {paired(tot, btot)}"
             print(line)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
