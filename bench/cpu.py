@@ -201,18 +201,22 @@ def _env(kind: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
 
 
-def cpu_round(
-    kind: str,
-    lg: Path,
-    poem: Path,
-    workdir: Path,
-    count: int,
-    slow: Slow | None = None,
-) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Setup:
+    """What every run shares: load generator, poem, work directory, load."""
+
+    lg: Path
+    poem: Path
+    workdir: Path
+    slow: Slow | None = None
+
+
+def cpu_round(kind: str, setup: Setup, count: int) -> tuple[float, float]:
     """
     User and system microseconds per poem (per chunk-write, C{slow}) of one
     run of C{kind}, after a warm-up.
     """
+    lg, poem, workdir, slow = setup.lg, setup.poem, setup.workdir, setup.slow
     port = free_port()
     cmd = command(kind, port, poem, workdir, slow)
     server = Server(kind, cmd, port, workdir, env=_env(kind))
@@ -228,18 +232,12 @@ def cpu_round(
     return (u1 - u0) / units * 1e6, (s1 - s0) / units * 1e6
 
 
-def instructions(
-    kind: str,
-    lg: Path,
-    poem: Path,
-    workdir: Path,
-    count: int,
-    slow: Slow | None = None,
-) -> tuple[float, int]:
+def instructions(kind: str, setup: Setup, count: int) -> tuple[float, int]:
     """
     User-space instructions of C{kind} under callgrind for C{count} poems
     (slow: clients), and the units served (poems, or chunk-writes).
     """
+    lg, poem, workdir, slow = setup.lg, setup.poem, setup.workdir, setup.slow
     port = free_port()
     out = workdir / f"callgrind-{kind}-{port}.out"
     cmd = [
@@ -313,12 +311,13 @@ def main(argv: list[str] | None = None) -> None:
             from bench.run import find_poem
 
             poem = find_poem("slow-160.txt", 160, workdir)
+        setup = Setup(lg, poem, workdir, slow)
         if args.callgrind:
             per: dict[str, list[float]] = {k: [] for k in kinds}
             for r in range(args.repeat):
                 for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
-                    a, na = instructions(kind, lg, poem, workdir, count, slow)
-                    b, nb = instructions(kind, lg, poem, workdir, 2 * count, slow)
+                    a, na = instructions(kind, setup, count)
+                    b, nb = instructions(kind, setup, 2 * count)
                     per[kind].append((b - a) / (nb - na))
                     print(
                         f"{kind:16} {per[kind][-1]:12,.0f} instructions/{unit}",
@@ -337,7 +336,7 @@ def main(argv: list[str] | None = None) -> None:
         system: dict[str, list[float]] = {k: [] for k in kinds}
         for r in range(args.rounds):
             for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
-                u, s = cpu_round(kind, lg, poem, workdir, count, slow)
+                u, s = cpu_round(kind, setup, count)
                 user[kind].append(u)
                 system[kind].append(s)
                 print(
