@@ -5,6 +5,7 @@ replace the tracked C{bench/RESULTS.md}.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -238,3 +239,30 @@ class CpuAidTests(SynchronousTestCase):
         self.assertIn("--logfile", ours)
         nolog = bench_cpu.command("ours-nolog", 1234, poem, workdir)
         self.assertIn("bench.servers.discarding_observer", nolog)
+
+    def test_slowCommands(self) -> None:
+        """
+        With the slow load, ours and naive-slow are paced alike (the
+        delay, 16-byte chunks), ours still with its log file; ours-tree is
+        ours with the other checkout first on the path.
+        """
+        workdir = Path(tempfile.mkdtemp(prefix="bench-cpu-test-"))
+        self.addCleanup(shutil.rmtree, workdir, ignore_errors=True)
+        poem = workdir / "poem.txt"
+        poem.write_bytes(b"a poem\n")
+        slow = bench_cpu.Slow(clients=100, delay=0.25)
+        pacing = ["--delay", "0.25", "--chunk-size", "16"]
+        naive = bench_cpu.command("naive-slow", 1234, poem, workdir, slow)
+        self.assertEqual(naive[1:4], ["-m", "bench.servers", "naive-slow"])
+        self.assertEqual(naive[-4:], pacing)
+        ours = bench_cpu.command("ours", 1234, poem, workdir, slow)
+        self.assertEqual(ours[-4:], pacing)
+        self.assertIn("--logfile", ours)
+        self.assertNotIn("--delay", bench_cpu.command("ours", 1234, poem, workdir))
+        self.patch(bench_cpu, "TREE", workdir)
+        path = bench_cpu._env("ours-tree")["PYTHONPATH"].split(os.pathsep)
+        self.assertEqual(path[0], str(workdir))
+        self.assertNotIn(str(workdir), bench_cpu._env("ours")["PYTHONPATH"])
+        self.assertEqual(
+            bench_cpu.paired([2.0, 3.0, 1.0], [1.0, 2.0, 2.0]), "1.50x [0.50-2.00]"
+        )

@@ -22,9 +22,9 @@ client that does not read never makes the server buffer the whole poem.
 
 Slow mode sends C{chunk_size} bytes every C{delay} seconds.  Instead of one
 C{callLater} per connection per chunk, the factory keeps every slow
-connection in one L{SlowSchedule}: a heap of absolute due times served by a
-single timer, so all connections that are due are written in one reactor call
-and lateness never accumulates (each due time is the previous one plus
+connection in one L{SlowSchedule}: absolute due times, kept in order, served
+by a single timer, so all connections that are due are written in one reactor
+call and lateness never accumulates (each due time is the previous one plus
 C{delay}, not "now" plus C{delay}).
 
 The lifecycle trace shows how connections interleave on the server: with
