@@ -95,7 +95,7 @@ server.setServiceParent(application)
 """
 
 KINDS = ("minimal", "minimal-linger", "twistd-linger", "ours", "ours-nolog")
-SLOW_KINDS = ("ours", "ours-nolog", "naive-slow")
+SLOW_KINDS = ("ours", "ours-nolog", "naive-slow", "naive-slow-linger")
 
 #: Bytes per chunk in the slow mode, as in C{python -m bench}'s scenario 2.
 SLOW_CHUNK = 16
@@ -124,7 +124,7 @@ def command(
     pid = ["--pidfile", str(workdir / f"{kind}-{port}.pid")]
     log = ["--logfile", str(workdir / f"{kind}-{port}.log")]
     pacing = [] if slow is None else slow.pacing()
-    if kind in ("minimal", "minimal-linger", "naive-slow"):
+    if kind in ("minimal", "minimal-linger", "naive-slow", "naive-slow-linger"):
         return [
             sys.executable,
             "-m",

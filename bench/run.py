@@ -726,7 +726,7 @@ def slow_runs(ctx: Context, clients: int) -> dict[str, list[dict[str, Any]]]:
     key = ("slow", clients)
     if key in ctx.cache:
         return ctx.cache[key]
-    kinds = ["naive-slow"]
+    kinds = ["naive-slow", "naive-slow-linger"]
     if ctx.ours_server[0]:
         kinds[:0] = ["ours", "ours-nolog"]
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
@@ -814,16 +814,27 @@ def scenario_slow(ctx: Context) -> list[Row]:
             )
         )
         # Issue 11, item 1: slow serve's cost is its user-space CPU per chunk,
-        # held below the naive server's.  System time (on loopback the
+        # held below the naive server's: naive-slow-linger, the naive server
+        # keeping the wire contract as ours does (naive-slow closes without
+        # lingering, so does less: context).  System time (on loopback the
         # kernel's TCP work for both ends of each send) is the same for every
         # server that sends the same chunks: it is shown, not judged, and it
         # is why the older target of 2x naive's chunk-writes per CPU-second
         # is out of reach (bench/ANALYSIS.md).
-        u, un = spread(ours, "user_us_per_chunk"), spread(naive, "user_us_per_chunk")
+        u = spread(ours, "user_us_per_chunk")
+        ul = spread(runs["naive-slow-linger"], "user_us_per_chunk")
+        un = spread(naive, "user_us_per_chunk")
         rows.append(
             ratio_row(
-                sc, "server user CPU us per chunk-write (lower is better)", u, un,
-                "naive", one_decimal, target="<= 1.0x naive", judge=("<=", 1.0),
+                sc, "server user CPU us per chunk-write (lower is better)", u, ul,
+                "naive-slow-linger", one_decimal, target="<= 1.0x",
+                judge=("<=", 1.0),
+            )
+        )  # fmt: skip
+        rows.append(
+            ratio_row(
+                sc, "(context) server user CPU us per chunk-write vs naive-slow",
+                u, un, "naive-slow", one_decimal,
             )
         )  # fmt: skip
         y, yn = spread(ours, "sys_us_per_chunk"), spread(naive, "sys_us_per_chunk")

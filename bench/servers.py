@@ -20,13 +20,15 @@ process: C{python -m bench.servers KIND --port P --poem FILE [options]}.
     C{minimal-linger} does: C{write_eof} after the poem, read and discard
     until the client closes, then close.
 
-C{minimal}, C{logging} and C{asyncio} close without lingering: a client's
+C{minimal}, C{logging}, C{asyncio} and C{naive-slow} close without lingering: a client's
 stray bytes can turn their close into a reset that destroys the poem in
 flight, so they do less than the project's server must.  Each has a
 C{-linger} twin that does the same job as ours; the suite's targets are
 held against the twins, and the others are shown for context.
   - C{naive-slow}: a slow server the simple way: one C{callLater} per
     connection per chunk, each scheduled C{delay} after the previous one ran.
+  - C{naive-slow-linger}: the same keeping the wire contract: it half-closes
+    after the last chunk and closes once the client has.
 
 All of them listen on 127.0.0.1 with the same backlog as ours
 (L{BACKLOG}, the project's default), so no baseline loses to a listen-queue
@@ -125,7 +127,7 @@ def run_twisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> 
 
         factory = Factory.forProtocol(Logging if kind == "logging" else LoggingLinger)
 
-    elif kind == "naive-slow":
+    elif kind in ("naive-slow", "naive-slow-linger"):
         delay, size = args.delay, args.chunk_size
 
         class NaiveSlow(Protocol):
@@ -141,15 +143,30 @@ def run_twisted(kind: str, port: int, poem: bytes, args: argparse.Namespace) -> 
                 self.transport.write(poem[self.sent : end])
                 self.sent = end
                 if self.sent >= len(poem):
-                    self.transport.loseConnection()
+                    self.finish()
                 else:
                     self.call = reactor.callLater(delay, self.send)
+
+            def finish(self) -> None:
+                self.transport.loseConnection()
 
             def connectionLost(self, reason: object) -> None:
                 if self.call is not None and self.call.active():
                     self.call.cancel()
 
-        factory = Factory.forProtocol(NaiveSlow)
+        @implementer(IHalfCloseableProtocol)
+        class NaiveSlowLinger(NaiveSlow):
+            def finish(self) -> None:
+                self.transport.loseWriteConnection()
+
+            def readConnectionLost(self) -> None:
+                self.transport.loseConnection()
+
+            def writeConnectionLost(self) -> None:
+                pass
+
+        lingers = kind == "naive-slow-linger"
+        factory = Factory.forProtocol(NaiveSlowLinger if lingers else NaiveSlow)
     else:
         raise SystemExit(f"unknown server kind {kind!r}")
 
@@ -200,6 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         "asyncio",
         "asyncio-linger",
         "naive-slow",
+        "naive-slow-linger",
     ]
     p.add_argument("kind", choices=kinds)
     p.add_argument("--port", type=int, required=True)
