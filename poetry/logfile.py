@@ -132,17 +132,24 @@ class BufferedFileLogObserver:
         self._waiting: list[str] = []
         self._size = 0
         self._timer: IDelayedCall | None = None
-        self._second: int | None = None
+        # The timestamp of the second [_second, _second_end) (0 and 0 when
+        # none is cached yet).
+        self._second = 0.0
+        self._second_end = 0.0
         self._stamp = ""
+        #: This second's line prefixes, C{"STAMP [namespace#level] "}, by
+        #: C{(namespace, level)}.
+        self._prefixes: dict[tuple[str, Any], str] = {}
 
     def _format_time(self, when: float | None) -> str:
         """C{formatTime}, computed once per second (its resolution)."""
         if when is None or self._time_format is None:
             return formatTime(when, self._time_format)
-        second = int(when)
-        if second != self._second:
+        if not self._second <= when < self._second_end:
+            second = int(when)
             self._stamp = formatTime(second, self._time_format)
-            self._second = second
+            self._second, self._second_end = float(second), float(second + 1)
+            self._prefixes.clear()
         return self._stamp
 
     def _format(self, event: LogEvent) -> str | None:
@@ -160,8 +167,8 @@ class BufferedFileLogObserver:
         level = event.get("log_level")
         if (
             type(fmt) is str
-            and "()" not in fmt
             and level is not None
+            and "()" not in fmt
             and "log_system" not in event
             and "log_failure" not in event
             and "log_flattened" not in event
@@ -176,11 +183,17 @@ class BufferedFileLogObserver:
                 if "\n" in text:
                     text = text.replace("\n", "\n\t")
                 when = event.get("log_time")
-                if when is not None and int(when) == self._second:
-                    stamp = self._stamp  # the common case: this second's
-                else:
-                    stamp = self._format_time(when)
                 namespace = event.get("log_namespace", "-")
+                # Two float comparisons and a lookup, no call: most events
+                # fall in the second whose prefixes are cached.
+                if when is not None and self._second <= when < self._second_end:
+                    prefix = self._prefixes.get((namespace, level))
+                    if prefix is not None:
+                        return f"{prefix}{text}\n"
+                    prefix = f"{self._stamp} [{namespace}#{level.name}] "
+                    self._prefixes[namespace, level] = prefix
+                    return f"{prefix}{text}\n"
+                stamp = self._format_time(when)
                 return f"{stamp} [{namespace}#{level.name}] {text}\n"
         return formatEventAsClassicLogText(event, formatTime=self._format_time)
 
@@ -193,8 +206,8 @@ class BufferedFileLogObserver:
         if event.get("log_namespace") not in self.namespaces:
             self.flush()
             return
-        self._size += len(text)
-        if self._size >= self.MAX_BUFFER:
+        self._size = size = self._size + len(text)
+        if size >= self.MAX_BUFFER:
             self.flush()
         elif self._timer is None:
             self._timer = self.clock.callLater(self.FLUSH_DELAY, self._expired)

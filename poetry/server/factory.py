@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IAddress, IReactorTime
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from poetry.addresses import format_address
@@ -21,9 +21,8 @@ from poetry.library import PoemLibrary
 from poetry.server.accesslog import (
     ACCESS_NAMESPACE,
     LIFECYCLE_NAMESPACE,
-    AccessLogger,
-    access_event,
-    display_name,
+    ShownNames,
+    log_access,
 )
 from poetry.server.base import BaseServerProtocol
 from poetry.server.deadlines import DeadlinesByDuration
@@ -173,7 +172,8 @@ class PoetryServerFactory(LimitedServerFactory):
         self.ended: dict[ConnectionOutcome, int] = dict.fromkeys(ConnectionOutcome, 0)
         self.mix = mix
         self.idle_timeout = idle_timeout
-        self._names: dict[str, str] = {}
+        #: Poems' names as the logs show them.
+        self.shown_names = ShownNames()
         #: Every connection's idle timeout and lingering bound, on shared
         #: timers (L{poetry.server.deadlines}).
         self.timeouts = DeadlinesByDuration(reactor, methodcaller("timeout_expired"))
@@ -181,7 +181,7 @@ class PoetryServerFactory(LimitedServerFactory):
         self._drained: list[Deferred[None]] = []
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
-        self.access_log: Logger = AccessLogger(namespace=ACCESS_NAMESPACE, source=self)
+        self.access_log = Logger(namespace=ACCESS_NAMESPACE, source=self)
         self.trace_lifecycle = delay is not None if trace is None else trace
         self.trace_chunks = bool(trace)
         self.lifecycle_log = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
@@ -222,10 +222,7 @@ class PoetryServerFactory(LimitedServerFactory):
 
     def display_name(self, name: str) -> str:
         """L{display_name}C{(name)}, computed once per name."""
-        shown = self._names.get(name)
-        if shown is None:
-            shown = self._names[name] = display_name(name)
-        return shown
+        return self.shown_names[name]
 
     def connection_ended(self, protocol: BaseServerProtocol, reason: Failure) -> None:
         """
@@ -238,11 +235,14 @@ class PoetryServerFactory(LimitedServerFactory):
         self.bytes_sent += protocol.sent
         for observer in self.observers:
             observer(protocol)
-        now = self.clock.seconds()
-        log_format, record = access_event(
-            protocol, reason, now, self.display_name, self.trace_lifecycle
+        log_access(
+            self.access_log,
+            protocol,
+            reason,
+            self.clock.seconds(),
+            self.shown_names,
+            self.trace_lifecycle,
         )
-        self.access_log.emit(LogLevel.info, log_format, **record)
         if not self.live and self._drained:
             waiting, self._drained = self._drained, []
             for d in waiting:
