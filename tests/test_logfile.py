@@ -22,7 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from poetry.library import PoemFile, PoemLibrary
-from poetry.logfile import BufferedFileLogObserver, ReopeningLogFile
+from poetry.logfile import BufferedFileLogObserver, ReopeningLogFile, _compile_format
 from poetry.server import ACCESS_NAMESPACE, LIFECYCLE_NAMESPACE, PoetryServerFactory
 from poetry.service import PoetryService, ProcessSignals
 from tests.helpers import lose
@@ -103,6 +103,12 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
             event(when=T0 - 1.0),  # a clock stepped back
             event(n="two\nlines"),  # continuation lines indented
             event(log_format="{peer!r:>20} {n:05d} {{braces}} {log_level.name}"),
+            # Compiled formats: the literal text escaped as it must be in
+            # the f-string's source, conversions and specs kept.
+            event(log_format='"q" \'s\' back\\slash {{x}} {peer!a} {n:+.2f}%'),
+            event(log_format="cr\rtab\t{n!s:^7} {peer:>{n}}"),  # nested spec
+            event(log_format="{n} {0} {}"),  # positional: twisted's message
+            event(log_format="nul\x00{n}"),
             event(log_format=""),  # no text: no line
             event(log_level=None),  # no level
             event(log_format="{missing}"),  # unformattable: twisted's message
@@ -119,6 +125,43 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
         self.observer.flush()
         self.assertEqual(self.out.getvalue(), plain.getvalue())
         self.assertEqual((self.out.writes, self.out.flushes), (1, 1))
+
+    def test_compiledFormats(self) -> None:
+        """
+        A format of plain names is compiled (to the text C{format_map}
+        gives, whatever its literal text holds); one with attributes,
+        indexes, nested or positional fields, or a NUL, is not.
+        """
+        fields = {"peer": 'a"b\\c', "n": 7, "x": 1.23456}
+        for fmt in [
+            "{peer} {n} bytes {x:.3f} s",
+            '"q" \'s\' back\\slash {{x}} {peer!a} {n:+.2f}% {x!r:>12}',
+            "cr\rtab\tnl\n{n!s:^7}\u2028",
+            "no fields",
+        ]:
+            render = _compile_format(fmt)
+            assert render is not None, fmt
+            self.assertEqual(render(fields), fmt.format_map(fields))
+        unsupported = ["{log_level.name}", "{x[0]}", "{peer:>{n}}", "{0}", "{}", "{"]
+        for fmt in [*unsupported, "\x00{n}"]:
+            self.assertIsNone(_compile_format(fmt), fmt)
+
+    def test_formatsKeptBounded(self) -> None:
+        """
+        Each format is compiled once and kept, up to L{MAX_FORMATS}; past
+        that, formats are still written right, and nothing more is kept.
+        """
+        self.observer.MAX_FORMATS = 3
+        for i in range(6):
+            self.observer(event(log_format=f"{i} {{n}}"))
+            self.observer(event(log_format=f"{i} {{n}}"))
+        self.observer.flush()
+        lines = self.out.getvalue().decode().splitlines()
+        self.assertEqual(
+            [line.split("] ", 1)[1] for line in lines],
+            [f"{i} 1" for i in range(6) for _ in range(2)],
+        )
+        self.assertEqual(len(self.observer._renderers), 3)
 
     def test_waitsForTheTimer(self) -> None:
         """

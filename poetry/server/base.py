@@ -191,7 +191,10 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         """
         self.read_closed = True
         if self.write_closed:
-            self._cancel_linger()
+            # _cancel_linger, inline: the end of every complete poem.
+            linger, self._linger = self._linger, None
+            if linger is not None:
+                self._lingers.cancel(linger)  # type: ignore[union-attr]
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
