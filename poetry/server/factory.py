@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import methodcaller
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IAddress, IReactorTime
@@ -28,7 +28,7 @@ from poetry.server.base import BaseServerProtocol
 from poetry.server.deadlines import DeadlinesByDuration
 from poetry.server.limits import LimitedServerFactory
 from poetry.server.mix import FaultMix
-from poetry.server.outcome import ConnectionOutcome
+from poetry.server.outcome import ConnectionOutcome, OutcomeCounters
 from poetry.server.protocol import PoetryServerProtocol
 from poetry.server.rules import check_chunk_size, check_delay, check_idle_timeout
 from poetry.server.schedule import SlowSchedule
@@ -68,15 +68,7 @@ def default_idle_timeout(delay: float | None, fault: MayHang | None) -> float | 
     return default
 
 
-def _counted(outcome: ConnectionOutcome) -> Any:
-    """A read-only attribute: how many connections ended as C{outcome}."""
-    return property(
-        lambda factory: factory.ended[outcome],
-        doc=f"Connections ended as {outcome.value!r}.",
-    )
-
-
-class PoetryServerFactory(LimitedServerFactory):
+class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
     """
     Builds L{PoetryServerProtocol}s (or, while C{fault} is set, the fault
     mode's protocols) and holds what they share; refuses connections beyond
@@ -86,9 +78,8 @@ class PoetryServerFactory(LimitedServerFactory):
     @ivar delay: seconds between chunks in slow mode; L{None} for fast mode.
     @ivar chunk_size: bytes per chunk in slow mode.
     @ivar bytes_sent: bytes handed to transports, over all connections.
-    @ivar ended: how many connections ended in each L{ConnectionOutcome};
-        C{served}, C{client_resets}, C{linger_timeouts}, C{clients_gone},
-        C{cut_at_shutdown}, C{cut_idle} and C{faults} read from it.
+    @ivar ended: how many connections ended in each L{ConnectionOutcome}
+        (L{OutcomeCounters}: C{served}, C{clients_gone}, ... read from it).
     @ivar mix: the L{FaultMix} each connection draws its fault from as it
         is accepted (L{None}: serve poems); L{set_mix} replaces it for the
         connections accepted from then on.
@@ -168,8 +159,7 @@ class PoetryServerFactory(LimitedServerFactory):
         self.chunk_size = chunk_size
         self.schedule = SlowSchedule(reactor, delay or 1.0)
         self.bytes_sent = 0
-        #: Connections that have ended, by how they ended.
-        self.ended: dict[ConnectionOutcome, int] = dict.fromkeys(ConnectionOutcome, 0)
+        OutcomeCounters.__init__(self)
         self.mix = mix
         self.idle_timeout = idle_timeout
         #: Poems' names as the logs show them.
@@ -284,15 +274,6 @@ class PoetryServerFactory(LimitedServerFactory):
         self.schedule.stop()
         for proto in list(self.live):
             proto.cut()
-
-    served: int = _counted(ConnectionOutcome.COMPLETE)
-    clients_gone: int = _counted(ConnectionOutcome.CLIENT_GONE)
-    cut_at_shutdown: int = _counted(ConnectionOutcome.CUT_AT_SHUTDOWN)
-    cut_idle: int = _counted(ConnectionOutcome.CUT_IDLE)
-    faults: int = _counted(ConnectionOutcome.FAULT)
-    client_resets: int = _counted(ConnectionOutcome.CLIENT_RESET)
-    linger_timeouts: int = _counted(ConnectionOutcome.LINGER_TIMEOUT)
-    health_checks: int = _counted(ConnectionOutcome.HEALTH_CHECK)
 
     def counts(self) -> dict[str, int]:
         """The counters, by name, for logs and tests."""
