@@ -43,15 +43,19 @@ _CLIENT_RESET = ConnectionOutcome.CLIENT_RESET
 
 #: Whether a transport providing each interface specification (its
 #: C{providedBy}) can half-close (L{close_cleanly}): decided once per
-#: specification, not with two C{providedBy} checks per connection.
+#: specification, not with two C{providedBy} checks per connection.  The
+#: specifications are few (one per transport class and declaration:
+#: zope.interface shares equal ones), so the dict stays small.
 _HALF_CLOSES: dict[Any, bool] = {}
 
 
 def _half_closes(spec: Any) -> bool:
     """
     Whether a transport providing C{spec} ends with C{loseWriteConnection}:
-    it has a half-close (L{IHalfCloseableDescriptor}) and is not TLS
-    (L{INegotiated}, whose FIN would beat its buffered records).
+    it has a half-close (L{IHalfCloseableDescriptor}) and is not TLS.  A TLS
+    transport (an C{ssl:} port: Twisted's C{TLSMemoryBIOProtocol}, an
+    L{INegotiated}) passes on its socket's half-close interface, but a FIN
+    under TLS would beat its buffered records (the handshake, the data).
     """
     closes = _HALF_CLOSES[spec] = spec.isOrExtends(
         IHalfCloseableDescriptor
@@ -73,18 +77,11 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     C{connectionLost} reports the connection to the factory
     (C{connection_ended}), which counts it and writes its access-log event.
 
-    What the client sends is read and discarded: the classic protocol has no
-    requests, and reading (rather than ignoring the socket) keeps a chatty
-    client from filling the kernel's buffers and means a reset is noticed at
-    once.  The protocol is an L{IHalfCloseableProtocol}: a client's
-    half-close only sets C{read_closed}.
-
-    An idle timeout, when a subclass sets one (L{setTimeout}, restarted by
-    L{resetTimeout} when data moves: L{DeadlineTimeoutMixin}, on the
-    factory's shared C{timeouts}), aborts the connection as
-    L{ConnectionOutcome.CUT_IDLE}; so does every other path that stops a
-    poem before its last byte (L{cut}): a cut poem never ends with the clean
-    FIN that means "complete".
+    What the client sends is read and discarded; a client's half-close
+    only sets C{read_closed} (an L{IHalfCloseableProtocol}).  The idle
+    timeout (L{DeadlineTimeoutMixin}) and every other path that stops a
+    poem before its last byte (L{cut}) abort: a cut poem never ends with
+    the clean FIN that means "complete".  docs/design.md tells why each.
 
     @ivar poem: the L{PoemFile} this connection gets.
     @ivar sent: how many bytes have been handed to the transport.
@@ -98,11 +95,9 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     half-close: from the moment the whole poem has left the transport's
     buffer for the kernel (C{writeConnectionLost}) until the client closes.
     It protects the server from clients that read the poem but never close
-    (or keep sending): past it the connection is closed, logged as
-    L{ConnectionOutcome.LINGER_TIMEOUT} and counted.  Reads do not extend it.
-    Like nginx's C{lingering_time}; override it on a subclass.  A fault mode
-    that hangs on purpose holds a connection whose client has half-closed
-    this long, then aborts it.
+    (or keep sending): past it the connection is closed, counted as
+    L{ConnectionOutcome.LINGER_TIMEOUT}.  Reads do not extend it.  Like
+    nginx's C{lingering_time}; override it on a subclass.
     """
 
     #: The client's address, as the factory was given it in buildProtocol.
@@ -165,12 +160,8 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         closes, for at most L{LINGER_TIMEOUT}, so no unread byte from the
         client can make the kernel reset the connection while what was sent
         is in flight.  C{outcome} is how the connection ends unless the
-        client resets or outstays the bound.
-
-        A TLS transport (an C{ssl:} port: Twisted's C{TLSMemoryBIOProtocol},
-        an L{INegotiated}) passes on its socket's half-close interface, but
-        a FIN under TLS would beat its buffered records (the handshake, the
-        data): TLS ends with C{loseConnection} (close_notify after the data).
+        client resets or outstays the bound.  TLS ends with
+        C{loseConnection} (close_notify after the data; see L{_half_closes}).
         """
         self.outcome = outcome
         transport = self.transport

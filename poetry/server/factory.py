@@ -87,14 +87,10 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
         plays, if the mix is just that (setting it makes such a mix).
     @ivar idle_timeout: abort a connection on which no data has moved for this
         many seconds (L{None}: never); see L{PoetryServerProtocol}.
-    @ivar trace_lifecycle: log each connection's C{connectionMade} to
-        C{lifecycle_log}, and add to its access-log event why it was lost
-        (C{reason}: the exception's class name) and whether cleanly
-        (C{clean}: a L{ConnectionDone}).
-    @ivar trace_chunks: log each slow-mode chunk (C{bytes}, C{offset}) to
-        C{lifecycle_log}, at debug level.
-    @ivar lifecycle_log: where lifecycle trace events go (namespace
-        L{LIFECYCLE_NAMESPACE}).
+    @ivar trace_lifecycle, trace_chunks: the lifecycle trace (to
+        C{lifecycle_log}, namespace L{LIFECYCLE_NAMESPACE}): each
+        C{connectionMade}, C{reason} and C{clean} in the access event; each
+        slow-mode chunk, at debug level (docs/design.md).
     """
 
     protocol = PoetryServerProtocol  # type: ignore[assignment]
@@ -104,10 +100,8 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
 
     DEFAULT_IDLE_TIMEOUT = 60.0
     """
-    Seconds without data moving after which C{twistd poetry} cuts a
-    connection when C{--idle-timeout} is not given (see
-    L{default_idle_timeout}).  The factory itself has no default: a
-    L{PoetryServerFactory} built without C{idle_timeout} never cuts.
+    C{twistd poetry}'s idle timeout without C{--idle-timeout} (see
+    L{default_idle_timeout}); a factory built without one never cuts.
     """
 
     def __init__(
@@ -125,19 +119,13 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
         reactor: IReactorTime | None = None,
     ) -> None:
         """
-        @param trace: the lifecycle trace.  L{None} (the default): trace
-            C{connectionMade} and C{connectionLost} in slow mode only, where
-            connections overlap for seconds and their interleaving is the
-            point; fast mode stays as lean as it can be.  C{True}: trace
-            them in any mode, and each slow-mode chunk too.  C{False}: no
-            trace.
-        @param fault: one fault for every connection (a mix of that fault
-            at probability 1, seeded at random).
+        @param trace: the lifecycle trace: L{None} (the default) in slow
+            mode only, C{True} in any mode with chunks, C{False} never.
+        @param fault: one fault for every connection (a mix of just it).
         @param mix: the L{FaultMix} connections draw from (not with
             C{fault}).
         @raise ValueError: (a L{poetry.server.rules.ConfigError}) for a
-            value that breaks one of the rules the command line applies
-            too (L{poetry.server.rules}).
+            value that breaks one of L{poetry.server.rules}.
         """
         if reactor is None:
             from twisted.internet import reactor as _reactor
@@ -191,10 +179,7 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
         self.set_mix(None if fault is None else FaultMix([(fault, 1.0)]))
 
     def set_mix(self, mix: FaultMix | None) -> None:
-        """
-        Draw the faults of the connections accepted from now on from
-        C{mix} (L{None}: none); connections already made keep theirs.
-        """
+        """Connections accepted from now on draw from C{mix} (L{None}: none)."""
         self.mix = mix
 
     def protocol_for(self, addr: IAddress) -> Callable[[], BaseServerProtocol]:
@@ -240,10 +225,9 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
 
     def health_check(self, addr: IAddress) -> None:
         """
-        A balancer's health check from C{addr} has ended (see
-        L{poetry.server.proxy.ProxyHeaderProtocol}): count it, log it at
-        debug level only (a check every second per balancer would swamp
-        the log at info).
+        A balancer's health check from C{addr} has ended (L{ProxyHeaderProtocol
+        <poetry.server.proxy.ProxyHeaderProtocol>}): count it; log it at
+        debug level only (one a second per balancer would swamp the log).
         """
         self.ended[ConnectionOutcome.HEALTH_CHECK] += 1
         self.log.debug("Health check from {peer}", peer=format_address(addr))
@@ -266,8 +250,7 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
                 timer.cancel()
             return result
 
-        d.addBoth(cancel_timer)
-        return d
+        return d.addBoth(cancel_timer)
 
     def cut_all(self) -> None:
         """Abort every live connection (see L{PoetryServerProtocol.cut})."""
