@@ -11,9 +11,11 @@ from __future__ import annotations
 import os
 import random as _random
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
+from itertools import cycle
 from pathlib import Path
 
 __all__ = ["LibraryError", "PoemFile", "PoemLibrary"]
@@ -120,6 +122,11 @@ class PoemLibrary:
     @ivar poems: the poems, in order.
     """
 
+    #: C{next()}: the poem for the next connection.  A C callable (an
+    #: C{itertools.cycle}'s C{__next__}, or C{rng.choice} on the poems), so
+    #: that the pick made for every connection costs no Python frame.
+    next: Callable[[], PoemFile]
+
     def __init__(
         self,
         poems: Iterable[PoemFile],
@@ -132,7 +139,10 @@ class PoemLibrary:
             raise LibraryError("the poem library is empty")
         self.random = random
         self._rng = rng if rng is not None else _random.Random()
-        self._next = 0
+        if random:
+            self.next = partial(self._rng.choice, self.poems)
+        else:
+            self.next = cycle(self.poems).__next__
 
     @classmethod
     def bundled(cls, *, random: bool = False) -> PoemLibrary:
@@ -165,14 +175,6 @@ class PoemLibrary:
                 raise LibraryError(f"poem directory {str(p)!r} holds no *.txt poems")
             poems.extend(PoemFile.from_path(q) for q in found)
         return cls(poems, random=random)
-
-    def next(self) -> PoemFile:
-        """The poem for the next connection."""
-        if self.random:
-            return self._rng.choice(self.poems)
-        poem = self.poems[self._next]
-        self._next = (self._next + 1) % len(self.poems)
-        return poem
 
     def __len__(self) -> int:
         return len(self.poems)

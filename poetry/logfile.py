@@ -132,36 +132,48 @@ class BufferedFileLogObserver:
         self._waiting: list[str] = []
         self._size = 0
         self._timer: IDelayedCall | None = None
-        self._second: int | None = None
+        # The timestamp of the second [_second, _second_end) (0 and 0 when
+        # none is cached yet).
+        self._second = 0.0
+        self._second_end = 0.0
         self._stamp = ""
 
     def _format_time(self, when: float | None) -> str:
         """C{formatTime}, computed once per second (its resolution)."""
         if when is None or self._time_format is None:
             return formatTime(when, self._time_format)
-        second = int(when)
-        if second != self._second:
+        if not self._second <= when < self._second_end:
+            second = int(when)
             self._stamp = formatTime(second, self._time_format)
-            self._second = second
+            self._second, self._second_end = float(second), float(second + 1)
         return self._stamp
 
     def _format(self, event: LogEvent) -> str | None:
         """
-        C{formatEventAsClassicLogText(event)}, the text twistd writes.
+        C{formatEventAsClassicLogText(event)}, the text twistd writes, with
+        this observer's timestamps: what L{__call__} does not format itself.
+        """
+        return formatEventAsClassicLogText(event, formatTime=self._format_time)
 
-        The common event (a text format without calls, no C{log_system},
-        traceback or flattened fields) is formatted by C{str.format_map},
-        which gives the same text as C{twisted.logger}'s own formatter (a
-        C{string.Formatter} that adds the C{{name()}} call syntax) at a
-        tenth of its cost; any other event, or one whose format fails, goes
-        to C{twisted.logger}'s formatter.
+    def __call__(self, event: LogEvent) -> None:
+        """
+        Format C{event}; write it now or let it wait (see above).
+
+        The text is C{formatEventAsClassicLogText(event)}'s.  The common
+        event (a text format without calls, no C{log_system}, traceback or
+        flattened fields: every access event) is formatted here, in this
+        one call, by C{str.format_map}: the same text as C{twisted.logger}'s own
+        formatter (a C{string.Formatter} that adds the C{{name()}} call
+        syntax) at a tenth of its cost.  Any other event, or one whose
+        format fails, goes to C{twisted.logger}'s formatter (L{_format}).
         """
         fmt = event.get("log_format")
         level = event.get("log_level")
+        text: str | None = None
         if (
             type(fmt) is str
-            and "()" not in fmt
             and level is not None
+            and "()" not in fmt
             and "log_system" not in event
             and "log_failure" not in event
             and "log_flattened" not in event
@@ -172,29 +184,28 @@ class BufferedFileLogObserver:
                 pass  # twisted.logger's formatter tells what went wrong
             else:
                 if not text:
-                    return None
+                    return
                 if "\n" in text:
                     text = text.replace("\n", "\n\t")
                 when = event.get("log_time")
-                if when is not None and int(when) == self._second:
-                    stamp = self._stamp  # the common case: this second's
+                # Two float comparisons, not a call: most events fall in the
+                # second whose stamp is cached.
+                if when is not None and self._second <= when < self._second_end:
+                    stamp = self._stamp
                 else:
                     stamp = self._format_time(when)
                 namespace = event.get("log_namespace", "-")
-                return f"{stamp} [{namespace}#{level.name}] {text}\n"
-        return formatEventAsClassicLogText(event, formatTime=self._format_time)
-
-    def __call__(self, event: LogEvent) -> None:
-        """Format C{event}; write it now or let it wait (see above)."""
-        text = self._format(event)
-        if not text:
-            return
+                text = f"{stamp} [{namespace}#{level.name}] {text}\n"
+        if text is None:
+            text = self._format(event)
+            if not text:
+                return
         self._waiting.append(text)
         if event.get("log_namespace") not in self.namespaces:
             self.flush()
             return
-        self._size += len(text)
-        if self._size >= self.MAX_BUFFER:
+        self._size = size = self._size + len(text)
+        if size >= self.MAX_BUFFER:
             self.flush()
         elif self._timer is None:
             self._timer = self.clock.callLater(self.FLUSH_DELAY, self._expired)

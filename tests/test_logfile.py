@@ -103,6 +103,12 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
             event(when=T0 - 1.0),  # a clock stepped back
             event(n="two\nlines"),  # continuation lines indented
             event(log_format="{peer!r:>20} {n:05d} {{braces}} {log_level.name}"),
+            # Compiled formats: the literal text escaped as it must be in
+            # the f-string's source, conversions and specs kept.
+            event(log_format='"q" \'s\' back\\slash {{x}} {peer!a} {n:+.2f}%'),
+            event(log_format="cr\rtab\t{n!s:^7} {peer:>{n}}"),  # nested spec
+            event(log_format="{n} {0} {}"),  # positional: twisted's message
+            event(log_format="nul\x00{n}"),
             event(log_format=""),  # no text: no line
             event(log_level=None),  # no level
             event(log_format="{missing}"),  # unformattable: twisted's message

@@ -25,7 +25,6 @@ from poetry.server import (
     PoetryServerProtocol,
     format_address,
 )
-from poetry.server.accesslog import AccessLogger
 from tests.helpers import fetch, lose, waitFor
 
 POEM = PoemFile("short", b"Roses are red\nsockets are blue\n")
@@ -367,41 +366,71 @@ class FactoryTests(SynchronousTestCase):
         self.assertEqual(format_address(None), "None")
 
 
-class AccessLoggerTests(SynchronousTestCase):
-    """The access log's Logger emits what twisted.logger's Logger emits."""
+class LogAccessTests(SynchronousTestCase):
+    """
+    The access event is the event twisted.logger's C{Logger.emit} makes,
+    built in one dict (L{poetry.server.accesslog.log_access}).
+    """
+
+    def assertSameAsEmit(self, logger: Logger, event: dict[str, Any]) -> None:
+        """
+        C{event} has exactly the keys and values that
+        C{logger.emit(LogLevel.info, its format, **its fields)} gives (but
+        C{log_time}, a float: the time of each).
+        """
+        fields = {k: v for k, v in event.items() if not k.startswith("log_")}
+        theirs: list[dict[str, Any]] = []
+        Logger(logger.namespace, logger.source, theirs.append).emit(
+            LogLevel.info, event["log_format"], **fields
+        )
+        mine, [other] = dict(event), theirs
+        self.assertIs(mine.pop("log_logger"), logger)
+        self.assertIsInstance(other.pop("log_logger"), Logger)
+        for e in (mine, other):
+            self.assertIsInstance(e.pop("log_time"), float)
+        self.assertEqual(mine, other)
 
     def test_sameEventAsLogger(self) -> None:
         """
-        Its event has the keys and values C{Logger.emit} gives (all but
-        C{log_time}, which is the time of each), to the same observer.
+        A connection's access event, delivered to the access log's observer,
+        is C{Logger.emit}'s event at info level, in the access namespace
+        with the factory as source; formatted, it is the access line.
         """
-        mine: list[dict[str, Any]] = []
-        theirs: list[dict[str, Any]] = []
-        source = object()
-        AccessLogger("ns", source, mine.append).emit(LogLevel.info, "{a}", a=1)
-        Logger("ns", source, theirs.append).emit(LogLevel.info, "{a}", a=1)
-        for event in mine + theirs:
-            self.assertIsInstance(event.pop("log_time"), float)
-            self.assertIsInstance(event.pop("log_logger"), Logger)
-        self.assertEqual(mine, theirs)
-        self.assertEqual(mine[0]["log_level"], LogLevel.info)
-        self.assertEqual(formatEvent(theirs[0]), "1")
-
-    def test_badLevelReported(self) -> None:
-        """A level that is not a LogLevel is reported, as Logger reports it."""
         events: list[dict[str, Any]] = []
-        AccessLogger("ns", None, events.append).emit("loud", "x")  # type: ignore[arg-type]
-        self.assertEqual(len(events), 1)
-        self.assertEqual(events[0]["log_level"], LogLevel.critical)
-        self.assertEqual(events[0]["invalidLevel"], "loud")
+        clock = Clock()
+        factory = make_factory(clock=clock, events=events)
+        proto, _ = connect(factory, 4242)
+        clock.advance(1.5)
+        lose(proto)
+        [event] = events
+        self.assertSameAsEmit(factory.access_log, event)
+        self.assertIs(event["log_logger"], factory.access_log)
+        self.assertIs(event["log_source"], factory)
+        self.assertEqual(event["log_namespace"], "poetry.access")
+        self.assertEqual(event["log_level"], LogLevel.info)
+        self.assertEqual(
+            formatEvent(event),
+            f"10.1.2.3:4242 short {len(POEM.data)} bytes 1.500 s complete",
+        )
 
-    def test_traced(self) -> None:
-        """C{log_trace} gets the logger and its observer, as with Logger."""
+    def test_lifecycleEventAsLogger(self) -> None:
+        """
+        With the lifecycle trace, the event (its longer format and three
+        more fields) is still C{Logger.emit}'s.
+        """
         events: list[dict[str, Any]] = []
-        logger = AccessLogger("ns", None, events.append)
-        trace: list[Any] = []
-        logger.emit(LogLevel.info, "x", log_trace=trace)
-        self.assertEqual(trace, [(logger, events.append)])
+        factory = make_factory(events=events, trace=True)
+        proto, _ = connect(factory, 4242)
+        lose(proto, ConnectionLost)
+        [event] = events
+        self.assertSameAsEmit(factory.access_log, event)
+        self.assertEqual(
+            (event["lifecycle"], event["reason"], event["clean"]),
+            ("connectionLost", "ConnectionLost", False),
+        )
+        self.assertTrue(
+            formatEvent(event).endswith("(connectionLost: ConnectionLost, clean=False)")
+        )
 
 
 class DrainTests(SynchronousTestCase):

@@ -453,10 +453,8 @@ class _Timed(DeadlineTimeoutMixin):
 
     def __init__(self, timeouts: DeadlinesByDuration) -> None:
         self.timeouts = timeouts
+        self.factory = self  # the mixin's deadlines: self.factory.timeouts
         self.timed_out: list[float] = []
-
-    def timeout_deadlines(self, seconds: float) -> Deadlines:
-        return self.timeouts[seconds]
 
     def timeoutConnection(self) -> None:
         self.timed_out.append(self.timeouts.clock.seconds())

@@ -10,7 +10,7 @@ imports neither.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
@@ -22,7 +22,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.python.failure import Failure
-from zope.interface import implementer
+from zope.interface import implementer, providedBy
 
 from poetry.addresses import format_address
 from poetry.library import PoemFile
@@ -33,6 +33,34 @@ if TYPE_CHECKING:
     from poetry.server.factory import PoetryServerFactory
 
 __all__ = ["BaseServerProtocol"]
+
+# Enum members as globals: in Python 3.11 reading one from its class goes
+# through a descriptor, about ten times the cost, and every connection
+# reads these.
+_COMPLETE = ConnectionOutcome.COMPLETE
+_CLIENT_GONE = ConnectionOutcome.CLIENT_GONE
+_CLIENT_RESET = ConnectionOutcome.CLIENT_RESET
+
+#: Whether a transport providing each interface specification (its
+#: C{providedBy}) can half-close (L{close_cleanly}): decided once per
+#: specification, not with two C{providedBy} checks per connection.  The
+#: specifications are few (one per transport class and declaration:
+#: zope.interface shares equal ones), so the dict stays small.
+_HALF_CLOSES: dict[Any, bool] = {}
+
+
+def _half_closes(spec: Any) -> bool:
+    """
+    Whether a transport providing C{spec} ends with C{loseWriteConnection}:
+    it has a half-close (L{IHalfCloseableDescriptor}) and is not TLS.  A TLS
+    transport (an C{ssl:} port: Twisted's C{TLSMemoryBIOProtocol}, an
+    L{INegotiated}) passes on its socket's half-close interface, but a FIN
+    under TLS would beat its buffered records (the handshake, the data).
+    """
+    closes = _HALF_CLOSES[spec] = spec.isOrExtends(
+        IHalfCloseableDescriptor
+    ) and not spec.isOrExtends(INegotiated)
+    return closes
 
 
 @implementer(IHalfCloseableProtocol)
@@ -49,18 +77,11 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     C{connectionLost} reports the connection to the factory
     (C{connection_ended}), which counts it and writes its access-log event.
 
-    What the client sends is read and discarded: the classic protocol has no
-    requests, and reading (rather than ignoring the socket) keeps a chatty
-    client from filling the kernel's buffers and means a reset is noticed at
-    once.  The protocol is an L{IHalfCloseableProtocol}: a client's
-    half-close only sets C{read_closed}.
-
-    An idle timeout, when a subclass sets one (L{setTimeout}, restarted by
-    L{resetTimeout} when data moves: L{DeadlineTimeoutMixin}, on the
-    factory's shared C{timeouts}), aborts the connection as
-    L{ConnectionOutcome.CUT_IDLE}; so does every other path that stops a
-    poem before its last byte (L{cut}): a cut poem never ends with the clean
-    FIN that means "complete".
+    What the client sends is read and discarded; a client's half-close
+    only sets C{read_closed} (an L{IHalfCloseableProtocol}).  The idle
+    timeout (L{DeadlineTimeoutMixin}) and every other path that stops a
+    poem before its last byte (L{cut}) abort: a cut poem never ends with
+    the clean FIN that means "complete".  docs/design.md tells why each.
 
     @ivar poem: the L{PoemFile} this connection gets.
     @ivar sent: how many bytes have been handed to the transport.
@@ -74,11 +95,9 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     half-close: from the moment the whole poem has left the transport's
     buffer for the kernel (C{writeConnectionLost}) until the client closes.
     It protects the server from clients that read the poem but never close
-    (or keep sending): past it the connection is closed, logged as
-    L{ConnectionOutcome.LINGER_TIMEOUT} and counted.  Reads do not extend it.
-    Like nginx's C{lingering_time}; override it on a subclass.  A fault mode
-    that hangs on purpose holds a connection whose client has half-closed
-    this long, then aborts it.
+    (or keep sending): past it the connection is closed, counted as
+    L{ConnectionOutcome.LINGER_TIMEOUT}.  Reads do not extend it.  Like
+    nginx's C{lingering_time}; override it on a subclass.
     """
 
     #: The client's address, as the factory was given it in buildProtocol.
@@ -92,6 +111,9 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     sent: int = 0
     started: float = 0.0
     outcome: ConnectionOutcome | None = None
+    #: The fault mode this connection plays (L{None}: the poem), as the
+    #: access event's C{fault} field shows it (C{str()}).
+    fault: Any = None
     #: The peer's IP address, counted by the factory's C{max_per_peer}.
     peer_host: str | None = None
     #: The client has half-closed (or closed): it will send nothing more.
@@ -138,19 +160,17 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         closes, for at most L{LINGER_TIMEOUT}, so no unread byte from the
         client can make the kernel reset the connection while what was sent
         is in flight.  C{outcome} is how the connection ends unless the
-        client resets or outstays the bound.
-
-        A TLS transport (an C{ssl:} port: Twisted's C{TLSMemoryBIOProtocol},
-        an L{INegotiated}) passes on its socket's half-close interface, but
-        a FIN under TLS would beat its buffered records (the handshake, the
-        data): TLS ends with C{loseConnection} (close_notify after the data).
+        client resets or outstays the bound.  TLS ends with
+        C{loseConnection} (close_notify after the data; see L{_half_closes}).
         """
         self.outcome = outcome
         transport = self.transport
-        if IHalfCloseableDescriptor.providedBy(
-            transport
-        ) and not INegotiated.providedBy(transport):
-            cast(Any, transport).loseWriteConnection()
+        spec = providedBy(transport)
+        half_closes = _HALF_CLOSES.get(spec)
+        if half_closes is None:
+            half_closes = _half_closes(spec)
+        if half_closes:
+            transport.loseWriteConnection()
         else:
             transport.loseConnection()
 
@@ -162,7 +182,10 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         """
         self.read_closed = True
         if self.write_closed:
-            self._cancel_linger()
+            # _cancel_linger, inline: the end of every complete poem.
+            linger, self._linger = self._linger, None
+            if linger is not None:
+                self._lingers.cancel(linger)  # type: ignore[union-attr]
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
@@ -200,10 +223,6 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         """A timer of this connection's own, on the factory's injected clock."""
         return self.factory.clock.callLater(period, func)
 
-    def timeout_deadlines(self, seconds: float) -> Deadlines:
-        """The factory's shared idle timeouts of C{seconds}."""
-        return self.factory.timeouts[seconds]
-
     def timeoutConnection(self) -> None:
         """No data moved for C{idle_timeout} seconds: abort the connection."""
         self.outcome = ConnectionOutcome.CUT_IDLE
@@ -236,16 +255,11 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
             self.setTimeout(None)
         if self._linger is not None:
             self._cancel_linger()
-        if self.outcome is ConnectionOutcome.COMPLETE and not isinstance(
-            reason.value, ConnectionDone
-        ):
+        outcome = self.outcome
+        if outcome is _COMPLETE and not isinstance(reason.value, ConnectionDone):
             # Reset by the client after everything was handed over: if it
             # was all in the kernel, the client reset instead of closing.
-            self.outcome = (
-                ConnectionOutcome.CLIENT_RESET
-                if self.write_closed
-                else ConnectionOutcome.CLIENT_GONE
-            )
-        if self.outcome is None:
-            self.outcome = ConnectionOutcome.CLIENT_GONE
+            self.outcome = _CLIENT_RESET if self.write_closed else _CLIENT_GONE
+        elif outcome is None:
+            self.outcome = _CLIENT_GONE
         self.factory.connection_ended(self, reason)

@@ -141,7 +141,8 @@ class DeadlineTimeoutMixin:
     """
     L{twisted.protocols.policies.TimeoutMixin}'s interface (L{setTimeout},
     L{resetTimeout}, L{timeoutConnection}, C{timeOut}), its timer an entry
-    in shared L{Deadlines} (L{timeout_deadlines}) rather than an
+    in its factory's shared L{Deadlines} (C{factory.timeouts}, a
+    L{DeadlinesByDuration}: found by a lookup, not a call) rather than an
     L{IDelayedCall} of its own: setting, restarting and cancelling it cost
     a list and an append, not a C{callLater}, C{reset} and C{cancel} on the
     reactor's heap.  That is what lets every server connection have an
@@ -154,18 +155,15 @@ class DeadlineTimeoutMixin:
     timeOut: float | None = None
     _timeout_entry: list[Any] | None = None
     _timeouts: Deadlines | None = None
-
-    def timeout_deadlines(self, seconds: float) -> Deadlines:
-        """
-        The shared L{Deadlines} of C{seconds} whose expiry calls this
-        protocol's L{timeout_expired}.
-        """
-        raise NotImplementedError
+    #: Set by the protocol's factory: its shared deadlines by duration.
+    factory: Any
 
     def setTimeout(self, period: float | None) -> float | None:
         """
         Change the timeout to C{period} seconds from now (L{None}: no
-        timeout), as L{TimeoutMixin.setTimeout}.
+        timeout), as L{TimeoutMixin.setTimeout}: an entry in
+        C{self.factory.timeouts[period]}, the factory's shared L{Deadlines}
+        of that duration, whose expiry calls L{timeout_expired}.
 
         @return: the previous timeout.
         """
@@ -174,7 +172,7 @@ class DeadlineTimeoutMixin:
         if entry is not None:
             self._timeouts.cancel(entry)  # type: ignore[union-attr]
         if period is not None:
-            timeouts = self._timeouts = self.timeout_deadlines(period)
+            timeouts = self._timeouts = self.factory.timeouts[period]
             self._timeout_entry = timeouts.add(self)
         return previous
 

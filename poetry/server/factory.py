@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from operator import methodcaller
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IAddress, IReactorTime
-from twisted.logger import Logger, LogLevel
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from poetry.addresses import format_address
@@ -21,15 +21,14 @@ from poetry.library import PoemLibrary
 from poetry.server.accesslog import (
     ACCESS_NAMESPACE,
     LIFECYCLE_NAMESPACE,
-    AccessLogger,
-    access_event,
-    display_name,
+    ShownNames,
+    log_access,
 )
 from poetry.server.base import BaseServerProtocol
 from poetry.server.deadlines import DeadlinesByDuration
 from poetry.server.limits import LimitedServerFactory
 from poetry.server.mix import FaultMix
-from poetry.server.outcome import ConnectionOutcome
+from poetry.server.outcome import ConnectionOutcome, OutcomeCounters
 from poetry.server.protocol import PoetryServerProtocol
 from poetry.server.rules import check_chunk_size, check_delay, check_idle_timeout
 from poetry.server.schedule import SlowSchedule
@@ -69,15 +68,7 @@ def default_idle_timeout(delay: float | None, fault: MayHang | None) -> float | 
     return default
 
 
-def _counted(outcome: ConnectionOutcome) -> Any:
-    """A read-only attribute: how many connections ended as C{outcome}."""
-    return property(
-        lambda factory: factory.ended[outcome],
-        doc=f"Connections ended as {outcome.value!r}.",
-    )
-
-
-class PoetryServerFactory(LimitedServerFactory):
+class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
     """
     Builds L{PoetryServerProtocol}s (or, while C{fault} is set, the fault
     mode's protocols) and holds what they share; refuses connections beyond
@@ -87,9 +78,8 @@ class PoetryServerFactory(LimitedServerFactory):
     @ivar delay: seconds between chunks in slow mode; L{None} for fast mode.
     @ivar chunk_size: bytes per chunk in slow mode.
     @ivar bytes_sent: bytes handed to transports, over all connections.
-    @ivar ended: how many connections ended in each L{ConnectionOutcome};
-        C{served}, C{client_resets}, C{linger_timeouts}, C{clients_gone},
-        C{cut_at_shutdown}, C{cut_idle} and C{faults} read from it.
+    @ivar ended: how many connections ended in each L{ConnectionOutcome}
+        (L{OutcomeCounters}: C{served}, C{clients_gone}, ... read from it).
     @ivar mix: the L{FaultMix} each connection draws its fault from as it
         is accepted (L{None}: serve poems); L{set_mix} replaces it for the
         connections accepted from then on.
@@ -97,14 +87,10 @@ class PoetryServerFactory(LimitedServerFactory):
         plays, if the mix is just that (setting it makes such a mix).
     @ivar idle_timeout: abort a connection on which no data has moved for this
         many seconds (L{None}: never); see L{PoetryServerProtocol}.
-    @ivar trace_lifecycle: log each connection's C{connectionMade} to
-        C{lifecycle_log}, and add to its access-log event why it was lost
-        (C{reason}: the exception's class name) and whether cleanly
-        (C{clean}: a L{ConnectionDone}).
-    @ivar trace_chunks: log each slow-mode chunk (C{bytes}, C{offset}) to
-        C{lifecycle_log}, at debug level.
-    @ivar lifecycle_log: where lifecycle trace events go (namespace
-        L{LIFECYCLE_NAMESPACE}).
+    @ivar trace_lifecycle, trace_chunks: the lifecycle trace (to
+        C{lifecycle_log}, namespace L{LIFECYCLE_NAMESPACE}): each
+        C{connectionMade}, C{reason} and C{clean} in the access event; each
+        slow-mode chunk, at debug level (docs/design.md).
     """
 
     protocol = PoetryServerProtocol  # type: ignore[assignment]
@@ -114,10 +100,8 @@ class PoetryServerFactory(LimitedServerFactory):
 
     DEFAULT_IDLE_TIMEOUT = 60.0
     """
-    Seconds without data moving after which C{twistd poetry} cuts a
-    connection when C{--idle-timeout} is not given (see
-    L{default_idle_timeout}).  The factory itself has no default: a
-    L{PoetryServerFactory} built without C{idle_timeout} never cuts.
+    C{twistd poetry}'s idle timeout without C{--idle-timeout} (see
+    L{default_idle_timeout}); a factory built without one never cuts.
     """
 
     def __init__(
@@ -135,19 +119,13 @@ class PoetryServerFactory(LimitedServerFactory):
         reactor: IReactorTime | None = None,
     ) -> None:
         """
-        @param trace: the lifecycle trace.  L{None} (the default): trace
-            C{connectionMade} and C{connectionLost} in slow mode only, where
-            connections overlap for seconds and their interleaving is the
-            point; fast mode stays as lean as it can be.  C{True}: trace
-            them in any mode, and each slow-mode chunk too.  C{False}: no
-            trace.
-        @param fault: one fault for every connection (a mix of that fault
-            at probability 1, seeded at random).
+        @param trace: the lifecycle trace: L{None} (the default) in slow
+            mode only, C{True} in any mode with chunks, C{False} never.
+        @param fault: one fault for every connection (a mix of just it).
         @param mix: the L{FaultMix} connections draw from (not with
             C{fault}).
         @raise ValueError: (a L{poetry.server.rules.ConfigError}) for a
-            value that breaks one of the rules the command line applies
-            too (L{poetry.server.rules}).
+            value that breaks one of L{poetry.server.rules}.
         """
         if reactor is None:
             from twisted.internet import reactor as _reactor
@@ -169,11 +147,11 @@ class PoetryServerFactory(LimitedServerFactory):
         self.chunk_size = chunk_size
         self.schedule = SlowSchedule(reactor, delay or 1.0)
         self.bytes_sent = 0
-        #: Connections that have ended, by how they ended.
-        self.ended: dict[ConnectionOutcome, int] = dict.fromkeys(ConnectionOutcome, 0)
+        OutcomeCounters.__init__(self)
         self.mix = mix
         self.idle_timeout = idle_timeout
-        self._names: dict[str, str] = {}
+        #: Poems' names as the logs show them.
+        self.shown_names = ShownNames()
         #: Every connection's idle timeout and lingering bound, on shared
         #: timers (L{poetry.server.deadlines}).
         self.timeouts = DeadlinesByDuration(reactor, methodcaller("timeout_expired"))
@@ -181,7 +159,7 @@ class PoetryServerFactory(LimitedServerFactory):
         self._drained: list[Deferred[None]] = []
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
-        self.access_log: Logger = AccessLogger(namespace=ACCESS_NAMESPACE, source=self)
+        self.access_log = Logger(namespace=ACCESS_NAMESPACE, source=self)
         self.trace_lifecycle = delay is not None if trace is None else trace
         self.trace_chunks = bool(trace)
         self.lifecycle_log = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
@@ -201,10 +179,7 @@ class PoetryServerFactory(LimitedServerFactory):
         self.set_mix(None if fault is None else FaultMix([(fault, 1.0)]))
 
     def set_mix(self, mix: FaultMix | None) -> None:
-        """
-        Draw the faults of the connections accepted from now on from
-        C{mix} (L{None}: none); connections already made keep theirs.
-        """
+        """Connections accepted from now on draw from C{mix} (L{None}: none)."""
         self.mix = mix
 
     def protocol_for(self, addr: IAddress) -> Callable[[], BaseServerProtocol]:
@@ -222,10 +197,7 @@ class PoetryServerFactory(LimitedServerFactory):
 
     def display_name(self, name: str) -> str:
         """L{display_name}C{(name)}, computed once per name."""
-        shown = self._names.get(name)
-        if shown is None:
-            shown = self._names[name] = display_name(name)
-        return shown
+        return self.shown_names[name]
 
     def connection_ended(self, protocol: BaseServerProtocol, reason: Failure) -> None:
         """
@@ -238,11 +210,14 @@ class PoetryServerFactory(LimitedServerFactory):
         self.bytes_sent += protocol.sent
         for observer in self.observers:
             observer(protocol)
-        now = self.clock.seconds()
-        log_format, record = access_event(
-            protocol, reason, now, self.display_name, self.trace_lifecycle
+        log_access(
+            self.access_log,
+            protocol,
+            reason,
+            self.clock.seconds(),
+            self.shown_names,
+            self.trace_lifecycle,
         )
-        self.access_log.emit(LogLevel.info, log_format, **record)
         if not self.live and self._drained:
             waiting, self._drained = self._drained, []
             for d in waiting:
@@ -250,10 +225,9 @@ class PoetryServerFactory(LimitedServerFactory):
 
     def health_check(self, addr: IAddress) -> None:
         """
-        A balancer's health check from C{addr} has ended (see
-        L{poetry.server.proxy.ProxyHeaderProtocol}): count it, log it at
-        debug level only (a check every second per balancer would swamp
-        the log at info).
+        A balancer's health check from C{addr} has ended (L{ProxyHeaderProtocol
+        <poetry.server.proxy.ProxyHeaderProtocol>}): count it; log it at
+        debug level only (one a second per balancer would swamp the log).
         """
         self.ended[ConnectionOutcome.HEALTH_CHECK] += 1
         self.log.debug("Health check from {peer}", peer=format_address(addr))
@@ -276,23 +250,13 @@ class PoetryServerFactory(LimitedServerFactory):
                 timer.cancel()
             return result
 
-        d.addBoth(cancel_timer)
-        return d
+        return d.addBoth(cancel_timer)
 
     def cut_all(self) -> None:
         """Abort every live connection (see L{PoetryServerProtocol.cut})."""
         self.schedule.stop()
         for proto in list(self.live):
             proto.cut()
-
-    served: int = _counted(ConnectionOutcome.COMPLETE)
-    clients_gone: int = _counted(ConnectionOutcome.CLIENT_GONE)
-    cut_at_shutdown: int = _counted(ConnectionOutcome.CUT_AT_SHUTDOWN)
-    cut_idle: int = _counted(ConnectionOutcome.CUT_IDLE)
-    faults: int = _counted(ConnectionOutcome.FAULT)
-    client_resets: int = _counted(ConnectionOutcome.CLIENT_RESET)
-    linger_timeouts: int = _counted(ConnectionOutcome.LINGER_TIMEOUT)
-    health_checks: int = _counted(ConnectionOutcome.HEALTH_CHECK)
 
     def counts(self) -> dict[str, int]:
         """The counters, by name, for logs and tests."""

@@ -6,8 +6,9 @@ and the factory's counters.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
-__all__ = ["ConnectionOutcome"]
+__all__ = ["ConnectionOutcome", "OutcomeCounters"]
 
 
 class ConnectionOutcome(Enum):
@@ -44,3 +45,31 @@ class ConnectionOutcome(Enum):
     # identity, in C, rather than by Enum's __hash__ (Python code that
     # hashes the name), since the factory counts every connection by member.
     __hash__ = object.__hash__
+
+
+def _counted(outcome: ConnectionOutcome) -> Any:
+    """A read-only attribute: how many connections ended as C{outcome}."""
+    return property(
+        lambda counters: counters.ended[outcome],
+        doc=f"Connections ended as {outcome.value!r}.",
+    )
+
+
+class OutcomeCounters:
+    """
+    Connections that have ended, counted by L{ConnectionOutcome} in
+    C{ended} (the server factory's counters), each also read by name.
+    """
+
+    def __init__(self) -> None:
+        #: Connections that have ended, by how they ended.
+        self.ended: dict[ConnectionOutcome, int] = dict.fromkeys(ConnectionOutcome, 0)
+
+    served: int = _counted(ConnectionOutcome.COMPLETE)
+    clients_gone: int = _counted(ConnectionOutcome.CLIENT_GONE)
+    cut_at_shutdown: int = _counted(ConnectionOutcome.CUT_AT_SHUTDOWN)
+    cut_idle: int = _counted(ConnectionOutcome.CUT_IDLE)
+    faults: int = _counted(ConnectionOutcome.FAULT)
+    client_resets: int = _counted(ConnectionOutcome.CLIENT_RESET)
+    linger_timeouts: int = _counted(ConnectionOutcome.LINGER_TIMEOUT)
+    health_checks: int = _counted(ConnectionOutcome.HEALTH_CHECK)
