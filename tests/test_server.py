@@ -432,6 +432,38 @@ class LogAccessTests(SynchronousTestCase):
             formatEvent(event).endswith("(connectionLost: ConnectionLost, clean=False)")
         )
 
+    def test_connectionMadeEventAsLogger(self) -> None:
+        """
+        The lifecycle trace's C{connectionMade} event is C{Logger.emit}'s, in
+        the lifecycle namespace; the connection's access event shows the
+        same peer text, formatted once (the transport is asked once).
+        """
+        made: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
+        factory = make_factory(events=events, trace=True)
+        factory.lifecycle_log = Logger(
+            namespace=factory.lifecycle_log.namespace, source=factory,
+            observer=made.append,
+        )  # fmt: skip
+        proto = factory.buildProtocol(None)  # type: ignore[arg-type]
+        assert proto is not None
+        transport = StringTransport(peerAddress=_Peer("10.1.2.3", 4242))
+        asked = []
+        real = transport.getPeer
+        transport.getPeer = lambda: asked.append(1) or real()  # type: ignore[method-assign]
+        proto.makeConnection(transport)
+        lose(proto)
+        [event] = made
+        self.assertSameAsEmit(factory.lifecycle_log, event)
+        self.assertEqual(event["log_namespace"], "poetry.server.lifecycle")
+        self.assertEqual(
+            formatEvent(event),
+            f"10.1.2.3:4242 connectionMade: poem short ({len(POEM.data)} bytes)",
+        )
+        [access] = events
+        self.assertEqual(access["peer"], "10.1.2.3:4242")
+        self.assertEqual(len(asked), 1)
+
 
 class DrainTests(SynchronousTestCase):
     """The graceful part of shutdown: L{PoetryServerFactory.drain}."""

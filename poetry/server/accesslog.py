@@ -33,7 +33,9 @@ __all__ = [
     "ShownNames",
     "chunk_event",
     "display_name",
+    "emit_info",
     "log_access",
+    "log_made",
 ]
 
 ACCESS_NAMESPACE = "poetry.access"
@@ -49,6 +51,39 @@ FAULT_ACCESS_FORMAT = ACCESS_FORMAT + " [fault {fault}]"
 """The text of the access-log event of a connection that played a fault."""
 
 
+def emit_info(logger: Logger, log_format: str, event: dict[str, Any]) -> None:
+    """
+    Emit C{event} (the event's fields, in a dict made for it) to
+    C{logger}'s observer at C{LogLevel.info}: the event
+    C{logger.info(log_format, **event)} makes (the same keys, to the same
+    observer), its keys added in place.  The access log and the lifecycle
+    trace have an event per connection, and C{Logger.emit} would copy the
+    fields, add its own six keys to the copy and sort L{LogLevel}'s
+    constants to check a level that is always C{info} here (together a
+    third of what serving a small poem costs in Python).
+    """
+    event["log_logger"] = logger
+    event["log_level"] = LogLevel.info
+    event["log_namespace"] = logger.namespace
+    event["log_source"] = logger.source
+    event["log_format"] = log_format
+    event["log_time"] = time()
+    logger.observer(event)
+
+
+def log_made(logger: Logger, peer: str, poem: str, size: int) -> None:
+    """
+    Emit the lifecycle trace's C{connectionMade} event to C{logger}
+    (L{emit_info}): the C{peer}'s text, the C{poem} as logs show its name,
+    its C{size} in bytes.
+    """
+    emit_info(
+        logger,
+        "{peer} connectionMade: poem {poem} ({size} bytes)",
+        {"lifecycle": "connectionMade", "peer": peer, "poem": poem, "size": size},
+    )
+
+
 def log_access(
     logger: Logger,
     protocol: BaseServerProtocol,
@@ -58,45 +93,33 @@ def log_access(
     lifecycle: bool,
 ) -> None:
     """
-    Emit the access-log event of a connection that has ended, to
-    C{logger}'s observer, at C{LogLevel.info}: its fields are C{peer},
-    C{poem} (as C{names} shows it), C{bytes}, C{seconds} (from the
-    connection's start to C{now}), C{outcome}'s text, and C{fault} (the
-    fault mode the connection played, as C{--fault} spells it, or L{None};
-    the text shows it after the outcome).  With C{lifecycle}, the event is
-    also the lifecycle trace's C{connectionLost} line: it adds why the
-    connection was lost (C{reason}: the exception's class name) and
-    whether cleanly (C{clean}).
-
-    The event is the one C{logger.emit(LogLevel.info, format, **fields)}
-    makes (the same keys, to the same observer), built as one dict: there
-    is one per connection, and C{Logger.emit} would copy the fields, add
-    its own six keys to the copy, and sort L{LogLevel}'s constants to check
-    a level that is always C{info} here (together a third of what serving a
-    small poem costs in Python).
+    Emit the access-log event of a connection that has ended to
+    C{logger} (L{emit_info}): its fields are C{peer}, C{poem} (as C{names}
+    shows it), C{bytes}, C{seconds} (from the connection's start to
+    C{now}), C{outcome}'s text, and C{fault} (the fault mode the
+    connection played, as C{--fault} spells it, or L{None}; the text shows
+    it after the outcome).  With C{lifecycle}, the event is also the
+    lifecycle trace's C{connectionLost} line: it adds why the connection
+    was lost (C{reason}: the exception's class name) and whether cleanly
+    (C{clean}).
     """
     fault = protocol.fault
     event: dict[str, Any] = {
-        "peer": format_address(protocol.peer or protocol.transport.getPeer()),
+        "peer": protocol.peer_text or protocol.format_peer(),
         "poem": names[protocol.poem.name] if hasattr(protocol, "poem") else "-",
         "bytes": protocol.sent,
         "seconds": now - protocol.started,
         # _value_ is .value without the enum descriptor's cost.
         "outcome": protocol.outcome._value_,  # type: ignore[union-attr]
         "fault": None if fault is None else str(fault),
-        "log_logger": logger,
-        "log_level": LogLevel.info,
-        "log_namespace": logger.namespace,
-        "log_source": logger.source,
-        "log_format": ACCESS_FORMAT if fault is None else FAULT_ACCESS_FORMAT,
-        "log_time": time(),
     }
+    log_format = ACCESS_FORMAT if fault is None else FAULT_ACCESS_FORMAT
     if lifecycle:
         event["lifecycle"] = "connectionLost"
         event["reason"] = type(reason.value).__name__
         event["clean"] = reason.check(ConnectionDone) is not None
-        event["log_format"] += " (connectionLost: {reason}, clean={clean})"
-    logger.observer(event)
+        log_format += " (connectionLost: {reason}, clean={clean})"
+    emit_info(logger, log_format, event)
 
 
 def chunk_event(

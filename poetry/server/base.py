@@ -26,6 +26,7 @@ from zope.interface import implementer, providedBy
 
 from poetry.addresses import format_address
 from poetry.library import PoemFile
+from poetry.server.accesslog import log_made
 from poetry.server.deadlines import Deadlines, DeadlineTimeoutMixin
 from poetry.server.outcome import ConnectionOutcome
 
@@ -102,6 +103,9 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
 
     #: The client's address, as the factory was given it in buildProtocol.
     peer: IAddress | None = None
+    #: The client's address as logs show it, once formatted (the lifecycle
+    #: trace formats it at connectionMade; the access event reuses it).
+    peer_text: str | None = None
 
     factory: PoetryServerFactory
     # An ITCPTransport that is also an IConsumer; Twisted's stubs have no
@@ -138,16 +142,16 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         self.transport.write(data)
         self.sent += len(data)
 
+    def format_peer(self) -> str:
+        """The client's address as logs show it (C{host:port})."""
+        return format_address(self.peer or self.transport.getPeer())
+
     def _trace_made(self) -> None:
-        """Log C{connectionMade} to the lifecycle trace."""
+        """Log C{connectionMade}; keep the peer's text for the access event."""
         factory = self.factory
-        factory.lifecycle_log.info(
-            "{peer} connectionMade: poem {poem} ({size} bytes)",
-            lifecycle="connectionMade",
-            peer=format_address(self.transport.getPeer()),
-            poem=factory.display_name(self.poem.name),
-            size=len(self.poem.data),
-        )
+        self.peer_text = peer = self.format_peer()
+        log_made(factory.lifecycle_log, peer, factory.display_name(self.poem.name),
+                 len(self.poem.data))  # fmt: skip
 
     def dataReceived(self, data: bytes) -> None:
         """Discard whatever the client sends."""
