@@ -142,7 +142,7 @@ class FastServeRowsTests(SynchronousTestCase):
         self.assertEqual(self.rows()["poems/s vs minimal-linger"].verdict, "MISS")
 
 
-def _slow_run(user_us: float, sys_us: float) -> dict[str, Any]:
+def _slow_run(user_us: float, sys_us: float, ticks: int = 100) -> dict[str, Any]:
     """A canned result of one slow-serve run."""
     return {
         "poems": 100,
@@ -158,6 +158,7 @@ def _slow_run(user_us: float, sys_us: float) -> dict[str, Any]:
         "server_cpu": 1.0,
         "chunks_per_cpu_s": 1e6 / (user_us + sys_us),
         "user_us_per_chunk": user_us,
+        "user_ticks": ticks,
         "sys_us_per_chunk": sys_us,
         "rss0_kb": 40_000.0,
         "peak_kb": 40_200.0,
@@ -178,9 +179,11 @@ class SlowServeRowsTests(SynchronousTestCase):
         "naive-slow-linger": 10.0,
     }
 
+    TICKS = 100
+
     def rows(self) -> dict[str, Row]:
         def fake(ctx: Any, kind: str, clients: int) -> dict[str, Any]:
-            return _slow_run(self.USER[kind], 12.0)
+            return _slow_run(self.USER[kind], 12.0, self.TICKS)
 
         self.patch(bench_run, "slow_once", fake)
         ctx = SimpleNamespace(
@@ -210,6 +213,20 @@ class SlowServeRowsTests(SynchronousTestCase):
         self.assertEqual((plain.ratio.split()[0], plain.verdict), ("1.12x", "info"))
         rate = rows["(context) chunk-writes per server CPU-s (user + system)"]
         self.assertEqual(rate.verdict, "info")
+
+    def test_notJudgedOnTooFewTicks(self) -> None:
+        """
+        Runs whose user CPU spans fewer than MIN_USER_TICKS clock ticks are
+        shown, not judged: at 10 ms a tick, a tick is a 10% swing there.
+        """
+        self.TICKS = bench_run.MIN_USER_TICKS - 1
+        self.USER = dict(self.USER, ours=10.5)
+        row = self.rows()["server user CPU us per chunk-write (lower is better)"]
+        self.assertEqual(row.verdict, "info")
+        self.assertEqual(row.target, "<= 1.0x (not judged: 49 ticks)")
+        self.TICKS = bench_run.MIN_USER_TICKS
+        row = self.rows()["server user CPU us per chunk-write (lower is better)"]
+        self.assertEqual(row.verdict, "MISS")
 
     def test_missAboveNaive(self) -> None:
         """More user CPU per chunk than naive-slow-linger's is a miss."""
