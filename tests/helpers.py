@@ -15,8 +15,9 @@ from typing import Any
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
-from twisted.internet.task import deferLater
+from twisted.internet.task import Clock, deferLater
 from twisted.python.failure import Failure
 
 from poetry.service import BadOptions, Options
@@ -52,6 +53,33 @@ def wait_until(
             return
         time.sleep(pause)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class BoundedClock(Clock):
+    """
+    A L{Clock} that fails the test instead of spinning: a timer that keeps
+    re-arming itself for the instant it runs at (a wrong comparison in a
+    deadline structure does that) would make C{advance} loop forever; here
+    the L{LIMIT}th call scheduled for one instant raises L{AssertionError}.
+    """
+
+    LIMIT = 1000
+
+    _instant = -1.0
+    _scheduled = 0
+
+    def callLater(
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
+    ) -> IDelayedCall:
+        when = self.seconds() + delay
+        if when != self._instant:
+            self._instant, self._scheduled = when, 0
+        self._scheduled += 1
+        if self._scheduled >= self.LIMIT:
+            raise AssertionError(
+                f"{self.LIMIT} calls scheduled for the instant {when}: a timer loop"
+            )
+        return super().callLater(delay, callable, *args, **kw)
 
 
 def parse(*argv: str) -> Options:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from poetry.deadline_queue import DeadlineQueue
 from poetry.server.deadlines import Deadlines
+from tests.helpers import BoundedClock
 
 
 def entry(due: float, name: str) -> list[Any]:
@@ -119,7 +119,7 @@ class DeadlinesOnTheQueueTests(SynchronousTestCase):
         for earlier than that: it still expires exactly at its renewal plus
         C{seconds}.
         """
-        clock = Clock()
+        clock = BoundedClock()
         fired: list[tuple[str, float]] = []
 
         def expire(name: str) -> None:
@@ -143,3 +143,28 @@ class DeadlinesOnTheQueueTests(SynchronousTestCase):
         self.assertEqual(fired[-1], ("later", 20.0))
         self.assertEqual(len(deadlines), 0)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class BoundedClockTests(SynchronousTestCase):
+    """The tests' L{BoundedClock}: a timer loop fails instead of spinning."""
+
+    def test_timerLoopFails(self) -> None:
+        """
+        A call that re-arms itself for the instant it runs at fails the
+        test at the LIMITth scheduling; calls spread over time do not.
+        """
+        clock = BoundedClock()
+        ran: list[float] = []
+
+        def again() -> None:
+            ran.append(clock.seconds())
+            clock.callLater(0, again)
+
+        clock.callLater(1.0, again)
+        self.assertRaises(AssertionError, clock.advance, 1.0)
+        self.assertEqual(len(ran), BoundedClock.LIMIT - 1)
+        spread = BoundedClock()
+        for i in range(2 * BoundedClock.LIMIT):
+            spread.callLater(float(i), lambda: None)
+        spread.advance(2 * BoundedClock.LIMIT)
+        self.assertEqual(spread.getDelayedCalls(), [])

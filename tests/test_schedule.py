@@ -10,10 +10,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from poetry.server.schedule import SlowSchedule
+from tests.helpers import BoundedClock
 
 
 class Paced:
@@ -26,7 +26,7 @@ class Paced:
 
     def __init__(
         self,
-        clock: Clock,
+        clock: BoundedClock,
         name: str,
         chunks: int,
         log: list[tuple[str, float]],
@@ -50,7 +50,7 @@ class SlowScheduleTests(SynchronousTestCase):
     """One timer, every connection in due order, no drift, nothing held."""
 
     def setUp(self) -> None:
-        self.clock = Clock()
+        self.clock = BoundedClock()
         self.schedule = SlowSchedule(self.clock, 1.0)
         self.log: list[tuple[str, float]] = []
         self.addCleanup(self.schedule.stop)

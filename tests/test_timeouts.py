@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import weakref
 
-from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -17,6 +16,7 @@ from poetry.client import get_poems
 from poetry.client.timeouts import Timeouts
 from poetry.deadline_queue import DeadlineQueue
 from poetry.errors import PoemTimeout
+from tests.helpers import BoundedClock
 
 from .test_client import POEM, serve_fake
 
@@ -24,7 +24,7 @@ from .test_client import POEM, serve_fake
 class Expiries:
     """An C{expire}: records each target and the clock time it expired at."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: BoundedClock) -> None:
         self.clock = clock
         self.fired: list[tuple[object, float]] = []
 
@@ -39,7 +39,7 @@ class TimeoutsTests(SynchronousTestCase):
     """Each timeout expires exactly at its time unless cancelled."""
 
     def setUp(self) -> None:
-        self.clock = Clock()
+        self.clock = BoundedClock()
         self.expiry = Expiries(self.clock)
         self.timeouts = Timeouts(self.clock, self.expiry)
 
