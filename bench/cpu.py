@@ -43,12 +43,12 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import servers as baselines
 from bench.harness import (
     LOAD_CPU,
     ROOT,
@@ -125,17 +125,7 @@ def command(
     log = ["--logfile", str(workdir / f"{kind}-{port}.log")]
     pacing = [] if slow is None else slow.pacing()
     if kind in ("minimal", "minimal-linger", "naive-slow", "naive-slow-linger"):
-        return [
-            sys.executable,
-            "-m",
-            "bench.servers",
-            kind,
-            "--port",
-            str(port),
-            "--poem",
-            str(poem),
-            *pacing,
-        ]
+        return baselines.command(kind, port, str(poem), *pacing)
     if kind == "twistd-linger":
         tac = workdir / f"linger-{port}.tac"
         tac.write_text(TAC.format(poem=str(poem), port=port))

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import clients as client_drivers
+from bench import servers as baselines
 from bench.harness import (
     BENCH,
     CLK_TCK,
@@ -290,18 +291,8 @@ def server_for(
         if delay is not None:
             cmd += ["--delay", repr(delay), "--chunk-size", str(chunk)]
     else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "bench.servers",
-            kind,
-            "--port",
-            str(port),
-            "--poem",
-            str(poem),
-            "--logfile",
-            str(ctx.workdir / f"{kind}-{port}.log"),
-        ]
+        log = ["--logfile", str(ctx.workdir / f"{kind}-{port}.log")]
+        cmd = baselines.command(kind, port, str(poem), *log)
         if delay is not None:
             cmd += ["--delay", repr(delay), "--chunk-size", str(chunk)]
     return Server(kind, cmd, port, ctx.workdir, cpu=cpu, env=python_env())

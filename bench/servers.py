@@ -47,6 +47,25 @@ from typing import Any
 BACKLOG = 1024
 
 
+def command(kind: str, port: int, poem: str, *options: str) -> list[str]:
+    """
+    The command line that runs the baseline C{kind} of this module on
+    C{port} serving the file C{poem}, with more C{options} (C{--logfile},
+    C{--delay}, C{--chunk-size}).
+    """
+    return [
+        sys.executable,
+        "-m",
+        "bench.servers",
+        kind,
+        "--port",
+        str(port),
+        "--poem",
+        poem,
+        *options,
+    ]
+
+
 def discarding_observer() -> Callable[[dict[str, Any]], None]:
     """
     A log observer factory for C{twistd --logger bench.servers.discarding_observer}:
