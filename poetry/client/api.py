@@ -201,11 +201,6 @@ class _Download:
             return self.dial_one(address, task, on_data, on_closed)
         dialer = self.dialer
         kept = [] if records is None else records
-        if self.retries == 0:
-            connector = Connector(
-                address, dialer, records=kept, task=task, on_data=on_data
-            )
-            return connector.connect(on_closed)
 
         def start_try(number: int, try_closed: Callable[[], object]) -> Deferred[Poem]:
             connector = Connector(
@@ -218,6 +213,8 @@ class _Download:
             )
             return connector.connect(try_closed)
 
+        if self.retries == 0:
+            return start_try(1, on_closed)
         retrying = Retrying(
             start_try,
             retries=self.retries,

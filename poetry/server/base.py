@@ -186,10 +186,7 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         """
         self.read_closed = True
         if self.write_closed:
-            # _cancel_linger, inline: the end of every complete poem.
-            linger, self._linger = self._linger, None
-            if linger is not None:
-                self._lingers.cancel(linger)  # type: ignore[union-attr]
+            self._cancel_linger()
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
