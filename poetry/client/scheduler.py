@@ -17,8 +17,6 @@ below pick the next download by its input position across servers.
 
 from __future__ import annotations
 
-import heapq
-from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol as _Interface
@@ -30,6 +28,7 @@ from twisted.python.failure import Failure
 
 from poetry.addresses import Address
 from poetry.client.results import AttemptRecord, DownloadResult, Poem
+from poetry.client.slots import DownloadSlots
 
 __all__ = ["DownloadScheduler"]
 
@@ -55,24 +54,6 @@ L{None} if it made one attempt, not recorded (see L{DownloadResult}).
 """
 
 
-class _ServerQueue:
-    """
-    The downloads of one server (one L{Address}): the indices not started
-    yet, in input order, and how many hold a slot.
-    """
-
-    __slots__ = ("pending", "running")
-
-    def __init__(self) -> None:
-        self.pending: deque[int] = deque()
-        self.running = 0
-
-    def __lt__(self, other: _ServerQueue) -> bool:  # pragma: no cover
-        # Heap entries are (head index, queue) and head indices are unique,
-        # so queues are never compared; defined for the type checker.
-        return id(self) < id(other)
-
-
 class DownloadScheduler:
     """
     Run one download per target, at most C{limit} at once in all and
@@ -87,33 +68,27 @@ class DownloadScheduler:
     the unfinished ones failed with L{CancelledError}.  C{on_result} is
     given each result as its download ends; it may cancel the run.
     C{attempts_of(index)}, if given, gives the L{DownloadResult.attempts}
-    of each download that started (the others made none).
-
-    @ivar in_flight: how many downloads hold a slot.
+    of each download that started (the others made none).  Which download
+    may start next is its L{DownloadSlots}' job.
     """
 
     __slots__ = (
         "_attempts_of",
-        "_cap",
         "_clock",
         "_done",
         "_ended_callback",
         "_fetch",
         "_filling",
         "_keep",
-        "_limit",
         "_on_result",
-        "_queue_of",
-        "_queues",
-        "_ready",
         "_remaining",
         "_results",
         "_running",
         "_seen_callback",
+        "_slots",
         "_started_at",
         "_targets",
         "_to_see",
-        "in_flight",
     )
 
     def __init__(
@@ -133,38 +108,15 @@ class DownloadScheduler:
         self._targets = targets
         self._fetch = fetch
         self._clock = clock
-        self._limit = limit
-        self._cap = per_server
         self._keep = keep_results
         self._on_result = on_result
-        # One queue per server, and a heap of the queues that may start a
-        # download now (pending and below the per-server cap), keyed by the
-        # index of their next download so downloads start in input order.
-        # Equal addresses share a queue; the same object (an address
-        # repeated in the input is parsed once) is found by identity first,
-        # which costs no hash of the address.
-        queues: dict[Address, _ServerQueue] = {}
-        by_identity: dict[int, _ServerQueue] = {}
-        self._queue_of: list[_ServerQueue] = []
-        for index, target in enumerate(targets):
-            queue = by_identity.get(id(target))
-            if queue is None:
-                queue = queues.get(target)
-                if queue is None:
-                    queue = queues[target] = _ServerQueue()
-                by_identity[id(target)] = queue
-            queue.pending.append(index)
-            self._queue_of.append(queue)
-        self._queues = list(queues.values())
-        self._ready = [(q.pending[0], q) for q in self._queues]
-        heapq.heapify(self._ready)
+        self._slots = DownloadSlots(targets, limit=limit, per_server=per_server)
         self._results: list[DownloadResult | None] = [None] * count
         self._started_at: list[float | None] = [None] * count
         # How many of a started download's two ends (result, socket closed)
         # are still to be seen: 2, then 1, then 0 when its slot is free.
         self._to_see = bytearray(count)
         self._running: dict[int, Deferred[Poem]] = {}
-        self.in_flight = 0
         self._remaining = count
         self._filling = False
         self._done: Deferred[list[DownloadResult]] | None = Deferred(self._cancel_all)
@@ -172,6 +124,11 @@ class DownloadScheduler:
         # these, rather than each making a bound method of its own.
         self._ended_callback = self._ended
         self._seen_callback = self._seen
+
+    @property
+    def in_flight(self) -> int:
+        """How many downloads hold a slot."""
+        return self._slots.in_flight
 
     def start(self) -> Deferred[list[DownloadResult]]:
         """
@@ -192,14 +149,8 @@ class DownloadScheduler:
             return
         self._filling = True
         try:
-            ready = self._ready
-            while ready and self.in_flight < self._limit:
-                _, queue = heapq.heappop(ready)
-                index = queue.pending.popleft()
-                queue.running += 1
-                if queue.pending and queue.running < self._cap:
-                    heapq.heappush(ready, (queue.pending[0], queue))
-                self.in_flight += 1
+            take = self._slots.take
+            while (index := take()) is not None:
                 self._start(index)
         finally:
             self._filling = False
@@ -225,12 +176,7 @@ class DownloadScheduler:
         to_see[index] -= 1
         if to_see[index]:
             return
-        queue = self._queue_of[index]
-        queue.running -= 1
-        self.in_flight -= 1
-        if queue.pending and queue.running == self._cap - 1:
-            # It was at its cap: it may start a download again.
-            heapq.heappush(self._ready, (queue.pending[0], queue))
+        self._slots.release(index)
         self._fill()
 
     def _ended(self, outcome: object, index: int) -> None:
@@ -277,10 +223,7 @@ class DownloadScheduler:
         """Canceller of the results: end every download queued or running."""
         # Fail the queued ones first: they never start (with nothing
         # pending, no slot freed later starts anything either).
-        queued = sorted(i for q in self._queues for i in q.pending)
-        for q in self._queues:
-            q.pending.clear()
-        self._ready.clear()
+        queued = self._slots.drop_pending()
         for index in queued:
             self._ended(Failure(CancelledError()), index)
         for running in list(self._running.values()):

@@ -51,6 +51,10 @@ FAULT_ACCESS_FORMAT = ACCESS_FORMAT + " [fault {fault}]"
 """The text of the access-log event of a connection that played a fault."""
 
 
+#: Read once: C{LogLevel.info} is a class attribute lookup per event.
+_INFO = LogLevel.info
+
+
 def emit_info(logger: Logger, log_format: str, event: dict[str, Any]) -> None:
     """
     Emit C{event} (the event's fields, in a dict made for it) to
@@ -63,7 +67,7 @@ def emit_info(logger: Logger, log_format: str, event: dict[str, Any]) -> None:
     third of what serving a small poem costs in Python).
     """
     event["log_logger"] = logger
-    event["log_level"] = LogLevel.info
+    event["log_level"] = _INFO
     event["log_namespace"] = logger.namespace
     event["log_source"] = logger.source
     event["log_format"] = log_format
@@ -93,33 +97,43 @@ def log_access(
     lifecycle: bool,
 ) -> None:
     """
-    Emit the access-log event of a connection that has ended to
-    C{logger} (L{emit_info}): its fields are C{peer}, C{poem} (as C{names}
-    shows it), C{bytes}, C{seconds} (from the connection's start to
-    C{now}), C{outcome}'s text, and C{fault} (the fault mode the
-    connection played, as C{--fault} spells it, or L{None}; the text shows
-    it after the outcome).  With C{lifecycle}, the event is also the
-    lifecycle trace's C{connectionLost} line: it adds why the connection
-    was lost (C{reason}: the exception's class name) and whether cleanly
-    (C{clean}).
+    Emit the access-log event of a connection that has ended to C{logger}:
+    L{emit_info}'s event, built whole in one dict.  Its fields are C{peer},
+    C{poem} (as C{names} shows it), C{bytes}, C{seconds} (from the
+    connection's start to C{now}), C{outcome}'s text, and C{fault} (the
+    fault mode the connection played, as C{--fault} spells it, or L{None};
+    the text shows it after the outcome).  With C{lifecycle}, the event is
+    also the lifecycle trace's C{connectionLost} line: it adds why the
+    connection was lost (C{reason}: the exception's class name) and
+    whether cleanly (C{clean}).
     """
     fault = protocol.fault
+    peer = protocol.peer_text
+    if peer is None:
+        peer = format_address(protocol.peer or protocol.transport.getPeer())
+    # The whole event in one dict display, emit_info's keys included: built
+    # at its final size, where adding six keys to a dict of six resizes it.
     event: dict[str, Any] = {
-        "peer": protocol.peer_text or protocol.format_peer(),
+        "peer": peer,
         "poem": names[protocol.poem.name] if hasattr(protocol, "poem") else "-",
         "bytes": protocol.sent,
         "seconds": now - protocol.started,
         # _value_ is .value without the enum descriptor's cost.
         "outcome": protocol.outcome._value_,  # type: ignore[union-attr]
         "fault": None if fault is None else str(fault),
+        "log_logger": logger,
+        "log_level": _INFO,
+        "log_namespace": logger.namespace,
+        "log_source": logger.source,
+        "log_format": ACCESS_FORMAT if fault is None else FAULT_ACCESS_FORMAT,
+        "log_time": time(),
     }
-    log_format = ACCESS_FORMAT if fault is None else FAULT_ACCESS_FORMAT
     if lifecycle:
         event["lifecycle"] = "connectionLost"
         event["reason"] = type(reason.value).__name__
         event["clean"] = reason.check(ConnectionDone) is not None
-        log_format += " (connectionLost: {reason}, clean={clean})"
-    emit_info(logger, log_format, event)
+        event["log_format"] += " (connectionLost: {reason}, clean={clean})"
+    logger.observer(event)
 
 
 def chunk_event(
