@@ -6,7 +6,8 @@ The poetry client.
     - L{poetry.client.results}: what downloads produce, L{Poem} and
       L{DownloadResult} with its L{DownloadStatus}.
     - L{poetry.client.scheduler}: L{DownloadScheduler}, which runs
-      L{get_poems}' downloads within its caps.
+      L{get_poems}' downloads within its caps, on the L{DownloadSlots
+      <poetry.client.slots.DownloadSlots>} that pick the next.
     - L{poetry.client.timeouts}: L{Timeouts}, every attempt's timeout of a
       run on one timer.
     - L{poetry.client.connector}: L{Dialer}, one attempt, and L{Connector},

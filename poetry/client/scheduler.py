@@ -12,7 +12,8 @@ turn later after a timeout or cancel (so the sockets open could exceed the
 concurrency); and two semaphores (in all, per server) taken one after the
 other would make a download waiting for its server hold a token in all,
 blocking the other servers' downloads behind it.  The per-server queues
-below pick the next download by its input position across servers.
+of L{DownloadSlots} pick the next download by its input position across
+servers.
 """
 
 from __future__ import annotations
