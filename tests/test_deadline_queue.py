@@ -307,6 +307,39 @@ class HandTimeoutToTests(SynchronousTestCase):
         self.assertEqual(self.timed.events, [("linger", 6.0), ("timeout", 7.0)])
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_setTimeoutWithTheCallersNow(self) -> None:
+        """
+        C{setTimeout(period, now)} and C{Deadlines.add(protocol, now)}, from
+        a caller that has just read the clock, do not read it again; the
+        deadline is still C{period} from then, exactly.
+        """
+        reads: list[float] = []
+        clock = self.clock
+
+        class Counted:
+            def seconds(self) -> float:
+                reads.append(clock.seconds())
+                return clock.seconds()
+
+            def callLater(self, delay: float, f: Any) -> Any:
+                return clock.callLater(delay, f)
+
+        self.timed.timeouts.clock = self.lingers.clock = Counted()  # type: ignore[assignment]
+        clock.advance(10.0)
+        self.timed.setTimeout(5.0, clock.seconds())
+        self.lingers.add(self.timed, clock.seconds())
+        self.assertEqual(reads, [])
+        self.assertEqual(self.timed._timeout_entry, [15.0, self.timed, 10.0])
+        self.timed.setTimeout(None)
+        self.timed.setTimeout(6.0)
+        self.assertEqual(reads, [10.0])
+        clock.advance(4.99)
+        self.assertEqual(self.timed.events, [])
+        clock.advance(0.01)
+        self.assertEqual(self.timed.events, [("linger", 15.0)])
+        clock.advance(1.0)
+        self.assertEqual(self.timed.events, [("linger", 15.0), ("timeout", 16.0)])
+
     def test_noTimeout(self) -> None:
         """Without a running timeout it only sets the new deadline."""
         entry = self.timed.hand_timeout_to(self.lingers)

@@ -54,9 +54,15 @@ class Deadlines(DeadlineQueue):
         # Entries are [due, protocol or None, set or last renewed at].
         self._timer: IDelayedCall | None = None
 
-    def add(self, protocol: object) -> list[Any]:
-        """Call C{expire(protocol)} C{seconds} from now, unless cancelled."""
-        now = self.clock.seconds()
+    def add(self, protocol: object, now: float | None = None) -> list[Any]:
+        """
+        Call C{expire(protocol)} C{seconds} from now, unless cancelled.
+
+        @param now: the clock's time now, if the caller has just read it (a
+            read saved: about a third of what the rest of an add costs).
+        """
+        if now is None:
+            now = self.clock.seconds()
         due = now + self.seconds
         entry = [due, protocol, now]
         # DeadlineQueue.push, inline (a call saved per deadline): due now
@@ -184,13 +190,17 @@ class DeadlineTimeoutMixin:
     #: Set by the protocol's factory: its shared deadlines by duration.
     factory: Any
 
-    def setTimeout(self, period: float | None) -> float | None:
+    def setTimeout(
+        self, period: float | None, now: float | None = None
+    ) -> float | None:
         """
         Change the timeout to C{period} seconds from now (L{None}: no
         timeout), as L{TimeoutMixin.setTimeout}: an entry in
         C{self.factory.timeouts[period]}, the factory's shared L{Deadlines}
         of that duration, whose expiry calls L{timeout_expired}.
 
+        @param now: the clock's time now, if the caller has just read it
+            (as L{Deadlines.add}'s).
         @return: the previous timeout.
         """
         previous = self.timeOut
@@ -201,7 +211,7 @@ class DeadlineTimeoutMixin:
             self._timeouts.cancel(entry)  # type: ignore[union-attr]
         if period is not None:
             timeouts = self._timeouts = self.factory.timeouts[period]
-            self._timeout_entry = timeouts.add(self)
+            self._timeout_entry = timeouts.add(self, now)
         return previous
 
     def hand_timeout_to(self, deadlines: Deadlines) -> list[Any]:
