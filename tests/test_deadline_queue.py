@@ -5,12 +5,14 @@ server's deadlines and the client's timeouts.
 
 from __future__ import annotations
 
+import random
+from operator import methodcaller
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from poetry.deadline_queue import DeadlineQueue
-from poetry.server.deadlines import Deadlines
+from poetry.server.deadlines import Deadlines, DeadlinesByDuration, DeadlineTimeoutMixin
 from tests.helpers import BoundedClock
 
 
@@ -18,11 +20,20 @@ def entry(due: float, name: str) -> list[Any]:
     return [due, name]
 
 
+class Recorded(DeadlineQueue):
+    """A L{DeadlineQueue} counting the calls of its L{emptied} hook."""
+
+    emptied_calls = 0
+
+    def emptied(self) -> None:
+        self.emptied_calls += 1
+
+
 class DeadlineQueueTests(SynchronousTestCase):
     """L{DeadlineQueue}."""
 
     def setUp(self) -> None:
-        self.queue = DeadlineQueue()
+        self.queue = Recorded()
 
     def popped(self, limit: float) -> list[str]:
         names = []
@@ -60,23 +71,30 @@ class DeadlineQueueTests(SynchronousTestCase):
         a, b, c = entry(1.0, "a"), entry(2.0, "b"), entry(0.5, "c")
         for e in (a, b, c):
             self.queue.push(e)
-        self.assertFalse(self.queue.cancel(a))
-        self.assertFalse(self.queue.cancel(c))
+        self.queue.cancel(a)
+        self.queue.cancel(c)
+        self.assertEqual((a[1], c[1]), (None, None))
         self.assertEqual(len(self.queue), 1)
+        self.assertEqual(self.queue.emptied_calls, 0)
         self.assertEqual(self.popped(10.0), ["b"])
         self.assertEqual(len(self.queue), 0)
 
-    def test_cancelLastLiveSaysSo(self) -> None:
+    def test_cancelLastLiveCallsEmptied(self) -> None:
         """
-        Cancelling the last live entry says nothing is left, and lets go of
-        everything held.
+        Cancelling the last live entry calls L{DeadlineQueue.emptied} (once:
+        the owner stops its timer there), and lets go of everything held;
+        cancelling one of several does not.
         """
         a, b = entry(1.0, "a"), entry(2.0, "b")
         self.queue.push(a)
         self.queue.push(b)
-        self.assertFalse(self.queue.cancel(a))
-        self.assertTrue(self.queue.cancel(b))
+        self.queue.cancel(a)
+        self.assertEqual(self.queue.emptied_calls, 0)
+        self.queue.cancel(b)
+        self.assertEqual(self.queue.emptied_calls, 1)
         self.assertEqual((len(self.queue), self.queue.held), (0, 0))
+        self.queue.cancel(b)
+        self.assertEqual(self.queue.emptied_calls, 1)
 
     def test_cancelTwiceOrAfterPopChangesNothing(self) -> None:
         """
@@ -87,12 +105,13 @@ class DeadlineQueueTests(SynchronousTestCase):
         for e in (a, b, c):
             self.queue.push(e)
         self.queue.cancel(a)
-        self.assertFalse(self.queue.cancel(a))
+        self.queue.cancel(a)
         popped = self.queue.pop(2.0)
         assert popped is not None
         popped[1] = None
-        self.assertFalse(self.queue.cancel(popped))
+        self.queue.cancel(popped)
         self.assertEqual(len(self.queue), 1)
+        self.assertEqual(self.queue.emptied_calls, 0)
         self.assertEqual(self.popped(3.0), ["c"])
 
     def test_sweptPastHalf(self) -> None:
@@ -107,6 +126,45 @@ class DeadlineQueueTests(SynchronousTestCase):
             self.queue.cancel(e)
             self.assertLessEqual(self.queue.held, 2 * DeadlineQueue.COMPACT_MIN + 2)
         self.assertEqual(self.popped(20_000.0), ["kept"])
+
+    def test_cancelLooksWhenItMust(self) -> None:
+        """
+        However pushes, pops and cancels interleave, a cancel calls
+        L{DeadlineQueue.emptied} exactly when it leaves nothing live, and
+        after every cancel the cancelled entries held are never more than
+        the live ones past COMPACT_MIN: cancel's cheap check (one
+        comparison, not a count of what is held) never skips a look that
+        was due.
+        """
+        rng = random.Random(11)
+        for trial in range(20):
+            queue = Recorded()
+            live: list[list[Any]] = []
+            now = 0.0
+            # Some runs grow hundreds of live entries, some stay near none.
+            pushes = 0.6 if trial % 2 else 0.45
+            for _ in range(3000):
+                roll = rng.random()
+                if roll < pushes or not live:
+                    e = entry(now + rng.choice((5.0, 60.0)), "x")
+                    queue.push(e)
+                    live.append(e)
+                elif roll < 0.97:
+                    e = live.pop(rng.randrange(len(live)))
+                    before = queue.emptied_calls
+                    queue.cancel(e)
+                    self.assertEqual(queue.emptied_calls - before, 0 if live else 1)
+                    dead, pending = queue.held - len(queue), len(queue)
+                    self.assertFalse(dead > Recorded.COMPACT_MIN and dead > pending)
+                else:
+                    now += rng.choice((1.0, 10.0))
+                    for _ in range(queue.held):
+                        popped = queue.pop(now)
+                        if popped is None:
+                            break
+                        live.remove(popped)
+                        popped[1] = None
+                self.assertEqual(len(queue), len(live))
 
 
 class DeadlinesOnTheQueueTests(SynchronousTestCase):
@@ -143,6 +201,153 @@ class DeadlinesOnTheQueueTests(SynchronousTestCase):
         self.assertEqual(fired[-1], ("later", 20.0))
         self.assertEqual(len(deadlines), 0)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_clockSteppedBack(self) -> None:
+        """
+        A deadline set after the clock stepped back (a wall clock reset) is
+        due before those set earlier: set by C{add} or C{hand_over}, it
+        still comes out before them, in due order (the timer, like the
+        reactor's own, wakes at the time it was set for).
+        """
+        clock = BoundedClock()
+        fired: list[tuple[str, float]] = []
+
+        def expire(name: str) -> None:
+            fired.append((name, clock.seconds()))
+
+        deadlines = Deadlines(clock, 10.0, expire)
+        clock.advance(20.0)
+        deadlines.add("late")  # due 30: the timer waits for it
+        clock.rightNow = 5.0
+        deadlines.add("early")  # due 15
+        other = Deadlines(clock, 10.0, lambda name: None)
+        deadlines.hand_over(other.add("moved"), deadlines)  # due 15 too
+        clock.advance(24.99)
+        self.assertEqual(fired, [])
+        clock.advance(0.01)
+        self.assertEqual(fired, [("early", 30.0), ("moved", 30.0), ("late", 30.0)])
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_handOver(self) -> None:
+        """
+        C{hand_over} cancels a deadline here (its protocol let go of, the
+        timer stopped once nothing is pending) and sets one for the same
+        protocol in the other L{Deadlines}, due its C{seconds} from now.
+        """
+        clock = BoundedClock()
+        fired: list[tuple[str, float]] = []
+
+        def expire(name: str) -> None:
+            fired.append((name, clock.seconds()))
+
+        idle = Deadlines(clock, 60.0, lambda name: fired.append(("idle " + name, 0)))
+        lingers = Deadlines(clock, 5.0, expire)
+        entry = idle.add("p")
+        clock.advance(1.0)
+        moved = lingers.add("q")
+        clock.advance(1.0)
+        self.assertEqual(idle.hand_over(entry, lingers)[1:], ["p", 2.0])
+        self.assertIsNone(entry[1])
+        self.assertEqual((len(idle), idle.held, len(lingers)), (0, 0, 2))
+        self.assertEqual([c.getTime() for c in clock.getDelayedCalls()], [6.0])
+        clock.advance(3.99)
+        self.assertEqual(fired, [])
+        clock.advance(0.01)
+        self.assertEqual(fired, [("q", 6.0)])
+        clock.advance(0.99)
+        self.assertEqual(fired, [("q", 6.0)])
+        clock.advance(0.01)
+        self.assertEqual(fired, [("q", 6.0), ("p", 7.0)])
+        clock.advance(100.0)
+        self.assertEqual(len(fired), 2)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        del moved
+
+
+class _Timed(DeadlineTimeoutMixin):
+    """A L{DeadlineTimeoutMixin} on its own deadlines; records expiries."""
+
+    def __init__(self, clock: BoundedClock) -> None:
+        self.clock = clock
+        self.factory = self  # the mixin's deadlines: self.factory.timeouts
+        self.timeouts = DeadlinesByDuration(clock, methodcaller("timeout_expired"))
+        self.events: list[tuple[str, float]] = []
+
+    def timeoutConnection(self) -> None:
+        self.events.append(("timeout", self.clock.seconds()))
+
+
+class HandTimeoutToTests(SynchronousTestCase):
+    """L{DeadlineTimeoutMixin.hand_timeout_to}: the idle timer becomes another."""
+
+    def setUp(self) -> None:
+        self.clock = BoundedClock()
+        self.timed = _Timed(self.clock)
+        self.lingers = Deadlines(
+            self.clock, 5.0, lambda t: t.events.append(("linger", self.clock.seconds()))
+        )
+
+    def test_runningTimeout(self) -> None:
+        """
+        A running timeout stops (C{timeOut} L{None}, a restart changes
+        nothing, it never expires) and the new deadline expires on time.
+        """
+        self.timed.setTimeout(2.0)
+        self.clock.advance(1.0)
+        self.timed.hand_timeout_to(self.lingers)
+        self.assertIsNone(self.timed.timeOut)
+        self.timed.resetTimeout()
+        self.assertEqual(len(self.timed.timeouts[2.0]), 0)
+        self.clock.advance(4.99)
+        self.assertEqual(self.timed.events, [])
+        self.clock.advance(0.01)
+        self.assertEqual(self.timed.events, [("linger", 6.0)])
+        self.assertIsNone(self.timed.setTimeout(1.0))
+        self.clock.advance(1.0)
+        self.assertEqual(self.timed.events, [("linger", 6.0), ("timeout", 7.0)])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_setTimeoutWithTheCallersNow(self) -> None:
+        """
+        C{setTimeout(period, now)} and C{Deadlines.add(protocol, now)}, from
+        a caller that has just read the clock, do not read it again; the
+        deadline is still C{period} from then, exactly.
+        """
+        reads: list[float] = []
+        clock = self.clock
+
+        class Counted:
+            def seconds(self) -> float:
+                reads.append(clock.seconds())
+                return clock.seconds()
+
+            def callLater(self, delay: float, f: Any) -> Any:
+                return clock.callLater(delay, f)
+
+        self.timed.timeouts.clock = self.lingers.clock = Counted()  # type: ignore[assignment]
+        clock.advance(10.0)
+        self.timed.setTimeout(5.0, clock.seconds())
+        self.lingers.add(self.timed, clock.seconds())
+        self.assertEqual(reads, [])
+        self.assertEqual(self.timed._timeout_entry, [15.0, self.timed, 10.0])
+        self.timed.setTimeout(None)
+        self.timed.setTimeout(6.0)
+        self.assertEqual(reads, [10.0])
+        clock.advance(4.99)
+        self.assertEqual(self.timed.events, [])
+        clock.advance(0.01)
+        self.assertEqual(self.timed.events, [("linger", 15.0)])
+        clock.advance(1.0)
+        self.assertEqual(self.timed.events, [("linger", 15.0), ("timeout", 16.0)])
+
+    def test_noTimeout(self) -> None:
+        """Without a running timeout it only sets the new deadline."""
+        entry = self.timed.hand_timeout_to(self.lingers)
+        self.assertIs(entry[1], self.timed)
+        self.assertEqual(self.timed.timeouts, {})
+        self.clock.advance(5.0)
+        self.assertEqual(self.timed.events, [("linger", 5.0)])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
 class BoundedClockTests(SynchronousTestCase):

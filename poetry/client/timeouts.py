@@ -6,10 +6,10 @@ all of them are cancelled (the poem arrives first).  One C{callLater} each
 costs a L{DelayedCall}, a push onto the reactor's heap (ordered by Python
 comparisons, a dozen of them with thousands in flight) and a cancellation
 the reactor sweeps up later.  L{Timeouts} keeps them in one
-L{poetry.deadline_queue.DeadlineQueue} instead (as the server's deadlines
-do), waited on by one L{IDelayedCall}: a download started later with the
-same duration expires later, so the queue's FIFO stays in deadline order
-without sorting.
+L{poetry.deadline_queue.DeadlineQueue} instead (it is one, as the server's
+deadlines are), waited on by one L{IDelayedCall}: a download started later
+with the same duration expires later, so the queue's FIFO stays in
+deadline order without sorting.
 
 Why not the server's L{poetry.server.deadlines.Deadlines} itself: the
 client does not import the server (docs/design.md, "Dependencies run one
@@ -42,10 +42,10 @@ class Clock(_Interface):
         """Call C{f} after C{delay} seconds; return the L{IDelayedCall}."""
 
 
-class Timeouts:
+class Timeouts(DeadlineQueue):
     """
     Timeouts on one timer.  L{add} sets one (C{expire(target)} after
-    C{seconds}, unless cancelled), L{cancel} cancels it; each expires
+    C{seconds}, unless cancelled), L{DeadlineQueue.cancel} cancels it; each expires
     exactly at its time, never earlier.  One C{expire} for all, as the
     server's deadlines have: an entry holds its target, not a bound method
     made for it.
@@ -59,43 +59,34 @@ class Timeouts:
     """
 
     def __init__(self, clock: Clock, expire: Callable[[Any], object]) -> None:
+        DeadlineQueue.__init__(self)
         self.clock = clock
         self.expire = expire
-        self._queue = DeadlineQueue()
         self._timer: IDelayedCall | None = None
         self._timer_due = inf
-
-    def __len__(self) -> int:
-        """Timeouts pending (cancelled ones not counted)."""
-        return len(self._queue)
-
-    @property
-    def held(self) -> int:
-        """Entries held, cancelled ones not yet swept included."""
-        return self._queue.held
 
     def add(
         self, seconds: float, target: object, now: float | None = None
     ) -> list[Any]:
         """
-        Call C{expire(target)} C{seconds} from now, unless L{cancel}led
-        first.  C{target} must not be L{None}.
+        Call C{expire(target)} C{seconds} from now, unless
+        L{DeadlineQueue.cancel}led first.  C{target} must not be L{None}.
 
         @param now: the clock's time now, if the caller has just read it.
-        @return: the entry, for L{cancel}.
+        @return: the entry, for L{DeadlineQueue.cancel}.
         """
         due = (self.clock.seconds() if now is None else now) + seconds
         entry = [due, target]
-        self._queue.push(entry)
+        self.push(entry)
         if due < self._timer_due:
             self._arm(due, seconds)
         return entry
 
-    def cancel(self, entry: list[Any]) -> None:
-        """Cancel a timeout that L{add} returned, if it has not expired."""
-        if self._queue.cancel(entry) and self._timer is not None:
-            timer, self._timer = self._timer, None
-            self._timer_due = inf
+    def emptied(self) -> None:
+        """Every timeout was cancelled: stop the timer."""
+        timer, self._timer = self._timer, None
+        self._timer_due = inf
+        if timer is not None:
             timer.cancel()
 
     def _arm(self, due: float, delay: float) -> None:
@@ -111,13 +102,12 @@ class Timeouts:
         self._timer = None
         limit = max(self.clock.seconds(), self._timer_due)
         self._timer_due = inf
-        queue = self._queue
-        for _ in range(queue.held):
-            entry = queue.pop(limit)
+        for _ in range(self.held):
+            entry = self.pop(limit)
             if entry is None:
                 break
             target, entry[1] = entry[1], None
             self.expire(target)
-        due = queue.first_due()
+        due = self.first_due()
         if due < self._timer_due:
             self._arm(due, due - self.clock.seconds())

@@ -72,7 +72,8 @@ class PoetryServerProtocol(BaseServerProtocol):
         factory = self.factory
         timeout = factory.idle_timeout
         if timeout is not None:
-            self.setTimeout(timeout)
+            # From when the connection was made: the base's clock read.
+            self.setTimeout(timeout, self.started)
         if factory.delay is None:
             data = self.poem.data
             if len(data) > self.STREAM_CHUNK:
