@@ -86,24 +86,8 @@ class Deadlines(DeadlineQueue):
         @return: the new entry, in C{to}.
         """
         protocol = entry[1]
-        # self.cancel(entry) and to.add(protocol), inline: one call, not
-        # two, at every fast connection's end.
-        entry[1] = None
-        dead = self._dead + 1
-        self._dead = dead
-        if dead >= self._check_at:
-            self._tidy()
-        now = to.clock.seconds()
-        due = now + to.seconds
-        moved = [due, protocol, now]
-        fifo = to._fifo
-        if fifo and fifo[-1][0] > due:
-            to.push(moved)
-        else:
-            fifo.append(moved)
-        if to._timer is None:
-            to._timer = to.clock.callLater(to.seconds, to._fire)
-        return moved
+        self.cancel(entry)
+        return to.add(protocol)
 
     def renew(self, entry: list[Any]) -> list[Any]:
         """
