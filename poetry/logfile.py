@@ -14,6 +14,7 @@ thread (with 20,000 old logs, over a second with no poem served).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Collection
 from typing import IO, Any, BinaryIO, cast
@@ -137,16 +138,41 @@ class BufferedFileLogObserver:
         self._second = 0.0
         self._second_end = 0.0
         self._stamp = ""
+        # The head of a line ("{stamp} [{namespace}#{level}] ") of the last
+        # namespace and level, and its second [_head_start, _head_end).
+        self._head = ""
+        self._head_start = 0.0
+        self._head_end = 0.0
+        self._head_namespace: object = None
+        self._head_level: object = None
 
     def _format_time(self, when: float | None) -> str:
         """C{formatTime}, computed once per second (its resolution)."""
         if when is None or self._time_format is None:
             return formatTime(when, self._time_format)
         if not self._second <= when < self._second_end:
-            second = int(when)
+            # floor, not int: -0.5 is in the second that began at -1.
+            second = math.floor(when)
             self._stamp = formatTime(second, self._time_format)
             self._second, self._second_end = float(second), float(second + 1)
         return self._stamp
+
+    def _head_for(self, when: float | None, namespace: object, level: Any) -> str:
+        """
+        The head of the line of an event at C{when} of C{namespace} and
+        C{level} (the timestamp and C{[namespace#level]}), its newlines
+        indented as twistd indents them; cached for the rest of the second
+        if C{namespace} is a L{str}.
+        """
+        stamp = self._format_time(when)
+        head = f"{stamp} [{namespace}#{level.name}] ".replace("\n", "\n\t")
+        if when is not None and type(namespace) is str:
+            # Only a str: another object's format() may change.
+            self._head = head
+            self._head_start, self._head_end = self._second, self._second_end
+            self._head_namespace = namespace
+            self._head_level = level
+        return head
 
     def _format(self, event: LogEvent) -> str | None:
         """
@@ -188,14 +214,19 @@ class BufferedFileLogObserver:
                 if "\n" in text:
                     text = text.replace("\n", "\n\t")
                 when = event.get("log_time")
-                # Two float comparisons, not a call: most events fall in the
-                # second whose stamp is cached.
-                if when is not None and self._second <= when < self._second_end:
-                    stamp = self._stamp
-                else:
-                    stamp = self._format_time(when)
                 namespace = event.get("log_namespace", "-")
-                text = f"{stamp} [{namespace}#{level.name}] {text}\n"
+                # Identity and two float comparisons, not a call or an
+                # f-string: most events are of the last namespace and level,
+                # in the second whose head is cached.
+                if (
+                    namespace is self._head_namespace
+                    and level is self._head_level
+                    and when is not None
+                    and self._head_start <= when < self._head_end
+                ):
+                    text = self._head + text + "\n"
+                else:
+                    text = self._head_for(when, namespace, level) + text + "\n"
         if text is None:
             text = self._format(event)
             if not text:

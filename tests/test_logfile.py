@@ -126,6 +126,37 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
         self.assertEqual(self.out.getvalue(), plain.getvalue())
         self.assertEqual((self.out.writes, self.out.flushes), (1, 1))
 
+    def assertSameText(self, *events: dict[str, Any]) -> None:
+        """
+        The observer writes what C{textFileLogObserver} writes for
+        C{events}, byte for byte.
+        """
+        plain = io.BytesIO()
+        reference = textFileLogObserver(plain)
+        for e in events:
+            self.observer(dict(e))
+            reference(dict(e))
+        self.observer.flush()
+        self.assertEqual(self.out.getvalue(), plain.getvalue())
+
+    def test_newlineInTheSystem(self) -> None:
+        """
+        A newline in the namespace (or in a C{log_system}) is indented as
+        twistd indents every newline of the line, not only the text's.
+        """
+        self.assertSameText(
+            event(log_namespace="two\nlines"),
+            event(log_namespace="two\nlines", n="and\nmore"),
+            event(log_system="sys\ntem"),
+        )
+
+    def test_timeBeforeTheEpoch(self) -> None:
+        """
+        A time before 1970 shows the second it falls in (C{-0.5} is
+        23:59:59), not the second a truncation towards zero gives.
+        """
+        self.assertSameText(event(when=-0.5), event(when=-1.0), event(when=-1.5))
+
     def test_waitsForTheTimer(self) -> None:
         """
         Buffered text waits L{FLUSH_DELAY} seconds from the first event (one
