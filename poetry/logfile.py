@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Collection
+import re
+from collections.abc import Callable, Collection
+from operator import itemgetter
+from string import Formatter
 from typing import IO, Any, BinaryIO, cast
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import (
     ILogObserver,
     LogEvent,
+    LogLevel,
     formatEventAsClassicLogText,
     formatTime,
     timeFormatRFC3339,
@@ -30,7 +34,18 @@ from twisted.logger import (
 from twisted.python import logfile
 from zope.interface import implementer
 
-__all__ = ["BufferedFileLogObserver", "ReopeningLogFile"]
+__all__ = [
+    "BufferedFileLogObserver",
+    "ReopeningLogFile",
+    "line_format",
+    "positional_format",
+]
+
+_FORMATTER = Formatter()
+
+#: The name a format field looks up: what str.format reads up to the
+#: first attribute (C{.}) or index (C{[}).
+_FIELD_NAME = re.compile(r"[^.\[]*")
 
 
 class ReopeningLogFile(logfile.LogFile):
@@ -104,10 +119,14 @@ class BufferedFileLogObserver:
         before it is written; it bounds the memory held and what a crash
         loses.
     @cvar FLUSH_DELAY: the longest, in seconds, text waits.
+    @cvar MAX_FORMATS: the most formats whose rendering is kept (a program
+        that puts its values in its formats makes a new one per event):
+        it bounds the memory they hold.
     """
 
     MAX_BUFFER = 64 * 1024
     FLUSH_DELAY = 0.5
+    MAX_FORMATS = 256
 
     def __init__(
         self,
@@ -133,16 +152,17 @@ class BufferedFileLogObserver:
         self._waiting: list[str] = []
         self._size = 0
         self._timer: IDelayedCall | None = None
+        self._formats: dict[str, _Rendering] = {}
         # The timestamp of the second [_second, _second_end) (0 and 0 when
         # none is cached yet).
         self._second = 0.0
         self._second_end = 0.0
         self._stamp = ""
         # The head of a line ("{stamp} [{namespace}#{level}] ") of the last
-        # namespace and level, and its second [_head_start, _head_end).
-        self._head = ""
-        self._head_start = 0.0
-        self._head_end = 0.0
+        # namespace and level, whether they wait, and its second
+        # [_head_start, _head_end).
+        self._head, self._head_buffered = "", False
+        self._head_start = self._head_end = 0.0
         self._head_namespace: object = None
         self._head_level: object = None
 
@@ -157,22 +177,30 @@ class BufferedFileLogObserver:
             self._second, self._second_end = float(second), float(second + 1)
         return self._stamp
 
-    def _head_for(self, when: float | None, namespace: object, level: Any) -> str:
+    def _head_for(
+        self, when: float | None, namespace: object, level: Any
+    ) -> tuple[str, bool]:
         """
         The head of the line of an event at C{when} of C{namespace} and
-        C{level} (the timestamp and C{[namespace#level]}), its newlines
-        indented as twistd indents them; cached for the rest of the second
-        if C{namespace} is a L{str}.
+        C{level} (timestamp, C{[namespace#level]}, newlines indented, as
+        twistd writes them) and whether it waits; kept for the rest of the
+        second if C{namespace} is a L{str} and C{level} a L{LogLevel}.
         """
         stamp = self._format_time(when)
-        head = f"{stamp} [{namespace}#{level.name}] ".replace("\n", "\n\t")
-        if when is not None and type(namespace) is str:
-            # Only a str: another object's format() may change.
-            self._head = head
+        name = "-" if level is None else level.name
+        head = f"{stamp} [{namespace}#{name}] ".replace("\n", "\n\t")
+        buffered = namespace in self.namespaces
+        # Only for these, whose text never changes: another namespace's
+        # format() or another level's name may.
+        if (
+            when is not None
+            and type(namespace) is str
+            and any(level is known for known in _LEVELS)
+        ):
+            self._head, self._head_buffered = head, buffered
             self._head_start, self._head_end = self._second, self._second_end
-            self._head_namespace = namespace
-            self._head_level = level
-        return head
+            self._head_namespace, self._head_level = namespace, level
+        return head, buffered
 
     def _format(self, event: LogEvent) -> str | None:
         """
@@ -186,53 +214,61 @@ class BufferedFileLogObserver:
         Format C{event}; write it now or let it wait (see above).
 
         The text is C{formatEventAsClassicLogText(event)}'s.  The common
-        event (a text format without calls, no C{log_system}, traceback or
-        flattened fields: every access event) is formatted here, in this
-        one call, by C{str.format_map}: the same text as C{twisted.logger}'s own
-        formatter (a C{string.Formatter} that adds the C{{name()}} call
-        syntax) at a tenth of its cost.  Any other event, or one whose
-        format fails, goes to C{twisted.logger}'s formatter (L{_format}).
+        event (no C{log_system}, traceback or flattened fields, a format
+        L{line_format} renders: every access event) is formatted here, in
+        this one call, by its format's rendering (looked up in a dict) and
+        its second's head.  Any other event, or one whose format fails,
+        goes to C{twisted.logger}'s formatter (L{_format}).
         """
-        fmt = event.get("log_format")
-        level = event.get("log_level")
         text: str | None = None
+        fmt = event.get("log_format")
         if (
             type(fmt) is str
-            and level is not None
-            and "()" not in fmt
             and "log_system" not in event
             and "log_failure" not in event
             and "log_flattened" not in event
         ):
-            try:
-                text = fmt.format_map(event)
-            except Exception:
-                pass  # twisted.logger's formatter tells what went wrong
-            else:
-                if not text:
-                    return
-                if "\n" in text:
-                    text = text.replace("\n", "\n\t")
-                when = event.get("log_time")
-                namespace = event.get("log_namespace", "-")
-                # Identity and two float comparisons, not a call or an
-                # f-string: most events are of the last namespace and level,
-                # in the second whose head is cached.
-                if (
-                    namespace is self._head_namespace
-                    and level is self._head_level
-                    and when is not None
-                    and self._head_start <= when < self._head_end
-                ):
-                    text = self._head + text + "\n"
+            # Decided once per format: what the event's text needs.
+            render, fields = self._formats.get(fmt) or self._learn(fmt)
+            if render is not None:
+                try:
+                    if fields is None:
+                        text = render(event)
+                    else:
+                        text = render(*fields(event))
+                    # Subscripts, not get(): an event without them is
+                    # twisted.logger's formatter's, as any that fails here.
+                    level = event["log_level"]
+                    namespace = event["log_namespace"]
+                    when = event["log_time"]
+                except Exception:
+                    text = None  # twisted.logger's formatter tells what went wrong
                 else:
-                    text = self._head_for(when, namespace, level) + text + "\n"
+                    if not text:
+                        return
+                    if "\n" in text:
+                        text = text.replace("\n", "\n\t")
+                    # Identities and two float comparisons, not a call: most
+                    # events are of the last namespace and level, in the
+                    # second whose head is cached.
+                    if (
+                        namespace is self._head_namespace
+                        and level is self._head_level
+                        and when is not None
+                        and self._head_start <= when < self._head_end
+                    ):
+                        head = self._head
+                        buffered = self._head_buffered
+                    else:
+                        head, buffered = self._head_for(when, namespace, level)
+                    text = f"{head}{text}\n"
         if text is None:
             text = self._format(event)
             if not text:
                 return
+            buffered = event.get("log_namespace") in self.namespaces
         self._waiting.append(text)
-        if event.get("log_namespace") not in self.namespaces:
+        if not buffered:
             self.flush()
             return
         self._size = size = self._size + len(text)
@@ -240,6 +276,17 @@ class BufferedFileLogObserver:
             self.flush()
         elif self._timer is None:
             self._timer = self.clock.callLater(self.FLUSH_DELAY, self._expired)
+
+    def _learn(self, fmt: str) -> _Rendering:
+        """
+        How to render C{fmt} (L{line_format}), kept for its next events;
+        the kept renderings are forgotten once there are L{MAX_FORMATS}.
+        """
+        rendering = line_format(fmt)
+        if len(self._formats) >= self.MAX_FORMATS:
+            self._formats.clear()
+        self._formats[fmt] = rendering
+        return rendering
 
     def _expired(self) -> None:
         self._timer = None
@@ -256,3 +303,81 @@ class BufferedFileLogObserver:
         waiting, self._waiting, self._size = self._waiting, [], 0
         self.out.write("".join(waiting).encode("utf-8"))
         self.out.flush()
+
+
+#: Every log level: a line's head is kept only for these (and no level),
+#: whose names never change.
+_LEVELS: tuple[LogLevel | None, ...] = (None, *LogLevel.iterconstants())
+
+#: How L{BufferedFileLogObserver} renders the text of a format: C{(render,
+#: fields)}: C{render(*fields(event))} (a positional format and the
+#: getter of its values), C{render(event)} (C{fields} L{None}: the format's
+#: own C{format_map}), or (L{None}, L{None}): twisted.logger's formatter.
+_Rendering = tuple[
+    Callable[..., str] | None, Callable[[LogEvent], tuple[Any, ...]] | None
+]
+
+
+def positional_format(fmt: str) -> tuple[str, tuple[str, ...]] | None:
+    """
+    C{fmt}, a PEP 3101 format of named fields, as a format of automatically
+    numbered ones and the names of their values, in order: C{"{peer}
+    {seconds:.3f}"} is C{("{} {:.3f}", ("peer", "seconds"))}, and
+    C{template.format(*(event[name] for name in names))} is
+    C{fmt.format_map(event)} for any event (each field keeps its
+    attributes, index, conversion and spec, formatted by the same
+    C{format()}; only the lookup of the name moves, and an exception
+    raised either way is raised the other way too).
+
+    L{None} when C{fmt} cannot be parsed, or has a field that is
+    positional (C{{}}, C{{0}}), has a nested field in its spec, or
+    reaches anything else by a name (C{{a[{b}]}}).
+    """
+    parts = []
+    names = []
+    try:
+        parsed = list(_FORMATTER.parse(fmt))
+    except ValueError:
+        return None
+    for literal, field, spec, conversion in parsed:
+        parts.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is None:
+            continue
+        name = _FIELD_NAME.match(field).group()  # type: ignore[union-attr]
+        if not name or name.isdecimal() or "{" in field or "{" in (spec or ""):
+            return None
+        names.append(name)
+        parts.append("{" + field[len(name) :])
+        if conversion is not None:
+            parts.append("!" + conversion)
+        if spec:
+            parts.append(":" + spec)
+        parts.append("}")
+    return "".join(parts), tuple(names)
+
+
+def line_format(fmt: str) -> _Rendering:
+    """
+    How L{BufferedFileLogObserver} renders the text of events of C{fmt}
+    (see L{_Rendering}) so it is the text C{twisted.logger}'s formatter
+    gives (C{formatEvent}: C{string.Formatter}, each value wrapped in a
+    C{PotentialCallWrapper} for the C{{name()}} call syntax):
+
+      - a format with a call (C{"()"}) or an attribute of a name
+        beginning with C{_} (the wrapper's own, such as C{__class__}; any
+        C{"._"} in the format, to be sure): C{twisted.logger}'s formatter;
+      - a format of two fields or more that L{positional_format}
+        translates: that format's C{format} and an C{itemgetter} of its
+        names (a third less than C{format_map}, which slices and hashes
+        each field's name anew for every event);
+      - any other: C{fmt.format_map} (a format it fails, such as one
+        with a positional field, goes on to C{twisted.logger}'s formatter
+        at each event).
+    """
+    if "()" in fmt or "._" in fmt:
+        return None, None
+    positional = positional_format(fmt)
+    if positional is None or len(positional[1]) < 2:
+        return fmt.format_map, None
+    template, names = positional
+    return template.format, itemgetter(*names)
