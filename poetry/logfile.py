@@ -36,6 +36,7 @@ from zope.interface import implementer
 
 __all__ = [
     "BufferedFileLogObserver",
+    "LineHeads",
     "ReopeningLogFile",
     "line_format",
     "positional_format",
@@ -148,83 +149,34 @@ class BufferedFileLogObserver:
         self.out = out
         self.clock = clock
         self.namespaces = frozenset(namespaces)
-        self._time_format = time_format
         self._waiting: list[str] = []
         self._size = 0
         self._timer: IDelayedCall | None = None
         self._formats: dict[str, _Rendering] = {}
-        # The timestamp of the second [_second, _second_end) (0 and 0 when
-        # none is cached yet).
-        self._second = 0.0
-        self._second_end = 0.0
-        self._stamp = ""
-        # The head of a line ("{stamp} [{namespace}#{level}] ") of the last
-        # namespace and level, whether they wait, and its second
-        # [_head_start, _head_end).
-        self._head, self._head_buffered = "", False
-        self._head_start = self._head_end = 0.0
-        self._head_namespace: object = None
-        self._head_level: object = None
-
-    def _format_time(self, when: float | None) -> str:
-        """C{formatTime}, computed once per second (its resolution)."""
-        if when is None or self._time_format is None:
-            return formatTime(when, self._time_format)
-        if not self._second <= when < self._second_end:
-            # floor, not int: -0.5 is in the second that began at -1.
-            second = math.floor(when)
-            self._stamp = formatTime(second, self._time_format)
-            self._second, self._second_end = float(second), float(second + 1)
-        return self._stamp
-
-    def _head_for(
-        self, when: float | None, namespace: object, level: Any
-    ) -> tuple[str, bool]:
-        """
-        The head of the line of an event at C{when} of C{namespace} and
-        C{level} (timestamp, C{[namespace#level]}, newlines indented, as
-        twistd writes them) and whether it waits; kept for the rest of the
-        second if C{namespace} is a L{str} and C{level} a L{LogLevel}.
-        """
-        stamp = self._format_time(when)
-        name = "-" if level is None else level.name
-        head = f"{stamp} [{namespace}#{name}] ".replace("\n", "\n\t")
-        buffered = namespace in self.namespaces
-        # Only for these, whose text never changes: another namespace's
-        # format() or another level's name may.
-        if (
-            when is not None
-            and type(namespace) is str
-            and any(level is known for known in _LEVELS)
-        ):
-            self._head, self._head_buffered = head, buffered
-            self._head_start, self._head_end = self._second, self._second_end
-            self._head_namespace, self._head_level = namespace, level
-        return head, buffered
+        self._heads = LineHeads(time_format, self.namespaces)
 
     def _format(self, event: LogEvent) -> str | None:
         """
         C{formatEventAsClassicLogText(event)}, the text twistd writes, with
         this observer's timestamps: what L{__call__} does not format itself.
         """
-        return formatEventAsClassicLogText(event, formatTime=self._format_time)
+        return formatEventAsClassicLogText(event, formatTime=self._heads.format_time)
 
     def __call__(self, event: LogEvent) -> None:
         """
         Format C{event}; write it now or let it wait (see above).
 
         The text is C{formatEventAsClassicLogText(event)}'s.  The common
-        event (no C{log_system}, traceback or flattened fields, a format
-        L{line_format} renders: every access event) is formatted here, in
-        this one call, by its format's rendering (looked up in a dict) and
-        its second's head.  Any other event, or one whose format fails,
-        goes to C{twisted.logger}'s formatter (L{_format}).
+        event (no traceback or flattened fields, a format L{line_format}
+        renders: every access event) is formatted here, in this one call,
+        by its format's rendering (looked up in a dict) and its head
+        (L{LineHeads}).  Any other event, or one whose format fails, goes
+        to C{twisted.logger}'s formatter (L{_format}).
         """
         text: str | None = None
         fmt = event.get("log_format")
         if (
             type(fmt) is str
-            and "log_system" not in event
             and "log_failure" not in event
             and "log_flattened" not in event
         ):
@@ -248,19 +200,24 @@ class BufferedFileLogObserver:
                         return
                     if "\n" in text:
                         text = text.replace("\n", "\n\t")
+                    heads = self._heads
                     # Identities and two float comparisons, not a call: most
                     # events are of the last namespace and level, in the
-                    # second whose head is cached.
+                    # second whose head is kept.
                     if (
-                        namespace is self._head_namespace
-                        and level is self._head_level
+                        namespace is heads.namespace
+                        and level is heads.level
                         and when is not None
-                        and self._head_start <= when < self._head_end
+                        and heads.start <= when < heads.end
+                        and "log_system" not in event
                     ):
-                        head = self._head
-                        buffered = self._head_buffered
+                        head, buffered = heads.head, heads.buffered
+                    elif "log_system" in event:
+                        head, buffered = heads.system_head(
+                            when, event["log_system"], namespace, level
+                        )
                     else:
-                        head, buffered = self._head_for(when, namespace, level)
+                        head, buffered = heads.head_for(when, namespace, level)
                     text = f"{head}{text}\n"
         if text is None:
             text = self._format(event)
@@ -304,6 +261,104 @@ class BufferedFileLogObserver:
         self.out.write("".join(waiting).encode("utf-8"))
         self.out.flush()
 
+
+class LineHeads:
+    """
+    The heads of L{BufferedFileLogObserver}'s lines (C{"{stamp} [{system}]
+    "}, newlines indented, as C{formatEventAsClassicLogText} writes them)
+    and whether their events wait, computed once per second: the
+    timestamp of the second, the head of the last namespace and level
+    (its attributes read by the observer itself: a call costs more than
+    the whole check) and the head of the last C{log_system}.
+
+    @ivar head: the last namespace and level's head, for events at
+        C{[start, end)} of C{namespace} and C{level}; C{buffered}: whether
+        they wait.
+    """
+
+    def __init__(self, time_format: str | None, namespaces: frozenset[str]) -> None:
+        """
+        @param time_format: the timestamps' C{strftime} format, to the
+            second.
+        @param namespaces: the namespaces whose events wait.
+        """
+        self.time_format = time_format
+        self.namespaces = namespaces
+        # The timestamp of the second [_second, _second_end).
+        self._second = self._second_end = 0.0
+        self._stamp = ""
+        self.head, self.buffered = "", False
+        self.start = self.end = 0.0
+        self.namespace: object = None
+        self.level: object = None
+        self._system = ""
+        self._system_head = ""
+        self._system_start = self._system_end = 0.0
+
+    def format_time(self, when: float | None) -> str:
+        """C{formatTime}, computed once per second (its resolution)."""
+        if when is None or self.time_format is None:
+            return formatTime(when, self.time_format)
+        if not self._second <= when < self._second_end:
+            # floor, not int: -0.5 is in the second that began at -1.
+            second = math.floor(when)
+            self._stamp = formatTime(second, self.time_format)
+            self._second, self._second_end = float(second), float(second + 1)
+        return self._stamp
+
+    def head_for(
+        self, when: float | None, namespace: object, level: Any
+    ) -> tuple[str, bool]:
+        """
+        The head of an event at C{when} of C{namespace} and C{level}
+        (C{[namespace#level]}) and whether it waits; kept for the rest of
+        the second if C{namespace} is a L{str} and C{level} a L{LogLevel}.
+        """
+        stamp = self.format_time(when)
+        name = "-" if level is None else level.name
+        head = f"{stamp} [{namespace}#{name}] ".replace("\n", "\n\t")
+        buffered = namespace in self.namespaces
+        # Only for these, whose text never changes: another namespace's
+        # format() or another level's name may.
+        if (
+            when is not None
+            and type(namespace) is str
+            and any(level is known for known in _LEVELS)
+        ):
+            self.head, self.buffered = head, buffered
+            self.start, self.end = self._second, self._second_end
+            self.namespace, self.level = namespace, level
+        return head, buffered
+
+    def system_head(
+        self, when: float | None, system: object, namespace: object, level: Any
+    ) -> tuple[str, bool]:
+        """
+        The head of an event at C{when} of C{system} (its C{log_system}, as
+        a worker's events have: C{[system]}; L{None} is none), C{namespace}
+        and C{level}, and whether it waits; the last L{str} C{system}'s
+        is kept for the rest of its second.
+        """
+        if system is None:
+            return self.head_for(when, namespace, level)
+        buffered = namespace in self.namespaces
+        if type(system) is str:
+            if (
+                system == self._system
+                and when is not None
+                and self._system_start <= when < self._system_end
+            ):
+                return self._system_head, buffered
+        else:
+            try:
+                system = str(system)
+            except Exception:
+                system = "UNFORMATTABLE"  # as twisted.logger shows it
+        head = f"{self.format_time(when)} [{system}] ".replace("\n", "\n\t")
+        if when is not None and type(system) is str:
+            self._system, self._system_head = system, head
+            self._system_start, self._system_end = self._second, self._second_end
+        return head, buffered
 
 #: Every log level: a line's head is kept only for these (and no level),
 #: whose names never change.

@@ -323,16 +323,47 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
             event(log_format="{peer:>{n}} {n}"),  # nested: format_map
             event(n="two\nlines"),
             event(log_namespace="other", log_level=LogLevel.warn),
+            event(log_system="worker 1 poetry.access#info"),
         )
         self.assertEqual(formatted, [])
+
+    def test_systems(self) -> None:
+        """
+        An event's C{log_system} (a worker's events have one) is shown as
+        twistd shows it: a str as it is, in its own second, after other
+        systems or none; L{None} as no system; any other object as its
+        C{str()}, or C{UNFORMATTABLE}; and its events wait or not by
+        their namespace.
+        """
+
+        class Unprintable:
+            def __str__(self) -> str:
+                raise ValueError("no")
+
+        self.assertSameText(
+            event(log_system="worker 1 poetry.access#info"),
+            event(log_system="worker 1 poetry.access#info", when=T0 + 0.5),
+            event(log_system="worker 2 poetry.access#info", when=T0 + 0.6),
+            event(log_system="worker 2 poetry.access#info", when=T0 + 1),
+            event(when=T0 + 1.1),
+            event(log_system="worker 2 poetry.access#info", when=T0 + 1.2),
+            event(log_system=None),
+            event(log_system=7),
+            event(log_system=Unprintable()),
+            event(log_system="w", log_time=None),
+            event(LIFECYCLE_NAMESPACE, log_system="w", log_level=LogLevel.warn),
+        )
+        self.observer(event("other", log_system="worker 1 other#info"))
+        self.observer(event("other", log_system="worker 1 other#info"))
+        self.assertEqual(self.out.writes, 3)  # written through, each
 
     def test_otherEventsToTwistedFormatter(self) -> None:
         """
         The events the observer must not format itself go to
         twisted.logger's formatter: a call (C{{name()}}), an attribute of
         C{twisted.logger}'s value wrapper (C{{a.__class__}}), a missing
-        key, a positional field, a non-str format, a C{log_system}, a
-        traceback, flattened fields; the text is twistd's.
+        key, a positional field, a non-str format, a traceback, flattened
+        fields; the text is twistd's.
         """
         formatted: list[object] = []
 
@@ -351,7 +382,6 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
             event(log_format="{peer} {0}"),
             event(log_format=b"{peer} {n}"),
             event(log_format=7),
-            event(log_system="pid:7"),
             event(log_failure=failure()),
             flat,
             # Flattened fields are what is shown, not the live ones.
@@ -420,6 +450,23 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
             *(event(log_format=f"{{peer}} {i % 3} {{n}}") for i in range(9))
         )
         self.assertLessEqual(len(self.observer._formats), 2)
+
+    def test_noTimestamps(self) -> None:
+        """
+        Without a time format, lines show C{-} for the time, as twistd's
+        observer does with C{timeFormat=None}.
+        """
+        observer = BufferedFileLogObserver(
+            self.out, self.clock, (ACCESS_NAMESPACE,), time_format=None
+        )
+        plain = io.BytesIO()
+        reference = textFileLogObserver(plain, timeFormat=None)
+        for e in [event(), event(when=T0 + 1), event(log_system="w"), event()]:
+            observer(dict(e))
+            reference(dict(e))
+        observer.flush()
+        self.assertEqual(self.out.getvalue(), plain.getvalue())
+        self.assertTrue(self.out.getvalue().startswith(b"- [poetry.access#info]"))
 
     def test_waitsForTheTimer(self) -> None:
         """
