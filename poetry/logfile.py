@@ -14,14 +14,19 @@ thread (with 20,000 old logs, over a second with no poem served).
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Collection
+import re
+from collections.abc import Callable, Collection
+from operator import itemgetter
+from string import Formatter
 from typing import IO, Any, BinaryIO, cast
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import (
     ILogObserver,
     LogEvent,
+    LogLevel,
     formatEventAsClassicLogText,
     formatTime,
     timeFormatRFC3339,
@@ -29,7 +34,19 @@ from twisted.logger import (
 from twisted.python import logfile
 from zope.interface import implementer
 
-__all__ = ["BufferedFileLogObserver", "ReopeningLogFile"]
+__all__ = [
+    "BufferedFileLogObserver",
+    "LineHeads",
+    "ReopeningLogFile",
+    "line_format",
+    "positional_format",
+]
+
+_FORMATTER = Formatter()
+
+#: The name a format field looks up: what str.format reads up to the
+#: first attribute (C{.}) or index (C{[}).
+_FIELD_NAME = re.compile(r"[^.\[]*")
 
 
 class ReopeningLogFile(logfile.LogFile):
@@ -103,10 +120,14 @@ class BufferedFileLogObserver:
         before it is written; it bounds the memory held and what a crash
         loses.
     @cvar FLUSH_DELAY: the longest, in seconds, text waits.
+    @cvar MAX_FORMATS: the most formats whose rendering is kept (a program
+        that puts its values in its formats makes a new one per event):
+        it bounds the memory they hold.
     """
 
     MAX_BUFFER = 64 * 1024
     FLUSH_DELAY = 0.5
+    MAX_FORMATS = 256
 
     def __init__(
         self,
@@ -128,80 +149,83 @@ class BufferedFileLogObserver:
         self.out = out
         self.clock = clock
         self.namespaces = frozenset(namespaces)
-        self._time_format = time_format
         self._waiting: list[str] = []
         self._size = 0
         self._timer: IDelayedCall | None = None
-        # The timestamp of the second [_second, _second_end) (0 and 0 when
-        # none is cached yet).
-        self._second = 0.0
-        self._second_end = 0.0
-        self._stamp = ""
-
-    def _format_time(self, when: float | None) -> str:
-        """C{formatTime}, computed once per second (its resolution)."""
-        if when is None or self._time_format is None:
-            return formatTime(when, self._time_format)
-        if not self._second <= when < self._second_end:
-            second = int(when)
-            self._stamp = formatTime(second, self._time_format)
-            self._second, self._second_end = float(second), float(second + 1)
-        return self._stamp
+        self._formats: dict[str, _Rendering] = {}
+        self._heads = LineHeads(time_format, self.namespaces)
 
     def _format(self, event: LogEvent) -> str | None:
         """
         C{formatEventAsClassicLogText(event)}, the text twistd writes, with
         this observer's timestamps: what L{__call__} does not format itself.
         """
-        return formatEventAsClassicLogText(event, formatTime=self._format_time)
+        return formatEventAsClassicLogText(event, formatTime=self._heads.format_time)
 
     def __call__(self, event: LogEvent) -> None:
         """
         Format C{event}; write it now or let it wait (see above).
 
         The text is C{formatEventAsClassicLogText(event)}'s.  The common
-        event (a text format without calls, no C{log_system}, traceback or
-        flattened fields: every access event) is formatted here, in this
-        one call, by C{str.format_map}: the same text as C{twisted.logger}'s own
-        formatter (a C{string.Formatter} that adds the C{{name()}} call
-        syntax) at a tenth of its cost.  Any other event, or one whose
-        format fails, goes to C{twisted.logger}'s formatter (L{_format}).
+        event (no traceback or flattened fields, a format L{line_format}
+        renders: every access event) is formatted here, in this one call,
+        by its format's rendering (looked up in a dict) and its head
+        (L{LineHeads}).  Any other event, or one whose format fails, goes
+        to C{twisted.logger}'s formatter (L{_format}).
         """
-        fmt = event.get("log_format")
-        level = event.get("log_level")
         text: str | None = None
+        fmt = event.get("log_format")
         if (
             type(fmt) is str
-            and level is not None
-            and "()" not in fmt
-            and "log_system" not in event
             and "log_failure" not in event
             and "log_flattened" not in event
         ):
-            try:
-                text = fmt.format_map(event)
-            except Exception:
-                pass  # twisted.logger's formatter tells what went wrong
-            else:
-                if not text:
-                    return
-                if "\n" in text:
-                    text = text.replace("\n", "\n\t")
-                when = event.get("log_time")
-                # Two float comparisons, not a call: most events fall in the
-                # second whose stamp is cached.
-                if when is not None and self._second <= when < self._second_end:
-                    stamp = self._stamp
+            # Decided once per format: what the event's text needs.
+            render, fields = self._formats.get(fmt) or self._learn(fmt)
+            if render is not None:
+                try:
+                    if fields is None:
+                        text = render(event)
+                    else:
+                        text = render(*fields(event))
+                    # Subscripts, not get(): an event without them is
+                    # twisted.logger's formatter's, as any that fails here.
+                    level = event["log_level"]
+                    namespace = event["log_namespace"]
+                    when = event["log_time"]
+                except Exception:
+                    text = None  # twisted.logger's formatter tells what went wrong
                 else:
-                    stamp = self._format_time(when)
-                namespace = event.get("log_namespace", "-")
-                text = f"{stamp} [{namespace}#{level.name}] {text}\n"
+                    if not text:
+                        return
+                    if "\n" in text:
+                        text = text.replace("\n", "\n\t")
+                    heads = self._heads
+                    # Identities and two float comparisons, not a call: most
+                    # events are of the last namespace and level, in the
+                    # second whose head is kept.
+                    if (
+                        namespace is heads.namespace
+                        and level is heads.level
+                        and when is not None
+                        and heads.start <= when < heads.end
+                        and "log_system" not in event
+                    ):
+                        head, buffered = heads.head, heads.buffered
+                    elif "log_system" in event:
+                        head, buffered = heads.system_head(
+                            when, event["log_system"], namespace, level
+                        )
+                    else:
+                        head, buffered = heads.head_for(when, namespace, level)
+                    text = f"{head}{text}\n"
         if text is None:
             text = self._format(event)
             if not text:
                 return
+            buffered = event.get("log_namespace") in self.namespaces
         self._waiting.append(text)
-        if event.get("log_namespace") not in self.namespaces:
+        if not buffered:
             self.flush()
             return
         self._size = size = self._size + len(text)
@@ -209,6 +233,17 @@ class BufferedFileLogObserver:
             self.flush()
         elif self._timer is None:
             self._timer = self.clock.callLater(self.FLUSH_DELAY, self._expired)
+
+    def _learn(self, fmt: str) -> _Rendering:
+        """
+        How to render C{fmt} (L{line_format}), kept for its next events;
+        the kept renderings are forgotten once there are L{MAX_FORMATS}.
+        """
+        rendering = line_format(fmt)
+        if len(self._formats) >= self.MAX_FORMATS:
+            self._formats.clear()
+        self._formats[fmt] = rendering
+        return rendering
 
     def _expired(self) -> None:
         self._timer = None
@@ -225,3 +260,179 @@ class BufferedFileLogObserver:
         waiting, self._waiting, self._size = self._waiting, [], 0
         self.out.write("".join(waiting).encode("utf-8"))
         self.out.flush()
+
+
+class LineHeads:
+    """
+    The heads of L{BufferedFileLogObserver}'s lines (C{"{stamp} [{system}]
+    "}, newlines indented, as C{formatEventAsClassicLogText} writes them)
+    and whether their events wait, computed once per second: the
+    timestamp of the second, the head of the last namespace and level
+    (its attributes read by the observer itself: a call costs more than
+    the whole check) and the head of the last C{log_system}.
+
+    @ivar head: the last namespace and level's head, for events at
+        C{[start, end)} of C{namespace} and C{level}; C{buffered}: whether
+        they wait.
+    """
+
+    def __init__(self, time_format: str | None, namespaces: frozenset[str]) -> None:
+        """
+        @param time_format: the timestamps' C{strftime} format, to the
+            second.
+        @param namespaces: the namespaces whose events wait.
+        """
+        self.time_format = time_format
+        self.namespaces = namespaces
+        # The timestamp of the second [_second, _second_end).
+        self._second = self._second_end = 0.0
+        self._stamp = ""
+        self.head, self.buffered = "", False
+        self.start = self.end = 0.0
+        self.namespace: object = None
+        self.level: object = None
+        self._system = ""
+        self._system_head = ""
+        self._system_start = self._system_end = 0.0
+
+    def format_time(self, when: float | None) -> str:
+        """C{formatTime}, computed once per second (its resolution)."""
+        if when is None or self.time_format is None:
+            return formatTime(when, self.time_format)
+        if not self._second <= when < self._second_end:
+            # floor, not int: -0.5 is in the second that began at -1.
+            second = math.floor(when)
+            self._stamp = formatTime(second, self.time_format)
+            self._second, self._second_end = float(second), float(second + 1)
+        return self._stamp
+
+    def head_for(
+        self, when: float | None, namespace: object, level: Any
+    ) -> tuple[str, bool]:
+        """
+        The head of an event at C{when} of C{namespace} and C{level}
+        (C{[namespace#level]}) and whether it waits; kept for the rest of
+        the second if C{namespace} is a L{str} and C{level} a L{LogLevel}.
+        """
+        stamp = self.format_time(when)
+        name = "-" if level is None else level.name
+        head = f"{stamp} [{namespace}#{name}] ".replace("\n", "\n\t")
+        buffered = namespace in self.namespaces
+        # Only for these, whose text never changes: another namespace's
+        # format() or another level's name may.
+        if (
+            when is not None
+            and type(namespace) is str
+            and any(level is known for known in _LEVELS)
+        ):
+            self.head, self.buffered = head, buffered
+            self.start, self.end = self._second, self._second_end
+            self.namespace, self.level = namespace, level
+        return head, buffered
+
+    def system_head(
+        self, when: float | None, system: object, namespace: object, level: Any
+    ) -> tuple[str, bool]:
+        """
+        The head of an event at C{when} of C{system} (its C{log_system}, as
+        a worker's events have: C{[system]}; L{None} is none), C{namespace}
+        and C{level}, and whether it waits; the last L{str} C{system}'s
+        is kept for the rest of its second.
+        """
+        if system is None:
+            return self.head_for(when, namespace, level)
+        buffered = namespace in self.namespaces
+        if type(system) is str:
+            if (
+                system == self._system
+                and when is not None
+                and self._system_start <= when < self._system_end
+            ):
+                return self._system_head, buffered
+        else:
+            try:
+                system = str(system)
+            except Exception:
+                system = "UNFORMATTABLE"  # as twisted.logger shows it
+        head = f"{self.format_time(when)} [{system}] ".replace("\n", "\n\t")
+        if when is not None and type(system) is str:
+            self._system, self._system_head = system, head
+            self._system_start, self._system_end = self._second, self._second_end
+        return head, buffered
+
+#: Every log level: a line's head is kept only for these (and no level),
+#: whose names never change.
+_LEVELS: tuple[LogLevel | None, ...] = (None, *LogLevel.iterconstants())
+
+#: How L{BufferedFileLogObserver} renders the text of a format: C{(render,
+#: fields)}: C{render(*fields(event))} (a positional format and the
+#: getter of its values), C{render(event)} (C{fields} L{None}: the format's
+#: own C{format_map}), or (L{None}, L{None}): twisted.logger's formatter.
+_Rendering = tuple[
+    Callable[..., str] | None, Callable[[LogEvent], tuple[Any, ...]] | None
+]
+
+
+def positional_format(fmt: str) -> tuple[str, tuple[str, ...]] | None:
+    """
+    C{fmt}, a PEP 3101 format of named fields, as a format of automatically
+    numbered ones and the names of their values, in order: C{"{peer}
+    {seconds:.3f}"} is C{("{} {:.3f}", ("peer", "seconds"))}, and
+    C{template.format(*(event[name] for name in names))} is
+    C{fmt.format_map(event)} for any event (each field keeps its
+    attributes, index, conversion and spec, formatted by the same
+    C{format()}; only the lookup of the name moves, and an exception
+    raised either way is raised the other way too).
+
+    L{None} when C{fmt} cannot be parsed, or has a field that is
+    positional (C{{}}, C{{0}}), has a nested field in its spec, or
+    reaches anything else by a name (C{{a[{b}]}}).
+    """
+    parts = []
+    names = []
+    try:
+        parsed = list(_FORMATTER.parse(fmt))
+    except ValueError:
+        return None
+    for literal, field, spec, conversion in parsed:
+        parts.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is None:
+            continue
+        name = _FIELD_NAME.match(field).group()  # type: ignore[union-attr]
+        if not name or name.isdecimal() or "{" in field or "{" in (spec or ""):
+            return None
+        names.append(name)
+        parts.append("{" + field[len(name) :])
+        if conversion is not None:
+            parts.append("!" + conversion)
+        if spec:
+            parts.append(":" + spec)
+        parts.append("}")
+    return "".join(parts), tuple(names)
+
+
+def line_format(fmt: str) -> _Rendering:
+    """
+    How L{BufferedFileLogObserver} renders the text of events of C{fmt}
+    (see L{_Rendering}) so it is the text C{twisted.logger}'s formatter
+    gives (C{formatEvent}: C{string.Formatter}, each value wrapped in a
+    C{PotentialCallWrapper} for the C{{name()}} call syntax):
+
+      - a format with a call (C{"()"}) or an attribute of a name
+        beginning with C{_} (the wrapper's own, such as C{__class__}; any
+        C{"._"} in the format, to be sure): C{twisted.logger}'s formatter;
+      - a format of two fields or more that L{positional_format}
+        translates: that format's C{format} and an C{itemgetter} of its
+        names (a third less than C{format_map}, which slices and hashes
+        each field's name anew for every event);
+      - any other: C{fmt.format_map} (a format it fails, such as one
+        with a positional field, goes on to C{twisted.logger}'s formatter
+        at each event).
+    """
+    if "()" in fmt or "._" in fmt:
+        return None, None
+    positional = positional_format(fmt)
+    if positional is None or len(positional[1]) < 2:
+        return fmt.format_map, None
+    template, names = positional
+    return template.format, itemgetter(*names)
