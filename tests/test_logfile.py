@@ -225,13 +225,7 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
             event(log_format="{n}", log_failure=failure()),  # with traceback
             event(log_namespace=None),  # not buffered: written through
         ]
-        plain = io.BytesIO()
-        reference = textFileLogObserver(plain)
-        for e in events:
-            self.observer(dict(e))
-            reference(dict(e))
-        self.observer.flush()
-        self.assertEqual(self.out.getvalue(), plain.getvalue())
+        self.assertSameText(*events)
         self.assertEqual((self.out.writes, self.out.flushes), (1, 1))
 
     def assertSameText(self, *events: dict[str, Any]) -> None:
@@ -281,13 +275,12 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
         ]
         self.assertSameText(*events)
 
-    def test_commonEventsFormattedHere(self) -> None:
+    def observe_formatter(self) -> list[object]:
         """
-        The common events (one field or several, specs, conversions,
-        attributes and indexes, values of any type, several lines, no
-        field at all) are formatted by the observer itself, never by
-        twisted.logger's formatter (L{BufferedFileLogObserver._format}),
-        and still give twistd's text.
+        Make C{self.observer} one that notes the format of each event it
+        hands to twisted.logger's formatter (L{BufferedFileLogObserver._format}).
+
+        @return: the list the formats are noted in.
         """
         formatted: list[object] = []
 
@@ -297,6 +290,17 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
                 return super()._format(event)
 
         self.observer = Observer(self.out, self.clock, (ACCESS_NAMESPACE,))
+        return formatted
+
+    def test_commonEventsFormattedHere(self) -> None:
+        """
+        The common events (one field or several, specs, conversions,
+        attributes and indexes, values of any type, several lines, no
+        field at all) are formatted by the observer itself, never by
+        twisted.logger's formatter (L{BufferedFileLogObserver._format}),
+        and still give twistd's text.
+        """
+        formatted = self.observe_formatter()
         access = {
             "peer": "127.0.0.1:1",
             "poem": "p",
@@ -365,14 +369,7 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
         key, a positional field, a non-str format, a traceback, flattened
         fields; the text is twistd's.
         """
-        formatted: list[object] = []
-
-        class Observer(BufferedFileLogObserver):
-            def _format(self, event: dict[str, Any]) -> str | None:
-                formatted.append(event["log_format"])
-                return super()._format(event)
-
-        self.observer = Observer(self.out, self.clock, (ACCESS_NAMESPACE,))
+        formatted = self.observe_formatter()
         # An event read back from JSON carries its fields flattened.
         flat = eventFromJSON(eventAsJSON(event(log_format="{peer} {n}")))
         others = [
