@@ -51,6 +51,14 @@ FAULT_ACCESS_FORMAT = ACCESS_FORMAT + " [fault {fault}]"
 """The text of the access-log event of a connection that played a fault."""
 
 
+#: The access formats with the lifecycle trace's C{connectionLost} fields:
+#: made once, so each event's format is the same string object (a log
+#: observer that caches by format finds it without hashing a new string).
+_LIFECYCLE_FORMATS = {
+    f: f + " (connectionLost: {reason}, clean={clean})"
+    for f in (ACCESS_FORMAT, FAULT_ACCESS_FORMAT)
+}
+
 #: Read once: C{LogLevel.info} is a class attribute lookup per event.
 _INFO = LogLevel.info
 
@@ -132,7 +140,7 @@ def log_access(
         event["lifecycle"] = "connectionLost"
         event["reason"] = type(reason.value).__name__
         event["clean"] = reason.check(ConnectionDone) is not None
-        event["log_format"] += " (connectionLost: {reason}, clean={clean})"
+        event["log_format"] = _LIFECYCLE_FORMATS[event["log_format"]]
     logger.observer(event)
 
 
