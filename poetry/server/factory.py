@@ -36,7 +36,19 @@ from poetry.server.schedule import SlowSchedule
 if TYPE_CHECKING:
     from poetry.server.faults import Fault
 
-__all__ = ["PoetryServerFactory", "default_idle_timeout"]
+__all__ = ["COUNTER_NAMES", "PoetryServerFactory", "default_idle_timeout"]
+
+
+COUNTER_NAMES = (
+    "live", "served", "bytes_sent", "clients_gone", "cut_at_shutdown", "refused",
+    "cut_idle", "refused_per_peer", "faults", "client_resets", "linger_timeouts",
+    "health_checks",
+)  # fmt: skip
+"""
+The names of L{PoetryServerFactory.counts}, in order: C{live} (how many
+connections are live), C{bytes_sent}, the limits' refusals and
+L{OutcomeCounters}' names.
+"""
 
 
 class MayHang(Protocol):
@@ -259,18 +271,7 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
             proto.cut()
 
     def counts(self) -> dict[str, int]:
-        """The counters, by name, for logs and tests."""
-        return {
-            "live": len(self.live),
-            "served": self.served,
-            "bytes_sent": self.bytes_sent,
-            "clients_gone": self.clients_gone,
-            "cut_at_shutdown": self.cut_at_shutdown,
-            "refused": self.refused,
-            "cut_idle": self.cut_idle,
-            "refused_per_peer": self.refused_per_peer,
-            "faults": self.faults,
-            "client_resets": self.client_resets,
-            "linger_timeouts": self.linger_timeouts,
-            "health_checks": self.health_checks,
-        }
+        """The counters, by name, for logs and tests (L{COUNTER_NAMES})."""
+        counters = {name: getattr(self, name) for name in COUNTER_NAMES}
+        counters["live"] = len(self.live)  # how many: the attribute is the set
+        return counters
