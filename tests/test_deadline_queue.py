@@ -205,9 +205,9 @@ class DeadlinesOnTheQueueTests(SynchronousTestCase):
     def test_clockSteppedBack(self) -> None:
         """
         A deadline set after the clock stepped back (a wall clock reset) is
-        due before those set earlier: set by C{add} or C{hand_over}, it
-        still comes out before them, in due order (the timer, like the
-        reactor's own, wakes at the time it was set for).
+        due before those set earlier: it still comes out before them, in
+        due order (the timer, like the reactor's own, wakes at the time it
+        was set for).
         """
         clock = BoundedClock()
         fired: list[tuple[str, float]] = []
@@ -220,48 +220,12 @@ class DeadlinesOnTheQueueTests(SynchronousTestCase):
         deadlines.add("late")  # due 30: the timer waits for it
         clock.rightNow = 5.0
         deadlines.add("early")  # due 15
-        other = Deadlines(clock, 10.0, lambda name: None)
-        deadlines.hand_over(other.add("moved"), deadlines)  # due 15 too
+        deadlines.add("moved")  # due 15 too
         clock.advance(24.99)
         self.assertEqual(fired, [])
         clock.advance(0.01)
         self.assertEqual(fired, [("early", 30.0), ("moved", 30.0), ("late", 30.0)])
         self.assertEqual(clock.getDelayedCalls(), [])
-
-    def test_handOver(self) -> None:
-        """
-        C{hand_over} cancels a deadline here (its protocol let go of, the
-        timer stopped once nothing is pending) and sets one for the same
-        protocol in the other L{Deadlines}, due its C{seconds} from now.
-        """
-        clock = BoundedClock()
-        fired: list[tuple[str, float]] = []
-
-        def expire(name: str) -> None:
-            fired.append((name, clock.seconds()))
-
-        idle = Deadlines(clock, 60.0, lambda name: fired.append(("idle " + name, 0)))
-        lingers = Deadlines(clock, 5.0, expire)
-        entry = idle.add("p")
-        clock.advance(1.0)
-        moved = lingers.add("q")
-        clock.advance(1.0)
-        self.assertEqual(idle.hand_over(entry, lingers)[1:], ["p", 2.0])
-        self.assertIsNone(entry[1])
-        self.assertEqual((len(idle), idle.held, len(lingers)), (0, 0, 2))
-        self.assertEqual([c.getTime() for c in clock.getDelayedCalls()], [6.0])
-        clock.advance(3.99)
-        self.assertEqual(fired, [])
-        clock.advance(0.01)
-        self.assertEqual(fired, [("q", 6.0)])
-        clock.advance(0.99)
-        self.assertEqual(fired, [("q", 6.0)])
-        clock.advance(0.01)
-        self.assertEqual(fired, [("q", 6.0), ("p", 7.0)])
-        clock.advance(100.0)
-        self.assertEqual(len(fired), 2)
-        self.assertEqual(clock.getDelayedCalls(), [])
-        del moved
 
 
 class _Timed(DeadlineTimeoutMixin):
@@ -277,8 +241,8 @@ class _Timed(DeadlineTimeoutMixin):
         self.events.append(("timeout", self.clock.seconds()))
 
 
-class HandTimeoutToTests(SynchronousTestCase):
-    """L{DeadlineTimeoutMixin.hand_timeout_to}: the idle timer becomes another."""
+class MixinClockTests(SynchronousTestCase):
+    """L{DeadlineTimeoutMixin.setTimeout} given the caller's clock reading."""
 
     def setUp(self) -> None:
         self.clock = BoundedClock()
@@ -286,26 +250,6 @@ class HandTimeoutToTests(SynchronousTestCase):
         self.lingers = Deadlines(
             self.clock, 5.0, lambda t: t.events.append(("linger", self.clock.seconds()))
         )
-
-    def test_runningTimeout(self) -> None:
-        """
-        A running timeout stops (C{timeOut} L{None}, a restart changes
-        nothing, it never expires) and the new deadline expires on time.
-        """
-        self.timed.setTimeout(2.0)
-        self.clock.advance(1.0)
-        self.timed.hand_timeout_to(self.lingers)
-        self.assertIsNone(self.timed.timeOut)
-        self.timed.resetTimeout()
-        self.assertEqual(len(self.timed.timeouts[2.0]), 0)
-        self.clock.advance(4.99)
-        self.assertEqual(self.timed.events, [])
-        self.clock.advance(0.01)
-        self.assertEqual(self.timed.events, [("linger", 6.0)])
-        self.assertIsNone(self.timed.setTimeout(1.0))
-        self.clock.advance(1.0)
-        self.assertEqual(self.timed.events, [("linger", 6.0), ("timeout", 7.0)])
-        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_setTimeoutWithTheCallersNow(self) -> None:
         """
@@ -339,15 +283,6 @@ class HandTimeoutToTests(SynchronousTestCase):
         self.assertEqual(self.timed.events, [("linger", 15.0)])
         clock.advance(1.0)
         self.assertEqual(self.timed.events, [("linger", 15.0), ("timeout", 16.0)])
-
-    def test_noTimeout(self) -> None:
-        """Without a running timeout it only sets the new deadline."""
-        entry = self.timed.hand_timeout_to(self.lingers)
-        self.assertIs(entry[1], self.timed)
-        self.assertEqual(self.timed.timeouts, {})
-        self.clock.advance(5.0)
-        self.assertEqual(self.timed.events, [("linger", 5.0)])
-        self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
 class BoundedClockTests(SynchronousTestCase):

@@ -196,13 +196,13 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         now if the client has half-closed too, else within L{LINGER_TIMEOUT}.
         """
         self.write_closed = True
+        if self._timeout_entry is not None:
+            self.setTimeout(None)
         if self.read_closed:
-            if self._timeout_entry is not None:
-                self.setTimeout(None)
             self.transport.loseConnection()
         else:
             lingers = self._lingers = self.factory.lingers[self.LINGER_TIMEOUT]
-            self._linger = self.hand_timeout_to(lingers)
+            self._linger = lingers.add(self)
 
     def linger_expired(self) -> None:
         """

@@ -76,19 +76,6 @@ class Deadlines(DeadlineQueue):
             self._timer = self.clock.callLater(self.seconds, self._fire)
         return entry
 
-    def hand_over(self, entry: list[Any], to: Deadlines) -> list[Any]:
-        """
-        Move a deadline that L{add} returned, pending here, to C{to}: cancel
-        it here and set one for its protocol there, C{to.seconds} from now
-        (the idle timeout becoming the linger bound: one deadline per
-        connection at a time).
-
-        @return: the new entry, in C{to}.
-        """
-        protocol = entry[1]
-        self.cancel(entry)
-        return to.add(protocol)
-
     def renew(self, entry: list[Any]) -> list[Any]:
         """
         Restart a deadline that L{add} returned and that has not expired:
@@ -197,21 +184,6 @@ class DeadlineTimeoutMixin:
             timeouts = self._timeouts = self.factory.timeouts[period]
             self._timeout_entry = timeouts.add(self, now)
         return previous
-
-    def hand_timeout_to(self, deadlines: Deadlines) -> list[Any]:
-        """
-        Stop the timeout and set a deadline in C{deadlines} instead (as
-        C{setTimeout(None)} then C{deadlines.add(self)}), in one operation
-        (L{Deadlines.hand_over}): the idle timer becoming the linger bound.
-
-        @return: the entry, in C{deadlines}.
-        """
-        entry = self._timeout_entry
-        self.timeOut = None
-        if entry is None:
-            return deadlines.add(self)
-        self._timeout_entry = None
-        return self._timeouts.hand_over(entry, deadlines)  # type: ignore[union-attr]
 
     def resetTimeout(self) -> None:
         """Data moved: restart the timeout, if one is running."""
