@@ -116,13 +116,10 @@ def log_access(
     whether cleanly (C{clean}).
     """
     fault = protocol.fault
-    peer = protocol.peer_text
-    if peer is None:
-        peer = format_address(protocol.peer or protocol.transport.getPeer())
     # The whole event in one dict display, emit_info's keys included: built
     # at its final size, where adding six keys to a dict of six resizes it.
     event: dict[str, Any] = {
-        "peer": peer,
+        "peer": protocol.peer_text or protocol.format_peer(),
         "poem": names[protocol.poem.name] if hasattr(protocol, "poem") else "-",
         "bytes": protocol.sent,
         "seconds": now - protocol.started,

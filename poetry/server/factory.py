@@ -40,13 +40,13 @@ __all__ = ["COUNTER_NAMES", "PoetryServerFactory", "default_idle_timeout"]
 
 
 COUNTER_NAMES = (
-    "live", "served", "bytes_sent", "clients_gone", "cut_at_shutdown", "refused",
+    "served", "bytes_sent", "clients_gone", "cut_at_shutdown", "refused",
     "cut_idle", "refused_per_peer", "faults", "client_resets", "linger_timeouts",
     "health_checks",
 )  # fmt: skip
 """
-The names of L{PoetryServerFactory.counts}, in order: C{live} (how many
-connections are live), C{bytes_sent}, the limits' refusals and
+The counters L{PoetryServerFactory.counts} gives after C{live} (how many
+connections are live), in order: C{bytes_sent}, the limits' refusals and
 L{OutcomeCounters}' names.
 """
 
@@ -271,7 +271,7 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
             proto.cut()
 
     def counts(self) -> dict[str, int]:
-        """The counters, by name, for logs and tests (L{COUNTER_NAMES})."""
-        counters = {name: getattr(self, name) for name in COUNTER_NAMES}
-        counters["live"] = len(self.live)  # how many: the attribute is the set
-        return counters
+        """The counters, by name, for logs and tests: C{live}, L{COUNTER_NAMES}."""
+        return {"live": len(self.live)} | {
+            name: getattr(self, name) for name in COUNTER_NAMES
+        }
