@@ -150,8 +150,12 @@ class BufferedFileLogObserver:
         self.clock = clock
         self.namespaces = frozenset(namespaces)
         self._waiting: list[str] = []
-        self._size = 0
+        #: How many more bytes (roughly: characters) of text may wait
+        #: before they are written; 0 while nothing waits (L{_waited}).
+        self._room = 0
         self._timer: IDelayedCall | None = None
+        #: The kept line (L{__call__}): no format's yet.
+        self._line: _Line = _NO_LINE
         self._formats: dict[str, _Rendering] = {}
         self._heads = LineHeads(time_format, self.namespaces)
 
@@ -166,12 +170,55 @@ class BufferedFileLogObserver:
         """
         Format C{event}; write it now or let it wait (see above).
 
-        The text is C{formatEventAsClassicLogText(event)}'s.  The common
-        event (no traceback or flattened fields, a format L{line_format}
-        renders: every access event) is formatted here, in this one call,
-        by its format's rendering (looked up in a dict) and its head
-        (L{LineHeads}).  Any other event, or one whose format fails, goes
-        to C{twisted.logger}'s formatter (L{_format}).
+        The text is C{formatEventAsClassicLogText(event)}'s.  An event of
+        the last line kept (L{_line}: an access event, mostly) is formatted
+        here, in this one call: its format's rendering and the head of its
+        second, namespace and level, kept with it, when the event is of the
+        same format, namespace and level (identities), of the same second
+        (two comparisons) and has nothing else that changes its text (a
+        traceback, flattened fields, a C{log_system}).  Any other event
+        goes to L{_observe}.
+        """
+        fmt, namespace, level, start, end, render, fields, head, extra = self._line
+        try:
+            if (
+                event["log_format"] is fmt
+                and event["log_namespace"] is namespace
+                and event["log_level"] is level
+                and start <= event["log_time"] < end
+                and "log_failure" not in event
+                and "log_flattened" not in event
+                and "log_system" not in event
+            ):
+                text = render(*fields(event))
+            else:
+                text = None
+        except Exception:
+            text = None  # _observe shows what went wrong
+        if text is None:
+            self._observe(event)
+            return
+        if not text:
+            return
+        if "\n" in text:
+            text = text.replace("\n", "\n\t")
+        self._waiting.append(f"{head}{text}\n")
+        self._room = room = self._room - extra - len(text)
+        if room <= 0:
+            self._waited()
+
+    def _observe(self, event: LogEvent) -> None:
+        """
+        Format C{event} (L{__call__}'s, when it is not of the kept line);
+        write it now or let it wait.
+
+        The common event (no traceback or flattened fields, a format
+        L{line_format} renders) is formatted here by its format's
+        rendering (looked up in a dict) and its head (L{LineHeads}); if
+        its rendering is positional, its namespace waits and its head is
+        kept for the rest of the second, it becomes the kept line
+        (L{_line}).  Any other event, or one whose format fails, goes to
+        C{twisted.logger}'s formatter (L{_format}).
         """
         text: str | None = None
         fmt = event.get("log_format")
@@ -201,23 +248,24 @@ class BufferedFileLogObserver:
                     if "\n" in text:
                         text = text.replace("\n", "\n\t")
                     heads = self._heads
-                    # Identities and two float comparisons, not a call: most
-                    # events are of the last namespace and level, in the
-                    # second whose head is kept.
-                    if (
-                        namespace is heads.namespace
-                        and level is heads.level
-                        and when is not None
-                        and heads.start <= when < heads.end
-                        and "log_system" not in event
-                    ):
-                        head, buffered = heads.head, heads.buffered
-                    elif "log_system" in event:
+                    if "log_system" in event:
                         head, buffered = heads.system_head(
                             when, event["log_system"], namespace, level
                         )
                     else:
                         head, buffered = heads.head_for(when, namespace, level)
+                        # Kept (head_for keeps the head of a str namespace
+                        # and a known level, for the rest of the second).
+                        if (
+                            buffered
+                            and fields is not None
+                            and when is not None
+                            and heads.namespace is namespace
+                            and heads.level is level
+                        ):
+                            self._line = (fmt, namespace, level, heads.start,
+                                          heads.end, render, fields, head,
+                                          len(head) + 1)  # fmt: skip
                     text = f"{head}{text}\n"
         if text is None:
             text = self._format(event)
@@ -228,11 +276,23 @@ class BufferedFileLogObserver:
         if not buffered:
             self.flush()
             return
-        self._size = size = self._size + len(text)
-        if size >= self.MAX_BUFFER:
-            self.flush()
-        elif self._timer is None:
-            self._timer = self.clock.callLater(self.FLUSH_DELAY, self._expired)
+        self._room = room = self._room - len(text)
+        if room <= 0:
+            self._waited()
+
+    def _waited(self) -> None:
+        """
+        The waiting text has no L{_room} left: text has begun to wait (arm
+        the timer; the room is what L{MAX_BUFFER} leaves), or it has filled
+        the buffer (write it).  So an event checks one number, not the
+        size, the bound and the timer.
+        """
+        if self._timer is None:
+            self._room += self.MAX_BUFFER
+            if self._room > 0:
+                self._timer = self.clock.callLater(self.FLUSH_DELAY, self._expired)
+                return
+        self.flush()
 
     def _learn(self, fmt: str) -> _Rendering:
         """
@@ -257,7 +317,7 @@ class BufferedFileLogObserver:
             self._timer = None
         if not self._waiting:
             return
-        waiting, self._waiting, self._size = self._waiting, [], 0
+        waiting, self._waiting, self._room = self._waiting, [], 0
         self.out.write("".join(waiting).encode("utf-8"))
         self.out.flush()
 
@@ -371,6 +431,26 @@ _LEVELS: tuple[LogLevel | None, ...] = (None, *LogLevel.iterconstants())
 _Rendering = tuple[
     Callable[..., str] | None, Callable[[LogEvent], tuple[Any, ...]] | None
 ]
+
+#: The line L{BufferedFileLogObserver} keeps: C{(format, namespace, level,
+#: start, end, render, fields, head, extra)}: an event of that format,
+#: namespace and level at C{[start, end)} is C{head}, C{render(*fields(
+#: event))} and a newline, C{extra} the size of the head and the newline.
+#: A tuple, unpacked at once: nine names cost less than nine attributes.
+_Line = tuple[
+    object,
+    object,
+    object,
+    float,
+    float,
+    Callable[..., str],
+    Callable[[LogEvent], tuple[Any, ...]],
+    str,
+    int,
+]
+
+#: No line kept: its format is no event's.
+_NO_LINE: _Line = (object(), None, None, 0.0, 0.0, str, tuple, "", 0)
 
 
 def positional_format(fmt: str) -> tuple[str, tuple[str, ...]] | None:

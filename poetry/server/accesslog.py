@@ -80,7 +80,39 @@ def emit_info(logger: Logger, log_format: str, event: dict[str, Any]) -> None:
     event["log_source"] = logger.source
     event["log_format"] = log_format
     event["log_time"] = time()
-    logger.observer(event)
+    logger.observer.__call__(event)
+
+
+#: The access event's template per logger (L{log_access}), made by
+#: L{_template}; at most L{_MAX_TEMPLATES} are kept.
+_TEMPLATES: dict[Logger, dict[str, Any]] = {}
+_MAX_TEMPLATES = 64
+
+
+def _template(logger: Logger) -> dict[str, Any]:
+    """
+    The template of C{logger}'s access events, kept in L{_TEMPLATES}: every
+    field L{log_access} sets, in the event's order, with what every event
+    of C{logger} shares (C{Logger.emit}'s keys: the logger, C{info}, its
+    namespace and source; the format and fault of a poem served).
+    """
+    if len(_TEMPLATES) >= _MAX_TEMPLATES:
+        _TEMPLATES.clear()
+    template = _TEMPLATES[logger] = {
+        "peer": None,
+        "poem": "-",
+        "bytes": 0,
+        "seconds": 0.0,
+        "outcome": None,
+        "fault": None,
+        "log_logger": logger,
+        "log_level": _INFO,
+        "log_namespace": logger.namespace,
+        "log_source": logger.source,
+        "log_format": ACCESS_FORMAT,
+        "log_time": 0.0,
+    }
+    return template
 
 
 def log_made(logger: Logger, peer: str, poem: str, size: int) -> None:
@@ -115,30 +147,30 @@ def log_access(
     connection was lost (C{reason}: the exception's class name) and
     whether cleanly (C{clean}).
     """
+    # A copy of the logger's template (the keys in their order, what every
+    # event of the logger shares): a copy clones the template's table,
+    # where a dict display inserts all twelve keys anew.
+    event = (_TEMPLATES.get(logger) or _template(logger)).copy()
+    event["peer"] = protocol.peer_text or protocol.format_peer()
+    try:
+        event["poem"] = names[protocol.poem.name]
+    except AttributeError:  # no poem taken: the template's "-"
+        pass
+    event["bytes"] = protocol.sent
+    event["seconds"] = now - protocol.started
+    # _value_ is .value without the enum descriptor's cost.
+    event["outcome"] = protocol.outcome._value_  # type: ignore[union-attr]
+    event["log_time"] = time()
     fault = protocol.fault
-    # The whole event in one dict display, emit_info's keys included: built
-    # at its final size, where adding six keys to a dict of six resizes it.
-    event: dict[str, Any] = {
-        "peer": protocol.peer_text or protocol.format_peer(),
-        "poem": names[protocol.poem.name] if hasattr(protocol, "poem") else "-",
-        "bytes": protocol.sent,
-        "seconds": now - protocol.started,
-        # _value_ is .value without the enum descriptor's cost.
-        "outcome": protocol.outcome._value_,  # type: ignore[union-attr]
-        "fault": None if fault is None else str(fault),
-        "log_logger": logger,
-        "log_level": _INFO,
-        "log_namespace": logger.namespace,
-        "log_source": logger.source,
-        "log_format": ACCESS_FORMAT if fault is None else FAULT_ACCESS_FORMAT,
-        "log_time": time(),
-    }
+    if fault is not None:
+        event["fault"] = str(fault)
+        event["log_format"] = FAULT_ACCESS_FORMAT
     if lifecycle:
         event["lifecycle"] = "connectionLost"
         event["reason"] = type(reason.value).__name__
         event["clean"] = reason.check(ConnectionDone) is not None
         event["log_format"] = _LIFECYCLE_FORMATS[event["log_format"]]
-    logger.observer(event)
+    logger.observer.__call__(event)
 
 
 def chunk_event(
