@@ -195,10 +195,9 @@ class BufferedFileLogObserver:
                 text = None
         except Exception:
             text = None  # _observe shows what went wrong
-        if text is None:
-            self._observe(event)
-            return
         if not text:
+            if text is None:
+                self._observe(event)
             return
         if "\n" in text:
             text = text.replace("\n", "\n\t")

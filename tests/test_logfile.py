@@ -387,6 +387,64 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
         self.assertSameText(*others)
         self.assertEqual(formatted, [e["log_format"] for e in others])
 
+    def test_keptLineOnlyForItsEvents(self) -> None:
+        """
+        An event of the kept line's format that differs in anything else
+        that shows in its text (a traceback, flattened fields, a
+        C{log_system}, another namespace, level or second, no time, a
+        newline in a value) still gets twistd's text.
+        """
+        second = float(int(T0))
+        self.assertSameText(
+            event(),
+            event(log_failure=failure()),
+            event(),
+            event(log_flattened={"peer!s:": "then", "n!s:": "2"}, peer="now"),
+            event(),
+            event(log_system="pid:7"),
+            event(),
+            event(LIFECYCLE_NAMESPACE),
+            event(),
+            event(log_level=LogLevel.warn),
+            event(),
+            event(when=second),  # the first instant of T0's second
+            event(when=second + 1),  # the next second's
+            event(when=second + 0.5),
+            event(log_time=None),
+            event(n="two\nlines"),
+            event(n=""),
+        )
+
+    def test_keptLinePerSecond(self) -> None:
+        """
+        Of a second's common events of one format, namespace and level,
+        only the first is formatted by L{_observe} (the rest by the kept
+        line), however the second is entered; an event of another format
+        is L{_observe}'s and keeps its own line.
+        """
+        observed: list[object] = []
+
+        class Observer(BufferedFileLogObserver):
+            def _observe(self, event: dict[str, Any]) -> None:
+                observed.append(event["log_time"])
+                super()._observe(event)
+
+        self.observer = Observer(self.out, self.clock, (ACCESS_NAMESPACE,))
+        second = float(int(T0))
+        self.assertSameText(
+            event(when=second + 0.5),
+            event(when=second),
+            event(when=second + 0.99),
+            event(when=second + 1),
+            event(when=second + 1.5),
+            event(when=second + 1.6, log_format="{n} {peer}"),
+            event(when=second + 1.7, log_format="{n} {peer}"),
+            event(when=second + 1.8),
+        )
+        self.assertEqual(
+            observed, [second + 0.5, second + 1, second + 1.6, second + 1.8]
+        )
+
     def test_headNotKeptForChangingText(self) -> None:
         """
         The head of a line is kept only for a str namespace and a real
@@ -396,6 +454,7 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
 
         def events(namespace: Ticking, level: Level) -> list[dict[str, Any]]:
             return [
+                event(),  # a head kept for the second: not for what follows
                 event(log_namespace=namespace),
                 event(log_namespace=namespace),
                 event(log_level=level),
@@ -505,6 +564,34 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
         self.observer(event())  # the count starts again
         self.observer(event())
         self.assertEqual(self.out.writes, 1)
+
+    def test_oneLineFillsTheBuffer(self) -> None:
+        """A line as long as L{MAX_BUFFER} is written at once: no timer."""
+        line = len(b"2023-11-14T22:13:20+0000 [poetry.access#info] 127.0.0.1:1 1\n")
+        self.observer.MAX_BUFFER = line
+        self.observer(event())
+        self.assertEqual(self.out.writes, 1)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.observer(event())  # the kept line's
+        self.assertEqual(self.out.writes, 2)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_roomAfterAFlush(self) -> None:
+        """
+        Text written by L{flush} leaves the whole L{MAX_BUFFER} to what
+        waits next (and the next wait arms a new timer).
+        """
+        line = len(b"2023-11-14T22:13:20+0000 [poetry.access#info] 127.0.0.1:1 1\n")
+        self.observer.MAX_BUFFER = 3 * line
+        self.observer(event())
+        self.observer.flush()
+        self.observer(event())
+        self.observer(event())
+        self.assertEqual(self.out.writes, 1)
+        self.assertEqual(len(self.clock.getDelayedCalls()), 1)
+        self.observer(event())
+        self.assertEqual(self.out.writes, 2)
+        self.assertEqual(len(self.out.getvalue()), 4 * line)
 
     def test_otherEventsWriteThrough(self) -> None:
         """

@@ -16,6 +16,7 @@ from twisted.internet.error import ConnectionAborted, ConnectionDone, Connection
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.logger import Logger, LogLevel, formatEvent
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from poetry.library import PoemFile, PoemLibrary
@@ -24,6 +25,12 @@ from poetry.server import (
     PoetryServerFactory,
     PoetryServerProtocol,
     format_address,
+)
+from poetry.server.accesslog import (
+    _TEMPLATES,
+    ACCESS_FORMAT,
+    FAULT_ACCESS_FORMAT,
+    log_access,
 )
 from tests.helpers import fetch, lose, waitFor
 
@@ -463,6 +470,71 @@ class LogAccessTests(SynchronousTestCase):
         [access] = events
         self.assertEqual(access["peer"], "10.1.2.3:4242")
         self.assertEqual(len(asked), 1)
+
+
+    def test_eachLoggersOwnEvent(self) -> None:
+        """
+        Each logger's access events are its own (L{log_access} copies a
+        template per logger): the logger, namespace and source of the
+        factory that served the connection, whichever served the last,
+        and however many loggers came and went.
+        """
+        events: list[dict[str, Any]] = []
+        factories = [make_factory(events=events) for _ in range(3)]
+        factories[1].access_log = Logger(
+            "other.access", source="elsewhere", observer=events.append
+        )
+        for factory in factories + factories[::-1]:
+            lose(connect(factory)[0])
+        self.assertEqual(len(events), 6)
+        for factory, event in zip(factories + factories[::-1], events, strict=True):
+            self.assertSameAsEmit(factory.access_log, event)
+            self.assertIs(event["log_logger"], factory.access_log)
+            self.assertIs(event["log_source"], factory.access_log.source)
+            self.assertIs(event["log_namespace"], factory.access_log.namespace)
+        for _ in range(_TEMPLATES.MAX + 1):
+            lose(connect(make_factory(events=events))[0])
+        self.assertLessEqual(len(_TEMPLATES), _TEMPLATES.MAX)
+        lose(connect(factories[1])[0])
+        self.assertSameAsEmit(factories[1].access_log, events[-1])
+
+    def test_faultThenPoem(self) -> None:
+        """
+        A connection that played a fault has its fault and the fault
+        format; the next one, a poem served, has neither (each event is
+        a copy: the template does not change).
+        """
+        events: list[dict[str, Any]] = []
+        factory = make_factory(events=events)
+        proto, _ = connect(factory, 1)
+        proto.fault = "stall"
+        lose(proto)
+        lose(connect(factory, 2)[0])
+        fault, poem = events
+        for event in events:
+            self.assertSameAsEmit(factory.access_log, event)
+        self.assertEqual(
+            (fault["fault"], fault["log_format"]), ("stall", FAULT_ACCESS_FORMAT)
+        )
+        self.assertEqual((poem["fault"], poem["log_format"]), (None, ACCESS_FORMAT))
+        self.assertTrue(formatEvent(fault).endswith(" complete [fault stall]"))
+        text = f"10.1.2.3:2 short {len(POEM.data)} bytes 0.000 s complete"
+        self.assertEqual(formatEvent(poem), text)
+
+    def test_noPoem(self) -> None:
+        """A connection that never took a poem shows C{-} for it."""
+        events: list[dict[str, Any]] = []
+        factory = make_factory(events=events)
+        proto = factory.buildProtocol(None)  # type: ignore[arg-type]
+        assert proto is not None
+        proto.transport = StringTransport(peerAddress=_Peer("10.1.2.3", 7))
+        proto.outcome = ConnectionOutcome.CLIENT_GONE
+        log_access(factory.access_log, proto, Failure(ConnectionDone()), 0.0,
+                   factory.shown_names, False)  # fmt: skip
+        [event] = events
+        self.assertSameAsEmit(factory.access_log, event)
+        self.assertEqual(event["poem"], "-")
+        self.assertEqual(event["peer"], "10.1.2.3:7")
 
 
 class DrainTests(SynchronousTestCase):

@@ -83,36 +83,42 @@ def emit_info(logger: Logger, log_format: str, event: dict[str, Any]) -> None:
     logger.observer.__call__(event)
 
 
-#: The access event's template per logger (L{log_access}), made by
-#: L{_template}; at most L{_MAX_TEMPLATES} are kept.
-_TEMPLATES: dict[Logger, dict[str, Any]] = {}
-_MAX_TEMPLATES = 64
+class _Templates(dict[Logger, dict[str, Any]]):
+    """
+    The access event's template per logger (L{log_access}), each made when
+    first asked for (a dict, so the event finds it by a lookup, not a
+    call); at most L{MAX} are kept.
+    """
+
+    MAX = 64
+
+    def __missing__(self, logger: Logger) -> dict[str, Any]:
+        """
+        The template of C{logger}'s access events: every field
+        L{log_access} sets, in the event's order, with what every event of
+        C{logger} shares (C{Logger.emit}'s keys: the logger, C{info}, its
+        namespace and source; the format and fault of a poem served).
+        """
+        if len(self) >= self.MAX:
+            self.clear()
+        template = self[logger] = {
+            "peer": None,
+            "poem": "-",
+            "bytes": 0,
+            "seconds": 0.0,
+            "outcome": None,
+            "fault": None,
+            "log_logger": logger,
+            "log_level": _INFO,
+            "log_namespace": logger.namespace,
+            "log_source": logger.source,
+            "log_format": ACCESS_FORMAT,
+            "log_time": 0.0,
+        }
+        return template
 
 
-def _template(logger: Logger) -> dict[str, Any]:
-    """
-    The template of C{logger}'s access events, kept in L{_TEMPLATES}: every
-    field L{log_access} sets, in the event's order, with what every event
-    of C{logger} shares (C{Logger.emit}'s keys: the logger, C{info}, its
-    namespace and source; the format and fault of a poem served).
-    """
-    if len(_TEMPLATES) >= _MAX_TEMPLATES:
-        _TEMPLATES.clear()
-    template = _TEMPLATES[logger] = {
-        "peer": None,
-        "poem": "-",
-        "bytes": 0,
-        "seconds": 0.0,
-        "outcome": None,
-        "fault": None,
-        "log_logger": logger,
-        "log_level": _INFO,
-        "log_namespace": logger.namespace,
-        "log_source": logger.source,
-        "log_format": ACCESS_FORMAT,
-        "log_time": 0.0,
-    }
-    return template
+_TEMPLATES = _Templates()
 
 
 def log_made(logger: Logger, peer: str, poem: str, size: int) -> None:
@@ -150,7 +156,7 @@ def log_access(
     # A copy of the logger's template (the keys in their order, what every
     # event of the logger shares): a copy clones the template's table,
     # where a dict display inserts all twelve keys anew.
-    event = (_TEMPLATES.get(logger) or _template(logger)).copy()
+    event = _TEMPLATES[logger].copy()
     event["peer"] = protocol.peer_text or protocol.format_peer()
     try:
         event["poem"] = names[protocol.poem.name]
