@@ -16,8 +16,6 @@ import os
 import re
 from dataclasses import dataclass
 
-from twisted.internet.address import IPv4Address
-
 __all__ = [
     "DEFAULT_HOST",
     "SCHEMES",
@@ -121,9 +119,6 @@ def format_address(address: object) -> str:
     name and port of a C{HostnameAddress}, the path of a UNIX address, or
     C{str()} of anything else.
     """
-    if type(address) is IPv4Address:
-        # The access event formats one per connection: no getattr, no call.
-        return f"{address.host}:{address.port}"
     host = getattr(address, "host", None)
     if host is None:
         hostname = getattr(address, "hostname", None)  # HostnameAddress: bytes

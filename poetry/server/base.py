@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
     IAddress,
@@ -143,8 +144,16 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         self.sent += len(data)
 
     def format_peer(self) -> str:
-        """The client's address as logs show it (C{host:port})."""
-        return format_address(self.peer or self.transport.getPeer())
+        """
+        The client's address as logs show it (C{host:port}: as
+        L{format_address} shows it).
+        """
+        peer = self.peer or self.transport.getPeer()
+        if type(peer) is IPv4Address:
+            # The access event formats one per connection: no getattr, no
+            # call (an IPv4 host has no ":" to bracket).
+            return f"{peer.host}:{peer.port}"
+        return format_address(peer)
 
     def _trace_made(self) -> None:
         """Log C{connectionMade}; keep the peer's text for the access event."""
