@@ -11,6 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import reactor
+from twisted.internet.address import (
+    HostnameAddress,
+    IPv4Address,
+    IPv6Address,
+    UNIXAddress,
+)
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.error import ConnectionAborted, ConnectionDone, ConnectionLost
 from twisted.internet.task import Clock
@@ -520,6 +526,26 @@ class LogAccessTests(SynchronousTestCase):
         self.assertTrue(formatEvent(fault).endswith(" complete [fault stall]"))
         text = f"10.1.2.3:2 short {len(POEM.data)} bytes 0.000 s complete"
         self.assertEqual(formatEvent(poem), text)
+
+    def test_peerAsFormatAddressShowsIt(self) -> None:
+        """
+        The access event's peer (L{BaseServerProtocol.format_peer}) is
+        L{format_address}'s text of each kind of address, and of the
+        transport's peer when the factory was given none.
+        """
+        factory = make_factory()
+        addresses = [
+            IPv4Address("TCP", "10.0.0.1", 7),
+            IPv6Address("TCP", "::1", 8),
+            UNIXAddress(b"/run/p.sock"),
+            HostnameAddress(b"example.test", 9),
+        ]
+        for address in addresses:
+            proto = factory.buildProtocol(address)
+            assert proto is not None
+            self.assertEqual(proto.format_peer(), format_address(address))
+        proto, _ = connect(factory, 4242)
+        self.assertEqual(proto.format_peer(), "10.1.2.3:4242")
 
     def test_noPoem(self) -> None:
         """A connection that never took a poem shows C{-} for it."""
