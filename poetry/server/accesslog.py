@@ -80,6 +80,8 @@ def emit_info(logger: Logger, log_format: str, event: dict[str, Any]) -> None:
     event["log_source"] = logger.source
     event["log_format"] = log_format
     event["log_time"] = time()
+    # The same call as logger.observer(event), which CPython 3.11 makes
+    # through the type's call slot; a call of the method it inlines.
     logger.observer.__call__(event)
 
 
@@ -87,7 +89,8 @@ class _Templates(dict[Logger, dict[str, Any]]):
     """
     The access event's template per logger (L{log_access}), each made when
     first asked for (a dict, so the event finds it by a lookup, not a
-    call); at most L{MAX} are kept.
+    call); at most L{MAX} are kept.  A logger's namespace and source are
+    read once, when its template is made, as a L{Logger} sets them once.
     """
 
     MAX = 64
@@ -144,7 +147,8 @@ def log_access(
 ) -> None:
     """
     Emit the access-log event of a connection that has ended to C{logger}:
-    L{emit_info}'s event, built whole in one dict.  Its fields are C{peer},
+    L{emit_info}'s event, a copy of C{logger}'s template (L{_Templates})
+    with the connection's fields stored in.  Its fields are C{peer},
     C{poem} (as C{names} shows it), C{bytes}, C{seconds} (from the
     connection's start to C{now}), C{outcome}'s text, and C{fault} (the
     fault mode the connection played, as C{--fault} spells it, or L{None};
@@ -176,7 +180,7 @@ def log_access(
         event["reason"] = type(reason.value).__name__
         event["clean"] = reason.check(ConnectionDone) is not None
         event["log_format"] = _LIFECYCLE_FORMATS[event["log_format"]]
-    logger.observer.__call__(event)
+    logger.observer.__call__(event)  # as in emit_info: an inlined call
 
 
 def chunk_event(
