@@ -185,7 +185,16 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         """
         self.read_closed = True
         if self.write_closed:
-            self._cancel_linger()
+            # _cancel_linger and Deadlines.cancel, inline: two calls saved
+            # per lingering close.  self is in lingers.pending exactly while
+            # self._lingers is set.
+            lingers = self._lingers
+            if lingers is not None:
+                self._lingers = None
+                pending = lingers.pending
+                del pending[self]
+                if not pending:
+                    lingers.stop()
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
@@ -201,7 +210,12 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
             self.transport.loseConnection()
         else:
             lingers = self._lingers = self.factory.lingers[self.LINGER_TIMEOUT]
-            lingers.add(self)
+            # Deadlines.add, inline: a call saved per lingering connection.
+            now = lingers.clock.seconds()
+            pending = lingers.pending
+            if not pending:
+                lingers.start(now)
+            pending[self] = now
 
     def linger_expired(self) -> None:
         """

@@ -80,9 +80,10 @@ class Deadlines:
         """
         if now is None:
             now = self.clock.seconds()
-        self.pending[target] = now
-        if self._timer is None:
-            self._arm(now + self.seconds, self.seconds)
+        pending = self.pending
+        if not pending:
+            self.start(now)
+        pending[target] = now
 
     def renew(self, target: object) -> None:
         """
@@ -101,10 +102,23 @@ class Deadlines:
         pending = self.pending
         pending.pop(target, None)
         if not pending:
-            self._stop()
+            self.stop()
 
-    def _stop(self) -> None:
-        """Nothing is pending: stop the timer, let go of the dict's table."""
+    def start(self, now: float) -> None:
+        """
+        The first deadline since nothing was pending is being set, at
+        C{now}: start the timer, unless it is running.  (L{add} calls it; a
+        caller setting C{pending[target] = now} itself calls it first.)
+        """
+        if self._timer is None:
+            self._arm(now + self.seconds, self.seconds)
+
+    def stop(self) -> None:
+        """
+        Nothing is pending: stop the timer and let go of the dict's table.
+        (L{cancel} calls it; a caller deleting from C{pending} itself calls
+        it when it leaves C{pending} empty.)
+        """
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
@@ -112,7 +126,7 @@ class Deadlines:
         self.pending.clear()
 
     def _arm(self, due: float, delay: float) -> None:
-        """Wait for C{due}, C{delay} from now, with no timer set."""
+        """Wait for C{due}, C{delay} from now."""
         self._timer_due = due
         self._timer = self.clock.callLater(max(0.0, delay), self._fire)
 
@@ -136,8 +150,8 @@ class Deadlines:
             due.sort(key=pending.__getitem__)
         for target in due:
             # An expiry may have cancelled or renewed one due after it.
-            set_at = pending.get(target)
-            if set_at is None or set_at + seconds > limit:
+            when = pending.get(target)
+            if when is None or when + seconds > limit:
                 continue
             del pending[target]
             self._expire(target)
@@ -209,12 +223,23 @@ class DeadlineTimeoutMixin:
         previous = self.timeOut
         self.timeOut = period
         timeouts = self._timeouts
+        # Deadlines.cancel and Deadlines.add, inline (a call saved each: a
+        # fast connection sets and cancels one).  The protocol is in
+        # timeouts.pending exactly while self._timeouts is set.
         if timeouts is not None:
             self._timeouts = None
-            timeouts.cancel(self)
+            pending = timeouts.pending
+            del pending[self]
+            if not pending:
+                timeouts.stop()
         if period is not None:
             timeouts = self._timeouts = self.factory.timeouts[period]
-            timeouts.add(self, now)
+            if now is None:
+                now = timeouts.clock.seconds()
+            pending = timeouts.pending
+            if not pending:
+                timeouts.start(now)
+            pending[self] = now
         return previous
 
     def resetTimeout(self) -> None:
