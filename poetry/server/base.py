@@ -185,16 +185,11 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         """
         self.read_closed = True
         if self.write_closed:
-            # _cancel_linger and Deadlines.cancel, inline: two calls saved
-            # per lingering close.  self is in lingers.pending exactly while
-            # self._lingers is set.
+            # _cancel_linger, inline: a call saved per lingering close.
             lingers = self._lingers
             if lingers is not None:
                 self._lingers = None
-                pending = lingers.pending
-                del pending[self]
-                if not pending:
-                    lingers.stop()
+                lingers.cancel(self)
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:

@@ -104,13 +104,16 @@ class Deadlines:
         if not pending:
             self.stop()
 
-    def start(self, now: float) -> None:
+    def start(self, now: float | None = None) -> None:
         """
         The first deadline since nothing was pending is being set, at
-        C{now}: start the timer, unless it is running.  (L{add} calls it; a
-        caller setting C{pending[target] = now} itself calls it first.)
+        C{now} (L{None}: the clock's time): start the timer, unless it is
+        running.  (L{add} calls it; a caller setting C{pending[target]}
+        itself calls it first.)
         """
         if self._timer is None:
+            if now is None:
+                now = self.clock.seconds()
             self._arm(now + self.seconds, self.seconds)
 
     def stop(self) -> None:
@@ -223,10 +226,9 @@ class DeadlineTimeoutMixin:
         previous = self.timeOut
         self.timeOut = period
         timeouts = self._timeouts
-        # Deadlines.cancel and Deadlines.add, inline (a call saved each: a
-        # fast connection sets and cancels one).  The protocol is in
-        # timeouts.pending exactly while self._timeouts is set.
         if timeouts is not None:
+            # Deadlines.cancel, inline (a call saved: every fast connection
+            # cancels one).  self is in pending exactly while _timeouts is set.
             self._timeouts = None
             pending = timeouts.pending
             del pending[self]
@@ -234,12 +236,11 @@ class DeadlineTimeoutMixin:
                 timeouts.stop()
         if period is not None:
             timeouts = self._timeouts = self.factory.timeouts[period]
-            if now is None:
-                now = timeouts.clock.seconds()
+            # Deadlines.add, inline: a call saved per connection.
             pending = timeouts.pending
             if not pending:
                 timeouts.start(now)
-            pending[self] = now
+            pending[self] = timeouts.clock.seconds() if now is None else now
         return previous
 
     def resetTimeout(self) -> None:
