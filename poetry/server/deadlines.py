@@ -104,16 +104,13 @@ class Deadlines:
         if not pending:
             self.stop()
 
-    def start(self, now: float | None = None) -> None:
+    def start(self, now: float) -> None:
         """
         The first deadline since nothing was pending is being set, at
-        C{now} (L{None}: the clock's time): start the timer, unless it is
-        running.  (L{add} calls it; a caller setting C{pending[target]}
-        itself calls it first.)
+        C{now}: start the timer, unless it is running.  (L{add} calls it; a
+        caller setting C{pending[target] = now} itself calls it first.)
         """
         if self._timer is None:
-            if now is None:
-                now = self.clock.seconds()
             self._arm(now + self.seconds, self.seconds)
 
     def stop(self) -> None:
@@ -236,11 +233,14 @@ class DeadlineTimeoutMixin:
                 timeouts.stop()
         if period is not None:
             timeouts = self._timeouts = self.factory.timeouts[period]
-            # Deadlines.add, inline: a call saved per connection.
-            pending = timeouts.pending
-            if not pending:
-                timeouts.start(now)
-            pending[self] = timeouts.clock.seconds() if now is None else now
+            if now is None:
+                timeouts.add(self)
+            else:
+                # Deadlines.add, inline: a call saved per connection.
+                pending = timeouts.pending
+                if not pending:
+                    timeouts.start(now)
+                pending[self] = now
         return previous
 
     def resetTimeout(self) -> None:
