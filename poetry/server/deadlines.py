@@ -28,11 +28,13 @@ class Deadlines:
     L{IDelayedCall} waits for its first key's time.  Setting a deadline
     (L{add}) is one dict store, not a C{callLater}; cancelling it
     (L{cancel}) is one dict removal, which drops the reference to the
-    target at once and leaves nothing to sweep later: the dict reuses or
-    compacts the freed slot when it next grows, so what it holds is bounded
-    by its live targets, as the factory's C{live} set is.  When nothing is
-    left the timer is cancelled, so an idle L{Deadlines} leaves nothing on
-    the reactor.
+    target at once and leaves nothing to count or sweep later: the dict
+    compacts its freed slots when it next grows, so its table stays sized
+    by the targets it holds (as the factory's C{live} set does), and when
+    nothing is left the table is let go of and the timer cancelled: an idle
+    L{Deadlines} leaves nothing on the reactor.  A cancelled deadline that
+    was first leaves the timer waiting for its time: it wakes, expires
+    nothing, and waits for the first one left.
 
     Renewing a deadline (L{renew}: data moved, restart it from now) moves
     its target to the end with the time now, exactly as a new deadline set
@@ -49,8 +51,10 @@ class Deadlines:
 
     @ivar seconds: the duration of every deadline.
     @ivar pending: each pending target, to when its deadline was set (or
-        last renewed), in due order.  Read it; change it through L{add},
-        L{renew} and L{cancel}.
+        last renewed), in due order.  Change it through L{add}, L{renew}
+        and L{cancel}; a hot path that stores or deletes a target itself
+        (saving a call) calls L{start} before storing into an empty one and
+        L{stop} when it leaves it empty.
     """
 
     def __init__(
@@ -107,11 +111,11 @@ class Deadlines:
     def start(self, now: float) -> None:
         """
         The first deadline since nothing was pending is being set, at
-        C{now}: start the timer, unless it is running.  (L{add} calls it; a
-        caller setting C{pending[target] = now} itself calls it first.)
+        C{now}: start the timer (none runs while nothing is pending).
+        (L{add} calls it; a caller setting C{pending[target] = now} itself
+        calls it first.)
         """
-        if self._timer is None:
-            self._arm(now + self.seconds, self.seconds)
+        self._arm(now + self.seconds, self.seconds)
 
     def stop(self) -> None:
         """
