@@ -316,3 +316,57 @@ class MixinClockTests(SynchronousTestCase):
         self.assertEqual(self.timed.events, [("linger", 15.0)])
         clock.advance(1.0)
         self.assertEqual(self.timed.events, [("linger", 15.0), ("timeout", 16.0)])
+
+
+class _Shared(DeadlineTimeoutMixin):
+    """A L{DeadlineTimeoutMixin} on a factory's shared timeouts."""
+
+    def __init__(self, factory: Any, name: str) -> None:
+        self.factory = factory
+        self.name = name
+
+    def timeoutConnection(self) -> None:
+        self.factory.events.append((self.name, self.factory.clock.seconds()))
+
+
+class SharedMixinTests(SynchronousTestCase):
+    """Protocols sharing their factory's L{Deadlines} through the mixin."""
+
+    def setUp(self) -> None:
+        self.clock = BoundedClock()
+        self.factory = _Timed(self.clock)  # timeouts, clock, events
+        self.a, self.b = _Shared(self.factory, "a"), _Shared(self.factory, "b")
+
+    def test_resetMovesBehindLaterOnes(self) -> None:
+        """
+        C{resetTimeout} restarts a protocol's timeout from now: one set
+        after it but before the reset expires first, at its own time, and
+        the reset one C{period} after its reset, exactly.
+        """
+        self.a.setTimeout(5.0, self.clock.seconds())  # t=0
+        self.clock.advance(1.0)
+        self.b.setTimeout(5.0)  # t=1
+        self.clock.advance(1.0)
+        self.a.resetTimeout()  # t=2: a due at 7
+        self.clock.advance(3.99)
+        self.assertEqual(self.factory.events, [])
+        self.clock.advance(0.01)
+        self.assertEqual(self.factory.events, [("b", 6.0)])
+        self.clock.advance(1.0)
+        self.assertEqual(self.factory.events, [("b", 6.0), ("a", 7.0)])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_cancelOneKeepsTheOther(self) -> None:
+        """
+        C{setTimeout(None)} on one protocol removes only its deadline: the
+        other still expires on time, then no timer is left.
+        """
+        self.a.setTimeout(5.0)
+        self.b.setTimeout(5.0)
+        self.assertEqual(self.a.setTimeout(None), 5.0)
+        self.assertEqual(list(self.factory.timeouts[5.0].pending), [self.b])
+        self.a.resetTimeout()  # no timeout: nothing to restart
+        self.clock.advance(5.0)
+        self.assertEqual(self.factory.events, [("b", 5.0)])
+        self.assertIsNone(self.b._timeouts)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
