@@ -348,12 +348,10 @@ class SharedMixinTests(SynchronousTestCase):
         self.b.setTimeout(5.0)  # t=1
         self.clock.advance(1.0)
         self.a.resetTimeout()  # t=2: a due at 7
-        self.clock.advance(3.99)
-        self.assertEqual(self.factory.events, [])
-        self.clock.advance(0.01)
-        self.assertEqual(self.factory.events, [("b", 6.0)])
-        self.clock.advance(1.0)
-        self.assertEqual(self.factory.events, [("b", 6.0), ("a", 7.0)])
+        b_then_a = [("b", 6.0), ("a", 7.0)]
+        for step, expired in ((3.99, 0), (0.01, 1), (0.99, 1), (0.01, 2)):
+            self.clock.advance(step)
+            self.assertEqual(self.factory.events, b_then_a[:expired])
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_cancelOneKeepsTheOther(self) -> None:
