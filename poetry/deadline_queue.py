@@ -1,9 +1,9 @@
 """
-Deadlines in due order, for timers shared by many connections: the one
-structure under the server's idle timeouts and lingering bounds
-(L{poetry.server.deadlines}) and the client's download timeouts
-(L{poetry.client.timeouts}).  Neither side imports the other; both
-subclass this.
+Deadlines in due order, of several durations, for one timer shared by many
+connections: the structure under the client's download timeouts
+(L{poetry.client.timeouts}).  The server's deadlines
+(L{poetry.server.deadlines}) are each of one duration and need less: an
+insertion-ordered dict.
 """
 
 from __future__ import annotations
@@ -34,14 +34,12 @@ class DeadlineQueue:
     they never hold more memory than the live ones.  Cancelling the last
     live entry lets go of everything held and calls L{emptied}.
 
-    The owner of the timer subclasses it (the server's
-    L{poetry.server.deadlines.Deadlines}, the client's
+    The owner of the timer subclasses it (the client's
     L{poetry.client.timeouts.Timeouts}) rather than wrapping it, so that
     setting or cancelling a deadline is one Python call, not two (a call
     costs about as much as everything else a cancel does); a subclass that
     knows an entry comes last may append it to C{_fifo} itself, as L{push}
-    would.  Whatever an entry holds after its target is the subclass's (the
-    server notes when a deadline was renewed there).
+    would.  Whatever an entry holds after its target is the subclass's.
     """
 
     COMPACT_MIN = 64

@@ -140,9 +140,11 @@ class CollectFactory(ClientFactory):
     def __init__(self, junk: bytes = b"") -> None:
         self.junk = junk
         self.result: Deferred[tuple[bytes, Failure]] = Deferred()
+        #: The L{Collect} built, once the connection is made.
+        self.built: Collect | None = None
 
     def buildProtocol(self, addr: Any) -> Collect:
-        p = Collect(self.junk)
+        p = self.built = Collect(self.junk)
         p.done.chainDeferred(self.result)
         return p
 

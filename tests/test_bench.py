@@ -13,10 +13,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.logger import ILogObserver
 from twisted.trial.unittest import SynchronousTestCase
 
 from bench import cpu as bench_cpu
 from bench import run as bench_run
+from bench import servers as bench_servers
 from bench.harness import BENCH
 from bench.run import SCENARIOS, Config, Row, default_output
 
@@ -233,6 +235,21 @@ class SlowServeRowsTests(SynchronousTestCase):
         self.USER = dict(self.USER, ours=10.5)
         row = self.rows()["server user CPU us per chunk-write (lower is better)"]
         self.assertEqual(row.verdict, "MISS")
+
+
+class DiscardingObserverTests(SynchronousTestCase):
+    """The observer of the "log discarded" rows (C{twistd --logger})."""
+
+    def test_usedAsItIs(self) -> None:
+        """
+        It provides L{ILogObserver}, so twistd's C{AppLogger} installs it
+        as it is: one that does not is wrapped in a
+        L{LegacyLogObserverWrapper}, whose per-event work the row would
+        then measure instead of a discarded log.
+        """
+        observer = bench_servers.discarding_observer()
+        self.assertTrue(ILogObserver.providedBy(observer))
+        self.assertIsNone(observer({"log_format": "x", "log_time": 0.0}))
 
 
 class CpuAidTests(SynchronousTestCase):

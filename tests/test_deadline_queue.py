@@ -1,18 +1,17 @@
 """
 Tests for L{poetry.deadline_queue}: the due-order structure under the
-server's deadlines and the client's timeouts.
+client's timeouts (the server's L{poetry.server.deadlines} has its own,
+tested in tests/test_deadlines.py).
 """
 
 from __future__ import annotations
 
 import random
-from operator import methodcaller
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from poetry.deadline_queue import DeadlineQueue
-from poetry.server.deadlines import Deadlines, DeadlinesByDuration, DeadlineTimeoutMixin
 from tests.helpers import BoundedClock
 
 
@@ -165,124 +164,6 @@ class DeadlineQueueTests(SynchronousTestCase):
                         live.remove(popped)
                         popped[1] = None
                 self.assertEqual(len(queue), len(live))
-
-
-class DeadlinesOnTheQueueTests(SynchronousTestCase):
-    """L{Deadlines}' timer over its queue."""
-
-    def test_expiryAddingDoesNotDelayAnEarlierDeadline(self) -> None:
-        """
-        An expiry that sets a new deadline (whose C{add} arms the timer for
-        C{seconds} later) does not delay a deadline renewed and pushed back
-        for earlier than that: it still expires exactly at its renewal plus
-        C{seconds}.
-        """
-        clock = BoundedClock()
-        fired: list[tuple[str, float]] = []
-
-        def expire(name: str) -> None:
-            fired.append((name, clock.seconds()))
-            if name == "a":
-                deadlines.add("later")
-
-        deadlines = Deadlines(clock, 10.0, expire)
-        deadlines.add("a")
-        clock.advance(1.0)
-        b = deadlines.add("b")
-        clock.advance(8.0)
-        deadlines.renew(b)  # b now expires at 19
-        clock.advance(1.0)
-        self.assertEqual(fired, [("a", 10.0)])
-        clock.advance(1.0)  # 11: b comes up renewed and is pushed back
-        self.assertEqual(fired, [("a", 10.0)])
-        clock.advance(8.0)
-        self.assertEqual(fired, [("a", 10.0), ("b", 19.0)])
-        clock.advance(1.0)
-        self.assertEqual(fired[-1], ("later", 20.0))
-        self.assertEqual(len(deadlines), 0)
-        self.assertEqual(clock.getDelayedCalls(), [])
-
-    def test_clockSteppedBack(self) -> None:
-        """
-        A deadline set after the clock stepped back (a wall clock reset) is
-        due before those set earlier: it still comes out before them, in
-        due order (the timer, like the reactor's own, wakes at the time it
-        was set for).
-        """
-        clock = BoundedClock()
-        fired: list[tuple[str, float]] = []
-
-        def expire(name: str) -> None:
-            fired.append((name, clock.seconds()))
-
-        deadlines = Deadlines(clock, 10.0, expire)
-        clock.advance(20.0)
-        deadlines.add("late")  # due 30: the timer waits for it
-        clock.rightNow = 5.0
-        deadlines.add("early")  # due 15
-        deadlines.add("moved")  # due 15 too
-        clock.advance(24.99)
-        self.assertEqual(fired, [])
-        clock.advance(0.01)
-        self.assertEqual(fired, [("early", 30.0), ("moved", 30.0), ("late", 30.0)])
-        self.assertEqual(clock.getDelayedCalls(), [])
-
-
-class _Timed(DeadlineTimeoutMixin):
-    """A L{DeadlineTimeoutMixin} on its own deadlines; records expiries."""
-
-    def __init__(self, clock: BoundedClock) -> None:
-        self.clock = clock
-        self.factory = self  # the mixin's deadlines: self.factory.timeouts
-        self.timeouts = DeadlinesByDuration(clock, methodcaller("timeout_expired"))
-        self.events: list[tuple[str, float]] = []
-
-    def timeoutConnection(self) -> None:
-        self.events.append(("timeout", self.clock.seconds()))
-
-
-class MixinClockTests(SynchronousTestCase):
-    """L{DeadlineTimeoutMixin.setTimeout} given the caller's clock reading."""
-
-    def setUp(self) -> None:
-        self.clock = BoundedClock()
-        self.timed = _Timed(self.clock)
-        self.lingers = Deadlines(
-            self.clock, 5.0, lambda t: t.events.append(("linger", self.clock.seconds()))
-        )
-
-    def test_setTimeoutWithTheCallersNow(self) -> None:
-        """
-        C{setTimeout(period, now)} and C{Deadlines.add(protocol, now)}, from
-        a caller that has just read the clock, do not read it again; the
-        deadline is still C{period} from then, exactly.
-        """
-        reads: list[float] = []
-        clock = self.clock
-
-        class Counted:
-            def seconds(self) -> float:
-                reads.append(clock.seconds())
-                return clock.seconds()
-
-            def callLater(self, delay: float, f: Any) -> Any:
-                return clock.callLater(delay, f)
-
-        self.timed.timeouts.clock = self.lingers.clock = Counted()  # type: ignore[assignment]
-        clock.advance(10.0)
-        self.timed.setTimeout(5.0, clock.seconds())
-        self.lingers.add(self.timed, clock.seconds())
-        self.assertEqual(reads, [])
-        self.assertEqual(self.timed._timeout_entry, [15.0, self.timed, 10.0])
-        self.timed.setTimeout(None)
-        self.timed.setTimeout(6.0)
-        self.assertEqual(reads, [10.0])
-        clock.advance(4.99)
-        self.assertEqual(self.timed.events, [])
-        clock.advance(0.01)
-        self.assertEqual(self.timed.events, [("linger", 15.0)])
-        clock.advance(1.0)
-        self.assertEqual(self.timed.events, [("linger", 15.0), ("timeout", 16.0)])
 
 
 class BoundedClockTests(SynchronousTestCase):

@@ -44,7 +44,7 @@ from poetry.service import (
     normalize_endpoint,
     project_version,
 )
-from tests.helpers import fetch, parse, waitFor
+from tests.helpers import CollectFactory, fetch, parse, waitFor
 
 
 class OptionsTests(SynchronousTestCase):
@@ -678,13 +678,18 @@ async def poem_in_flight(
     """
     Start C{service} (stopped at the end of C{case} unless it already is)
     and a client of its first port; return the client's result once the
-    server holds the connection live, its poem in flight.
+    client has received the first bytes of its poem, the rest in flight.
+    (Waiting only until the server holds the connection live is a race: a
+    cut at that moment can abort the connection while its first chunk is
+    still in the transport's buffer, and the client then gets nothing.)
     """
     service.startService()
     case.addCleanup(stop_if_running, service)
-    result = fetch(service.ports[0].getHost().port)
-    await waitFor(lambda: bool(service.factory.live), tries=1000)
-    return result
+    factory = CollectFactory()
+    port = service.ports[0].getHost().port
+    reactor.connectTCP("127.0.0.1", port, factory, timeout=5)
+    await waitFor(lambda: factory.built and factory.built.chunks, tries=1000)
+    return factory.result
 
 
 def _rmtree(path: Path) -> None:

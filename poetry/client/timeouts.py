@@ -6,16 +6,18 @@ all of them are cancelled (the poem arrives first).  One C{callLater} each
 costs a L{DelayedCall}, a push onto the reactor's heap (ordered by Python
 comparisons, a dozen of them with thousands in flight) and a cancellation
 the reactor sweeps up later.  L{Timeouts} keeps them in one
-L{poetry.deadline_queue.DeadlineQueue} instead (it is one, as the server's
-deadlines are), waited on by one L{IDelayedCall}: a download started later
+L{poetry.deadline_queue.DeadlineQueue} instead (it is one), waited on by
+one L{IDelayedCall}: a download started later
 with the same duration expires later, so the queue's FIFO stays in
 deadline order without sorting.
 
-Why not the server's L{poetry.server.deadlines.Deadlines} itself: the
-client does not import the server (docs/design.md, "Dependencies run one
-way"), and a client's timeouts are not all of one duration (an attempt
-after a refused address gets what is left of the download's); they are
-never renewed.
+Why not the server's L{poetry.server.deadlines.Deadlines} (an
+insertion-ordered dict, in due order only because all its deadlines have
+one duration): the client does not import the server (docs/design.md,
+"Dependencies run one way"), and a client's timeouts are not all of one
+duration (an attempt after a refused address gets what is left of the
+download's), so one set later may be due earlier: the queue's heap takes
+those.  They are never renewed.
 """
 
 from __future__ import annotations

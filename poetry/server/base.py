@@ -125,9 +125,8 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
     read_closed = False
     #: The server has half-closed: everything it sent is in the kernel.
     write_closed = False
-    #: This connection's entry in the factory's linger L{Deadlines}
-    #: (C{_lingers}), while it lingers.
-    _linger: list[Any] | None = None
+    #: The factory's linger L{Deadlines} holding this connection, while it
+    #: lingers.
     _lingers: Deadlines | None = None
 
     def connectionMade(self) -> None:
@@ -195,7 +194,11 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         """
         self.read_closed = True
         if self.write_closed:
-            self._cancel_linger()
+            # _cancel_linger, inline: a call saved per lingering close.
+            lingers = self._lingers
+            if lingers is not None:
+                self._lingers = None
+                lingers.cancel(self)
             self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
@@ -205,13 +208,18 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         now if the client has half-closed too, else within L{LINGER_TIMEOUT}.
         """
         self.write_closed = True
-        if self._timeout_entry is not None:
+        if self._timeouts is not None:
             self.setTimeout(None)
         if self.read_closed:
             self.transport.loseConnection()
         else:
             lingers = self._lingers = self.factory.lingers[self.LINGER_TIMEOUT]
-            self._linger = lingers.add(self)
+            # Deadlines.add, inline: a call saved per lingering connection.
+            now = lingers.clock.seconds()
+            pending = lingers.pending
+            if not pending:
+                lingers.start(now)
+            pending[self] = now
 
     def linger_expired(self) -> None:
         """
@@ -219,15 +227,15 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         complete poem's connection ends as
         L{ConnectionOutcome.LINGER_TIMEOUT}; a fault's keeps its outcome.
         """
-        self._linger = None
+        self._lingers = None
         if self.outcome is ConnectionOutcome.COMPLETE:
             self.outcome = ConnectionOutcome.LINGER_TIMEOUT
         self.transport.loseConnection()
 
     def _cancel_linger(self) -> None:
-        linger, self._linger = self._linger, None
-        if linger is not None:
-            self._lingers.cancel(linger)  # type: ignore[union-attr]
+        lingers, self._lingers = self._lingers, None
+        if lingers is not None:
+            lingers.cancel(self)
 
     def callLater(self, period: float, func: Any) -> IDelayedCall:
         """A timer of this connection's own, on the factory's injected clock."""
@@ -261,9 +269,9 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         self.transport.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self._timeout_entry is not None:
+        if self._timeouts is not None:
             self.setTimeout(None)
-        if self._linger is not None:
+        if self._lingers is not None:
             self._cancel_linger()
         outcome = self.outcome
         if outcome is _COMPLETE and not isinstance(reason.value, ConnectionDone):

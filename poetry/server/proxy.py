@@ -110,7 +110,8 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
     wrappedProtocol: Any
     header_done = False
     _source: IAddress | None = None
-    _deadline: list[Any] | None = None
+    #: Its header deadline is pending in the factory's L{Deadlines}.
+    _deadline = False
     _destination: IAddress | None = None
     _refused = False
     _local = False
@@ -125,11 +126,11 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
         timeout: one entry in the factory's L{Deadlines}, not a timer per
         connection.
         """
-        entry, self._deadline = self._deadline, None
-        if entry is not None:
-            self.factory.header_deadlines.cancel(entry)
+        pending, self._deadline = self._deadline, seconds is not None
+        if pending:
+            self.factory.header_deadlines.cancel(self)
         if seconds is not None:
-            self._deadline = self.factory.header_deadlines.add(self)
+            self.factory.header_deadlines.add(self)
 
     def makeConnection(self, transport: Any) -> None:
         """Accept the connection; the wrapped protocol waits for the header."""
@@ -140,7 +141,7 @@ class ProxyHeaderProtocol(HAProxyProtocolWrapper):
 
     def timeoutConnection(self) -> None:
         """No header in time: abort (a health check that never closed)."""
-        self._deadline = None
+        self._deadline = False
         self.transport.abortConnection()  # type: ignore[union-attr]
 
     def dataReceived(self, data: bytes) -> None:
