@@ -33,9 +33,9 @@ from poetry.server import (
     format_address,
 )
 from poetry.server.accesslog import (
-    _TEMPLATES,
     ACCESS_FORMAT,
     FAULT_ACCESS_FORMAT,
+    EventTemplates,
     log_access,
 )
 from tests.helpers import fetch, lose, waitFor
@@ -498,9 +498,14 @@ class LogAccessTests(SynchronousTestCase):
             self.assertIs(event["log_logger"], factory.access_log)
             self.assertIs(event["log_source"], factory.access_log.source)
             self.assertIs(event["log_namespace"], factory.access_log.namespace)
-        for _ in range(_TEMPLATES.MAX + 1):
-            lose(connect(make_factory(events=events))[0])
-        self.assertLessEqual(len(_TEMPLATES), _TEMPLATES.MAX)
+        for factory in factories:
+            self.assertEqual(list(factory.access_templates), [factory.access_log])
+        templates = factories[0].access_templates
+        for i in range(EventTemplates.MAX + 1):
+            factories[0].access_log = Logger(f"n{i}", observer=events.append)
+            lose(connect(factories[0])[0])
+            self.assertSameAsEmit(factories[0].access_log, events[-1])
+        self.assertLessEqual(len(templates), EventTemplates.MAX)
         lose(connect(factories[1])[0])
         self.assertSameAsEmit(factories[1].access_log, events[-1])
 
@@ -556,7 +561,7 @@ class LogAccessTests(SynchronousTestCase):
         proto.transport = StringTransport(peerAddress=_Peer("10.1.2.3", 7))
         proto.outcome = ConnectionOutcome.CLIENT_GONE
         log_access(factory.access_log, proto, Failure(ConnectionDone()), 0.0,
-                   factory.shown_names, False)  # fmt: skip
+                   factory.shown_names, False, factory.access_templates)  # fmt: skip
         [event] = events
         self.assertSameAsEmit(factory.access_log, event)
         self.assertEqual(event["poem"], "-")

@@ -30,6 +30,7 @@ __all__ = [
     "ACCESS_NAMESPACE",
     "FAULT_ACCESS_FORMAT",
     "LIFECYCLE_NAMESPACE",
+    "EventTemplates",
     "ShownNames",
     "chunk_event",
     "display_name",
@@ -80,17 +81,17 @@ def emit_info(logger: Logger, log_format: str, event: dict[str, Any]) -> None:
     event["log_source"] = logger.source
     event["log_format"] = log_format
     event["log_time"] = time()
-    # The same call as logger.observer(event), which CPython 3.11 makes
-    # through the type's call slot; a call of the method it inlines.
-    logger.observer.__call__(event)
+    logger.observer(event)
 
 
-class _Templates(dict[Logger, dict[str, Any]]):
+class EventTemplates(dict[Logger, dict[str, Any]]):
     """
     The access event's template per logger (L{log_access}), each made when
     first asked for (a dict, so the event finds it by a lookup, not a
     call); at most L{MAX} are kept.  A logger's namespace and source are
     read once, when its template is made, as a L{Logger} sets them once.
+    A factory holds one (its C{access_log} may be replaced, so it is keyed
+    by logger); it usually holds one template.
     """
 
     MAX = 64
@@ -121,8 +122,6 @@ class _Templates(dict[Logger, dict[str, Any]]):
         return template
 
 
-_TEMPLATES = _Templates()
-
 
 def log_made(logger: Logger, peer: str, poem: str, size: int) -> None:
     """
@@ -144,10 +143,11 @@ def log_access(
     now: float,
     names: Mapping[str, str],
     lifecycle: bool,
+    templates: EventTemplates,
 ) -> None:
     """
     Emit the access-log event of a connection that has ended to C{logger}:
-    L{emit_info}'s event, a copy of C{logger}'s template (L{_Templates})
+    L{emit_info}'s event, a copy of C{logger}'s template in C{templates}
     with the connection's fields stored in.  Its fields are C{peer},
     C{poem} (as C{names} shows it), C{bytes}, C{seconds} (from the
     connection's start to C{now}), C{outcome}'s text, and C{fault} (the
@@ -160,7 +160,7 @@ def log_access(
     # A copy of the logger's template (the keys in their order, what every
     # event of the logger shares): a copy clones the template's table,
     # where a dict display inserts all twelve keys anew.
-    event = _TEMPLATES[logger].copy()
+    event = templates[logger].copy()
     event["peer"] = protocol.peer_text or protocol.format_peer()
     try:
         event["poem"] = names[protocol.poem.name]
@@ -180,7 +180,7 @@ def log_access(
         event["reason"] = type(reason.value).__name__
         event["clean"] = reason.check(ConnectionDone) is not None
         event["log_format"] = _LIFECYCLE_FORMATS[event["log_format"]]
-    logger.observer.__call__(event)  # as in emit_info: an inlined call
+    logger.observer(event)
 
 
 def chunk_event(

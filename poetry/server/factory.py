@@ -21,6 +21,7 @@ from poetry.library import PoemLibrary
 from poetry.server.accesslog import (
     ACCESS_NAMESPACE,
     LIFECYCLE_NAMESPACE,
+    EventTemplates,
     ShownNames,
     log_access,
 )
@@ -172,6 +173,8 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
         #: One event per connection, in its own namespace so it can be
         #: filtered or routed apart from the rest of the log.
         self.access_log = Logger(namespace=ACCESS_NAMESPACE, source=self)
+        #: The access events' templates, by logger (L{EventTemplates}).
+        self.access_templates = EventTemplates()
         self.trace_lifecycle = delay is not None if trace is None else trace
         self.trace_chunks = bool(trace)
         self.lifecycle_log = Logger(namespace=LIFECYCLE_NAMESPACE, source=self)
@@ -229,6 +232,7 @@ class PoetryServerFactory(LimitedServerFactory, OutcomeCounters):
             self.clock.seconds(),
             self.shown_names,
             self.trace_lifecycle,
+            self.access_templates,
         )
         if not self.live and self._drained:
             waiting, self._drained = self._drained, []
