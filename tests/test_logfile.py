@@ -31,12 +31,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from poetry.library import PoemFile, PoemLibrary
-from poetry.logfile import (
-    BufferedFileLogObserver,
-    ReopeningLogFile,
-    line_format,
-    positional_format,
-)
+from poetry.logfile import BufferedFileLogObserver, ReopeningLogFile
+from poetry.logline import line_format, positional_format
 from poetry.server import ACCESS_NAMESPACE, LIFECYCLE_NAMESPACE, PoetryServerFactory
 from poetry.server.accesslog import ACCESS_FORMAT, FAULT_ACCESS_FORMAT
 from poetry.service import PoetryService, ProcessSignals
