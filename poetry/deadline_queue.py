@@ -24,9 +24,8 @@ class DeadlineQueue:
     Timeouts of one duration set one after the other come due in the order
     they were set, so a FIFO holds them in due order without sorting: an
     entry due no earlier than the last one pushed is appended.  An earlier
-    one (a shorter duration, a deadline renewed and pushed back, a clock
-    stepped back) goes to a small heap beside the FIFO.  Pushing is an
-    append, not a C{callLater}.
+    one (a shorter duration, a clock stepped back) goes to a small heap
+    beside the FIFO.  Pushing is an append, not a C{callLater}.
 
     Cancelling an entry drops its target (freeing it at once); the emptied
     entry is skipped when it comes up, and emptied entries are swept away
@@ -37,9 +36,8 @@ class DeadlineQueue:
     The owner of the timer subclasses it (the client's
     L{poetry.client.timeouts.Timeouts}) rather than wrapping it, so that
     setting or cancelling a deadline is one Python call, not two (a call
-    costs about as much as everything else a cancel does); a subclass that
-    knows an entry comes last may append it to C{_fifo} itself, as L{push}
-    would.  Whatever an entry holds after its target is the subclass's.
+    costs about as much as everything else a cancel does).  Whatever an
+    entry holds after its target is the subclass's.
     """
 
     COMPACT_MIN = 64
@@ -51,12 +49,6 @@ class DeadlineQueue:
         self._seq = 0
         #: Cancelled entries still held.
         self._dead = 0
-        #: The count of cancelled entries at which L{cancel} next looks at
-        #: what is held (L{_tidy}): never later than the first cancel that
-        #: could leave nothing live or cancelled entries past half, so
-        #: that each cancel compares two numbers instead of counting what
-        #: is held.  Pushes only put that moment off; pops bring it nearer.
-        self._check_at = 0
 
     def __len__(self) -> int:
         """Entries pending (cancelled ones not counted)."""
@@ -99,7 +91,6 @@ class DeadlineQueue:
                 entry = fifo.popleft()
             else:
                 return None
-            self._check_at -= 1
             if entry[1] is not None:
                 return entry
             self._dead -= 1
@@ -113,43 +104,26 @@ class DeadlineQueue:
         if entry[1] is None:
             return
         entry[1] = None
-        dead = self._dead + 1
-        self._dead = dead
-        if dead >= self._check_at:
-            self._tidy()
+        dead = self._dead = self._dead + 1
+        fifo, heap = self._fifo, self._heap
+        held = len(fifo) + len(heap)
+        if dead >= held:
+            fifo.clear()
+            heap.clear()
+            self._dead = 0
+            self.emptied()
+        elif dead > self.COMPACT_MIN and 2 * dead > held:
+            # Cancelled entries outnumber the live ones: sweep them away
+            # (amortised O(1) per cancel).
+            kept = [e for e in fifo if e[1] is not None]
+            fifo.clear()
+            fifo.extend(kept)
+            heap[:] = [item for item in heap if item[2][1] is not None]
+            heapq.heapify(heap)
+            self._dead = 0
 
     def emptied(self) -> None:
         """
         The last live entry was cancelled: override it to stop the timer,
         which has nothing left to wait for.
         """
-
-    def _tidy(self) -> None:
-        """
-        L{cancel}'s look at what is held: if cancelled entries are all of
-        it, let go of them and call L{emptied}; if they are more than half
-        of it, past L{COMPACT_MIN}, sweep them away (amortised O(1) per
-        cancel); then set when to look next.
-        """
-        fifo, heap = self._fifo, self._heap
-        dead = self._dead
-        live = len(fifo) + len(heap) - dead
-        if not live:
-            fifo.clear()
-            heap.clear()
-            self._dead = self._check_at = 0
-            self.emptied()
-            return
-        if dead > self.COMPACT_MIN and dead > live:
-            kept = [e for e in fifo if e[1] is not None]
-            fifo.clear()
-            fifo.extend(kept)
-            heap[:] = [item for item in heap if item[2][1] is not None]
-            heapq.heapify(heap)
-            dead = self._dead = 0
-        # k more cancels (and no push) leave live - k live and dead + k
-        # cancelled: nothing live at k = live at the soonest, past half and
-        # past COMPACT_MIN at k > (live - dead) / 2 and k > COMPACT_MIN - dead.
-        self._check_at = dead + min(
-            live, max((live - dead) // 2 + 1, self.COMPACT_MIN - dead + 1)
-        )

@@ -252,11 +252,7 @@ class DeadlineTimeoutMixin:
         """Data moved: restart the timeout, if one is running."""
         timeouts = self._timeouts
         if timeouts is not None:
-            # Deadlines.renew, inline: a call saved per drain (a slow or
-            # streamed poem renews at each).  self is in pending (setTimeout).
-            pending = timeouts.pending
-            del pending[self]
-            pending[self] = timeouts.clock.seconds()
+            timeouts.renew(self)
 
     def timeout_expired(self) -> None:
         """Called by the L{Deadlines}: the timeout has passed."""
