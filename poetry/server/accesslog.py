@@ -19,8 +19,6 @@ from twisted.internet.error import ConnectionDone
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
-from poetry.addresses import format_address
-
 if TYPE_CHECKING:
     from poetry.server.base import BaseServerProtocol
     from poetry.server.protocol import PoetryServerProtocol
@@ -192,7 +190,7 @@ def chunk_event(
     """
     return "{peer} chunk: {bytes} bytes at offset {offset}", {
         "lifecycle": "chunk",
-        "peer": format_address(protocol.transport.getPeer()),
+        "peer": protocol.peer_text or protocol.format_peer(),
         "bytes": protocol.offset - offset,
         "offset": offset,
     }

@@ -246,7 +246,7 @@ class BaseServerProtocol(Protocol, DeadlineTimeoutMixin):
         self.outcome = ConnectionOutcome.CUT_IDLE
         self.factory.log.info(
             "Cut {peer}: no data moved for {seconds} s (--idle-timeout)",
-            peer=format_address(self.transport.getPeer()),
+            peer=self.format_peer(),
             seconds=self.factory.idle_timeout,
         )
         self.transport.abortConnection()
