@@ -155,8 +155,15 @@ def scenario_admin(ctx: Any) -> list[Any]:
             "PASS" if fails == 0 and errors == 0 else "MISS",
         ),
         ratio_row(
-            sc, "wall / ideal (slowest client), admin polled", w, wp, "no admin",
-            fmt_ratio, target="<= 1.10x ideal", judge=("<=", 1.10), absolute=True,
+            sc,
+            "wall / ideal (slowest client), admin polled",
+            w,
+            wp,
+            "no admin",
+            fmt_ratio,
+            target="<= 1.10x ideal",
+            judge=("<=", 1.10),
+            absolute=True,
         ),
         Row(
             sc,

@@ -138,8 +138,13 @@ def scenario_workers(ctx: Context) -> list[Row]:
     fails = sum(r["failures"] for v in runs.values() for r in v)
     return [
         ratio_row(
-            sc, "poems/s --workers 2 vs --workers 1", pps[2], pps[1], "--workers 1",
-            target=">= 1.3x", judge=(">=", 1.3),
+            sc,
+            "poems/s --workers 2 vs --workers 1",
+            pps[2],
+            pps[1],
+            "--workers 1",
+            target=">= 1.3x",
+            judge=(">=", 1.3),
         ),
         Row(
             sc,
@@ -151,8 +156,12 @@ def scenario_workers(ctx: Context) -> list[Row]:
             "info",
         ),
         ratio_row(
-            sc, "CPU per poem, all processes (us)", total[2], total[1],
-            "--workers 1", one_decimal,
+            sc,
+            "CPU per poem, all processes (us)",
+            total[2],
+            total[1],
+            "--workers 1",
+            one_decimal,
         ),
         Row(sc, "failures", str(fails), "", "", "0", "PASS" if fails == 0 else "MISS"),
     ]

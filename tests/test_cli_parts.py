@@ -183,9 +183,7 @@ class SummaryLinesTests(SynchronousTestCase):
         """Ctrl-C is "interrupted"; another signal is named."""
         self.assertTrue(self.lines(signum=signal.SIGINT)[-1].endswith(" (interrupted)"))
         self.assertTrue(
-            self.lines(signum=signal.SIGTERM)[-1].endswith(
-                " (interrupted by SIGTERM)"
-            )
+            self.lines(signum=signal.SIGTERM)[-1].endswith(" (interrupted by SIGTERM)")
         )
 
     def test_closed_stdout_line(self) -> None:

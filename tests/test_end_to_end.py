@@ -125,8 +125,9 @@ async def test_half_closing_client_gets_the_whole_poem(
     """
     want = big_poem.read_bytes()
     fast = poetry_service("--poem", str(big_poem))
-    slow = poetry_service("--poem", str(big_poem), "--delay", "0.001",
-                          "--chunk-size", "40000")
+    slow = poetry_service(
+        "--poem", str(big_poem), "--delay", "0.001", "--chunk-size", "40000"
+    )
     for service in (fast, slow):
         factory = HalfClosingFactory()
         reactor.connectTCP("127.0.0.1", port_of(service), factory)  # type: ignore[attr-defined]

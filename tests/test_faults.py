@@ -180,9 +180,7 @@ class FaultBehaviourTests(SynchronousTestCase):
             self.assertEqual(len(factory.schedule), 0, spec)
             lose(proto, ConnectionLost)
             self.assertEqual(factory.live, set(), spec)
-            self.assertEqual(
-                sum(factory.ended.values()), 1, (spec, factory.counts())
-            )
+            self.assertEqual(sum(factory.ended.values()), 1, (spec, factory.counts()))
 
     def test_usersProtocolRespected(self) -> None:
         """
@@ -1206,9 +1204,7 @@ class NewFaultModeTests(SynchronousTestCase):
         """A jitter larger than the wait never makes it negative."""
         factory = make_factory(None, clock=self.clock)
         factory.set_mix(FaultMix([(parse_fault("latency:0.1,5"), 1.0)], seed=3))
-        self.assertEqual(
-            min(hconnect(factory)[0].wait for _ in range(50)), 0.0
-        )
+        self.assertEqual(min(hconnect(factory)[0].wait for _ in range(50)), 0.0)
 
     def test_bandwidthIsSmooth(self) -> None:
         """

@@ -209,7 +209,7 @@ class BufferedFileLogObserverTests(SynchronousTestCase):
             event(log_format="{peer!r:>20} {n:05d} {{braces}} {log_level.name}"),
             # Compiled formats: the literal text escaped as it must be in
             # the f-string's source, conversions and specs kept.
-            event(log_format='"q" \'s\' back\\slash {{x}} {peer!a} {n:+.2f}%'),
+            event(log_format="\"q\" 's' back\\slash {{x}} {peer!a} {n:+.2f}%"),
             event(log_format="cr\rtab\t{n!s:^7} {peer:>{n}}"),  # nested spec
             event(log_format="{n} {0} {}"),  # positional: twisted's message
             event(log_format="nul\x00{n}"),

@@ -354,5 +354,3 @@ class SignalProcessTests(ProcessTestCase):
         self.assertEqual(moved.stat().st_size, moved_size)
         self.assertIn("Poetry server stopped: 3 poems served", log())
         self.assertFalse(pid.exists())
-
-

@@ -477,7 +477,6 @@ class LogAccessTests(SynchronousTestCase):
         self.assertEqual(access["peer"], "10.1.2.3:4242")
         self.assertEqual(len(asked), 1)
 
-
     def test_eachLoggersOwnEvent(self) -> None:
         """
         Each logger's access events are its own (L{log_access} copies a

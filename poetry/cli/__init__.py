@@ -126,7 +126,6 @@ blocking; escaping), L{poetry.cli.saving}, L{poetry.cli.signals} and
 L{poetry.cli.process} (what the entry point changes process-wide).
 """
 
-
 from poetry.cli.command import Run, main, run
 from poetry.cli.options import (
     EXIT_BROKEN_PIPE,

@@ -69,4 +69,3 @@ def raise_open_file_limit(resource_module: Any = None) -> None:
             resource_module.setrlimit(resource_module.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError):
             pass
-

@@ -120,7 +120,6 @@ class EventTemplates(dict[Logger, dict[str, Any]]):
         return template
 
 
-
 def log_made(logger: Logger, peer: str, poem: str, size: int) -> None:
     """
     Emit the lifecycle trace's C{connectionMade} event to C{logger}

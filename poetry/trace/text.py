@@ -57,9 +57,7 @@ class _Glyphs:
 
 
 _ASCII = _Glyphs("-", "c", ".", "#", "*", "X", "T", "|", "-", "+", " ", " ", "~", "r")
-_UNICODE = _Glyphs(
-    "┄", "├", "─", "█", "✓", "✗", "◔", "│", "─", "┬", "└", "┘", "…", "↻"
-)
+_UNICODE = _Glyphs("┄", "├", "─", "█", "✓", "✗", "◔", "│", "─", "┬", "└", "┘", "…", "↻")
 
 MIN_CHART_WIDTH = 10
 """The narrowest chart drawn, in columns, however narrow the terminal."""
