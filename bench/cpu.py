@@ -183,11 +183,16 @@ def load(lg: Path, port: int, size: int, count: int, slow: Slow | None = None) -
 TREE: Path | None = None
 
 
-def _env(kind: str) -> dict[str, str]:
+def _env(kind: str, tree: Path | None = None) -> dict[str, str]:
+    """
+    The environment of a server C{kind}: this checkout on the path, and for
+    C{ours-tree} C{tree} (by default L{TREE}) before it.
+    """
     path = [str(ROOT), os.environ.get("PYTHONPATH", "")]
     if kind == "ours-tree":
-        assert TREE is not None
-        path.insert(0, str(TREE))
+        tree = tree or TREE
+        assert tree is not None
+        path.insert(0, str(tree))
     return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
 
 
@@ -199,6 +204,13 @@ class Setup:
     poem: Path
     workdir: Path
     slow: Slow | None = None
+
+
+def fast_setup(workdir: Path) -> Setup:
+    """The fast-serve load in C{workdir}: the load generator, a 1 KiB poem."""
+    poem = workdir / "kilobyte.txt"
+    poem.write_bytes((b"All work and no play makes a poem a dull poem.\n" * 22)[:1024])
+    return Setup(build_loadgen(workdir), poem, workdir)
 
 
 def cpu_round(kind: str, setup: Setup, count: int) -> tuple[float, float]:
@@ -222,10 +234,13 @@ def cpu_round(kind: str, setup: Setup, count: int) -> tuple[float, float]:
     return (u1 - u0) / units * 1e6, (s1 - s0) / units * 1e6
 
 
-def instructions(kind: str, setup: Setup, count: int) -> tuple[float, int]:
+def instructions(
+    kind: str, setup: Setup, count: int, tree: Path | None = None
+) -> tuple[float, int]:
     """
     User-space instructions of C{kind} under callgrind for C{count} poems
-    (slow: clients), and the units served (poems, or chunk-writes).
+    (slow: clients), and the units served (poems, or chunk-writes); an
+    C{ours-tree} runs C{tree}'s C{poetry} (by default L{TREE}'s).
     """
     lg, poem, workdir, slow = setup.lg, setup.poem, setup.workdir, setup.slow
     port = free_port()
@@ -236,7 +251,7 @@ def instructions(kind: str, setup: Setup, count: int) -> tuple[float, int]:
         f"--callgrind-out-file={out}",
         *command(kind, port, poem, workdir, slow),
     ]
-    server = Server(kind, cmd, port, workdir, env=_env(kind))
+    server = Server(kind, cmd, port, workdir, env=_env(kind, tree))
     server.start(timeout=300)
     try:
         units = load(lg, port, poem.stat().st_size, count, slow)
@@ -249,6 +264,19 @@ def instructions(kind: str, setup: Setup, count: int) -> tuple[float, int]:
         if line.startswith("summary:") or line.startswith("totals:"):
             return float(line.split()[1]), units
     raise SystemExit(f"no totals in {out}")
+
+
+def instructions_per_unit(
+    kind: str, setup: Setup, count: int, tree: Path | None = None
+) -> float:
+    """
+    User-space instructions of C{kind} per poem (slow: per chunk-write):
+    the difference between a run of C{count} and one of twice as many, so
+    that start-up cancels out.
+    """
+    a, na = instructions(kind, setup, count, tree)
+    b, nb = instructions(kind, setup, 2 * count, tree)
+    return (b - a) / (nb - na)
 
 
 def paired(mine: list[float], base: list[float]) -> str:
@@ -291,24 +319,18 @@ def main(argv: list[str] | None = None) -> None:
     count, unit = (args.clients, "chunk") if slow else (args.poems, "poem")
     base = "naive-slow" if slow else "minimal-linger"
     try:
-        lg = build_loadgen(workdir)
         if slow is None:
-            poem = workdir / "kilobyte.txt"
-            poem.write_bytes(
-                (b"All work and no play makes a poem a dull poem.\n" * 22)[:1024]
-            )
+            setup = fast_setup(workdir)
         else:
             from bench.run import find_poem
 
             poem = find_poem("slow-160.txt", 160, workdir)
-        setup = Setup(lg, poem, workdir, slow)
+            setup = Setup(build_loadgen(workdir), poem, workdir, slow)
         if args.callgrind:
             per: dict[str, list[float]] = {k: [] for k in kinds}
             for r in range(args.repeat):
                 for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
-                    a, na = instructions(kind, setup, count)
-                    b, nb = instructions(kind, setup, 2 * count)
-                    per[kind].append((b - a) / (nb - na))
+                    per[kind].append(instructions_per_unit(kind, setup, count))
                     print(
                         f"{kind:16} {per[kind][-1]:12,.0f} instructions/{unit}",
                         flush=True,

@@ -5,8 +5,11 @@ replace the tracked C{bench/RESULTS.md}.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,6 +19,7 @@ from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.logger import ILogObserver
 from twisted.trial.unittest import SynchronousTestCase
 
+from bench import ablation
 from bench import cpu as bench_cpu
 from bench import run as bench_run
 from bench import servers as bench_servers
@@ -309,3 +313,104 @@ class CpuAidTests(SynchronousTestCase):
         self.assertEqual(
             bench_cpu.paired([2.0, 3.0, 1.0], [1.0, 2.0, 2.0]), "1.50x [0.50-2.00]"
         )
+
+
+#: Run in a subprocess with an ablated copy first on the path: one
+#: connection of the factory twistd builds from the command line, through
+#: the linger, reporting what the cuts should have cut.
+_ONE_CONNECTION = """
+import json, sys
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+import poetry
+from poetry.service.options import Options
+
+options = Options()
+options.parseOptions(["--poem", sys.argv[1]])
+factory = options.config.build_factory(MemoryReactorClock())
+events = []
+factory.access_log = Logger(namespace="poetry.access", observer=events.append)
+addr = IPv4Address("TCP", "127.0.0.1", 40000)
+proto = factory.buildProtocol(addr)
+proto.makeConnection(StringTransport(peerAddress=addr))
+proto.writeConnectionLost()
+lingering = sum(len(d) for d in factory.lingers.values())
+proto.readConnectionLost()
+proto.connectionLost(Failure(ConnectionDone()))
+print(json.dumps({"poetry": poetry.__file__, "idle": factory.idle_timeout,
+                  "lingering": lingering, "events": len(events),
+                  "sent": proto.sent, "served": factory.served}))
+"""
+
+
+class AblationTests(SynchronousTestCase):
+    """C{python -m bench.ablation}'s copies of the source."""
+
+    def setUp(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="bench-ablation-test-"))
+        self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
+        self.poem = self.workdir / "poem.txt"
+        self.poem.write_bytes(b"a poem\n")
+
+    def one_connection(self, tree: Path | None) -> dict[str, Any]:
+        """What one connection of twistd's factory did, in C{tree}'s copy."""
+        env = dict(os.environ)
+        if tree is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
+        out = subprocess.run(
+            [sys.executable, "-c", _ONE_CONNECTION, str(self.poem)],
+            capture_output=True,
+            text=True,
+            env=env,
+            # As the bench runs its servers: away from the checkout, which
+            # "-c" would put first on the path.
+            cwd=self.workdir,
+            timeout=60,
+        )
+        self.assertEqual(out.returncode, 0, out.stderr)
+        result: dict[str, Any] = json.loads(out.stdout)
+        return result
+
+    def test_eachStepCutsItsFeature(self) -> None:
+        """
+        Every cut is found in the checkout, and each step's copy (the one
+        imported: first on the path) lacks what its cuts name and only
+        that: the idle timer, then the linger bound, then the access
+        event, the poem served and counted in every one.
+        """
+        expected = [
+            (60.0, 1, 1),  # the checkout as it is
+            (None, 1, 1),  # no idle timer
+            (None, 0, 1),  # and no linger bound
+            (None, 0, 0),  # and no access event
+        ]
+        self.assertEqual(len(ablation.CUTS), len(expected) - 1)
+        for steps, (idle, lingering, events) in enumerate(expected):
+            tree = ablation.ablated_tree(self.workdir, steps) if steps else None
+            got = self.one_connection(tree)
+            if tree is not None:
+                self.assertTrue(got["poetry"].startswith(str(tree)), got["poetry"])
+            self.assertEqual(
+                (got["idle"], got["lingering"], got["events"]),
+                (idle, lingering, events),
+                f"step {steps}",
+            )
+            self.assertEqual((got["sent"], got["served"]), (7, 1), f"step {steps}")
+
+    def test_cutNotFound(self) -> None:
+        """
+        A cut whose code has moved names itself and says what to update,
+        and leaves the file as it was.
+        """
+        (self.workdir / "f.py").write_text("x = 1\n")
+        cut = ablation.Cut("no x", "f.py", "x = 2\n", "")
+        e = self.assertRaises(ablation.CutNotFound, cut.apply, self.workdir)
+        self.assertEqual(
+            str(e),
+            "cut 'no x': its code is in f.py 0 times, not once: update"
+            " bench/ablation.py",
+        )
+        self.assertEqual((self.workdir / "f.py").read_text(), "x = 1\n")
