@@ -34,6 +34,7 @@ from poetry.errors import (
     PoemConnectionFailed,
     PoemError,
     PoemTimeout,
+    PoemTLSError,
     PoemTooLarge,
     PoemTruncated,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "PoemCallbackError",
     "PoemConnectionFailed",
     "PoemError",
+    "PoemTLSError",
     "PoemTimeout",
     "PoemTooLarge",
     "PoemTruncated",

@@ -40,6 +40,7 @@ class PackageTests(SynchronousTestCase):
                 "PoemConnectionFailed",
                 "PoemError",
                 "PoemTimeout",
+                "PoemTLSError",
                 "PoemTooLarge",
                 "PoemTruncated",
                 "TraceRecorder",

@@ -80,9 +80,9 @@ bench/RESULTS.md).  Browsers use 6 per host for HTTP/1.1.
 
 def _reactor(reactor: object | None) -> TCPReactor:
     if reactor is None:
-        from twisted.internet import reactor as globalReactor
+        from twisted.internet import reactor as global_reactor
 
-        reactor = globalReactor
+        reactor = global_reactor
     return cast(TCPReactor, reactor)
 
 

@@ -217,11 +217,11 @@ class PoetryProtocol(Protocol):
 
 
 def _timed_out(factory: PoetryClientFactory) -> None:
-    factory.timedOut()
+    factory.timed_out()
 
 
 def factory_timeouts(clock: TCPReactor) -> Timeouts:
-    """A L{Timeouts} for L{PoetryClientFactory}s: an expiry calls C{timedOut}."""
+    """A L{Timeouts} for L{PoetryClientFactory}s: an expiry calls C{timed_out}."""
     return Timeouts(clock, _timed_out)
 
 
@@ -366,7 +366,7 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
 
     # -- the timeout -----------------------------------------------------------
 
-    def timedOut(self) -> None:
+    def timed_out(self) -> None:
         """
         The timeout expired: stop connecting or abort the connection, and fail
         with L{PoemTimeout} carrying the bytes received so far.
