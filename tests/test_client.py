@@ -10,7 +10,9 @@ small misbehaving server defined here).
 
 from __future__ import annotations
 
+import errno
 import gc
+import os
 import resource
 import weakref
 from typing import Any, cast
@@ -28,6 +30,7 @@ from twisted.internet.error import (
     ConnectionRefusedError,
     DNSLookupError,
     UserError,
+    getConnectError,
 )
 from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -340,6 +343,28 @@ class FailureTests(SynchronousTestCase):
         error = self.failureResultOf(d, PoemConnectionFailed).value
         self.assertEqual(str(error), "127.0.0.1:1: connection refused")
         self.assertIs(error.reason, reason)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_resetBeforeSeenConnected(self) -> None:
+        """
+        A reset in place of the connect's result (Twisted's C{ConnectError}
+        for C{ECONNRESET}: the server accepted and reset the connection
+        before the reactor saw it made) is a poem truncated after 0 bytes,
+        as the reset of a made connection is, not a connection that could
+        not be made; still retryable.
+        """
+        d, factory, connector, reactor = start(port=1)
+        reset = errno.ECONNRESET
+        reason = Failure(getConnectError((reset, os.strerror(reset))))
+        factory.clientConnectionFailed(connector, reason)
+        error = self.failureResultOf(d, PoemTruncated).value
+        self.assertEqual(
+            str(error), "127.0.0.1:1: poem truncated after 0 bytes (ConnectionLost)"
+        )
+        self.assertEqual(error.partial, b"")
+        self.assertTrue(error.retryable)
+        self.assertIsInstance(error.reason.value, ConnectionLost)
+        self.assertIn(os.strerror(reset), str(error.reason.value))
         self.assertEqual(reactor.getDelayedCalls(), [])
 
     def test_unresolvable(self) -> None:

@@ -17,12 +17,13 @@ the factory itself records only its timeout's events.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 from typing import Protocol as _Interface
 
 from twisted.internet.defer import Deferred
-from twisted.internet.error import ConnectionDone, NotConnectingError
+from twisted.internet.error import ConnectionDone, ConnectionLost, NotConnectingError
 from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -305,11 +306,26 @@ class PoetryClientFactory(ClientFactory[PoetryProtocol]):
         return p
 
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        """
+        The attempt ended before Twisted saw the connection made: a
+        L{PoemConnectionFailed}, unless the server had accepted it and reset
+        it already (C{ECONNRESET} in place of the connect's result: a server
+        that resets at once, such as C{--fault reset:BYTES}, can beat the
+        reactor's turn to the connect), which for this protocol is a poem
+        truncated after nothing read (L{PoemTruncated}, with a
+        L{ConnectionLost} as the reset of a made connection reads).
+        """
         d = self._take()
         if d is not None:
             reason.cleanFailure()
             self._release()
-            d.errback(PoemConnectionFailed(self.address, reason))
+            error: PoemError
+            if getattr(reason.value, "osError", None) == errno.ECONNRESET:
+                lost = Failure(ConnectionLost(str(reason.value)))
+                error = PoemTruncated(self.address, b"", lost)
+            else:
+                error = PoemConnectionFailed(self.address, reason)
+            d.errback(error)
         # else: our own stopConnecting() after a timeout or cancel.
         # Either way the attempt's socket (if it had one) is closed now.
         self.connection_closed()
